@@ -1,0 +1,80 @@
+"""DeepSORT's two association stages, over the tracks' parallel arrays.
+
+1. Matching cascade over confirmed tracks: Mahalanobis-gated appearance
+   cost, solved level by level (most recently seen tracks first).
+2. IoU matching for the rest: tentative tracks and confirmed tracks missed
+   for exactly one frame, against the detections stage 1 left over.
+
+Both return ``det_to_slot``-style results: for each detection the slot of
+the track it joins, or -1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .kernels.cascade import ASSIGNMENT_LIMIT, matching_cascade
+from .kernels.distance import gated_cost, iou_cost, xyah_to_xyxy_rows
+from .kernels.gating import mahalanobis_distances
+from .kernels.kalman import kalman_project
+from .kernels.lap import solve_assignment
+from .tracks import TrackStore
+
+_NO_EMBEDDINGS = np.zeros((0, 1), dtype=np.float32)
+
+
+def appearance_motion_cost(
+    store: TrackStore,
+    slots: np.ndarray,
+    measurements: np.ndarray,
+    embeddings: np.ndarray | None,
+    *,
+    gate: float,
+    position_only: bool,
+    metric: int,
+    appearance_threshold: float,
+    appearance_weight: float,
+) -> np.ndarray:
+    """Gated cascade cost ``(len(slots), N)`` for xyah ``measurements (N, 4)``."""
+    n_tracks, n_dets = slots.shape[0], measurements.shape[0]
+    projected = np.empty((n_tracks, 4))
+    cholesky = np.empty((n_tracks, 4, 4))
+    kalman_project(store.mean, store.covariance, slots, projected, cholesky)
+    squared = np.empty((n_tracks, n_dets))
+    mahalanobis_distances(projected, cholesky, measurements, position_only, squared)
+    cost = np.empty((n_tracks, n_dets))
+    gated_cost(
+        squared,
+        gate,
+        store.gallery,
+        store.gallery_count,
+        slots,
+        _NO_EMBEDDINGS if embeddings is None else embeddings,
+        embeddings is not None,
+        metric,
+        appearance_threshold,
+        appearance_weight,
+        cost,
+    )
+    return cost
+
+
+def cascade_match(
+    cost: np.ndarray, time_since_update: np.ndarray, max_age: int, cascade: bool
+) -> np.ndarray:
+    """``row_to_col`` for the cascade (or one global assignment if not ``cascade``)."""
+    levels = time_since_update if cascade else np.ones_like(time_since_update)
+    # Levels start at 1 (every track was just predicted); beyond max_age a track is gone.
+    return matching_cascade(cost, levels.astype(np.int32), max(max_age, 1))
+
+
+def iou_match(
+    store: TrackStore, slots: np.ndarray, detection_boxes: np.ndarray, minimum_iou: float
+) -> np.ndarray:
+    """``row_to_col`` matching predicted track boxes to xyxy detections by IoU."""
+    boxes = np.empty((slots.shape[0], 4))
+    xyah_to_xyxy_rows(store.mean, slots, boxes)
+    cost = np.empty((slots.shape[0], detection_boxes.shape[0]))
+    iou_cost(boxes, detection_boxes, minimum_iou, cost)
+    row_to_col, _ = solve_assignment(cost, ASSIGNMENT_LIMIT)
+    return row_to_col

@@ -1,0 +1,45 @@
+"""Box format conversions.
+
+Formats, each a float array of shape ``(N, 4)``:
+
+- ``xyxy``: left, top, right, bottom (supervision's format).
+- ``tlwh``: left, top, width, height (MOTChallenge files).
+- ``xyah``: centre x, centre y, aspect ratio ``w / h``, height (the Kalman
+  filter's measurement space, as in the DeepSORT paper).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def xyxy_to_xyah(xyxy: np.ndarray) -> np.ndarray:
+    """Convert ``(N, 4)`` xyxy boxes to xyah (float64)."""
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    width = xyxy[:, 2] - xyxy[:, 0]
+    height = xyxy[:, 3] - xyxy[:, 1]
+    return np.stack(
+        [xyxy[:, 0] + width / 2, xyxy[:, 1] + height / 2, width / height, height], axis=1
+    )
+
+
+def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:
+    """Convert ``(N, 4)`` xyah boxes to xyxy (float64)."""
+    xyah = np.asarray(xyah, dtype=np.float64).reshape(-1, 4)
+    height = xyah[:, 3]
+    width = xyah[:, 2] * height
+    left = xyah[:, 0] - width / 2
+    top = xyah[:, 1] - height / 2
+    return np.stack([left, top, left + width, top + height], axis=1)
+
+
+def tlwh_to_xyxy(tlwh: np.ndarray) -> np.ndarray:
+    """Convert ``(N, 4)`` tlwh boxes to xyxy (float64)."""
+    tlwh = np.asarray(tlwh, dtype=np.float64).reshape(-1, 4)
+    return np.concatenate([tlwh[:, :2], tlwh[:, :2] + tlwh[:, 2:]], axis=1)
+
+
+def xyxy_to_tlwh(xyxy: np.ndarray) -> np.ndarray:
+    """Convert ``(N, 4)`` xyxy boxes to tlwh (float64)."""
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    return np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)

@@ -1,0 +1,173 @@
+"""Constant-velocity Kalman filter in xyah space, batched over tracks.
+
+State per track: ``(cx, cy, a, h, vcx, vcy, va, vh)`` (float64). Measurement:
+``(cx, cy, a, h)``. As in the DeepSORT paper, process and measurement noise
+scale with the box height, so the filter is invariant to object size; the
+aspect ratio gets small fixed noise because it changes slowly.
+
+Track state lives in structure-of-arrays form: ``means (capacity, 8)``,
+``covariances (capacity, 8, 8)``; kernels receive the ``slots`` (row indices)
+of the tracks to work on and update those rows in place.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+# Noise weights relative to the box height (DeepSORT paper, section 2.1).
+STD_WEIGHT_POSITION = 1.0 / 20.0
+STD_WEIGHT_VELOCITY = 1.0 / 160.0
+# Aspect-ratio noise is absolute: the ratio is unitless and changes slowly.
+STD_ASPECT = 1e-2
+STD_ASPECT_VELOCITY = 1e-5
+STD_ASPECT_MEASUREMENT = 1e-1
+
+
+@numba.njit(cache=True, nogil=True)
+def kalman_initiate(
+    measurements: np.ndarray, slots: np.ndarray, means: np.ndarray, covariances: np.ndarray
+) -> None:
+    """Start tracks at ``slots`` from ``measurements (M, 4)`` xyah; zero velocity."""
+    for m in range(slots.shape[0]):
+        s = slots[m]
+        h = measurements[m, 3]
+        for k in range(8):
+            means[s, k] = 0.0
+            for j in range(8):
+                covariances[s, k, j] = 0.0
+        for k in range(4):
+            means[s, k] = measurements[m, k]
+        pos = 2.0 * STD_WEIGHT_POSITION * h
+        vel = 10.0 * STD_WEIGHT_VELOCITY * h
+        std = (pos, pos, STD_ASPECT, pos, vel, vel, STD_ASPECT_VELOCITY, vel)
+        for k in range(8):
+            covariances[s, k, k] = std[k] * std[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def kalman_predict(means: np.ndarray, covariances: np.ndarray, slots: np.ndarray) -> None:
+    """One time step for the tracks at ``slots``: x = F x, P = F P F' + Q."""
+    for i in range(slots.shape[0]):
+        s = slots[i]
+        h = means[s, 3]
+        pos = STD_WEIGHT_POSITION * h
+        vel = STD_WEIGHT_VELOCITY * h
+        q = (pos * pos, pos * pos, STD_ASPECT * STD_ASPECT, pos * pos,
+             vel * vel, vel * vel, STD_ASPECT_VELOCITY * STD_ASPECT_VELOCITY, vel * vel)
+        for k in range(4):
+            means[s, k] += means[s, k + 4]
+        P = covariances[s]
+        # F = [[I, I], [0, I]]: add velocity rows into position rows, then
+        # velocity columns into position columns.
+        for r in range(4):
+            for c in range(8):
+                P[r, c] += P[r + 4, c]
+        for r in range(8):
+            for c in range(4):
+                P[r, c] += P[r, c + 4]
+        for k in range(8):
+            P[k, k] += q[k]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _innovation_covariance(mean: np.ndarray, P: np.ndarray, S: np.ndarray) -> None:
+    """S = H P H' + R for one track (R scales with the predicted height)."""
+    pos = STD_WEIGHT_POSITION * mean[3]
+    r = (pos * pos, pos * pos, STD_ASPECT_MEASUREMENT * STD_ASPECT_MEASUREMENT, pos * pos)
+    for a in range(4):
+        for b in range(4):
+            S[a, b] = P[a, b]
+        S[a, a] += r[a]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _cholesky4(S: np.ndarray, L: np.ndarray) -> None:
+    """Lower Cholesky factor of a 4x4 SPD matrix, written into ``L``."""
+    for i in range(4):
+        for j in range(4):
+            L[i, j] = 0.0
+    for j in range(4):
+        acc = S[j, j]
+        for k in range(j):
+            acc -= L[j, k] * L[j, k]
+        # Guards a covariance that lost definiteness to round-off.
+        L[j, j] = np.sqrt(acc if acc > 1e-12 else 1e-12)
+        for i in range(j + 1, 4):
+            acc = S[i, j]
+            for k in range(j):
+                acc -= L[i, k] * L[j, k]
+            L[i, j] = acc / L[j, j]
+
+
+@numba.njit(cache=True, nogil=True)
+def kalman_project(
+    means: np.ndarray,
+    covariances: np.ndarray,
+    slots: np.ndarray,
+    projected_means: np.ndarray,
+    cholesky_factors: np.ndarray,
+) -> None:
+    """Measurement-space mean ``(T, 4)`` and Cholesky factor of S ``(T, 4, 4)``."""
+    S = np.empty((4, 4))
+    for i in range(slots.shape[0]):
+        s = slots[i]
+        for k in range(4):
+            projected_means[i, k] = means[s, k]
+        _innovation_covariance(means[s], covariances[s], S)
+        _cholesky4(S, cholesky_factors[i])
+
+
+@numba.njit(cache=True, nogil=True)
+def kalman_update(
+    means: np.ndarray, covariances: np.ndarray, slots: np.ndarray, measurements: np.ndarray
+) -> None:
+    """Correct the tracks at ``slots`` with ``measurements (M, 4)`` xyah.
+
+    With X = S^-1 H P (solved through the Cholesky factor, never an explicit
+    inverse) the gain is K = X', so x += X' y and P -= X' H P.
+    """
+    S = np.empty((4, 4))
+    L = np.empty((4, 4))
+    X = np.empty((4, 8))
+    HP = np.empty((4, 8))
+    y = np.empty(4)
+    for m in range(slots.shape[0]):
+        s = slots[m]
+        P = covariances[s]
+        _innovation_covariance(means[s], P, S)
+        _cholesky4(S, L)
+        for c in range(8):
+            # Forward then back substitution on column c of H P (= P[:4, c]).
+            for i in range(4):
+                acc = P[i, c]
+                for k in range(i):
+                    acc -= L[i, k] * X[k, c]
+                X[i, c] = acc / L[i, i]
+            for i in range(3, -1, -1):
+                acc = X[i, c]
+                for k in range(i + 1, 4):
+                    acc -= L[k, i] * X[k, c]
+                X[i, c] = acc / L[i, i]
+        for k in range(4):
+            y[k] = measurements[m, k] - means[s, k]
+        for r in range(8):
+            acc = 0.0
+            for k in range(4):
+                acc += X[k, r] * y[k]
+            means[s, r] += acc
+        for k in range(4):
+            for c in range(8):
+                HP[k, c] = P[k, c]
+        for r in range(8):
+            for c in range(8):
+                acc = 0.0
+                for k in range(4):
+                    acc += X[k, r] * HP[k, c]
+                P[r, c] -= acc
+        # Keep P exactly symmetric so round-off cannot accumulate over long runs.
+        for r in range(8):
+            for c in range(r + 1, 8):
+                v = 0.5 * (P[r, c] + P[c, r])
+                P[r, c] = v
+                P[c, r] = v

@@ -1,0 +1,152 @@
+"""Track storage as parallel arrays (structure of arrays).
+
+Each track owns one *slot*: a row in every array. Kernels get the arrays and
+the slots to work on, so per-frame work never builds Python objects per
+track. ``order`` lists live slots by birth, which fixes the iteration order
+of association (and so makes results independent of slot numbering).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .boxes import xyah_to_xyxy
+
+TENTATIVE = 0
+CONFIRMED = 1
+
+# Per-track arrays other than the gallery, with their dtypes and trailing shapes.
+_FIELDS: dict[str, tuple[type, tuple[int, ...]]] = {
+    "mean": (np.float64, (8,)),
+    "covariance": (np.float64, (8, 8)),
+    "track_id": (np.int64, ()),
+    "state": (np.int8, ()),
+    "hits": (np.int32, ()),
+    "age": (np.int32, ()),
+    "time_since_update": (np.int32, ()),
+    "gallery_count": (np.int32, ()),
+    "gallery_head": (np.int32, ()),
+}
+
+
+@dataclass(frozen=True)
+class TrackView:
+    """A read-only snapshot of one track, for inspection and debugging."""
+
+    track_id: int
+    confirmed: bool
+    xyxy: np.ndarray
+    velocity_xyah: np.ndarray
+    hits: int
+    age: int
+    time_since_update: int
+    gallery_size: int
+
+
+class TrackStore:
+    """Growable arrays holding every live track's filter state and gallery."""
+
+    def __init__(self, gallery_size: int, capacity: int = 64) -> None:
+        self.gallery_size = gallery_size
+        self.embedding_dim = 0
+        self.capacity = 0
+        self.order = np.empty(0, dtype=np.intp)
+        self._free: list[int] = []
+        self.gallery = np.zeros((0, gallery_size, 0), dtype=np.float32)
+        for name, (dtype, shape) in _FIELDS.items():
+            setattr(self, name, np.zeros((0, *shape), dtype=dtype))
+        self._grow(capacity)
+
+    def __len__(self) -> int:
+        return int(self.order.shape[0])
+
+    def _grow(self, capacity: int) -> None:
+        """Enlarge every array to ``capacity`` rows, keeping their contents."""
+        old = self.capacity
+        for name, (dtype, shape) in _FIELDS.items():
+            grown = np.zeros((capacity, *shape), dtype=dtype)
+            grown[:old] = getattr(self, name)
+            setattr(self, name, grown)
+        gallery = np.zeros((capacity, self.gallery_size, self.embedding_dim), dtype=np.float32)
+        gallery[:old] = self.gallery
+        self.gallery = gallery
+        self._free.extend(range(capacity - 1, old - 1, -1))  # pop() hands out low slots first
+        self.capacity = capacity
+
+    def set_embedding_dim(self, dim: int) -> None:
+        """Fix the embedding dimension (allocates galleries on first use)."""
+        if dim == self.embedding_dim:
+            return
+        if self.embedding_dim != 0:
+            raise ValueError(
+                f"embeddings have dimension {dim}, but this tracker holds "
+                f"{self.embedding_dim}-d embeddings; call reset() to change models"
+            )
+        self.embedding_dim = dim
+        self.gallery = np.zeros((self.capacity, self.gallery_size, dim), dtype=np.float32)
+
+    def allocate(self, count: int) -> np.ndarray:
+        """Reserve ``count`` fresh slots, appended to ``order`` (birth order)."""
+        if count > len(self._free):
+            self._grow(max(2 * self.capacity, self.capacity + count))
+        slots = np.array([self._free.pop() for _ in range(count)], dtype=np.intp)
+        for name in ("track_id", "state", "hits", "age", "time_since_update", "gallery_count", "gallery_head"):
+            getattr(self, name)[slots] = 0
+        self.order = np.concatenate([self.order, slots])
+        return slots
+
+    def release(self, slots: np.ndarray) -> None:
+        """Free ``slots``; the remaining tracks keep their relative order."""
+        if slots.size == 0:
+            return
+        self.order = self.order[~np.isin(self.order, slots)]
+        self._free.extend(int(s) for s in slots)
+
+    def views(self) -> list[TrackView]:
+        """Snapshots of the live tracks, in birth order."""
+        order = self.order
+        boxes = xyah_to_xyxy(self.mean[order, :4])
+        return [
+            TrackView(
+                track_id=int(self.track_id[s]),
+                confirmed=bool(self.state[s] == CONFIRMED),
+                xyxy=boxes[i],
+                velocity_xyah=self.mean[s, 4:].copy(),
+                hits=int(self.hits[s]),
+                age=int(self.age[s]),
+                time_since_update=int(self.time_since_update[s]),
+                gallery_size=int(self.gallery_count[s]),
+            )
+            for i, s in enumerate(order)
+        ]
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Live tracks in birth order, as compact copies (for saving state)."""
+        order = self.order
+        arrays = {name: getattr(self, name)[order].copy() for name in _FIELDS}
+        arrays["gallery"] = self.gallery[order].copy()
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], gallery_size: int, embedding_dim: int) -> TrackStore:
+        """Rebuild a store from :meth:`to_arrays` output (slots 0..n-1 in order)."""
+        count = int(arrays["mean"].shape[0])
+        store = cls(gallery_size, capacity=max(64, count))
+        if embedding_dim:
+            store.set_embedding_dim(embedding_dim)
+        slots = store.allocate(count)
+        for name, (dtype, shape) in _FIELDS.items():
+            value = np.asarray(arrays[name], dtype=dtype)
+            if value.shape != (count, *shape):
+                raise ValueError(f"state field {name!r} has shape {value.shape}, expected {(count, *shape)}")
+            getattr(store, name)[slots] = value
+        gallery = np.asarray(arrays["gallery"], dtype=np.float32)
+        if gallery.shape != (count, gallery_size, embedding_dim):
+            raise ValueError(
+                f"state field 'gallery' has shape {gallery.shape}, "
+                f"expected {(count, gallery_size, embedding_dim)}"
+            )
+        store.gallery[slots] = gallery
+        return store

@@ -1,0 +1,146 @@
+"""Input checks shared by the tracker's entry points.
+
+Two kinds of problem: the *shape* of an argument is wrong (always an error,
+since nothing sensible can be done), or some *rows* hold bad values (NaN,
+inverted or zero-area boxes, scores outside [0, 1], boxes wholly outside the
+frame, broken embeddings). Bad rows follow the ``on_invalid`` policy: drop
+them with a warning (their output id is -1) or raise.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+ON_INVALID_CHOICES = ("drop", "raise")
+
+
+class InvalidDetectionWarning(UserWarning):
+    """Some detections were dropped because their values were invalid."""
+
+
+@dataclass
+class CleanDetections:
+    """Validated detections: only the rows that passed, plus their input indices."""
+
+    xyxy: np.ndarray  # (M, 4) float64
+    scores: np.ndarray  # (M,) float64
+    embeddings: np.ndarray | None  # (M, D) float32, unit norm
+    kept: np.ndarray  # (M,) intp: row index in the caller's input
+    num_input: int
+
+
+def as_float_array(value: object, name: str, ndim: int) -> np.ndarray:
+    """``value`` as a float64 array of rank ``ndim``, or a TypeError/ValueError naming ``name``."""
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be array-like, got {type(value).__name__}") from exc
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{name} must hold numbers, got dtype {array.dtype}")
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
+    return array.astype(np.float64, copy=False)
+
+
+def check_frame(frame: object) -> np.ndarray:
+    """A frame must be a ``(H, W, 3)`` uint8 image (BGR, as OpenCV reads it)."""
+    if not isinstance(frame, np.ndarray):
+        raise TypeError(f"frame must be a numpy array (H, W, 3) uint8, got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise TypeError(f"frame must have dtype uint8, got {frame.dtype}")
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ValueError(f"frame must have shape (H, W, 3) with H, W > 0, got {frame.shape}")
+    return frame
+
+
+def validate_detections(
+    xyxy: object,
+    scores: object | None,
+    embeddings: object | None,
+    *,
+    frame_shape: tuple[int, ...] | None,
+    embedding_dim: int,
+    on_invalid: str,
+) -> CleanDetections:
+    """Check one frame's detections and return the rows that may be tracked.
+
+    Args:
+        xyxy: ``(N, 4)`` boxes, left-top-right-bottom.
+        scores: ``(N,)`` confidences in [0, 1], or None (all 1).
+        embeddings: ``(N, D)`` appearance vectors, or None.
+        frame_shape: the frame's shape when there is one; boxes wholly
+            outside it are invalid.
+        embedding_dim: the dimension the tracker already holds (0 if none).
+        on_invalid: ``"drop"`` (warn, output -1 for those rows) or ``"raise"``.
+    """
+    boxes = as_float_array(xyxy, "xyxy", 2)
+    if boxes.shape[1] != 4 and not (boxes.shape[0] == 0):
+        raise ValueError(f"xyxy must have shape (N, 4), got {boxes.shape}")
+    boxes = boxes.reshape(-1, 4)
+    count = boxes.shape[0]
+    if scores is None:
+        conf = np.ones(count)
+    else:
+        conf = as_float_array(scores, "scores", 1)
+        if conf.shape[0] != count:
+            raise ValueError(f"scores must have shape ({count},) to match xyxy, got {conf.shape}")
+    emb = None
+    if embeddings is not None:
+        emb = as_float_array(embeddings, "embeddings", 2)
+        if emb.shape[0] != count:
+            raise ValueError(f"embeddings must have {count} rows to match xyxy, got shape {emb.shape}")
+        if count and emb.shape[1] == 0:
+            raise ValueError("embeddings must have at least one column, got shape (N, 0)")
+        if embedding_dim and count and emb.shape[1] != embedding_dim:
+            raise ValueError(
+                f"embeddings must have dimension {embedding_dim} (the dimension this tracker "
+                f"already holds), got {emb.shape[1]}; call reset() to change models"
+            )
+
+    problems: dict[str, np.ndarray] = {}
+    with np.errstate(invalid="ignore"):
+        problems["non-finite coordinates"] = ~np.isfinite(boxes).all(axis=1)
+        problems["x2 <= x1 or y2 <= y1 (inverted or zero-area box)"] = ~(
+            (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        )
+        problems["score outside [0, 1] or not finite"] = ~((conf >= 0.0) & (conf <= 1.0))
+        if frame_shape is not None:
+            height, width = frame_shape[:2]
+            problems["box wholly outside the frame"] = (
+                (boxes[:, 2] <= 0) | (boxes[:, 3] <= 0) | (boxes[:, 0] >= width) | (boxes[:, 1] >= height)
+            )
+        if emb is not None:
+            norms = np.linalg.norm(emb, axis=1) if count else np.zeros(0)
+            problems["embedding not finite or all zero"] = ~(np.isfinite(emb).all(axis=1) & (norms > 0))
+
+    bad = np.zeros(count, dtype=bool)
+    for mask in problems.values():
+        bad |= mask
+    if bad.any():
+        summary = "; ".join(
+            f"{int(mask.sum())} with {reason} (rows {np.flatnonzero(mask)[:5].tolist()})"
+            for reason, mask in problems.items()
+            if mask.any()
+        )
+        if on_invalid == "raise":
+            raise ValueError(f"invalid detections: {summary}")
+        warnings.warn(
+            f"dropped {int(bad.sum())} of {count} detections: {summary}",
+            InvalidDetectionWarning,
+            stacklevel=3,
+        )
+    kept = np.flatnonzero(~bad)
+    if emb is not None:
+        emb = emb[kept]
+        emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32) if kept.size else emb.astype(np.float32)
+        emb = np.ascontiguousarray(emb)
+    return CleanDetections(
+        xyxy=np.ascontiguousarray(boxes[kept]),
+        scores=conf[kept],
+        embeddings=emb,
+        kept=kept,
+        num_input=count,
+    )

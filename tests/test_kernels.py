@@ -1,0 +1,153 @@
+"""Kalman, gating and distance kernels against plain numpy references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+from scipy.stats import chi2
+
+from deepsort_edge.kernels import distance, gating, kalman
+from tests import reference as ref
+
+
+def random_measurements(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.c_[rng.uniform(0, 1000, n), rng.uniform(0, 600, n), rng.uniform(0.3, 0.7, n), rng.uniform(30, 300, n)]
+
+
+def test_chi_square_table_matches_scipy():
+    for dof, value in gating.CHI2_095.items():
+        assert value == pytest.approx(chi2.ppf(0.95, dof), abs=1e-3)
+
+
+def test_kalman_matches_numpy_over_a_trajectory():
+    rng = np.random.default_rng(1)
+    n_tracks = 7
+    z0 = random_measurements(rng, n_tracks)
+    capacity = 12
+    slots = np.array([3, 0, 11, 5, 7, 1, 9], dtype=np.intp)
+    means = np.zeros((capacity, 8))
+    covs = np.zeros((capacity, 8, 8))
+    kalman.kalman_initiate(z0, slots, means, covs)
+    expected = [ref.kf_initiate(z) for z in z0]
+    for step in range(25):
+        kalman.kalman_predict(means, covs, slots)
+        expected = [ref.kf_predict(m, c) for m, c in expected]
+        # Update a changing subset, as matching would.
+        chosen = rng.random(n_tracks) < 0.7
+        z = np.array([e[0][:4] for e in expected]) + rng.normal(scale=[3, 3, 0.01, 2], size=(n_tracks, 4))
+        kalman.kalman_update(means, covs, np.ascontiguousarray(slots[chosen]), np.ascontiguousarray(z[chosen]))
+        expected = [ref.kf_update(m, c, zi) if ok else (m, c) for (m, c), zi, ok in zip(expected, z, chosen)]
+        for i, s in enumerate(slots):
+            np.testing.assert_allclose(means[s], expected[i][0], rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(covs[s], expected[i][1], rtol=1e-7, atol=1e-10)
+    untouched = np.setdiff1d(np.arange(capacity), slots)
+    assert not means[untouched].any() and not covs[untouched].any()
+
+
+@pytest.mark.parametrize("position_only", [False, True])
+def test_mahalanobis_matches_numpy(position_only):
+    rng = np.random.default_rng(2)
+    z0 = random_measurements(rng, 5)
+    slots = np.arange(5, dtype=np.intp)
+    means, covs = np.zeros((5, 8)), np.zeros((5, 8, 8))
+    kalman.kalman_initiate(z0, slots, means, covs)
+    for _ in range(3):
+        kalman.kalman_predict(means, covs, slots)
+    projected = np.empty((5, 4))
+    factors = np.empty((5, 4, 4))
+    kalman.kalman_project(means, covs, slots, projected, factors)
+    dets = z0[rng.integers(0, 5, 9)] + rng.normal(scale=[8, 8, 0.05, 6], size=(9, 4))
+    out = np.empty((5, 9))
+    gating.mahalanobis_distances(projected, factors, dets, position_only, out)
+    dims = 2 if position_only else 4
+    for t in range(5):
+        np.testing.assert_allclose(out[t], ref.squared_mahalanobis(means[t], covs[t], dets, dims), rtol=1e-9)
+        _, S = ref.kf_project(means[t], covs[t])
+        np.testing.assert_allclose(factors[t] @ factors[t].T, S, rtol=1e-12)
+
+
+@pytest.mark.parametrize("metric", [distance.METRIC_COSINE, distance.METRIC_EUCLIDEAN])
+def test_gated_cost_matches_cdist(metric):
+    rng = np.random.default_rng(3)
+    n_tracks, n_dets, budget, dim = 6, 8, 5, 16
+    gallery = rng.normal(size=(n_tracks + 2, budget, dim)).astype(np.float32)
+    gallery /= np.linalg.norm(gallery, axis=2, keepdims=True)
+    counts = np.array([0, 1, 5, 3, 2, 5, 4, 4], dtype=np.int32)
+    slots = np.array([0, 1, 2, 3, 6, 7], dtype=np.intp)
+    emb = rng.normal(size=(n_dets, dim)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    squared = rng.uniform(0, 15, size=(n_tracks, n_dets))
+    squared[0, 0] = np.nan
+    gate, threshold, weight = 9.4877, 1.1, 0.3
+    out = np.empty((n_tracks, n_dets))
+    distance.gated_cost(squared, gate, gallery, counts, slots, emb, True, metric, threshold, weight, out)
+    name = "cosine" if metric == distance.METRIC_COSINE else "euclidean"
+    for t, s in enumerate(slots):
+        for n in range(n_dets):
+            if not squared[t, n] <= gate:
+                assert out[t, n] == distance.INFEASIBLE
+                continue
+            motion = squared[t, n] / gate
+            if counts[s] == 0:
+                assert out[t, n] == pytest.approx(motion)
+                continue
+            app = cdist(gallery[s, : counts[s]].astype(np.float64), emb[n : n + 1].astype(np.float64), name).min()
+            if app > threshold + 1e-6:
+                assert out[t, n] == distance.INFEASIBLE
+            elif app < threshold - 1e-6:
+                assert out[t, n] == pytest.approx(weight * app + (1 - weight) * motion, abs=1e-5)
+
+
+def test_gated_cost_without_appearance_is_motion_only():
+    squared = np.array([[1.0, 20.0], [9.0, 0.0]])
+    out = np.empty((2, 2))
+    gallery = np.ones((2, 3, 4), dtype=np.float32)
+    counts = np.array([3, 3], dtype=np.int32)
+    distance.gated_cost(squared, 9.4877, gallery, counts, np.arange(2), np.zeros((0, 1), np.float32), False, 0, 0.2, 0.5, out)
+    np.testing.assert_allclose(out, [[1 / 9.4877, distance.INFEASIBLE], [9 / 9.4877, 0.0]])
+
+
+def test_iou_cost_matches_reference():
+    rng = np.random.default_rng(4)
+    xy = rng.uniform(0, 100, size=(30, 2))
+    boxes = np.c_[xy, xy + rng.uniform(1, 40, size=(30, 2))]
+    a, b = boxes[:12], boxes[12:]
+    out = np.empty((12, 18))
+    distance.iou_cost(a, b, 0.2, out)
+    iou = ref.iou_matrix(a, b)
+    expected = np.where((iou >= 0.2) & (iou > 0), 1 - iou, distance.INFEASIBLE)
+    np.testing.assert_allclose(out, expected, atol=1e-12)
+
+
+def test_gallery_ring_buffer_never_exceeds_budget():
+    rng = np.random.default_rng(5)
+    budget, dim = 4, 3
+    gallery = np.zeros((3, budget, dim), dtype=np.float32)
+    counts = np.zeros(3, dtype=np.int32)
+    heads = np.zeros(3, dtype=np.int32)
+    history: dict[int, list[np.ndarray]] = {0: [], 2: []}
+    for _ in range(11):
+        slots = np.array([0, 2], dtype=np.intp)
+        emb = rng.normal(size=(2, dim)).astype(np.float32)
+        distance.gallery_append(gallery, counts, heads, slots, emb)
+        history[0].append(emb[0])
+        history[2].append(emb[1])
+        assert counts.max() <= budget
+    assert counts.tolist() == [budget, 0, budget]
+    for s in (0, 2):
+        kept = {tuple(row) for row in gallery[s]}
+        assert kept == {tuple(row) for row in history[s][-budget:]}
+    assert not gallery[1].any()
+
+
+def test_ema_blends_and_renormalises():
+    gallery = np.zeros((1, 1, 2), dtype=np.float32)
+    counts = np.zeros(1, dtype=np.int32)
+    first = np.array([[1.0, 0.0]], dtype=np.float32)
+    second = np.array([[0.0, 1.0]], dtype=np.float32)
+    distance.gallery_ema(gallery, counts, np.array([0]), first, 0.9)
+    distance.gallery_ema(gallery, counts, np.array([0]), second, 0.9)
+    expected = np.array([0.9, 0.1]) / np.hypot(0.9, 0.1)
+    np.testing.assert_allclose(gallery[0, 0], expected, rtol=1e-6)
+    assert counts[0] == 1

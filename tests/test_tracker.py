@@ -1,0 +1,167 @@
+"""Behaviour of DeepSORTTracker on small synthetic scenes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import supervision as sv
+
+from deepsort_edge import DeepSORTTracker
+
+
+def person(cx: float, cy: float, h: float = 100.0) -> list[float]:
+    w = 0.4 * h
+    return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+
+
+def unit(rng: np.random.Generator, n: int, dim: int = 32) -> np.ndarray:
+    v = rng.normal(size=(n, dim))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def crossing_scene(n_frames: int = 60, hidden: range = range(28, 33)):
+    """Two people walk towards each other on the same line and cross.
+
+    A is occluded (not detected) for the frames in ``hidden``. Each yields
+    (boxes, identities) in a shuffled order so that row order carries no hint.
+    """
+    rng = np.random.default_rng(0)
+    for f in range(n_frames):
+        rows = []
+        if f not in hidden:
+            rows.append((0, person(100 + 8 * f, 300)))
+        rows.append((1, person(580 - 8 * f, 300 + 4)))
+        rng.shuffle(rows)
+        yield np.array([r[1] for r in rows]), np.array([r[0] for r in rows])
+
+
+def run_identity_check(tracker: DeepSORTTracker, with_embeddings: bool) -> dict[int, set[int]]:
+    rng = np.random.default_rng(1)
+    identity = unit(rng, 2)
+    seen: dict[int, set[int]] = {0: set(), 1: set()}
+    for boxes, who in crossing_scene():
+        emb = identity[who] + 0.05 * unit(rng, len(who)) if with_embeddings else None
+        ids = tracker.update_arrays(boxes, np.full(len(who), 0.9), emb)
+        for i, obj in zip(ids, who):
+            if i >= 0:
+                seen[int(obj)].add(int(i))
+    return seen
+
+
+def test_crossing_and_occluded_objects_keep_their_ids_with_appearance():
+    seen = run_identity_check(DeepSORTTracker(), with_embeddings=True)
+    assert len(seen[0]) == 1 and len(seen[1]) == 1
+    assert seen[0] != seen[1]
+
+
+@pytest.mark.parametrize("mode", ["ema", "gallery"])
+@pytest.mark.parametrize("matching", ["cascade", "global"])
+def test_modes_keep_ids(mode, matching):
+    tracker = DeepSORTTracker(appearance_mode=mode, matching=matching, nn_budget=10)
+    seen = run_identity_check(tracker, with_embeddings=True)
+    assert [len(seen[0]), len(seen[1])] == [1, 1]
+
+
+def test_motion_only_keeps_ids_through_short_occlusion():
+    # Crossing on different rows: constant velocity carries A through its gap.
+    tracker = DeepSORTTracker(use_appearance=False)
+    seen: dict[int, set[int]] = {0: set(), 1: set()}
+    for f in range(60):
+        rows = [(1, person(580 - 8 * f, 200))]
+        if f not in range(20, 24):
+            rows.append((0, person(100 + 8 * f, 330)))
+        ids = tracker.update_arrays(np.array([r[1] for r in rows]), None)
+        for i, (obj, _) in zip(ids, rows):
+            if i >= 0:
+                seen[obj].add(int(i))
+    assert [len(seen[0]), len(seen[1])] == [1, 1]
+
+
+def test_ids_start_at_one_are_per_instance_and_reset():
+    a, b = DeepSORTTracker(minimum_consecutive_frames=1), DeepSORTTracker(minimum_consecutive_frames=1)
+    boxes = np.array([person(100, 100), person(400, 100)])
+    assert a.update_arrays(boxes).tolist() == [1, 2]
+    assert b.update_arrays(boxes[:1]).tolist() == [1]
+    assert a.update_arrays(boxes + 1).tolist() == [1, 2]
+    a.reset()
+    assert len(a.tracks) == 0 and a.frame_count == 0
+    assert a.update_arrays(boxes[::-1]).tolist() == [1, 2]
+
+
+def test_confirmation_needs_consecutive_hits_and_tentative_dies_on_miss():
+    tracker = DeepSORTTracker(minimum_consecutive_frames=3)
+    box = np.array([person(200, 200)])
+    assert tracker.update_arrays(box).tolist() == [-1]
+    assert tracker.update_arrays(box + 2).tolist() == [-1]
+    tracker.update_arrays(np.zeros((0, 4)))  # miss while tentative: deleted
+    assert tracker.tracks == []
+    assert tracker.update_arrays(box).tolist() == [-1]
+    assert tracker.update_arrays(box + 2).tolist() == [-1]
+    assert tracker.update_arrays(box + 4).tolist() == [1]
+    assert tracker.tracks[0].confirmed
+
+
+@pytest.mark.parametrize("frame_rate, expected_age", [(30.0, 5), (15.0, 2)])
+def test_lost_track_buffer_scales_with_frame_rate(frame_rate, expected_age):
+    tracker = DeepSORTTracker(lost_track_buffer=5, frame_rate=frame_rate, minimum_consecutive_frames=1)
+    assert tracker.maximum_frames_without_update == expected_age
+    tracker.update_arrays(np.array([person(200, 200)]))
+    for missed in range(1, 10):
+        tracker.update_arrays(np.zeros((0, 4)))
+        assert (len(tracker.tracks) == 1) == (missed <= expected_age)
+
+
+def test_low_scores_never_start_tracks_but_can_continue_them():
+    tracker = DeepSORTTracker(track_activation_threshold=0.5, minimum_consecutive_frames=1)
+    assert tracker.update_arrays(np.array([person(100, 100)]), np.array([0.3])).tolist() == [-1]
+    assert tracker.tracks == []
+    assert tracker.update_arrays(np.array([person(100, 100)]), np.array([0.6])).tolist() == [1]
+    assert tracker.update_arrays(np.array([person(102, 100)]), np.array([0.1])).tolist() == [1]
+
+
+def test_update_returns_all_rows_in_order_without_touching_input():
+    rng = np.random.default_rng(3)
+    tracker = DeepSORTTracker(minimum_consecutive_frames=1)
+    boxes = np.array([person(100 + 150 * i, 200) for i in range(5)])
+    detections = sv.Detections(
+        xyxy=boxes, confidence=np.array([0.9, 0.1, 0.8, 0.7, 0.95]), class_id=np.arange(5), data={"embeddings": unit(rng, 5)}
+    )
+    out = tracker.update(detections)
+    assert detections.tracker_id is None
+    assert len(out) == 5 and np.array_equal(out.xyxy, boxes) and np.array_equal(out.class_id, np.arange(5))
+    assert out.tracker_id.tolist() == [1, -1, 2, 3, 4]
+    empty = tracker.update(sv.Detections.empty())
+    assert len(empty) == 0 and empty.tracker_id.shape == (0,)
+
+
+def test_frame_is_required_when_extractor_needs_it():
+    class Extractor:
+        def extract_features(self, frame, boxes):
+            return np.ones((len(boxes), 4))
+
+    tracker = DeepSORTTracker(feature_extractor=Extractor())
+    with pytest.raises(ValueError, match="frame is required"):
+        tracker.update_arrays(np.array([person(100, 100)]))
+    frame = np.zeros((480, 640, 3), np.uint8)
+    assert tracker.update_arrays(np.array([person(100, 100)]), frame=frame).tolist() == [-1]
+    assert tracker.tracks[0].gallery_size == 1
+
+
+def test_appearance_resolves_an_ambiguous_swap():
+    """Two tracks meet and detections reappear swapped in position; appearance decides."""
+    rng = np.random.default_rng(7)
+    identity = unit(rng, 2)
+    tracker = DeepSORTTracker(appearance_weight=1.0, appearance_threshold=0.5)
+    left, right = person(300, 300), person(304, 301)
+    for _ in range(5):
+        ids = tracker.update_arrays(np.array([left, right]), None, identity)
+    assert ids.tolist() == [1, 2]
+    # Slightly moved boxes, swapped appearance: each box now carries the other's identity.
+    ids = tracker.update_arrays(np.array([left, right]), None, identity[::-1])
+    assert ids.tolist() == [2, 1]
+
+
+def test_repr_mentions_state():
+    tracker = DeepSORTTracker(appearance_mode="ema")
+    text = repr(tracker)
+    assert "DeepSORTTracker(" in text and "ema" in text and "tracks=0" in text
