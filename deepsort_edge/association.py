@@ -41,7 +41,7 @@ def appearance_motion_cost(
     cholesky = np.empty((n_tracks, 4, 4))
     kalman_project(store.mean, store.covariance, slots, projected, cholesky)
     squared = np.empty((n_tracks, n_dets))
-    mahalanobis_distances(projected, cholesky, measurements, position_only, squared)
+    mahalanobis_distances(projected, cholesky, measurements, position_only, gate, squared)
     cost = np.empty((n_tracks, n_dets))
     gated_cost(
         squared,

@@ -76,8 +76,10 @@ def validate_detections(
         embedding_dim: the dimension the tracker already holds (0 if none).
         on_invalid: ``"drop"`` (warn, output -1 for those rows) or ``"raise"``.
     """
+    if isinstance(xyxy, (list, tuple)) and len(xyxy) == 0:
+        xyxy = np.zeros((0, 4))  # an empty list is a frame without detections
     boxes = as_float_array(xyxy, "xyxy", 2)
-    if boxes.shape[1] != 4 and not (boxes.shape[0] == 0):
+    if boxes.shape[1] != 4 and boxes.shape[0] != 0:
         raise ValueError(f"xyxy must have shape (N, 4), got {boxes.shape}")
     boxes = boxes.reshape(-1, 4)
     count = boxes.shape[0]

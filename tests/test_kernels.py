@@ -59,12 +59,22 @@ def test_mahalanobis_matches_numpy(position_only):
     kalman.kalman_project(means, covs, slots, projected, factors)
     dets = z0[rng.integers(0, 5, 9)] + rng.normal(scale=[8, 8, 0.05, 6], size=(9, 4))
     out = np.empty((5, 9))
-    gating.mahalanobis_distances(projected, factors, dets, position_only, out)
+    gating.mahalanobis_distances(projected, factors, dets, position_only, np.inf, out)
+    cut = np.empty((5, 9))
+    gating.mahalanobis_distances(projected, factors, dets, position_only, 9.4877, cut)
     dims = 2 if position_only else 4
+    seen_inside = seen_outside = False
     for t in range(5):
-        np.testing.assert_allclose(out[t], ref.squared_mahalanobis(means[t], covs[t], dets, dims), rtol=1e-9)
+        expected = ref.squared_mahalanobis(means[t], covs[t], dets, dims)
+        np.testing.assert_allclose(out[t], expected, rtol=1e-9)
+        inside = expected <= 9.4877
+        np.testing.assert_allclose(cut[t, inside], expected[inside], rtol=1e-9)
+        assert (cut[t, ~inside] > 9.4877).all()
+        seen_inside |= inside.any()
+        seen_outside |= (~inside).any()
         _, S = ref.kf_project(means[t], covs[t])
         np.testing.assert_allclose(factors[t] @ factors[t].T, S, rtol=1e-12)
+    assert seen_inside and seen_outside, "the data should exercise both sides of the gate"
 
 
 @pytest.mark.parametrize("metric", [distance.METRIC_COSINE, distance.METRIC_EUCLIDEAN])

@@ -3,7 +3,9 @@
 The distance uses the Cholesky factor ``L`` of each track's innovation
 covariance S: solve ``L u = z - Hx`` and take ``|u|^2``. Forward substitution
 fills u in order, so the position-only distance (the leading 2x2 block of S)
-is just the first two terms of the same sum.
+is just the first two terms of the same sum. The terms are non-negative, so
+a pair can stop as soon as its partial sum passes the cutoff: in a crowded
+frame nearly every pair is far apart and stops after one term.
 """
 
 from __future__ import annotations
@@ -21,19 +23,29 @@ def mahalanobis_distances(
     cholesky_factors: np.ndarray,
     measurements: np.ndarray,
     position_only: bool,
+    cutoff: float,
     out: np.ndarray,
 ) -> None:
-    """Write squared distances ``(T, N)`` of ``measurements (N, 4)`` to each track."""
+    """Write squared distances ``(T, N)`` of ``measurements (N, 4)`` to each track.
+
+    Distances up to ``cutoff`` are exact; a larger one may be written as any
+    value above ``cutoff`` (pass ``inf`` for exact values everywhere).
+    """
     dims = 2 if position_only else 4
     u = np.empty(4)
+    inverse_diagonal = np.empty(4)
     for t in range(projected_means.shape[0]):
         L = cholesky_factors[t]
+        for i in range(4):
+            inverse_diagonal[i] = 1.0 / L[i, i]
         for n in range(measurements.shape[0]):
             total = 0.0
             for i in range(dims):
                 acc = measurements[n, i] - projected_means[t, i]
                 for k in range(i):
                     acc -= L[i, k] * u[k]
-                u[i] = acc / L[i, i]
+                u[i] = acc * inverse_diagonal[i]
                 total += u[i] * u[i]
+                if total > cutoff:
+                    break
             out[t, n] = total

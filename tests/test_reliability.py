@@ -1,0 +1,217 @@
+"""Bad input, saved state, threads and a read-only install."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import supervision as sv
+
+from deepsort_edge import DeepSORTTracker
+from deepsort_edge.synthetic import SceneConfig, generate_scene
+from deepsort_edge.validation import InvalidDetectionWarning
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def scene(num_frames: int = 80, seed: int = 0, dim: int = 16):
+    cfg = SceneConfig(num_objects=12, width=1280, height=720, seed=seed, turnover=0.01, miss_rate=0.1,
+                      box_noise=2.0, false_positive_rate=0.05, embedding_dim=dim)
+    return generate_scene(cfg, num_frames)
+
+
+def run(tracker: DeepSORTTracker, frames) -> list[list[int]]:
+    return [tracker.update_arrays(f.xyxy, f.scores, f.embeddings).tolist() for f in frames]
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        if key == "tracks":
+            assert a[key].keys() == b[key].keys()
+            for name in a[key]:
+                np.testing.assert_array_equal(a[key][name], b[key][name], err_msg=name)
+        else:
+            assert a[key] == b[key], key
+
+
+def warmed_tracker(**kwargs) -> DeepSORTTracker:
+    tracker = DeepSORTTracker(minimum_consecutive_frames=1, **kwargs)
+    run(tracker, scene(10))
+    return tracker
+
+
+GOOD = np.array([[10.0, 10.0, 50.0, 110.0], [200.0, 40.0, 240.0, 140.0]])
+
+STRUCTURAL_ERRORS = [
+    (dict(xyxy=np.zeros((2, 3))), ValueError, "xyxy must have shape"),
+    (dict(xyxy=np.zeros(4)), ValueError, "xyxy must have 2 dimension"),
+    (dict(xyxy=[["a", "b", "c", "d"]]), TypeError, "xyxy must hold numbers"),
+    (dict(xyxy=GOOD, scores=np.ones(3)), ValueError, "scores must have shape"),
+    (dict(xyxy=GOOD, embeddings=np.ones((2, 7))), ValueError, "embeddings must have dimension 16"),
+    (dict(xyxy=GOOD, embeddings=np.ones((3, 16))), ValueError, "embeddings must have 2 rows"),
+    (dict(xyxy=GOOD, frame=np.zeros((10, 10), np.uint8)), ValueError, "frame must have shape"),
+    (dict(xyxy=GOOD, frame=np.zeros((10, 10, 3), np.float32)), TypeError, "frame must have dtype uint8"),
+]
+
+
+@pytest.mark.parametrize("kwargs, error, message", STRUCTURAL_ERRORS)
+def test_structural_errors_name_the_argument_and_leave_state_unchanged(kwargs, error, message):
+    tracker = warmed_tracker()
+    before = tracker.state_dict()
+    with pytest.raises(error, match=message):
+        tracker.update_arrays(**kwargs)
+    assert_same_state(before, tracker.state_dict())
+
+
+BAD_ROWS = [
+    ("non-finite", np.array([[np.nan, 1, 5, 5]]), None),
+    ("inf", np.array([[0, 1, np.inf, 5]]), None),
+    ("inverted", np.array([[10, 10, 5, 20]]), None),
+    ("zero-area", np.array([[10, 10, 10, 20]]), None),
+    ("score", np.array([[10, 10, 20, 40]]), np.array([1.5])),
+    ("score nan", np.array([[10, 10, 20, 40]]), np.array([np.nan])),
+]
+
+
+@pytest.mark.parametrize("name, bad_box, bad_score", BAD_ROWS)
+def test_bad_rows_raise_or_drop_and_never_change_state_when_rejected(name, bad_box, bad_score):
+    boxes = np.vstack([GOOD, bad_box])
+    scores = np.r_[0.9, 0.9, bad_score if bad_score is not None else 0.9]
+    strict = warmed_tracker(on_invalid="raise")
+    before = strict.state_dict()
+    with pytest.raises(ValueError, match="invalid detections"):
+        strict.update_arrays(boxes, scores)
+    assert_same_state(before, strict.state_dict())
+
+    lenient = warmed_tracker()
+    reference = warmed_tracker()
+    with pytest.warns(InvalidDetectionWarning, match="dropped 1 of 3"):
+        ids = lenient.update_arrays(boxes, scores)
+    assert ids[2] == -1
+    # The good rows are tracked exactly as if the bad row had never been there.
+    assert ids[:2].tolist() == reference.update_arrays(GOOD, scores[:2]).tolist()
+    assert_same_state(reference.state_dict(), lenient.state_dict())
+
+
+def test_bad_embeddings_and_boxes_outside_the_frame_are_dropped():
+    tracker = warmed_tracker()
+    emb = np.ones((2, 16))
+    emb[1, 3] = np.nan
+    with pytest.warns(InvalidDetectionWarning, match="embedding not finite"):
+        assert tracker.update_arrays(GOOD, None, emb)[1] == -1
+    frame = np.zeros((100, 100, 3), np.uint8)
+    with pytest.warns(InvalidDetectionWarning, match="wholly outside the frame"):
+        ids = tracker.update_arrays(np.array([[10, 10, 50, 90], [150, 10, 190, 90]]), frame=frame)
+    assert ids[1] == -1
+
+
+def test_invalid_settings_are_rejected_with_names():
+    for kwargs, message in [
+        (dict(nn_budget=0), "nn_budget must be >= 1"),
+        (dict(appearance_mode="median"), "appearance_mode must be one of"),
+        (dict(minimum_iou_threshold=1.5), r"minimum_iou_threshold must be in \[0.0, 1.0\]"),
+        (dict(frame_rate=0), "frame_rate must be in"),
+        (dict(distance_metric="cityblock"), "distance_metric must be one of"),
+        (dict(lost_track_buffer=2.5), "lost_track_buffer must be an int"),
+        (dict(feature_extractor=42), "feature_extractor must be"),
+    ]:
+        with pytest.raises((ValueError, TypeError), match=message):
+            DeepSORTTracker(**kwargs)
+    with pytest.raises(TypeError, match="supervision.Detections"):
+        DeepSORTTracker().update(GOOD)
+
+
+def test_empty_detections_are_fine():
+    tracker = warmed_tracker()
+    for empty in (np.zeros((0, 4)), np.zeros((0, 0)), []):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert tracker.update_arrays(empty).shape == (0,)
+    assert tracker.update(sv.Detections.empty()).tracker_id.shape == (0,)
+
+
+@pytest.mark.parametrize("mode", ["gallery", "ema"])
+def test_resume_from_saved_state_matches_uninterrupted_run(mode):
+    frames = scene(120, seed=3)
+    whole = DeepSORTTracker(appearance_mode=mode, nn_budget=5)
+    expected = run(whole, frames)
+    first = DeepSORTTracker(appearance_mode=mode, nn_budget=5)
+    got = run(first, frames[:47])
+    saved = pickle.loads(pickle.dumps(first.state_dict()))
+    resumed = DeepSORTTracker()  # other settings: the state brings its own
+    resumed.load_state_dict(saved)
+    got += run(resumed, frames[47:])
+    assert got == expected
+    assert_same_state(whole.state_dict(), resumed.state_dict())
+
+
+def test_pickle_round_trip_continues_identically():
+    frames = scene(60, seed=4)
+    a = DeepSORTTracker(gating="position")
+    run(a, frames[:30])
+    b = pickle.loads(pickle.dumps(a))
+    assert repr(a) == repr(b)
+    assert run(a, frames[30:]) == run(b, frames[30:])
+
+
+def test_state_version_and_format_errors_leave_tracker_unchanged():
+    tracker = warmed_tracker()
+    state = tracker.state_dict()
+    before = tracker.state_dict()
+    with pytest.raises(ValueError, match="version 99 is not supported"):
+        tracker.load_state_dict({**state, "version": 99})
+    with pytest.raises(ValueError, match="not a deepsort-edge tracker state"):
+        tracker.load_state_dict({"hello": 1})
+    broken = {**state, "tracks": {**state["tracks"], "mean": state["tracks"]["mean"][:, :3]}}
+    with pytest.raises(ValueError, match="'mean' has shape"):
+        tracker.load_state_dict(broken)
+    assert_same_state(before, tracker.state_dict())
+
+
+def test_threads_give_the_same_results_as_one_after_the_other():
+    scenes = [scene(150, seed=s, dim=64) for s in range(4)]
+    sequential = [run(DeepSORTTracker(), frames) for frames in scenes]
+    results: list = [None] * 4
+
+    def work(i: int) -> None:
+        results[i] = run(DeepSORTTracker(), scenes[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == sequential
+
+
+def test_read_only_install_still_runs(tmp_path):
+    """A package in a read-only folder falls back to a user cache for Numba."""
+    install = tmp_path / "site"
+    shutil.copytree(REPO / "deepsort_edge", install / "deepsort_edge", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [install, *install.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    cache = tmp_path / "numba-cache"
+    env = {**os.environ, "PYTHONPATH": str(install), "NUMBA_CACHE_DIR": str(cache), "PYTHONDONTWRITEBYTECODE": "1"}
+    code = (
+        "import numpy as np; from deepsort_edge import DeepSORTTracker;"
+        "t = DeepSORTTracker(minimum_consecutive_frames=1).warmup();"
+        "print(t.update_arrays(np.array([[0., 0., 10., 30.]])).tolist())"
+    )
+    try:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "[1]"
+        assert any(cache.rglob("*.nbi")), "Numba should have written its cache to NUMBA_CACHE_DIR"
+        assert not any(install.rglob("*.nbi"))
+    finally:
+        for path in [install, *install.rglob("*")]:
+            path.chmod(0o755)
