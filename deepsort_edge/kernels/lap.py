@@ -1,0 +1,365 @@
+"""Linear assignment with a cost limit: Jonker-Volgenant shortest augmenting paths.
+
+Problem. For an ``(n_rows, n_cols)`` cost matrix ``C`` and a limit ``L``, find a
+partial one-to-one matching ``M`` that minimises::
+
+    sum_{(i, j) in M} C[i, j] + L / 2 * (#unmatched rows + #unmatched cols)
+
+Matching ``(i, j)`` replaces two unmatched ends (together ``L``) by ``C[i, j]``,
+so a pair is used only when it does not raise the total. Entries above ``L``,
+``+inf`` and ``NaN`` are forbidden and never assigned.
+
+Augmented problem. Up to a constant, the objective equals a rectangular
+assignment in which every row *must* be assigned, either to a real column
+(cost ``C[i, j]``) or to its own private dummy column (cost ``L``, meaning
+"unassigned"). That problem is solved exactly by shortest augmenting paths
+(Jonker & Volgenant 1987; rectangular form in Crouse 2016): rows enter one at a
+time, each along the cheapest alternating path to a free column, found by a
+Dijkstra search over reduced costs ``C[i, j] - u[i] - v[j] >= 0``; the duals
+``u, v`` are then shifted so the reduced costs stay non-negative. The dummy
+columns are never materialised: a dummy is reachable only from its own row, so
+it is one comparison per scanned row, and its dual stays 0.
+
+Components. After gating, tracking cost matrices are block-sparse: most pairs
+are forbidden and the feasible pairs fall into many small connected components
+of the track/detection bipartite graph, which are independent problems.
+Feasible pairs are stored row-wise (CSR) and the Dijkstra frontier holds only
+columns reached so far, so a search never leaves its row's component and its
+work grows with the part of the component it explores, not with the matrix
+size: each component is solved on its own rows and columns without being
+copied out. When the feasible pairs are already one-to-one, they are assigned
+directly.
+
+``cost_limit = inf`` is the classic rectangular assignment (``+inf`` entries
+forbidden): maximum cardinality first, then minimum total cost. It uses the
+finite dummy cost ``|c_max| + (k + 1) (c_max - c_min) + 1`` (``k = min(n_rows,
+n_cols)``), which exceeds the cost change of any augmenting path, so a larger
+matching always wins. When a matching of size ``k`` exists no row takes its
+dummy and the result is exact; otherwise it is exact up to the rounding of
+numbers of that size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+
+_PAIR = types.UniTuple(types.intp[::1], 2)
+
+
+@njit(cache=True, nogil=True)
+def _is_feasible(c: float, cost_limit: float) -> bool:
+    # NaN fails both comparisons, so NaN entries are forbidden like +inf.
+    return c <= cost_limit and c < np.inf
+
+
+@njit(cache=True, nogil=True)
+def _count_feasible(cost: np.ndarray, cost_limit: float):
+    """Degrees of rows and columns in the feasible graph, last feasible column per row, cost range."""
+    n_rows, n_cols = cost.shape
+    row_deg = np.zeros(n_rows, np.intp)
+    col_deg = np.zeros(n_cols, np.intp)
+    last_col = np.full(n_rows, -1, np.intp)
+    lo = np.inf
+    hi = -np.inf
+    for i in range(n_rows):
+        for j in range(n_cols):
+            c = cost[i, j]
+            if _is_feasible(c, cost_limit):
+                # -inf would make every dual infinite; refuse it rather than return garbage.
+                if c == -np.inf:
+                    raise ValueError("cost must not contain -inf")
+                row_deg[i] += 1
+                col_deg[j] += 1
+                last_col[i] = j
+                lo = min(lo, c)
+                hi = max(hi, c)
+    return row_deg, col_deg, last_col, lo, hi
+
+
+@njit(cache=True, nogil=True)
+def _feasible_csr(cost: np.ndarray, cost_limit: float, transpose: bool, degree: np.ndarray):
+    """Feasible entries as CSR ``(indptr, indices, values)``; rows are cost columns if ``transpose``.
+
+    ``degree`` holds the feasible count of each CSR row (cost row, or cost column
+    when transposed).
+    """
+    n_rows, n_cols = cost.shape
+    n_out = degree.shape[0]
+    indptr = np.zeros(n_out + 1, np.intp)
+    for a in range(n_out):
+        indptr[a + 1] = indptr[a] + degree[a]
+    indices = np.empty(indptr[n_out], np.intp)
+    values = np.empty(indptr[n_out], np.float64)
+    if not transpose:
+        k = 0
+        for i in range(n_rows):
+            for j in range(n_cols):
+                c = cost[i, j]
+                if _is_feasible(c, cost_limit):
+                    indices[k] = j
+                    values[k] = c
+                    k += 1
+    else:
+        fill = indptr[:n_out].copy()
+        for i in range(n_rows):
+            for j in range(n_cols):
+                c = cost[i, j]
+                if _is_feasible(c, cost_limit):
+                    k = fill[j]
+                    indices[k] = i
+                    values[k] = c
+                    fill[j] = k + 1
+    return indptr, indices, values
+
+
+@njit(cache=True, nogil=True)
+def _shortest_augmenting_paths(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    n_cols: int,
+    unassigned_cost: float,
+    row_to_col: np.ndarray,
+    col_to_row: np.ndarray,
+) -> None:
+    """Assign each CSR row along a shortest augmenting path (see the module docstring).
+
+    ``unassigned_cost`` is the cost of a row's private dummy column; with
+    ``inf`` a row that reaches no free column is left unassigned. Writes
+    ``row_to_col`` and ``col_to_row`` (both must start at -1).
+    """
+    n_rows = indptr.shape[0] - 1
+    u = np.zeros(n_rows)
+    v = np.zeros(n_cols)
+    dist = np.empty(n_cols)
+    pred = np.empty(n_cols, np.intp)
+    # Per-search column state: 0 unseen, 1 on the frontier, 2 settled.
+    state = np.zeros(n_cols, np.uint8)
+    frontier = np.empty(n_cols, np.intp)
+    where = np.empty(n_cols, np.intp)  # position of a column in ``frontier``
+    touched = np.empty(n_cols, np.intp)
+    settled = np.empty(n_cols, np.intp)
+    visited = np.empty(n_rows, np.intp)
+
+    for root in range(n_rows):
+        # A row without feasible columns can only take its dummy; it is never reached again.
+        if indptr[root] == indptr[root + 1]:
+            continue
+        i = root
+        d_i = 0.0
+        n_front = 0
+        n_touched = 0
+        n_settled = 0
+        n_visited = 0
+        best_dummy = np.inf
+        dummy_row = -1
+        sink = -1
+        total = np.inf
+        found = False
+        while True:
+            visited[n_visited] = i
+            n_visited += 1
+            u_i = u[i]
+            candidate = d_i + unassigned_cost - u_i
+            if candidate < best_dummy:
+                best_dummy = candidate
+                dummy_row = i
+            start = indptr[i]
+            stop = indptr[i + 1]
+            # A fully feasible row reaches every unsettled column, so it can pick the closest one
+            # while relaxing (one pass, as dense JV does) instead of a second pass over the frontier.
+            full = stop - start == n_cols
+            pos = -1
+            best_j = -1
+            lowest = np.inf
+            for k in range(start, stop):
+                j = indices[k]
+                s = state[j]
+                if s == 2:
+                    continue
+                r = d_i + values[k] - u_i - v[j]
+                if s == 0:
+                    state[j] = 1
+                    dist[j] = r
+                    pred[j] = i
+                    where[j] = n_front
+                    frontier[n_front] = j
+                    n_front += 1
+                    touched[n_touched] = j
+                    n_touched += 1
+                elif r < dist[j]:
+                    dist[j] = r
+                    pred[j] = i
+                if full:
+                    d_j = dist[j]
+                    if d_j < lowest or (d_j == lowest and col_to_row[j] < 0):
+                        lowest = d_j
+                        best_j = j
+            if full:
+                if best_j >= 0:
+                    pos = where[best_j]
+            else:
+                # Closest frontier column; on ties prefer a free one, which ends the search sooner.
+                for p in range(n_front):
+                    j = frontier[p]
+                    d_j = dist[j]
+                    if d_j < lowest or (d_j == lowest and col_to_row[j] < 0):
+                        lowest = d_j
+                        pos = p
+            if pos < 0 or best_dummy < lowest or (best_dummy == lowest and col_to_row[frontier[pos]] >= 0):
+                if best_dummy < np.inf:
+                    total = best_dummy
+                    found = True
+                break
+            j = frontier[pos]
+            n_front -= 1
+            moved = frontier[n_front]
+            frontier[pos] = moved
+            where[moved] = pos
+            state[j] = 2
+            settled[n_settled] = j
+            n_settled += 1
+            if col_to_row[j] < 0:
+                sink = j
+                total = lowest
+                found = True
+                break
+            i = col_to_row[j]
+            d_i = lowest
+
+        if found:
+            # Dual shift: reduced costs stay >= 0 everywhere and become 0 along the new path.
+            u[root] += total
+            for t in range(1, n_visited):
+                r_t = visited[t]
+                u[r_t] += total - dist[row_to_col[r_t]]
+            for t in range(n_settled):
+                j = settled[t]
+                v[j] -= total - dist[j]
+            # Flip the path, walking back from the sink to the root.
+            if sink < 0:
+                j = row_to_col[dummy_row]
+                row_to_col[dummy_row] = -1
+                done = dummy_row == root
+            else:
+                j = sink
+                done = False
+            while not done:
+                i = pred[j]
+                col_to_row[j] = i
+                next_j = row_to_col[i]
+                row_to_col[i] = j
+                done = i == root
+                j = next_j
+        for t in range(n_touched):
+            state[touched[t]] = 0
+
+
+@njit(_PAIR(types.float64[:, ::1], types.float64), cache=True, nogil=True)
+def solve_assignment(cost: np.ndarray, cost_limit: float) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-cost partial assignment where leaving an end unassigned costs ``cost_limit / 2``.
+
+    Minimises ``sum cost[i, j]`` over assigned pairs plus ``cost_limit / 2`` per
+    unassigned row and per unassigned column. Pairs with ``cost > cost_limit``,
+    ``+inf`` or ``NaN`` are never assigned; a pair with ``cost == cost_limit``
+    changes nothing and may go either way. ``cost_limit = inf`` gives the
+    classic rectangular assignment: as many pairs as possible among finite
+    entries (``min(n_rows, n_cols)`` when such a matching exists), then the
+    minimum total cost.
+
+    Args:
+        cost: ``(n_rows, n_cols)`` float64, C-contiguous; not modified. Any
+            shape, including empty. ``-inf`` entries raise ``ValueError``.
+        cost_limit: Largest cost a pair may have; not NaN.
+
+    Returns:
+        ``(row_to_col, col_to_row)``: intp arrays of shapes ``(n_rows,)`` and
+        ``(n_cols,)``; ``-1`` marks an unassigned row or column.
+
+    Example:
+        >>> cost = np.array([[0.1, 0.9], [0.2, np.inf]])
+        >>> row_to_col, col_to_row = solve_assignment(cost, 0.5)
+        >>> row_to_col.tolist(), col_to_row.tolist()
+        ([0, -1], [0, -1])
+    """
+    if np.isnan(cost_limit):
+        raise ValueError("cost_limit must not be NaN")
+    n_rows, n_cols = cost.shape
+    row_to_col = np.full(n_rows, -1, np.intp)
+    col_to_row = np.full(n_cols, -1, np.intp)
+    if n_rows == 0 or n_cols == 0:
+        return row_to_col, col_to_row
+    row_deg, col_deg, last_col, lo, hi = _count_feasible(cost, cost_limit)
+
+    # Fast path: each row and column has at most one feasible partner, so every such pair is optimal.
+    one_to_one = True
+    for i in range(n_rows):
+        if row_deg[i] > 1:
+            one_to_one = False
+            break
+    if one_to_one:
+        for j in range(n_cols):
+            if col_deg[j] > 1:
+                one_to_one = False
+                break
+    if one_to_one:
+        for i in range(n_rows):
+            j = last_col[i]
+            if j >= 0:
+                row_to_col[i] = j
+                col_to_row[j] = i
+        return row_to_col, col_to_row
+
+    if cost_limit < np.inf:
+        unassigned_cost = cost_limit
+    else:
+        k = min(n_rows, n_cols)
+        unassigned_cost = abs(hi) + (k + 1) * (hi - lo) + 1.0
+    # One search per row: put the shorter side on the rows.
+    if n_rows <= n_cols:
+        indptr, indices, values = _feasible_csr(cost, cost_limit, False, row_deg)
+        _shortest_augmenting_paths(indptr, indices, values, n_cols, unassigned_cost, row_to_col, col_to_row)
+    else:
+        indptr, indices, values = _feasible_csr(cost, cost_limit, True, col_deg)
+        _shortest_augmenting_paths(indptr, indices, values, n_rows, unassigned_cost, col_to_row, row_to_col)
+    return row_to_col, col_to_row
+
+
+@njit(_PAIR(types.float64[:, ::1]), cache=True, nogil=True)
+def lapjv_dense(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Classic rectangular assignment: every row assigned, minimum total cost.
+
+    The shortest-augmenting-path core of :func:`solve_assignment` without the
+    unassigned option. ``+inf`` and ``NaN`` entries are forbidden.
+
+    Args:
+        cost: ``(n_rows, n_cols)`` float64, C-contiguous, ``n_rows <= n_cols``.
+
+    Returns:
+        ``(row_to_col, col_to_row)`` intp arrays; every row is assigned,
+        ``col_to_row`` is ``-1`` for unused columns.
+
+    Raises:
+        ValueError: ``n_rows > n_cols``, a ``-inf`` entry, or no assignment of
+            every row to a finite entry exists.
+
+    Example:
+        >>> row_to_col, _ = lapjv_dense(np.array([[4.0, 1.0, 3.0], [2.0, 3.0, 5.0]]))
+        >>> row_to_col.tolist()
+        [1, 0]
+    """
+    n_rows, n_cols = cost.shape
+    if n_rows > n_cols:
+        raise ValueError("lapjv_dense: expected n_rows <= n_cols, got more rows than columns")
+    row_to_col = np.full(n_rows, -1, np.intp)
+    col_to_row = np.full(n_cols, -1, np.intp)
+    if n_rows == 0:
+        return row_to_col, col_to_row
+    row_deg, _, _, _, _ = _count_feasible(cost, np.inf)
+    indptr, indices, values = _feasible_csr(cost, np.inf, False, row_deg)
+    _shortest_augmenting_paths(indptr, indices, values, n_cols, np.inf, row_to_col, col_to_row)
+    for i in range(n_rows):
+        if row_to_col[i] < 0:
+            raise ValueError("lapjv_dense: no assignment of every row to a finite cost exists")
+    return row_to_col, col_to_row
