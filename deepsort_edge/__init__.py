@@ -6,22 +6,34 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .tracker import DeepSORTTracker
-from .tracks import TrackView
 
 if TYPE_CHECKING:
     from .embedder import DeepSORTFeatureExtractor
+    from .tracker import DeepSORTTracker
+    from .tracks import TrackView
 
 __all__ = ["DeepSORTFeatureExtractor", "DeepSORTTracker", "TrackView", "__version__"]
 
+# Public name -> module. Loaded on first use so that `import deepsort_edge`
+# (and the CLI's --help) does not pay for Numba, ONNX Runtime or OpenCV.
+_LAZY = {
+    "DeepSORTTracker": ".tracker",
+    "TrackView": ".tracks",
+    "DeepSORTFeatureExtractor": ".embedder",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # onnxruntime and OpenCV load only when appearance is actually used.
-    if name == "DeepSORTFeatureExtractor":
-        from .embedder import DeepSORTFeatureExtractor
-
-        return DeepSORTFeatureExtractor
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'deepsort_edge' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

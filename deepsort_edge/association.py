@@ -27,6 +27,7 @@ def appearance_motion_cost(
     store: TrackStore,
     slots: np.ndarray,
     measurements: np.ndarray,
+    detection_boxes: np.ndarray,
     embeddings: np.ndarray | None,
     *,
     gate: float,
@@ -34,26 +35,35 @@ def appearance_motion_cost(
     metric: int,
     appearance_threshold: float,
     appearance_weight: float,
+    motion_from_iou: bool,
+    minimum_iou: float,
 ) -> np.ndarray:
-    """Gated cascade cost ``(len(slots), N)`` for xyah ``measurements (N, 4)``."""
+    """Gated cascade cost ``(len(slots), N)`` for detections given as xyah and xyxy."""
     n_tracks, n_dets = slots.shape[0], measurements.shape[0]
     projected = np.empty((n_tracks, 4))
     cholesky = np.empty((n_tracks, 4, 4))
     kalman_project(store.mean, store.covariance, slots, projected, cholesky)
     squared = np.empty((n_tracks, n_dets))
     mahalanobis_distances(projected, cholesky, measurements, position_only, gate, squared)
+    track_boxes = np.empty((n_tracks, 4))
+    xyah_to_xyxy_rows(store.mean, slots, track_boxes)
     cost = np.empty((n_tracks, n_dets))
     gated_cost(
         squared,
         gate,
+        track_boxes,
+        detection_boxes,
         store.gallery,
         store.gallery_count,
         slots,
+        store.time_since_update,
         _NO_EMBEDDINGS if embeddings is None else embeddings,
         embeddings is not None,
         metric,
         appearance_threshold,
         appearance_weight,
+        motion_from_iou,
+        minimum_iou,
         cost,
     )
     return cost

@@ -55,8 +55,8 @@ class DeepSORTTracker:
         minimum_consecutive_frames: hits before a track is confirmed and gets an id.
         minimum_iou_threshold: minimum IoU for a match in the IoU stage.
         appearance_threshold: maximum appearance distance for a cascade match.
-        appearance_weight: weight of appearance against motion (Mahalanobis
-            distance over the gate) in the cascade cost, in [0, 1].
+        appearance_weight: weight of appearance against motion (see
+            ``motion_cost``) in the cascade cost, in [0, 1].
         distance_metric: ``"cosine"`` or ``"euclidean"`` (on unit embeddings).
         nn_budget: embeddings kept per track in ``"gallery"`` mode (ring buffer).
         appearance_mode: ``"gallery"`` (nearest of the last ``nn_budget``
@@ -66,6 +66,11 @@ class DeepSORTTracker:
         gating: ``"full"`` (4 dof, 9.4877) or ``"position"`` (2 dof, 5.9915).
         matching: ``"cascade"`` (the paper) or ``"global"`` (one assignment
             over all confirmed tracks).
+        motion_cost: the cascade's motion term: ``"iou"`` (``1 - IoU`` of
+            the predicted box, roboflow's meaning of ``appearance_weight``;
+            without appearance a match also needs ``minimum_iou_threshold``)
+            or ``"mahalanobis"`` (squared distance over the gate, the
+            paper's d1). Either way every match lies inside the chi-square gate.
         use_appearance: None (use embeddings whenever a frame has them),
             True (require them) or False (motion only).
         on_invalid: what to do with detections holding invalid values (NaN,
@@ -98,6 +103,7 @@ class DeepSORTTracker:
         ema_momentum: float = 0.9,
         gating: str = "full",
         matching: str = "cascade",
+        motion_cost: str = "iou",
         use_appearance: bool | None = None,
         on_invalid: str = "drop",
     ) -> None:
@@ -115,6 +121,7 @@ class DeepSORTTracker:
             ema_momentum=ema_momentum,
             gating=gating,
             matching=matching,
+            motion_cost=motion_cost,
             use_appearance=use_appearance,
             on_invalid=on_invalid,
         )
@@ -140,13 +147,16 @@ class DeepSORTTracker:
 
     def warmup(self) -> DeepSORTTracker:
         """Compile (or load from cache) every kernel now rather than on the first frame."""
-        probe = DeepSORTTracker(**{**self._settings, "minimum_consecutive_frames": 1, "on_invalid": "raise"})
+        # Two hits to confirm: frame 2 runs the IoU stage, frames 3-4 the cascade
+        # with and without embeddings, so every kernel compiles here.
+        probe = DeepSORTTracker(
+            **{**self._settings, "minimum_consecutive_frames": 2, "on_invalid": "raise", "use_appearance": None}
+        )
         boxes = np.array([[10.0, 10.0, 50.0, 110.0], [200.0, 40.0, 240.0, 140.0]])
-        rng = np.random.default_rng(0)
-        embeddings = rng.normal(size=(2, 8)).astype(np.float32)
+        embeddings = np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32)
         for step in range(3):
             probe.update_arrays(boxes + 2.0 * step, np.array([0.9, 0.8]), embeddings)
-        probe.update_arrays(boxes[:1] + 8.0, np.array([0.9]), None)
+        probe.update_arrays(boxes + 6.0, np.array([0.9, 0.8]), None)
         return self
 
     # ------------------------------------------------------------------ update
@@ -297,12 +307,15 @@ class DeepSORTTracker:
                 store,
                 confirmed,
                 measurements,
+                xyxy,
                 embeddings,
                 gate=self._gate,
                 position_only=self.gating == "position",
                 metric=self._metric,
                 appearance_threshold=self.appearance_threshold,
                 appearance_weight=self.appearance_weight,
+                motion_from_iou=self.motion_cost == "iou",
+                minimum_iou=self.minimum_iou_threshold,
             )
             row_to_col = association.cascade_match(
                 cost,
@@ -489,6 +502,7 @@ def _check_settings(s: dict[str, Any]) -> dict[str, Any]:
     choice("appearance_mode", ("gallery", "ema"))
     choice("gating", tuple(_GATING_DOF))
     choice("matching", ("cascade", "global"))
+    choice("motion_cost", ("iou", "mahalanobis"))
     choice("on_invalid", ON_INVALID_CHOICES)
     if s["use_appearance"] not in (None, True, False):
         raise ValueError(f"use_appearance must be None, True or False, got {s['use_appearance']!r}")

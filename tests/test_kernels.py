@@ -77,8 +77,14 @@ def test_mahalanobis_matches_numpy(position_only):
     assert seen_inside and seen_outside, "the data should exercise both sides of the gate"
 
 
+def random_boxes(rng: np.random.Generator, n: int) -> np.ndarray:
+    xy = rng.uniform(0, 60, size=(n, 2))
+    return np.c_[xy, xy + rng.uniform(20, 60, size=(n, 2))]
+
+
 @pytest.mark.parametrize("metric", [distance.METRIC_COSINE, distance.METRIC_EUCLIDEAN])
-def test_gated_cost_matches_cdist(metric):
+@pytest.mark.parametrize("motion_from_iou", [False, True])
+def test_gated_cost_matches_reference(metric, motion_from_iou):
     rng = np.random.default_rng(3)
     n_tracks, n_dets, budget, dim = 6, 8, 5, 16
     gallery = rng.normal(size=(n_tracks + 2, budget, dim)).astype(np.float32)
@@ -89,33 +95,54 @@ def test_gated_cost_matches_cdist(metric):
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     squared = rng.uniform(0, 15, size=(n_tracks, n_dets))
     squared[0, 0] = np.nan
-    gate, threshold, weight = 9.4877, 1.1, 0.3
+    track_boxes, det_boxes = random_boxes(rng, n_tracks), random_boxes(rng, n_dets)
+    iou = ref.iou_matrix(track_boxes, det_boxes)
+    gate, threshold, weight, min_iou = 9.4877, 1.1, 0.3, 0.2
+    lost = np.array([1, 3, 2, 1, 1, 1, 1, 5], dtype=np.int32)  # frames since update, by slot
     out = np.empty((n_tracks, n_dets))
-    distance.gated_cost(squared, gate, gallery, counts, slots, emb, True, metric, threshold, weight, out)
+    distance.gated_cost(squared, gate, track_boxes, det_boxes, gallery, counts, slots, lost, emb, True, metric,
+                        threshold, weight, motion_from_iou, min_iou, out)
     name = "cosine" if metric == distance.METRIC_COSINE else "euclidean"
+    outcomes = set()
     for t, s in enumerate(slots):
         for n in range(n_dets):
+            motion = 1 - iou[t, n] if motion_from_iou else squared[t, n] / gate
             if not squared[t, n] <= gate:
-                assert out[t, n] == distance.INFEASIBLE
-                continue
-            motion = squared[t, n] / gate
-            if counts[s] == 0:
-                assert out[t, n] == pytest.approx(motion)
-                continue
-            app = cdist(gallery[s, : counts[s]].astype(np.float64), emb[n : n + 1].astype(np.float64), name).min()
-            if app > threshold + 1e-6:
-                assert out[t, n] == distance.INFEASIBLE
-            elif app < threshold - 1e-6:
-                assert out[t, n] == pytest.approx(weight * app + (1 - weight) * motion, abs=1e-5)
+                expected = distance.INFEASIBLE
+            elif counts[s] == 0:
+                overlap_ok = iou[t, n] >= min_iou and iou[t, n] > 0
+                needs_overlap = motion_from_iou and lost[s] > 1
+                expected = motion if (overlap_ok or not needs_overlap) else distance.INFEASIBLE
+            else:
+                app = cdist(gallery[s, : counts[s]].astype(np.float64), emb[n : n + 1].astype(np.float64), name).min()
+                if abs(app - threshold) < 1e-6:
+                    continue  # float32 rounding decides; either answer is right
+                expected = distance.INFEASIBLE if app > threshold else weight * app + (1 - weight) * motion
+            assert out[t, n] == pytest.approx(expected, abs=1e-5), (t, n)
+            outcomes.add("infeasible" if expected == distance.INFEASIBLE else "feasible")
+    assert outcomes == {"feasible", "infeasible"}
 
 
 def test_gated_cost_without_appearance_is_motion_only():
     squared = np.array([[1.0, 20.0], [9.0, 0.0]])
-    out = np.empty((2, 2))
+    boxes = np.array([[0.0, 0.0, 10.0, 10.0], [100.0, 100.0, 110.0, 110.0]])
     gallery = np.ones((2, 3, 4), dtype=np.float32)
     counts = np.array([3, 3], dtype=np.int32)
-    distance.gated_cost(squared, 9.4877, gallery, counts, np.arange(2), np.zeros((0, 1), np.float32), False, 0, 0.2, 0.5, out)
+    none = np.zeros((0, 1), np.float32)
+    out = np.empty((2, 2))
+    lost = np.array([2, 2], dtype=np.int32)
+    distance.gated_cost(squared, 9.4877, boxes, boxes, gallery, counts, np.arange(2), lost, none, False, 0, 0.2,
+                        0.5, False, 0.3, out)
     np.testing.assert_allclose(out, [[1 / 9.4877, distance.INFEASIBLE], [9 / 9.4877, 0.0]])
+    # IoU motion: the (1, 0) pair is inside the gate but does not overlap, so a
+    # track lost for two frames cannot take it; one seen last frame can.
+    distance.gated_cost(squared, 9.4877, boxes, boxes, gallery, counts, np.arange(2), lost, none, False, 0, 0.2,
+                        0.5, True, 0.3, out)
+    np.testing.assert_allclose(out, [[0.0, distance.INFEASIBLE], [distance.INFEASIBLE, 0.0]])
+    lost[:] = 1
+    distance.gated_cost(squared, 9.4877, boxes, boxes, gallery, counts, np.arange(2), lost, none, False, 0, 0.2,
+                        0.5, True, 0.3, out)
+    np.testing.assert_allclose(out, [[0.0, distance.INFEASIBLE], [1.0, 0.0]])
 
 
 def test_iou_cost_matches_reference():

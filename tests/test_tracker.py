@@ -56,8 +56,9 @@ def test_crossing_and_occluded_objects_keep_their_ids_with_appearance():
 
 @pytest.mark.parametrize("mode", ["ema", "gallery"])
 @pytest.mark.parametrize("matching", ["cascade", "global"])
-def test_modes_keep_ids(mode, matching):
-    tracker = DeepSORTTracker(appearance_mode=mode, matching=matching, nn_budget=10)
+@pytest.mark.parametrize("motion_cost", ["iou", "mahalanobis"])
+def test_modes_keep_ids(mode, matching, motion_cost):
+    tracker = DeepSORTTracker(appearance_mode=mode, matching=matching, nn_budget=10, motion_cost=motion_cost)
     seen = run_identity_check(tracker, with_embeddings=True)
     assert [len(seen[0]), len(seen[1])] == [1, 1]
 
@@ -159,6 +160,12 @@ def test_appearance_resolves_an_ambiguous_swap():
     # Slightly moved boxes, swapped appearance: each box now carries the other's identity.
     ids = tracker.update_arrays(np.array([left, right]), None, identity[::-1])
     assert ids.tolist() == [2, 1]
+
+
+def test_warmup_works_with_every_appearance_setting():
+    for use_appearance in (None, True, False):
+        tracker = DeepSORTTracker(use_appearance=use_appearance).warmup()
+        assert tracker.frame_count == 0 and tracker.tracks == []
 
 
 def test_repr_mentions_state():

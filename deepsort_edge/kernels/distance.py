@@ -37,28 +37,50 @@ def _max_dot(gallery: np.ndarray, count: int, embedding: np.ndarray) -> float:
     return best
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two xyxy boxes (0 when disjoint or degenerate)."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0.0 or ih <= 0.0:
+        return 0.0
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0.0 else 0.0
+
+
 @numba.njit(cache=True, nogil=True)
 def gated_cost(
     squared_mahalanobis: np.ndarray,
     gate: float,
+    track_boxes: np.ndarray,
+    detection_boxes: np.ndarray,
     galleries: np.ndarray,
     gallery_counts: np.ndarray,
     slots: np.ndarray,
+    time_since_update: np.ndarray,
     embeddings: np.ndarray,
     use_appearance: bool,
     metric: int,
     appearance_threshold: float,
     appearance_weight: float,
+    motion_from_iou: bool,
+    minimum_iou: float,
     out: np.ndarray,
 ) -> None:
     """Matching-cascade cost ``(T, N)`` for the tracks at ``slots``.
 
-    A pair is feasible when its squared Mahalanobis distance is within
-    ``gate`` and, with appearance, its nearest-gallery distance is within
-    ``appearance_threshold`` (both gates of the DeepSORT paper). The cost of
-    a feasible pair is ``w * appearance + (1 - w) * mahalanobis / gate``;
-    tracks with an empty gallery fall back to the motion term alone.
-    Infeasible pairs get ``INFEASIBLE``.
+    Every feasible pair lies inside the Mahalanobis gate (squared distance
+    <= ``gate``). Its motion term is ``1 - IoU`` of the predicted and
+    detected xyxy boxes (``motion_from_iou``) or the squared distance over
+    the gate (the paper's d1). With appearance, a pair must also have its
+    nearest-gallery distance within ``appearance_threshold`` (the paper's
+    second gate) and costs ``w * appearance + (1 - w) * motion``. Without
+    appearance (none this frame, or an empty gallery) the cost is the motion
+    term alone, and with IoU motion a track lost for more than one frame
+    also needs ``IoU >= minimum_iou``, as in SORT: its gate has widened, and
+    with no appearance to confirm it a far-off match is more often a swap
+    than a recovery. Infeasible pairs get ``INFEASIBLE``.
     """
     n_tracks, n_dets = squared_mahalanobis.shape
     for t in range(n_tracks):
@@ -69,7 +91,14 @@ def gated_cost(
             if not d <= gate:  # also rejects NaN
                 out[t, n] = INFEASIBLE
                 continue
-            motion = d / gate
+            if motion_from_iou:
+                iou = _iou(track_boxes[t], detection_boxes[n])
+                motion = 1.0 - iou
+                if count == 0 and (iou < minimum_iou or iou <= 0.0) and time_since_update[s] > 1:
+                    out[t, n] = INFEASIBLE
+                    continue
+            else:
+                motion = d / gate
             if count == 0:
                 out[t, n] = motion
                 continue
@@ -90,19 +119,8 @@ def iou_cost(
 ) -> None:
     """``1 - IoU`` for xyxy boxes ``(T, 4)`` x ``(N, 4)``; below ``minimum_iou`` is infeasible."""
     for t in range(track_boxes.shape[0]):
-        ax1, ay1, ax2, ay2 = track_boxes[t, 0], track_boxes[t, 1], track_boxes[t, 2], track_boxes[t, 3]
-        area_a = (ax2 - ax1) * (ay2 - ay1)
         for n in range(detection_boxes.shape[0]):
-            bx1, by1 = detection_boxes[n, 0], detection_boxes[n, 1]
-            bx2, by2 = detection_boxes[n, 2], detection_boxes[n, 3]
-            iw = min(ax2, bx2) - max(ax1, bx1)
-            ih = min(ay2, by2) - max(ay1, by1)
-            iou = 0.0
-            if iw > 0.0 and ih > 0.0:
-                inter = iw * ih
-                union = area_a + (bx2 - bx1) * (by2 - by1) - inter
-                if union > 0.0:
-                    iou = inter / union
+            iou = _iou(track_boxes[t], detection_boxes[n])
             out[t, n] = 1.0 - iou if iou >= minimum_iou and iou > 0.0 else INFEASIBLE
 
 
