@@ -1,0 +1,89 @@
+"""``deepsort-edge`` command line: ``demo``, ``track``, ``eval``, ``export``.
+
+Each subcommand lives in its own module with ``add_parser(subparsers)`` and
+``run(args) -> int``; modules are imported only when their subcommand runs,
+so ``deepsort-edge --help`` stays fast and needs no optional extra.
+
+Example:
+    $ deepsort-edge demo
+    $ deepsort-edge track MOT15/train/PETS09-S2L1 -o results/PETS09-S2L1.txt
+    $ deepsort-edge eval MOT15/train/PETS09-S2L1 results/PETS09-S2L1.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from deepsort_edge._version import __version__
+
+# name -> (module, one-line help); the module is imported only when needed.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("deepsort_edge.cli.demo", "run the whole pipeline on a generated scene (no downloads)"),
+    "track": ("deepsort_edge.cli.track", "track a MOTChallenge sequence, a video or a detections file"),
+    "eval": ("deepsort_edge.cli.eval", "HOTA / MOTA / IDF1 of MOT result files (TrackEval)"),
+    "export": ("deepsort_edge.cli.export", "export a re-identification model to ONNX (needs torch)"),
+}
+
+
+def build_parser(
+    argv: Sequence[str] | None = None,
+) -> tuple[argparse.ArgumentParser, ModuleType | None]:
+    """The top-level parser; only the chosen subcommand's module is imported.
+
+    Args:
+        argv: The arguments that will be parsed (used to find the chosen
+            subcommand); None = ``sys.argv[1:]``.
+
+    Returns:
+        The parser and the chosen subcommand's module (None if none chosen).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="deepsort-edge",
+        description="DeepSORT multi-object tracking on Numba kernels and ONNX Runtime.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    module = None
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_parser(subparsers)
+        else:
+            subparsers.add_parser(name, help=help_text, add_help=False)
+    return parser, module
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 = success).
+
+    Example:
+        >>> main(["eval", "--help"])  # doctest: +SKIP
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser, module = build_parser(argv)
+    except ImportError as exc:  # a subcommand whose optional extra is missing
+        print(f"deepsort-edge: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help/--version and on usage errors
+        return int(exc.code) if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    if args.command is None or module is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(module.run(args))
+    except KeyboardInterrupt:
+        print("deepsort-edge: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
