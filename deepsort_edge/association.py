@@ -72,10 +72,18 @@ def appearance_motion_cost(
 def cascade_match(
     cost: np.ndarray, time_since_update: np.ndarray, max_age: int, cascade: bool
 ) -> np.ndarray:
-    """``row_to_col`` for the cascade (or one global assignment if not ``cascade``)."""
-    levels = time_since_update if cascade else np.ones_like(time_since_update)
-    # Levels start at 1 (every track was just predicted); beyond max_age a track is gone.
-    return matching_cascade(cost, levels.astype(np.int32), max(max_age, 1))
+    """``row_to_col`` for the cascade (or one global assignment if not ``cascade``).
+
+    Levels start at 1 (every track was just predicted), so a track that
+    missed its last ``max_age`` frames stands at level ``max_age + 1``: it
+    may still match this frame, and is deleted if it does not.
+    """
+    max_level = max_age + 1
+    if cascade:
+        levels = time_since_update.astype(np.int32)
+    else:
+        levels = np.where(time_since_update <= max_level, 1, 0).astype(np.int32)
+    return matching_cascade(cost, levels, max_level)
 
 
 def iou_match(

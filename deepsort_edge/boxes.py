@@ -16,11 +16,13 @@ import numpy as np
 def xyxy_to_xyah(xyxy: np.ndarray) -> np.ndarray:
     """Convert ``(N, 4)`` xyxy boxes to xyah (float64)."""
     xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
-    width = xyxy[:, 2] - xyxy[:, 0]
-    height = xyxy[:, 3] - xyxy[:, 1]
-    return np.stack(
-        [xyxy[:, 0] + width / 2, xyxy[:, 1] + height / 2, width / height, height], axis=1
-    )
+    xyah = np.empty_like(xyxy)
+    np.subtract(xyxy[:, 3], xyxy[:, 1], out=xyah[:, 3])
+    np.subtract(xyxy[:, 2], xyxy[:, 0], out=xyah[:, 2])  # width, for now
+    xyah[:, 0] = xyxy[:, 0] + 0.5 * xyah[:, 2]
+    xyah[:, 1] = xyxy[:, 1] + 0.5 * xyah[:, 3]
+    xyah[:, 2] /= xyah[:, 3]
+    return xyah
 
 
 def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:

@@ -350,14 +350,14 @@ class DeepSORTTracker:
         ready = slots[(store.state[slots] == TENTATIVE) & (store.hits[slots] >= self.minimum_consecutive_frames)]
         if ready.size == 0:
             return
-        ready = store.order[np.isin(store.order, ready)]
+        ready = store.order[store.mask(ready)[store.order]]
         store.state[ready] = CONFIRMED
         store.track_id[ready] = np.arange(self._next_id, self._next_id + ready.size)
         self._next_id += int(ready.size)
 
     def _drop_missed(self, order: np.ndarray, matched_slots: np.ndarray) -> None:
         store = self._store
-        missed = order[~np.isin(order, matched_slots)]
+        missed = order[~store.mask(matched_slots)[order]]
         gone = missed[
             (store.state[missed] == TENTATIVE)
             | (store.time_since_update[missed] > self.maximum_frames_without_update)

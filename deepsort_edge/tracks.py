@@ -101,8 +101,14 @@ class TrackStore:
         """Free ``slots``; the remaining tracks keep their relative order."""
         if slots.size == 0:
             return
-        self.order = self.order[~np.isin(self.order, slots)]
+        self.order = self.order[~self.mask(slots)[self.order]]
         self._free.extend(int(s) for s in slots)
+
+    def mask(self, slots: np.ndarray) -> np.ndarray:
+        """Boolean ``(capacity,)`` mask that is True at ``slots`` (cheaper than ``np.isin``)."""
+        marked = np.zeros(self.capacity, dtype=bool)
+        marked[slots] = True
+        return marked
 
     def views(self) -> list[TrackView]:
         """Snapshots of the live tracks, in birth order."""

@@ -32,8 +32,8 @@ class CleanDetections:
     num_input: int
 
 
-def as_float_array(value: object, name: str, ndim: int) -> np.ndarray:
-    """``value`` as a float64 array of rank ``ndim``, or a TypeError/ValueError naming ``name``."""
+def as_float_array(value: object, name: str, ndim: int, dtype: type = np.float64) -> np.ndarray:
+    """``value`` as a float array of rank ``ndim``, or a TypeError/ValueError naming ``name``."""
     try:
         array = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
@@ -42,7 +42,7 @@ def as_float_array(value: object, name: str, ndim: int) -> np.ndarray:
         raise TypeError(f"{name} must hold numbers, got dtype {array.dtype}")
     if array.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
-    return array.astype(np.float64, copy=False)
+    return array.astype(dtype, copy=False)
 
 
 def check_frame(frame: object) -> np.ndarray:
@@ -90,8 +90,10 @@ def validate_detections(
         if conf.shape[0] != count:
             raise ValueError(f"scores must have shape ({count},) to match xyxy, got {conf.shape}")
     emb = None
+    norms = None
     if embeddings is not None:
-        emb = as_float_array(embeddings, "embeddings", 2)
+        # float32 throughout: embeddings are stored and compared in float32.
+        emb = as_float_array(embeddings, "embeddings", 2, dtype=np.float32)
         if emb.shape[0] != count:
             raise ValueError(f"embeddings must have {count} rows to match xyxy, got shape {emb.shape}")
         if count and emb.shape[1] == 0:
@@ -101,27 +103,35 @@ def validate_detections(
                 f"embeddings must have dimension {embedding_dim} (the dimension this tracker "
                 f"already holds), got {emb.shape[1]}; call reset() to change models"
             )
+        with np.errstate(invalid="ignore", over="ignore"):
+            norms = np.sqrt(np.einsum("ij,ij->i", emb, emb))  # NaN or inf if any entry is
 
-    problems: dict[str, np.ndarray] = {}
     with np.errstate(invalid="ignore"):
-        problems["non-finite coordinates"] = ~np.isfinite(boxes).all(axis=1)
-        problems["x2 <= x1 or y2 <= y1 (inverted or zero-area box)"] = ~(
-            (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        )
-        problems["score outside [0, 1] or not finite"] = ~((conf >= 0.0) & (conf <= 1.0))
+        # NaN fails every comparison, so these masks also catch NaN rows.
+        box_ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]) & np.isfinite(boxes).all(axis=1)
+        score_ok = (conf >= 0.0) & (conf <= 1.0)
+        ok = box_ok & score_ok
+        inside = None
         if frame_shape is not None:
             height, width = frame_shape[:2]
-            problems["box wholly outside the frame"] = (
-                (boxes[:, 2] <= 0) | (boxes[:, 3] <= 0) | (boxes[:, 0] >= width) | (boxes[:, 1] >= height)
-            )
-        if emb is not None:
-            norms = np.linalg.norm(emb, axis=1) if count else np.zeros(0)
-            problems["embedding not finite or all zero"] = ~(np.isfinite(emb).all(axis=1) & (norms > 0))
+            inside = (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & (boxes[:, 0] < width) & (boxes[:, 1] < height)
+            ok &= inside
+        if norms is not None:
+            embedding_ok = np.isfinite(norms) & (norms > 0)
+            ok &= embedding_ok
 
-    bad = np.zeros(count, dtype=bool)
-    for mask in problems.values():
-        bad |= mask
-    if bad.any():
+    if ok.all():
+        kept = np.arange(count)
+    else:
+        problems = {
+            "non-finite coordinates": ~np.isfinite(boxes).all(axis=1),
+            "x2 <= x1 or y2 <= y1 (inverted or zero-area box)": ~box_ok & np.isfinite(boxes).all(axis=1),
+            "score outside [0, 1] or not finite": ~score_ok,
+        }
+        if inside is not None:
+            problems["box wholly outside the frame"] = ~inside & box_ok
+        if norms is not None:
+            problems["embedding not finite or all zero"] = ~embedding_ok
         summary = "; ".join(
             f"{int(mask.sum())} with {reason} (rows {np.flatnonzero(mask)[:5].tolist()})"
             for reason, mask in problems.items()
@@ -130,18 +140,19 @@ def validate_detections(
         if on_invalid == "raise":
             raise ValueError(f"invalid detections: {summary}")
         warnings.warn(
-            f"dropped {int(bad.sum())} of {count} detections: {summary}",
+            f"dropped {int((~ok).sum())} of {count} detections: {summary}",
             InvalidDetectionWarning,
             stacklevel=3,
         )
-    kept = np.flatnonzero(~bad)
+        kept = np.flatnonzero(ok)
+        boxes, conf = boxes[kept], conf[kept]
+        if emb is not None:
+            emb, norms = emb[kept], norms[kept]
     if emb is not None:
-        emb = emb[kept]
-        emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32) if kept.size else emb.astype(np.float32)
-        emb = np.ascontiguousarray(emb)
+        emb = np.ascontiguousarray(emb / norms[:, None], dtype=np.float32)
     return CleanDetections(
-        xyxy=np.ascontiguousarray(boxes[kept]),
-        scores=conf[kept],
+        xyxy=np.ascontiguousarray(boxes),
+        scores=conf,
         embeddings=emb,
         kept=kept,
         num_input=count,

@@ -172,3 +172,16 @@ def test_repr_mentions_state():
     tracker = DeepSORTTracker(appearance_mode="ema")
     text = repr(tracker)
     assert "DeepSORTTracker(" in text and "ema" in text and "tracks=0" in text
+
+
+@pytest.mark.parametrize("matching", ["cascade", "global"])
+def test_track_lost_longer_than_the_buffer_never_returns(matching):
+    tracker = DeepSORTTracker(lost_track_buffer=3, minimum_consecutive_frames=1, matching=matching)
+    box = np.array([person(200, 200)])
+    assert tracker.update_arrays(box).tolist() == [1]
+    for _ in range(4):  # one frame more than the buffer
+        tracker.update_arrays(np.zeros((0, 4)))
+    assert tracker.update_arrays(box).tolist() == [2]
+    for _ in range(3):  # exactly the buffer: the track is still there
+        tracker.update_arrays(np.zeros((0, 4)))
+    assert tracker.update_arrays(box).tolist() == [2]
