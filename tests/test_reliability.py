@@ -215,3 +215,20 @@ def test_read_only_install_still_runs(tmp_path):
     finally:
         for path in [install, *install.rglob("*")]:
             path.chmod(0o755)
+
+
+def test_pickled_tracker_keeps_its_feature_extractor():
+    from deepsort_edge import DeepSORTFeatureExtractor
+
+    tracker = DeepSORTTracker(feature_extractor=DeepSORTFeatureExtractor.default(batch_size=4))
+    frame = np.random.default_rng(0).integers(0, 255, size=(240, 320, 3), dtype=np.uint8)
+    for step in range(4):
+        tracker.update_arrays(GOOD + step, frame=frame)
+    clone = pickle.loads(pickle.dumps(tracker))
+    assert clone.feature_extractor.batch_size == 4
+    assert clone.feature_extractor.model_path == tracker.feature_extractor.model_path
+    boxes = GOOD + 5
+    np.testing.assert_allclose(
+        clone.feature_extractor.extract_features(frame, boxes), tracker.feature_extractor.extract_features(frame, boxes)
+    )
+    assert clone.update_arrays(boxes, frame=frame).tolist() == tracker.update_arrays(boxes, frame=frame).tolist()

@@ -1,0 +1,179 @@
+"""``deepsort-edge export``: export a timm backbone to an ONNX appearance model.
+
+Example:
+    deepsort-edge export tf_efficientnet_lite0 -o lite0.onnx \\
+        --checkpoint lite0.pth --input-size 128 64 --int8 \\
+        --calibration-data MOT15/train/PETS09-S2L1
+
+Needs the export extra (``pip install "deepsort-edge[export]"``); torch, timm
+and onnx are imported only when the subcommand runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "main", "run"]
+
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``export`` subcommand on an ``add_subparsers()`` object."""
+    parser = subparsers.add_parser(
+        "export",
+        help="export a timm backbone to an ONNX appearance model",
+        description=(
+            "Export a timm model without its classifier (pooled features) to ONNX with a "
+            "dynamic batch axis, write its preprocessing into the file's metadata, optionally "
+            "convert to float16 or static int8, and check ONNX Runtime against torch."
+        ),
+    )
+    parser.add_argument("model", help="timm model name, e.g. tf_efficientnet_lite0")
+    parser.add_argument("-o", "--output", required=True, type=Path, help="ONNX file to write")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="local weights (.pth/.pt/.bin/.safetensors)"
+    )
+    parser.add_argument(
+        "--no-pretrained",
+        action="store_true",
+        help="do not download timm's pretrained weights (random init unless --checkpoint)",
+    )
+    parser.add_argument(
+        "--input-size",
+        nargs=2,
+        type=int,
+        default=(128, 64),
+        metavar=("H", "W"),
+        help="crop size fed to the model (default: 128 64, the original DeepSORT size)",
+    )
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--fp16", action="store_true", help="float16 weights and compute")
+    precision.add_argument(
+        "--int8",
+        action="store_true",
+        help="static int8 (QDQ) quantisation; needs --calibration-data",
+    )
+    parser.add_argument(
+        "--calibration-data",
+        type=Path,
+        help="MOTChallenge sequence folder (img1/ + gt/gt.txt or det/det.txt) or a folder of crop "
+        "images; a sequence's first half calibrates, its second half verifies",
+    )
+    parser.add_argument(
+        "--calibration-count", type=int, default=256, help="crops for calibration (default: 256)"
+    )
+    parser.add_argument(
+        "--verify-count", type=int, default=256, help="crops for verification (default: 256)"
+    )
+    parser.add_argument("--no-verify", action="store_true", help="skip the torch comparison")
+    parser.add_argument(
+        "--mean", nargs=3, type=float, metavar=("R", "G", "B"), help="override mean"
+    )
+    parser.add_argument("--std", nargs=3, type=float, metavar=("R", "G", "B"), help="override std")
+    parser.add_argument(
+        "--int8-keep-float",
+        type=int,
+        default=3,
+        metavar="N",
+        help="int8 only: leading convolutions left in float32 (default: 3)",
+    )
+    parser.add_argument("--report", type=Path, help="also write the export report as JSON here")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _image_folder_crops(folder: Path, count: int) -> list[Any]:
+    import cv2
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+    crops = [img for img in (cv2.imread(str(p)) for p in files[:count]) if img is not None]
+    if not crops:
+        raise FileNotFoundError(f"--calibration-data: no readable images in {folder}")
+    return crops
+
+
+def _load_crops(source: Path, calibrate: int, verify: int) -> tuple[list[Any], list[Any]]:
+    """Disjoint calibration and verification crops from a sequence or image folder."""
+    from deepsort_edge.export import load_mot_crops
+
+    if (source / "img1").is_dir():
+        frames = sorted(int(p.stem) for p in (source / "img1").glob("*.jpg") if p.stem.isdigit())
+        if not frames:
+            raise FileNotFoundError(f"--calibration-data: no frames in {source / 'img1'}")
+        middle = frames[len(frames) // 2]
+        calibration, _ = load_mot_crops(source, calibrate, frames=(frames[0], middle - 1), seed=0)
+        verification, _ = load_mot_crops(source, verify, frames=(middle, frames[-1]), seed=1)
+        return calibration, verification
+    if source.is_dir():
+        crops = _image_folder_crops(source, calibrate + verify)
+        if len(crops) < 2:
+            return crops, crops
+        return crops[0::2][:calibrate], crops[1::2][:verify]
+    raise FileNotFoundError(f"--calibration-data: {source} is not a MOT sequence or image folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``deepsort-edge export``; returns the process exit status."""
+    from deepsort_edge.export import export_timm, require_export_extra
+
+    try:
+        require_export_extra()
+    except ImportError as exc:
+        print(f"deepsort-edge export: {exc}", file=sys.stderr)
+        return 2
+    precision = "fp16" if args.fp16 else "int8" if args.int8 else "fp32"
+    try:
+        calibration = verification = None
+        if args.calibration_data is not None:
+            calibration, verification = _load_crops(
+                args.calibration_data, args.calibration_count, args.verify_count
+            )
+        if precision == "int8" and not calibration:
+            print("deepsort-edge export: --int8 needs --calibration-data", file=sys.stderr)
+            return 2
+        report = export_timm(
+            args.model,
+            args.output,
+            checkpoint=args.checkpoint,
+            pretrained=False if args.no_pretrained else None,
+            input_size=tuple(args.input_size),
+            opset=args.opset,
+            precision=precision,
+            calibration_crops=calibration if precision == "int8" else None,
+            verify=not args.no_verify,
+            verify_crops=verification,
+            mean=args.mean,
+            std=args.std,
+            int8_keep_float=args.int8_keep_float,
+            progress=not args.quiet,
+        )
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"deepsort-edge export: {exc}", file=sys.stderr)
+        return 1
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    if args.quiet:
+        print(report.output)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Stand-alone entry point (``python tools/export_model.py MODEL -o out.onnx ...``)."""
+    parser = argparse.ArgumentParser(prog="deepsort-edge")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    add_parser(subparsers)
+    args = parser.parse_args(["export", *(sys.argv[1:] if argv is None else argv)])
+    return run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

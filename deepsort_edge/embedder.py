@@ -1,0 +1,889 @@
+"""Appearance embeddings for DeepSORT on ONNX Runtime.
+
+:class:`DeepSORTFeatureExtractor` crops each detection from a BGR frame,
+preprocesses the crops in one vectorised pass and runs them through an ONNX
+model in batches, returning one L2-normalised ``float32`` row per detection.
+It keeps the API of roboflow trackers' extractor (``from_timm``,
+``extract_features(frame, detections)``) but never imports torch: timm models
+are exported to ONNX once (see :mod:`deepsort_edge.export`) and cached.
+
+A model file is self-describing when it carries deepsort-edge metadata
+(``input_size``, ``mean``, ``std``, ``color_order``, ``feature_dim``,
+``source_model`` in the ONNX ``metadata_props``, written by the exporter);
+files without it, such as third-party ReID models, take those values as
+arguments.
+
+Example:
+    >>> import numpy as np
+    >>> from deepsort_edge.embedder import DeepSORTFeatureExtractor
+    >>> fx = DeepSORTFeatureExtractor.default()
+    >>> frame = np.zeros((480, 640, 3), dtype=np.uint8)
+    >>> fx.extract_features(frame, np.array([[10, 20, 60, 140]])).shape
+    (1, 1280)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+if TYPE_CHECKING:
+    import supervision as sv
+
+__all__ = [
+    "DEFAULT_MODEL_FILENAME",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "METADATA_KEYS",
+    "DeepSORTFeatureExtractor",
+    "clip_boxes",
+    "default_cache_dir",
+    "default_model_path",
+    "preprocess_crops",
+    "preprocess_images",
+    "resolve_providers",
+]
+
+#: File name of the shipped default model inside the ``models`` folder.
+DEFAULT_MODEL_FILENAME = "efficientnet_lite0_128x64_int8.onnx"
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+#: ONNX ``metadata_props`` keys written by the exporter and read back here.
+#: Values are JSON (lists for sizes and statistics, strings otherwise).
+METADATA_KEYS = (
+    "input_size",  # [H, W]
+    "mean",  # [r, g, b] (or in color_order), on pixels scaled to [0, 1]
+    "std",
+    "color_order",  # "RGB" or "BGR": channel order the model expects
+    "feature_dim",
+    "source_model",
+    "precision",
+)
+
+# "auto" tries accelerated providers in this order, then the CPU.
+_PROVIDER_PRIORITY = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "ROCMExecutionProvider",
+    "MIGraphXExecutionProvider",
+    "OpenVINOExecutionProvider",
+    "CoreMLExecutionProvider",
+    "DmlExecutionProvider",
+)
+_CPU = "CPUExecutionProvider"
+_PROVIDER_ALIASES = {
+    "cpu": _CPU,
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider",
+    "rocm": "ROCMExecutionProvider",
+    "migraphx": "MIGraphXExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "dml": "DmlExecutionProvider",
+}
+_OPT_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+ProviderSpec = str | tuple[str, dict[str, Any]]
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def default_model_path() -> Path:
+    """Path of the shipped default model.
+
+    An installed wheel carries it in ``deepsort_edge/models`` (the build maps
+    the repository's top-level ``models/`` there); a source checkout has it
+    in ``<repo>/models``.
+
+    Raises:
+        FileNotFoundError: if neither location holds the model.
+    """
+    package_dir = Path(__file__).resolve().parent
+    candidates = [package_dir / "models", package_dir.parent / "models"]
+    for folder in candidates:
+        path = folder / DEFAULT_MODEL_FILENAME
+        if path.is_file():
+            return path
+    searched = ", ".join(str(c) for c in candidates)
+    raise FileNotFoundError(f"default model {DEFAULT_MODEL_FILENAME} not found in: {searched}")
+
+
+def default_cache_dir() -> Path:
+    """Folder for models exported by :meth:`DeepSORTFeatureExtractor.from_timm`.
+
+    ``$DEEPSORT_EDGE_CACHE`` when set, else ``$XDG_CACHE_HOME/deepsort-edge``,
+    else ``~/.cache/deepsort-edge``.
+    """
+    env = os.environ.get("DEEPSORT_EDGE_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "deepsort-edge"
+
+
+# ----------------------------------------------------------------------- providers
+
+
+def _canonical_provider(name: str) -> str:
+    return _PROVIDER_ALIASES.get(name.lower(), name)
+
+
+def resolve_providers(
+    providers: str | Sequence[ProviderSpec] | None = "auto",
+) -> list[ProviderSpec]:
+    """Turn a provider request into the list ONNX Runtime takes.
+
+    Args:
+        providers: ``"auto"`` (or ``None``) for the best available provider
+            followed by the CPU; a provider name (``"CUDAExecutionProvider"``
+            or a short alias such as ``"cuda"``, ``"cpu"``, ``"tensorrt"``);
+            or a list of names and ``(name, options)`` pairs, tried in order.
+
+    Returns:
+        Provider names or ``(name, options)`` pairs, ending with the CPU
+        provider unless the request named providers explicitly.
+
+    Raises:
+        ValueError: if a named provider is not available in this
+            onnxruntime build; the message lists the available ones.
+        TypeError: if ``providers`` has the wrong type.
+
+    Example:
+        >>> resolve_providers("cpu")
+        ['CPUExecutionProvider']
+    """
+    available = ort.get_available_providers()
+    if providers is None or (isinstance(providers, str) and providers.lower() == "auto"):
+        best = [p for p in _PROVIDER_PRIORITY if p in available]
+        chosen: list[ProviderSpec] = best[:1]
+        if chosen == ["TensorrtExecutionProvider"] and "CUDAExecutionProvider" in available:
+            # TensorRT leaves unsupported nodes to the next provider; CUDA beats CPU there.
+            chosen.append("CUDAExecutionProvider")
+        return [*chosen, _CPU]
+    if isinstance(providers, str):
+        providers = [providers]
+    if not isinstance(providers, Sequence):
+        raise TypeError(
+            f"providers must be 'auto', a provider name or a list of them, got {type(providers).__name__}"
+        )
+    resolved: list[ProviderSpec] = []
+    for spec in providers:
+        if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+            name, options = _canonical_provider(spec[0]), dict(spec[1])
+            item: ProviderSpec = (name, options)
+        elif isinstance(spec, str):
+            name = _canonical_provider(spec)
+            item = name
+        else:
+            raise TypeError(f"each provider must be a name or a (name, options) pair, got {spec!r}")
+        if name not in available:
+            raise ValueError(
+                f"providers: {spec if isinstance(spec, str) else spec[0]!r} is not available in this "
+                f"onnxruntime build; available providers: {', '.join(available)}"
+            )
+        resolved.append(item)
+    if not resolved:
+        raise ValueError("providers must name at least one provider, got an empty list")
+    return resolved
+
+
+def _provider_name(spec: ProviderSpec) -> str:
+    return spec if isinstance(spec, str) else spec[0]
+
+
+def _parse_device(device: str | None) -> str | list[ProviderSpec]:
+    """Map roboflow's ``device`` strings (auto, cpu, cuda, cuda:1, mps) to providers."""
+    if device is None or device == "auto":
+        return "auto"
+    match = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if match:
+        return [("CUDAExecutionProvider", {"device_id": int(match.group(1) or 0)}), _CPU]
+    if device == "mps":
+        return ["CoreMLExecutionProvider", _CPU]
+    return [device]
+
+
+# --------------------------------------------------------------------- preprocessing
+
+
+def clip_boxes(xyxy: np.ndarray, frame_height: int, frame_width: int) -> np.ndarray:
+    """Integer crop windows for boxes, clipped to the frame and at least 1x1.
+
+    The window covers every pixel the box touches (floor of left/top, ceil of
+    right/bottom). A box that is empty or lies (partly) outside the frame is
+    clamped into it, and a window thinner than one pixel grows to one pixel at
+    the nearest position inside the frame: every detection thus gets a real,
+    non-empty crop and a finite feature, the appearance of the frame pixels
+    nearest to it. (Zeros would make its cosine distance undefined.)
+
+    Args:
+        xyxy: ``(N, 4)`` boxes ``x1, y1, x2, y2`` in pixels, finite.
+        frame_height: frame height in pixels, ``>= 1``.
+        frame_width: frame width in pixels, ``>= 1``.
+
+    Returns:
+        ``(N, 4)`` int64 windows ``x1, y1, x2, y2`` with
+        ``0 <= x1 < x2 <= frame_width`` and ``0 <= y1 < y2 <= frame_height``.
+
+    Example:
+        >>> clip_boxes(np.array([[-5.0, 2.5, 3.2, 2.5]]), 4, 4).tolist()
+        [[0, 2, 4, 3]]
+    """
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    out = np.empty(xyxy.shape, dtype=np.int64)
+    for lo, hi, size in ((0, 2, frame_width), (1, 3, frame_height)):
+        a = np.minimum(xyxy[:, lo], xyxy[:, hi])  # tolerate swapped corners
+        b = np.maximum(xyxy[:, lo], xyxy[:, hi])
+        start = np.clip(np.floor(a), 0, size - 1).astype(np.int64)
+        stop = np.clip(np.ceil(b), 0, size).astype(np.int64)
+        stop = np.maximum(stop, start + 1)
+        out[:, lo], out[:, hi] = start, stop
+    return out
+
+
+def _normalise_batch(
+    batch: np.ndarray, mean: Sequence[float], std: Sequence[float], color_order: str
+) -> np.ndarray:
+    """``(N, H, W, 3)`` uint8 BGR -> ``(N, 3, H, W)`` float32 normalised, in channel order."""
+    n, h, w, _ = batch.shape
+    out = np.empty((n, 3, h, w), dtype=np.float32)
+    source = (2, 1, 0) if color_order == "RGB" else (0, 1, 2)
+    for c in range(3):
+        # (x / 255 - mean) / std folded into one multiply-add per pixel.
+        scale = np.float32(1.0 / (255.0 * std[c]))
+        shift = np.float32(-mean[c] / std[c])
+        np.multiply(batch[..., source[c]], scale, out=out[:, c], dtype=np.float32)
+        out[:, c] += shift
+    return out
+
+
+def preprocess_crops(
+    frame: np.ndarray,
+    xyxy: np.ndarray,
+    input_size: tuple[int, int],
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    color_order: str = "RGB",
+) -> np.ndarray:
+    """Crop boxes from a BGR frame into a normalised NCHW batch.
+
+    Each box is clipped with :func:`clip_boxes`, resized to ``input_size``
+    with ``cv2.INTER_LINEAR`` (aspect ratio not kept, as ReID models expect),
+    converted to ``color_order`` and normalised as ``(x / 255 - mean) / std``.
+
+    Args:
+        frame: ``(H, W, 3)`` uint8 BGR image.
+        xyxy: ``(N, 4)`` finite boxes in pixels.
+        input_size: model input ``(height, width)``.
+        mean: per-channel mean of pixels scaled to ``[0, 1]``, in ``color_order``.
+        std: per-channel standard deviation, in ``color_order``.
+        color_order: ``"RGB"`` or ``"BGR"``.
+
+    Returns:
+        ``(N, 3, input_size[0], input_size[1])`` float32 array.
+    """
+    height, width = int(input_size[0]), int(input_size[1])
+    windows = clip_boxes(xyxy, frame.shape[0], frame.shape[1])
+    batch = np.empty((len(windows), height, width, 3), dtype=np.uint8)
+    for i, (x1, y1, x2, y2) in enumerate(windows):
+        cv2.resize(
+            frame[y1:y2, x1:x2], (width, height), dst=batch[i], interpolation=cv2.INTER_LINEAR
+        )
+    return _normalise_batch(batch, mean, std, color_order)
+
+
+def preprocess_images(
+    images: Sequence[np.ndarray],
+    input_size: tuple[int, int],
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    color_order: str = "RGB",
+) -> np.ndarray:
+    """Preprocess whole BGR images (already cropped) like :func:`preprocess_crops`.
+
+    Args:
+        images: uint8 BGR images ``(h, w, 3)``, any sizes.
+        input_size: model input ``(height, width)``.
+        mean: per-channel mean in ``color_order``.
+        std: per-channel standard deviation in ``color_order``.
+        color_order: ``"RGB"`` or ``"BGR"``.
+
+    Returns:
+        ``(N, 3, input_size[0], input_size[1])`` float32 array.
+    """
+    height, width = int(input_size[0]), int(input_size[1])
+    batch = np.empty((len(images), height, width, 3), dtype=np.uint8)
+    for i, image in enumerate(images):
+        _check_frame(image, f"images[{i}]")
+        cv2.resize(image, (width, height), dst=batch[i], interpolation=cv2.INTER_LINEAR)
+    return _normalise_batch(batch, mean, std, color_order)
+
+
+def _check_frame(frame: object, name: str = "frame") -> np.ndarray:
+    if not isinstance(frame, np.ndarray):
+        raise TypeError(
+            f"{name} must be a numpy array (H, W, 3) uint8 BGR, got {type(frame).__name__}"
+        )
+    if frame.dtype != np.uint8:
+        raise TypeError(f"{name} must have dtype uint8 (BGR image), got {frame.dtype}")
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise ValueError(f"{name} must have shape (H, W, 3) with H, W >= 1, got {frame.shape}")
+    return frame
+
+
+def _as_xyxy(detections: object) -> np.ndarray:
+    xyxy = getattr(detections, "xyxy", detections)  # sv.Detections or an array
+    try:
+        xyxy = np.asarray(xyxy, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            "detections must be sv.Detections or an (N, 4) xyxy array, "
+            f"got {type(detections).__name__}"
+        ) from exc
+    if xyxy.size == 0:
+        return np.empty((0, 4), dtype=np.float64)
+    if xyxy.ndim != 2 or xyxy.shape[1] != 4:
+        raise ValueError(f"detections must be (N, 4) xyxy boxes, got shape {xyxy.shape}")
+    if not np.isfinite(xyxy).all():
+        bad = np.flatnonzero(~np.isfinite(xyxy).all(axis=1))
+        raise ValueError(f"detections must have finite boxes; rows {bad[:10].tolist()} are not")
+    return xyxy
+
+
+def _l2_normalise(features: np.ndarray) -> np.ndarray:
+    """Row-normalise; rows with zero or non-finite norm get the constant unit vector.
+
+    ReLU-capped backbones can output all zeros for a flat crop (a 1-pixel or
+    uniform window); the constant vector ``1/sqrt(D)`` keeps such rows finite
+    and unit-norm, close to other featureless crops and far from textured ones.
+    """
+    features = features.astype(np.float32, copy=False)
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    bad = ~np.isfinite(norms[:, 0]) | (norms[:, 0] < 1e-12)
+    safe = np.where(bad[:, None], 1.0, norms)
+    out = features / safe
+    if bad.any():
+        if not np.isfinite(features[bad]).all():
+            warnings.warn(
+                f"the appearance model returned non-finite values for {int(bad.sum())} crop(s); "
+                "using the constant unit vector for them",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        out[bad] = np.float32(1.0 / math.sqrt(features.shape[1]))
+    return out
+
+
+# -------------------------------------------------------------------------- metadata
+
+
+def _read_metadata(session: ort.InferenceSession) -> dict[str, Any]:
+    raw = session.get_modelmeta().custom_metadata_map
+    meta: dict[str, Any] = {}
+    for key in METADATA_KEYS:
+        if key in raw:
+            try:
+                meta[key] = json.loads(raw[key])
+            except json.JSONDecodeError:
+                meta[key] = raw[key]
+    return meta
+
+
+def _triple(value: Sequence[float], name: str) -> tuple[float, float, float]:
+    try:
+        triple = tuple(float(v) for v in value)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be a sequence of 3 numbers, got {value!r}") from exc
+    if len(triple) != 3 or not all(math.isfinite(v) for v in triple):
+        raise ValueError(f"{name} must be 3 finite numbers, got {value!r}")
+    if name == "std" and any(v <= 0 for v in triple):
+        raise ValueError(f"std must be positive, got {value!r}")
+    return triple  # type: ignore[return-value]
+
+
+def _size(value: Sequence[int], name: str) -> tuple[int, int]:
+    try:
+        size = tuple(int(v) for v in value)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be (height, width), got {value!r}") from exc
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"{name} must be (height, width) with positive sides, got {value!r}")
+    return size  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------------- extractor
+
+
+class DeepSORTFeatureExtractor:
+    """DeepSORT appearance feature extractor on ONNX Runtime.
+
+    Drop-in for ``trackers.DeepSORTFeatureExtractor``: build it from an ONNX
+    file (:meth:`from_onnx`, or the constructor), from a timm model name
+    (:meth:`from_timm`, exported once and cached) or from the shipped model
+    (:meth:`default`), then call :meth:`extract_features` once per frame.
+
+    Args:
+        model_path: path to an ONNX model with one input ``[N, 3, H, W]``
+            and one output ``[N, D]`` (or ``[N, D, 1, 1]``).
+        providers: ``"auto"``, a provider name or a list; see
+            :func:`resolve_providers`.
+        input_size: ``(height, width)`` of the model input; default from the
+            model's metadata, else from its static input shape.
+        mean: per-channel mean of ``[0, 1]`` pixels, in ``color_order``;
+            default from metadata, else ImageNet's (with a warning).
+        std: per-channel standard deviation; as ``mean``.
+        color_order: ``"RGB"`` or ``"BGR"``, the order the model expects;
+            default from metadata, else ``"RGB"``.
+        batch_size: most crops per inference call.
+        session_options: an ``onnxruntime.SessionOptions`` to start from.
+        intra_op_num_threads: threads ONNX Runtime uses inside an operator
+            (``None``: its default, all physical cores).
+        graph_optimization_level: ``"disable"``, ``"basic"``, ``"extended"``
+            or ``"all"`` (``None``: keep the session options' level).
+
+    Raises:
+        FileNotFoundError: if ``model_path`` does not exist.
+        ValueError: if the file is not a loadable ONNX model, its input is
+            not ``[N, 3, H, W]``, or a provider is not available.
+
+    Example:
+        >>> fx = DeepSORTFeatureExtractor.from_onnx(
+        ...     "osnet_x0_25_msmt17.onnx", input_size=(256, 128),
+        ...     mean=IMAGENET_MEAN, std=IMAGENET_STD)  # doctest: +SKIP
+        >>> features = fx.extract_features(frame, detections)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        providers: str | Sequence[ProviderSpec] | None = "auto",
+        *,
+        input_size: tuple[int, int] | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        color_order: str | None = None,
+        batch_size: int = 32,
+        session_options: ort.SessionOptions | None = None,
+        intra_op_num_threads: int | None = None,
+        graph_optimization_level: str | None = None,
+    ) -> None:
+        if not isinstance(model_path, (str, os.PathLike)):
+            raise TypeError(
+                "model_path must be the path of an ONNX file, got "
+                f"{type(model_path).__name__}; export torch models with `deepsort-edge export` "
+                "or use DeepSORTFeatureExtractor.from_timm"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        path = Path(model_path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"model_path: ONNX model not found: {path}")
+        self.model_path = path
+        self.batch_size = batch_size
+        # Kept so that a pickled extractor (inside a pickled tracker) can
+        # rebuild its session; a custom SessionOptions object is not kept.
+        self._init_args = dict(
+            model_path=str(path), providers=providers, input_size=input_size, mean=mean, std=std,
+            color_order=color_order, batch_size=batch_size,
+            intra_op_num_threads=intra_op_num_threads, graph_optimization_level=graph_optimization_level,
+        )
+        self._requested = resolve_providers(providers)
+        options = self._session_options(
+            session_options, intra_op_num_threads, graph_optimization_level
+        )
+        self._session = self._create_session(path, options)
+        self._bind_io(input_size, mean, std, color_order)
+
+    # -- construction -----------------------------------------------------------
+
+    @classmethod
+    def from_onnx(
+        cls,
+        path: str | os.PathLike[str],
+        providers: str | Sequence[ProviderSpec] | None = "auto",
+        **kwargs: Any,
+    ) -> DeepSORTFeatureExtractor:
+        """Load an ONNX model; keyword arguments as for the constructor.
+
+        Example:
+            >>> fx = DeepSORTFeatureExtractor.from_onnx("reid.onnx", providers="cpu")  # doctest: +SKIP
+        """
+        return cls(path, providers, **kwargs)
+
+    @classmethod
+    def default(
+        cls, providers: str | Sequence[ProviderSpec] | None = "auto", **kwargs: Any
+    ) -> DeepSORTFeatureExtractor:
+        """Load the shipped default model (EfficientNet-Lite0, ImageNet; no torch needed).
+
+        It is a generic appearance model: ImageNet features separate people by
+        clothing colour and texture, not identity. A person ReID model
+        (see the README) associates better.
+
+        Example:
+            >>> DeepSORTFeatureExtractor.default().feature_dim
+            1280
+        """
+        return cls(default_model_path(), providers, **kwargs)
+
+    @classmethod
+    def from_timm(
+        cls,
+        model_name: str,
+        device: str | None = "auto",
+        input_size: tuple[int, int] = (128, 128),
+        pretrained: bool = True,
+        *,
+        checkpoint: str | os.PathLike[str] | None = None,
+        opset: int = 17,
+        precision: str = "fp32",
+        calibration_crops: Sequence[np.ndarray] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        providers: str | Sequence[ProviderSpec] | None = None,
+        batch_size: int = 32,
+        model_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> DeepSORTFeatureExtractor:
+        """Export a timm model to ONNX once (cached) and load it.
+
+        Needs the export extra (torch, timm, onnx) the first time a given
+        model, input size, opset and precision is asked for; afterwards the
+        cached file loads without torch. The cache is
+        :func:`default_cache_dir` (``$DEEPSORT_EDGE_CACHE`` overrides).
+
+        Args:
+            model_name: timm model name, e.g. ``"mobilenetv4_conv_small.e1200_r224_in1k"``.
+            device: roboflow-style device (``"auto"``, ``"cpu"``, ``"cuda"``,
+                ``"cuda:1"``); ignored when ``providers`` is given.
+            input_size: crop ``(height, width)`` fed to the model.
+            pretrained: load timm's pretrained weights (downloads them once).
+            checkpoint: a local state-dict file to load instead.
+            opset: ONNX opset.
+            precision: ``"fp32"``, ``"fp16"`` or ``"int8"`` (needs
+                ``calibration_crops``).
+            calibration_crops: BGR uint8 crops for int8 calibration.
+            cache_dir: folder for exported files.
+            providers: as for the constructor.
+            batch_size: most crops per inference call.
+            model_kwargs: extra keyword arguments for ``timm.create_model``.
+            **kwargs: further constructor arguments (session options...).
+
+        Raises:
+            ImportError: if the export extra is missing and the model is not cached.
+
+        Example:
+            >>> fx = DeepSORTFeatureExtractor.from_timm("resnet18.a1_in1k", input_size=(128, 64))  # doctest: +SKIP
+        """
+        size = _size(input_size, "input_size")
+        key = _cache_key(model_name, size, opset, precision, pretrained, checkpoint, model_kwargs)
+        folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        path = folder / f"{key}.onnx"
+        if not path.is_file():
+            try:
+                from deepsort_edge.export import export_timm, require_export_extra
+
+                require_export_extra()
+            except ImportError as exc:
+                raise ImportError(
+                    f"from_timm({model_name!r}) must export the model to ONNX first, which needs "
+                    f'torch, timm and onnx: pip install "deepsort-edge[export]" ({exc})'
+                ) from exc
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            try:
+                export_timm(
+                    model_name,
+                    tmp,
+                    checkpoint=checkpoint,
+                    pretrained=pretrained,
+                    input_size=size,
+                    opset=opset,
+                    precision=precision,
+                    calibration_crops=calibration_crops,
+                    model_kwargs=model_kwargs,
+                )
+                os.replace(tmp, path)  # atomic: concurrent callers never see half a file
+            finally:
+                tmp.unlink(missing_ok=True)
+        chosen = providers if providers is not None else _parse_device(device)
+        return cls(path, chosen, batch_size=batch_size, **kwargs)
+
+    @staticmethod
+    def _session_options(
+        base: ort.SessionOptions | None, threads: int | None, level: str | None
+    ) -> ort.SessionOptions:
+        if base is not None and not isinstance(base, ort.SessionOptions):
+            raise TypeError(
+                f"session_options must be onnxruntime.SessionOptions, got {type(base).__name__}"
+            )
+        if base is None:
+            options = ort.SessionOptions()
+            # Spinning worker threads keep cores busy between calls, which on a
+            # small device slows the tracker running beside the model.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        else:
+            options = base
+        if threads is not None:
+            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+                raise ValueError(f"intra_op_num_threads must be an int >= 0, got {threads!r}")
+            options.intra_op_num_threads = threads
+        if level is not None:
+            if level not in _OPT_LEVELS:
+                raise ValueError(
+                    f"graph_optimization_level must be one of {sorted(_OPT_LEVELS)}, got {level!r}"
+                )
+            options.graph_optimization_level = _OPT_LEVELS[level]
+        return options
+
+    def _create_session(self, path: Path, options: ort.SessionOptions) -> ort.InferenceSession:
+        try:
+            session = ort.InferenceSession(
+                str(path), sess_options=options, providers=self._requested
+            )
+        except Exception as exc:  # onnxruntime raises its own pybind exception types
+            message = str(exc)
+            if any(word in message for word in ("Protobuf", "protobuf", "parsing", "Load model")):
+                raise ValueError(
+                    f"model_path: {path} is not a valid ONNX model (corrupt or truncated?): {message}"
+                ) from exc
+            accelerated = [p for p in self._requested if _provider_name(p) != _CPU]
+            if not accelerated:
+                raise ValueError(
+                    f"model_path: ONNX Runtime could not load {path}: {message}"
+                ) from exc
+            warnings.warn(
+                f"could not start {[_provider_name(p) for p in accelerated]} ({message}); "
+                "falling back to CPUExecutionProvider",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            try:
+                session = ort.InferenceSession(str(path), sess_options=options, providers=[_CPU])
+            except Exception as cpu_exc:
+                raise ValueError(
+                    f"model_path: ONNX Runtime could not load {path}: {cpu_exc}"
+                ) from cpu_exc
+        active = session.get_providers()
+        missing = [_provider_name(p) for p in self._requested if _provider_name(p) not in active]
+        if missing and active and active[0] == _CPU and missing[0] != _CPU:
+            warnings.warn(
+                f"{missing} failed to load (missing CUDA/TensorRT libraries or driver?); "
+                f"running on {active}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return session
+
+    def _bind_io(
+        self,
+        input_size: tuple[int, int] | None,
+        mean: Sequence[float] | None,
+        std: Sequence[float] | None,
+        color_order: str | None,
+    ) -> None:
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1:
+            raise ValueError(
+                f"model_path: expected a model with one input [N, 3, H, W], got {len(inputs)} inputs "
+                f"{[i.name for i in inputs]}"
+            )
+        spec = inputs[0]
+        shape = list(spec.shape)
+        if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
+            raise ValueError(
+                f"model_path: expected the input {spec.name!r} to be [N, 3, H, W], got shape {shape}"
+            )
+        if spec.type not in ("tensor(float)", "tensor(float16)"):
+            raise ValueError(
+                f"model_path: expected a float input, got {spec.type} for {spec.name!r}"
+            )
+        meta = _read_metadata(self._session)
+        self.metadata = meta
+        if input_size is None:
+            if "input_size" in meta:
+                input_size = meta["input_size"]
+            elif isinstance(shape[2], int) and isinstance(shape[3], int):
+                input_size = (shape[2], shape[3])
+            else:
+                raise ValueError(
+                    "input_size: the model has dynamic H, W and no deepsort-edge metadata; "
+                    "pass input_size=(height, width)"
+                )
+        self.input_size = _size(input_size, "input_size")
+        for axis, side in ((2, self.input_size[0]), (3, self.input_size[1])):
+            if isinstance(shape[axis], int) and shape[axis] != side:
+                raise ValueError(
+                    f"input_size {self.input_size} does not match the model input shape {shape}"
+                )
+        if mean is None or std is None:
+            if ("mean" not in meta or "std" not in meta) and (mean is None and std is None):
+                warnings.warn(
+                    f"{self.model_path.name} has no mean/std metadata; assuming ImageNet statistics "
+                    "(pass mean= and std= to silence this)",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        self.mean = _triple(mean if mean is not None else meta.get("mean", IMAGENET_MEAN), "mean")
+        self.std = _triple(std if std is not None else meta.get("std", IMAGENET_STD), "std")
+        order = color_order if color_order is not None else meta.get("color_order", "RGB")
+        if not isinstance(order, str) or order.upper() not in ("RGB", "BGR"):
+            raise ValueError(f"color_order must be 'RGB' or 'BGR', got {order!r}")
+        self.color_order = order.upper()
+        self._input_name = spec.name
+        self._input_dtype = np.float16 if spec.type == "tensor(float16)" else np.float32
+        self._output_name = outputs[0].name
+        # A model exported with a fixed batch dimension can only take that many crops a call.
+        self._fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+        out_shape = list(outputs[0].shape)
+        dim = None
+        if len(out_shape) >= 2 and all(isinstance(d, int) for d in out_shape[1:]):
+            dim = int(np.prod(out_shape[1:]))
+        elif "feature_dim" in meta:
+            dim = int(meta["feature_dim"])
+        if dim is None:
+            probe = np.zeros((1, 3, *self.input_size), dtype=self._input_dtype)
+            dim = int(np.prod(self._run(probe).shape[1:]))
+        self.feature_dim = dim
+        self.source_model = str(meta.get("source_model", self.model_path.name))
+
+    # -- properties -------------------------------------------------------------
+
+    @property
+    def providers(self) -> list[str]:
+        """Providers the session actually runs on, best first."""
+        return self._session.get_providers()
+
+    @property
+    def session(self) -> ort.InferenceSession:
+        """The underlying ``onnxruntime.InferenceSession``."""
+        return self._session
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self._init_args)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        args = dict(state)
+        self.__init__(args.pop("model_path"), args.pop("providers"), **args)  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(model={self.source_model!r}, file={self.model_path.name!r}, "
+            f"providers={self.providers}, input_size={self.input_size}, "
+            f"feature_dim={self.feature_dim}, batch_size={self.batch_size})"
+        )
+
+    # -- inference --------------------------------------------------------------
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        out = self._session.run([self._output_name], {self._input_name: batch})[0]
+        return np.asarray(out).reshape(len(batch), -1)
+
+    def embed_batch(self, batch: np.ndarray) -> np.ndarray:
+        """Run preprocessed ``(N, 3, H, W)`` input through the model in chunks.
+
+        Args:
+            batch: output of :func:`preprocess_crops` for this model.
+
+        Returns:
+            ``(N, D)`` float32 L2-normalised features.
+        """
+        step = self._fixed_batch or self.batch_size
+        if len(batch) == 0:
+            return np.empty((0, self.feature_dim), dtype=np.float32)
+        batch = batch.astype(self._input_dtype, copy=False)
+        chunks = []
+        for start in range(0, len(batch), step):
+            chunk = batch[start : start + step]
+            if self._fixed_batch and len(chunk) < step:  # pad the last chunk to the fixed size
+                pad = np.zeros((step - len(chunk), *chunk.shape[1:]), dtype=chunk.dtype)
+                chunks.append(self._run(np.concatenate([chunk, pad]))[: len(chunk)])
+            else:
+                chunks.append(self._run(np.ascontiguousarray(chunk)))
+        return _l2_normalise(np.concatenate(chunks))
+
+    def preprocess(self, frame: np.ndarray, detections: sv.Detections | np.ndarray) -> np.ndarray:
+        """Validate inputs and build the model's ``(N, 3, H, W)`` float32 batch."""
+        frame = _check_frame(frame)
+        xyxy = _as_xyxy(detections)
+        return preprocess_crops(frame, xyxy, self.input_size, self.mean, self.std, self.color_order)
+
+    def extract_features(
+        self, frame: np.ndarray, detections: sv.Detections | np.ndarray
+    ) -> np.ndarray:
+        """Appearance features of each detection's crop.
+
+        Args:
+            frame: ``(H, W, 3)`` uint8 BGR image (OpenCV's layout).
+            detections: ``sv.Detections`` or an ``(N, 4)`` xyxy array in pixels.
+                Boxes must be finite; boxes outside the frame or empty are
+                clamped to the nearest 1-pixel crop (see :func:`clip_boxes`).
+
+        Returns:
+            ``(N, D)`` float32, each row L2-normalised; ``(0, D)`` for no detections.
+
+        Raises:
+            TypeError: if ``frame`` is not a uint8 numpy array.
+            ValueError: if ``frame`` is not ``(H, W, 3)`` or a box is not finite.
+
+        Example:
+            >>> fx = DeepSORTFeatureExtractor.default()
+            >>> frame = np.zeros((240, 320, 3), np.uint8)
+            >>> fx.extract_features(frame, np.array([[0, 0, 40, 100], [300, 200, 400, 300]])).shape
+            (2, 1280)
+        """
+        return self.embed_batch(self.preprocess(frame, detections))
+
+    __call__ = extract_features
+
+
+def _cache_key(
+    model_name: str,
+    input_size: tuple[int, int],
+    opset: int,
+    precision: str,
+    pretrained: bool,
+    checkpoint: str | os.PathLike[str] | None,
+    model_kwargs: Mapping[str, Any] | None,
+) -> str:
+    """File stem naming everything that changes the exported model."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model_name)
+    parts = [safe, f"{input_size[0]}x{input_size[1]}", f"opset{opset}", precision]
+    extra: dict[str, Any] = {}
+    if checkpoint is not None:
+        ckpt = Path(checkpoint).expanduser().resolve()
+        stat = ckpt.stat() if ckpt.exists() else None
+        extra["checkpoint"] = [
+            str(ckpt),
+            stat.st_size if stat else 0,
+            stat.st_mtime_ns if stat else 0,
+        ]
+    elif not pretrained:
+        parts.append("random")
+    if model_kwargs:
+        extra["kwargs"] = {k: repr(v) for k, v in sorted(model_kwargs.items())}
+    if extra:
+        digest = hashlib.sha256(json.dumps(extra, sort_keys=True).encode()).hexdigest()[:12]
+        parts.append(digest)
+    return "_".join(parts)

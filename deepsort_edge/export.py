@@ -1,0 +1,809 @@
+"""Export timm backbones to self-describing ONNX appearance models.
+
+:func:`export_timm` builds a timm model without its classifier (pooled
+features), optionally loads a local checkpoint, exports it to ONNX with a
+dynamic batch axis, checks it with ``onnx.checker``, writes the preprocessing
+parameters into the file's metadata (read back by
+:class:`~deepsort_edge.embedder.DeepSORTFeatureExtractor`), optionally
+converts it to float16 or to static int8 (QDQ), and verifies ONNX Runtime's
+output against torch on the same crops.
+
+Needs the export extra: ``pip install "deepsort-edge[export]"`` (torch, timm,
+onnx). Those are imported only inside the functions here.
+
+Example:
+    >>> from deepsort_edge.export import export_timm
+    >>> report = export_timm("resnet18.a1_in1k", "resnet18.onnx", input_size=(128, 64))  # doctest: +SKIP
+    >>> print(report.summary())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from deepsort_edge.embedder import (
+    DeepSORTFeatureExtractor,
+    clip_boxes,
+    preprocess_images,
+)
+
+if TYPE_CHECKING:
+    import onnx
+    import torch
+
+__all__ = [
+    "EXPORT_EXTRA_HINT",
+    "PRECISIONS",
+    "ExportReport",
+    "export_timm",
+    "load_mot_crops",
+    "load_timm_checkpoint",
+    "require_export_extra",
+    "synthetic_crops",
+]
+
+PRECISIONS = ("fp32", "fp16", "int8")
+EXPORT_EXTRA_HINT = 'pip install "deepsort-edge[export]"'
+INPUT_NAME = "images"
+OUTPUT_NAME = "features"
+
+
+def require_export_extra() -> None:
+    """Import torch, timm and onnx, or raise an ImportError that says how to install them.
+
+    Raises:
+        ImportError: naming the missing package and the install command.
+    """
+    missing = []
+    for name in ("torch", "timm", "onnx"):
+        try:
+            __import__(name)
+        except ImportError as exc:
+            missing.append(f"{name} ({exc})")
+    if missing:
+        raise ImportError(
+            f"exporting models needs the export extra; missing: {', '.join(missing)}. "
+            f"Install it with: {EXPORT_EXTRA_HINT}"
+        )
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What :func:`export_timm` wrote and how well it matches torch.
+
+    Attributes:
+        output: path of the ONNX file.
+        model_name: timm model name.
+        precision: ``"fp32"``, ``"fp16"`` or ``"int8"``.
+        input_size: model input ``(height, width)``.
+        opset: ONNX opset.
+        feature_dim: length of the feature vector.
+        file_size: bytes of the ONNX file.
+        sha256: hex digest of the ONNX file.
+        checkpoint: checkpoint path, or None for timm's pretrained/random weights.
+        checkpoint_sha256: hex digest of the checkpoint file, or None.
+        ignored_keys: checkpoint keys not loaded (the classifier head).
+        metadata: the metadata written into the file.
+        num_verify_crops: crops used for verification (0 when skipped).
+        verify_source: where the verification crops came from.
+        max_abs_error: largest absolute difference between ONNX Runtime and
+            torch (fp32) raw features, or None when verification was skipped.
+        min_cosine: smallest cosine similarity between ONNX Runtime and torch
+            features over the verification crops.
+        mean_cosine: mean of the same.
+    """
+
+    output: Path
+    model_name: str
+    precision: str
+    input_size: tuple[int, int]
+    opset: int
+    feature_dim: int
+    file_size: int
+    sha256: str
+    checkpoint: str | None = None
+    checkpoint_sha256: str | None = None
+    ignored_keys: tuple[str, ...] = ()
+    metadata: dict[str, str] = field(default_factory=dict)
+    num_verify_crops: int = 0
+    verify_source: str = ""
+    max_abs_error: float | None = None
+    min_cosine: float | None = None
+    mean_cosine: float | None = None
+
+    def summary(self) -> str:
+        """Human-readable multi-line summary."""
+        lines = [
+            f"wrote {self.output} ({self.file_size / 1e6:.2f} MB, sha256 {self.sha256})",
+            f"  model {self.model_name}, {self.precision}, input {self.input_size[0]}x"
+            f"{self.input_size[1]}, opset {self.opset}, feature dim {self.feature_dim}",
+        ]
+        if self.checkpoint:
+            lines.append(f"  checkpoint {self.checkpoint} (sha256 {self.checkpoint_sha256})")
+        if self.max_abs_error is not None:
+            lines.append(
+                f"  ONNX Runtime vs torch fp32 on {self.num_verify_crops} {self.verify_source} crops: "
+                f"max abs error {self.max_abs_error:.3g}, min cosine {self.min_cosine:.6f}, "
+                f"mean cosine {self.mean_cosine:.6f}"
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict of all fields."""
+        data = asdict(self)
+        data["output"] = str(self.output)
+        data["input_size"] = list(self.input_size)
+        data["ignored_keys"] = list(self.ignored_keys)
+        return data
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _log(progress: bool, message: str) -> None:
+    if progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------- checkpoints
+
+
+def _unwrap_state_dict(obj: Any) -> dict[str, Any]:
+    for key in ("state_dict_ema", "model_ema", "state_dict", "model"):
+        if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
+            return _unwrap_state_dict(obj[key])
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"checkpoint must hold a state dict, got {type(obj).__name__}")
+    return {re.sub(r"^(module|model)\.", "", k): v for k, v in obj.items()}
+
+
+def _remap_efficientnet_pytorch(state: dict[str, Any], model: torch.nn.Module) -> dict[str, Any]:
+    """Rename keys of ``efficientnet_pytorch`` (lukemelas-style) checkpoints to timm's.
+
+    Those number blocks flatly (``_blocks.7``) and name layers after the
+    TensorFlow original; timm nests blocks by stage (``blocks.2.1``) and uses
+    its own layer names. The block order is the same in both.
+    """
+    flat = [(s, j) for s, stage in enumerate(model.blocks) for j in range(len(stage))]
+    top = {
+        "_conv_stem": "conv_stem",
+        "_bn0": "bn1",
+        "_conv_head": "conv_head",
+        "_bn1": "bn2",
+        "_fc": "classifier",
+    }
+    separable = {
+        "_depthwise_conv": "conv_dw",
+        "_bn1": "bn1",
+        "_project_conv": "conv_pw",
+        "_bn2": "bn2",
+    }
+    inverted = {
+        "_expand_conv": "conv_pw",
+        "_bn0": "bn1",
+        "_depthwise_conv": "conv_dw",
+        "_bn1": "bn2",
+        "_project_conv": "conv_pwl",
+        "_bn2": "bn3",
+    }
+    se = {"_se_reduce": "se.conv_reduce", "_se_expand": "se.conv_expand"}
+    renamed = {}
+    for key, value in state.items():
+        match = re.fullmatch(r"_blocks\.(\d+)\.(\w+)\.(\w+)", key)
+        if match:
+            index, layer, param = int(match.group(1)), match.group(2), match.group(3)
+            if index >= len(flat):
+                raise ValueError(f"checkpoint has block {index}, the timm model only {len(flat)}")
+            s, j = flat[index]
+            table = inverted if hasattr(model.blocks[s][j], "conv_pwl") else separable
+            name = {**table, **se}.get(layer)
+            if name is None:
+                raise ValueError(f"checkpoint key {key!r} has no counterpart in the timm model")
+            renamed[f"blocks.{s}.{j}.{name}.{param}"] = value
+        else:
+            head, _, rest = key.partition(".")
+            renamed[f"{top.get(head, head)}.{rest}"] = value
+    return renamed
+
+
+def load_timm_checkpoint(
+    model: torch.nn.Module, checkpoint: str | os.PathLike[str]
+) -> tuple[str, ...]:
+    """Load a local checkpoint into a timm model built with ``num_classes=0``.
+
+    Accepts plain state dicts, dicts wrapping one (``state_dict``, ``model``,
+    ``state_dict_ema``), ``module.`` prefixes (DataParallel) and
+    ``efficientnet_pytorch``-style key names. Every backbone weight must load
+    (strict); classifier weights in the checkpoint are dropped.
+
+    Args:
+        model: timm model without classifier.
+        checkpoint: path of a ``.pth``/``.pt``/``.bin`` file (loaded with
+            ``weights_only=True``) or a ``.safetensors`` file.
+
+    Returns:
+        The checkpoint keys that were dropped (the classifier head).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: if keys or shapes do not match the model.
+    """
+    import torch
+
+    path = Path(checkpoint).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        raw: Any = load_file(str(path))
+    else:
+        raw = torch.load(str(path), map_location="cpu", weights_only=True)
+    state = _unwrap_state_dict(raw)
+    if "_conv_stem.weight" in state and hasattr(model, "blocks"):
+        state = _remap_efficientnet_pytorch(state, model)
+    expected = model.state_dict()
+    head = str(getattr(model, "pretrained_cfg", {}).get("classifier", "classifier"))
+    ignored = tuple(
+        k for k in state if k not in expected and (k.startswith(head + ".") or k.startswith("fc."))
+    )
+    state = {k: v for k, v in state.items() if k not in ignored}
+    mismatched = [
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+        for k, v in state.items()
+        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
+    ]
+    if mismatched:
+        raise ValueError("checkpoint shapes do not match the model: " + "; ".join(mismatched[:5]))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"checkpoint {path} does not match the model: {exc}") from exc
+    return ignored
+
+
+# ------------------------------------------------------------------------ conversion
+
+
+def _freeze_same_padding(model: torch.nn.Module, input_size: tuple[int, int]) -> int:
+    """Replace TensorFlow-style dynamic 'SAME' convolutions with static padding.
+
+    timm's ``Conv2dSame`` computes its padding from the input shape on every
+    call, which the ONNX exporter turns into Shape/Ceil/Pad arithmetic. With a
+    fixed input size the padding is a constant, so ONNX Runtime can fold it
+    into the convolution and quantisation sees a plain Conv.
+
+    Returns:
+        How many layers were replaced.
+    """
+    import torch
+    import torch.nn.functional as F
+    from timm.layers.conv2d_same import Conv2dSame
+
+    seen: dict[str, tuple[int, int]] = {}
+    hooks = []
+    for name, module in model.named_modules():
+        if isinstance(module, Conv2dSame):
+            hooks.append(
+                module.register_forward_pre_hook(
+                    lambda _m, args, name=name: seen.__setitem__(name, tuple(args[0].shape[-2:]))
+                )
+            )
+    if not hooks:
+        return 0
+    with torch.no_grad():
+        model(torch.zeros(1, 3, *input_size))
+    for hook in hooks:
+        hook.remove()
+
+    class StaticPadConv(torch.nn.Module):
+        def __init__(self, conv: torch.nn.Conv2d, pads: tuple[int, int, int, int]) -> None:
+            super().__init__()
+            self.conv, self.pads = conv, pads
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            c = self.conv
+            x = F.pad(x, self.pads)
+            return F.conv2d(x, c.weight, c.bias, c.stride, 0, c.dilation, c.groups)
+
+    for name, (h, w) in seen.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        conv = getattr(parent, child)
+        pads = []
+        for size, k, s, d in zip(
+            (w, h), conv.kernel_size[::-1], conv.stride[::-1], conv.dilation[::-1], strict=True
+        ):
+            total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            pads += [total // 2, total - total // 2]
+        setattr(parent, child, StaticPadConv(conv, tuple(pads)))
+    return len(seen)
+
+
+# Inputs that must stay float32 in a float16 graph (sizes and scales, not data).
+_KEEP_FLOAT32_INPUTS = {"Resize": {1, 2}, "Upsample": {1}}
+
+
+def convert_float16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Convert a float32 ONNX graph to float16, keeping float32 input and output.
+
+    Initializers, Constant tensors and Cast targets become float16; a Cast
+    after the graph input and before the graph output keeps the interface in
+    float32, so callers need not change. (Written here rather than taken
+    from onnxconverter-common to keep the export extra small.)
+
+    Args:
+        model: float32 model with one input and one output.
+
+    Returns:
+        A new float16 model.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    keep: set[str] = set()
+    for node in graph.node:
+        for index in _KEEP_FLOAT32_INPUTS.get(node.op_type, ()):
+            if index < len(node.input):
+                keep.add(node.input[index])
+
+    def half(tensor: onnx.TensorProto) -> onnx.TensorProto:
+        array = numpy_helper.to_array(tensor)
+        fp16 = np.clip(array, -65504, 65504).astype(np.float16)
+        return numpy_helper.from_array(fp16, tensor.name)
+
+    for i, init in enumerate(graph.initializer):
+        if init.data_type == TensorProto.FLOAT and init.name not in keep:
+            graph.initializer[i].CopyFrom(half(init))
+    for node in graph.node:
+        if node.op_type == "Cast":
+            for attr in node.attribute:
+                if attr.name == "to" and attr.i == TensorProto.FLOAT:
+                    attr.i = TensorProto.FLOAT16
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == TensorProto.FLOAT:
+                if not (node.op_type == "Constant" and node.output[0] in keep):
+                    attr.t.CopyFrom(half(attr.t))
+    del graph.value_info[:]  # stale float32 types; ONNX Runtime re-infers them
+
+    in_name, out_name = graph.input[0].name, graph.output[0].name
+    in_half, out_half = f"{in_name}_fp16", f"{out_name}_fp16"
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == in_name:
+                node.input[i] = in_half
+        for i, name in enumerate(node.output):
+            if name == out_name:
+                node.output[i] = out_half
+    graph.node.insert(0, helper.make_node("Cast", [in_name], [in_half], to=TensorProto.FLOAT16))
+    graph.node.append(helper.make_node("Cast", [out_half], [out_name], to=TensorProto.FLOAT))
+    return model
+
+
+def _set_metadata(model: onnx.ModelProto, metadata: Mapping[str, str]) -> None:
+    existing = {p.key: p for p in model.metadata_props}
+    for key, value in metadata.items():
+        if key in existing:
+            existing[key].value = value
+        else:
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, value
+
+
+class _CropReader:
+    """Feeds preprocessed calibration crops to onnxruntime's quantiser in batches."""
+
+    def __init__(self, batch: np.ndarray, input_name: str, step: int = 16) -> None:
+        self._chunks = [batch[i : i + step] for i in range(0, len(batch), step)]
+        self._input_name = input_name
+        self._index = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._index >= len(self._chunks):
+            return None
+        chunk = self._chunks[self._index]
+        self._index += 1
+        return {self._input_name: chunk}
+
+    def rewind(self) -> None:
+        self._index = 0
+
+
+def _quantize_int8(
+    fp32_path: Path, out_path: Path, calibration: np.ndarray, workdir: Path, keep_float: int
+) -> None:
+    """Static QDQ int8: per-channel int8 weights, uint8 activations, min-max calibration.
+
+    Dynamic quantisation is not used: its ConvInteger kernels make conv nets
+    far slower on ONNX Runtime's CPU provider than float32. The first
+    ``keep_float`` convolutions stay float32: in EfficientNet-Lite0 the stem
+    and first block lose the most accuracy at int8 (each alone moved the mean
+    cosine to float32 by up to 0.006 on PETS09 crops) while costing little
+    time, since they see only 3 to 32 channels.
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre = workdir / "pre.onnx"
+    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+    weighted = [
+        node.name
+        for node in onnx.load(str(pre)).graph.node
+        if node.op_type in ("Conv", "Gemm", "MatMul")
+    ]
+    quantize_static(
+        str(pre),
+        str(out_path),
+        _CropReader(calibration, INPUT_NAME),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+        nodes_to_exclude=weighted[:keep_float],
+    )
+
+
+# --------------------------------------------------------------------------- crops
+
+
+def synthetic_crops(
+    count: int, seed: int = 0, size: tuple[int, int] = (160, 64)
+) -> list[np.ndarray]:
+    """Seeded textured BGR crops (smooth colour blobs plus fine noise).
+
+    Used to verify numerical agreement when no real crops are given; they are
+    not a substitute for real crops when calibrating int8.
+    """
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    crops = []
+    for _ in range(count):
+        coarse = rng.integers(
+            0, 256, size=(rng.integers(2, 9), rng.integers(2, 5), 3), dtype=np.uint8
+        )
+        crop = cv2.resize(coarse, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
+        noise = rng.normal(0.0, 12.0, size=crop.shape)
+        crops.append(np.clip(crop + noise, 0, 255).astype(np.uint8))
+    return crops
+
+
+def load_mot_crops(
+    sequence: str | os.PathLike[str],
+    max_crops: int = 256,
+    *,
+    frames: tuple[int, int] | None = None,
+    min_height: float = 32.0,
+    seed: int = 0,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Crops of people from a MOTChallenge sequence folder (``img1/`` and ``gt/gt.txt``).
+
+    Falls back to ``det/det.txt`` when there is no ground truth (identities
+    are then all -1). Boxes are sampled uniformly at random (seeded).
+
+    Args:
+        sequence: folder holding ``img1/`` and ``gt/gt.txt`` or ``det/det.txt``.
+        max_crops: most crops to return.
+        frames: inclusive ``(first, last)`` frame range, 1-based; None for all.
+        min_height: skip boxes shorter than this many pixels.
+        seed: sampling seed.
+
+    Returns:
+        ``(crops, ids)``: BGR uint8 crops and their ``(N,)`` int64 identities.
+
+    Raises:
+        FileNotFoundError: if the folder lacks frames or annotations.
+    """
+    import cv2
+
+    root = Path(sequence).expanduser()
+    table_path = root / "gt" / "gt.txt"
+    if not table_path.is_file():
+        table_path = root / "det" / "det.txt"
+    if not table_path.is_file() or not (root / "img1").is_dir():
+        raise FileNotFoundError(f"{root} needs img1/ and gt/gt.txt or det/det.txt")
+    table = np.loadtxt(table_path, delimiter=",", ndmin=2)
+    keep = table[:, 5] >= min_height
+    if table_path.parent.name == "gt" and table.shape[1] > 6:
+        keep &= table[:, 6] != 0  # MOTChallenge "consider" flag
+    if frames is not None:
+        keep &= (table[:, 0] >= frames[0]) & (table[:, 0] <= frames[1])
+    table = table[keep]
+    rng = np.random.default_rng(seed)
+    if len(table) > max_crops:
+        table = table[np.sort(rng.choice(len(table), max_crops, replace=False))]
+    crops, ids = [], []
+    for frame_no in np.unique(table[:, 0]).astype(int):
+        image = cv2.imread(str(root / "img1" / f"{frame_no:06d}.jpg"))
+        if image is None:
+            continue
+        rows = table[table[:, 0] == frame_no]
+        xyxy = np.concatenate([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]], axis=1)
+        for (x1, y1, x2, y2), identity in zip(
+            clip_boxes(xyxy, *image.shape[:2]), rows[:, 1], strict=True
+        ):
+            crops.append(image[y1:y2, x1:x2].copy())
+            ids.append(int(identity))
+    return crops, np.asarray(ids, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------- export
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return np.sum(a * b, axis=1)
+
+
+def export_timm(
+    model_name: str,
+    output: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str] | None = None,
+    pretrained: bool | None = None,
+    input_size: tuple[int, int] = (128, 64),
+    opset: int = 17,
+    precision: str = "fp32",
+    calibration_crops: Sequence[np.ndarray] | None = None,
+    verify: bool = True,
+    *,
+    verify_crops: Sequence[np.ndarray] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    model_kwargs: Mapping[str, Any] | None = None,
+    int8_keep_float: int = 3,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> ExportReport:
+    """Export a timm backbone (no classifier) to an ONNX appearance model.
+
+    Args:
+        model_name: timm model name (``timm.list_models()``).
+        output: ONNX file to write; its folder is created.
+        checkpoint: local weights to load (see :func:`load_timm_checkpoint`).
+        pretrained: load timm's pretrained weights (default True); ignored
+            when a checkpoint is given.
+        input_size: crop ``(height, width)`` the model takes.
+        opset: ONNX opset.
+        precision: ``"fp32"``, ``"fp16"`` (float16 weights and compute,
+            float32 interface) or ``"int8"`` (static QDQ quantisation).
+        calibration_crops: BGR uint8 crops to calibrate int8 activation
+            ranges (real crops from the target domain; required for int8).
+        verify: compare ONNX Runtime with torch on ``verify_crops``.
+        verify_crops: BGR uint8 crops for verification; default the
+            calibration crops, else 64 synthetic crops.
+        mean: input mean in RGB order; default the timm model's.
+        std: input standard deviation; default the timm model's.
+        model_kwargs: extra keyword arguments for ``timm.create_model``.
+        int8_keep_float: for int8, how many leading convolutions stay float32
+            (the stem and first block are the most sensitive to quantisation).
+        progress: print progress to stderr.
+        log: callable for progress lines (default: print to stderr).
+
+    Returns:
+        An :class:`ExportReport`.
+
+    Raises:
+        ImportError: if torch, timm or onnx is missing (with the install command).
+        ValueError: for an unknown model or precision, int8 without
+            calibration crops, or a checkpoint that does not fit.
+
+    Example:
+        >>> export_timm("tf_efficientnet_lite0", "lite0.onnx", checkpoint="lite0.pth",
+        ...             input_size=(128, 64), precision="int8",
+        ...             calibration_crops=crops)  # doctest: +SKIP
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if len(input_size) != 2 or min(int(v) for v in input_size) < 16:
+        raise ValueError(f"input_size must be (height, width) with sides >= 16, got {input_size!r}")
+    input_size = (int(input_size[0]), int(input_size[1]))
+    if precision == "int8" and not calibration_crops:
+        raise ValueError(
+            "precision='int8' needs calibration_crops (real BGR crops of the objects to track)"
+        )
+    require_export_extra()
+    import onnx
+    import timm
+    import torch
+
+    say = log or (lambda message: _log(progress, message))
+    if pretrained is None or checkpoint is not None:
+        pretrained = checkpoint is None  # a checkpoint replaces every weight: no download
+    if not timm.list_models(model_name) and not timm.list_models(model_name.split(".")[0]):
+        raise ValueError(f"model_name: {model_name!r} is not a timm model (see timm.list_models())")
+    say(f"building {model_name} (pretrained={pretrained}, checkpoint={checkpoint})")
+    model = timm.create_model(
+        model_name, pretrained=pretrained, num_classes=0, **dict(model_kwargs or {})
+    )
+    ignored: tuple[str, ...] = ()
+    if checkpoint is not None:
+        ignored = load_timm_checkpoint(model, checkpoint)
+    model.eval()
+    cfg = dict(getattr(model, "pretrained_cfg", {}) or {})
+    mean = tuple(
+        float(v) for v in (mean if mean is not None else cfg.get("mean", (0.485, 0.456, 0.406)))
+    )
+    std = tuple(
+        float(v) for v in (std if std is not None else cfg.get("std", (0.229, 0.224, 0.225)))
+    )
+    frozen = _freeze_same_padding(model, input_size)
+    if frozen:
+        say(f"made {frozen} 'SAME' padded convolutions static for {input_size[0]}x{input_size[1]}")
+    with torch.no_grad():
+        feature_dim = int(model(torch.zeros(1, 3, *input_size)).reshape(1, -1).shape[1])
+
+    output = Path(output).expanduser()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {
+        "input_size": json.dumps(list(input_size)),
+        "mean": json.dumps(list(mean)),
+        "std": json.dumps(list(std)),
+        "color_order": "RGB",
+        "feature_dim": json.dumps(feature_dim),
+        "source_model": model_name,
+        "precision": precision,
+    }
+    with tempfile.TemporaryDirectory(prefix="deepsort-edge-export-") as tmp:
+        workdir = Path(tmp)
+        fp32_path = workdir / "fp32.onnx"
+        say(f"exporting to ONNX (opset {opset}, dynamic batch)")
+        _torch_export(model, input_size, fp32_path, opset)
+        proto = onnx.load(str(_fold_constants(fp32_path, workdir)))
+        _drop_unused_opsets(proto)
+        onnx.checker.check_model(proto)
+        proto.producer_name = "deepsort-edge"
+        proto.doc_string = f"{model_name} appearance features, {precision}"
+        _set_metadata(proto, metadata)
+        if precision == "fp16":
+            say("converting to float16")
+            proto = convert_float16(proto)
+            onnx.checker.check_model(proto)
+        if precision == "int8":
+            onnx.save(proto, str(fp32_path))
+            calibration = preprocess_images(list(calibration_crops or []), input_size, mean, std)
+            say(f"quantising to int8 (static QDQ, {len(calibration)} calibration crops)")
+            int8_path = workdir / "int8.onnx"
+            _quantize_int8(fp32_path, int8_path, calibration, workdir, int8_keep_float)
+            proto = onnx.load(str(int8_path))
+            proto.producer_name = "deepsort-edge"
+            _drop_unused_opsets(proto)
+            _set_metadata(proto, metadata)  # the quantiser may drop metadata_props
+            onnx.checker.check_model(proto)
+        onnx.save(proto, str(output))
+    say(f"saved {output}")
+
+    report: dict[str, Any] = {}
+    if verify:
+        if verify_crops is not None:
+            crops, source = list(verify_crops), "given"
+        elif calibration_crops:
+            crops, source = list(calibration_crops), "calibration"
+        else:
+            crops, source = synthetic_crops(64), "synthetic"
+        batch = preprocess_images(crops, input_size, mean, std)
+        with torch.no_grad():
+            reference = np.concatenate(
+                [
+                    model(torch.from_numpy(batch[i : i + 64]))
+                    .reshape(len(batch[i : i + 64]), -1)
+                    .numpy()
+                    for i in range(0, len(batch), 64)
+                ]
+            )
+        extractor = DeepSORTFeatureExtractor(output, "cpu", batch_size=64)
+        raw = np.concatenate(
+            [
+                extractor._run(batch[i : i + 64].astype(extractor._input_dtype))
+                for i in range(0, len(batch), 64)
+            ]
+        )
+        cos = _cosines(raw.astype(np.float64), reference.astype(np.float64))
+        report = {
+            "num_verify_crops": len(batch),
+            "verify_source": source,
+            "max_abs_error": float(np.max(np.abs(raw - reference))),
+            "min_cosine": float(cos.min()),
+            "mean_cosine": float(cos.mean()),
+        }
+    result = ExportReport(
+        output=output,
+        model_name=model_name,
+        precision=precision,
+        input_size=input_size,
+        opset=opset,
+        feature_dim=feature_dim,
+        file_size=output.stat().st_size,
+        sha256=_sha256(output),
+        checkpoint=str(checkpoint) if checkpoint is not None else None,
+        checkpoint_sha256=_sha256(Path(checkpoint).expanduser())
+        if checkpoint is not None
+        else None,
+        ignored_keys=ignored,
+        metadata=metadata,
+        **report,
+    )
+    say(result.summary())
+    return result
+
+
+def _fold_constants(path: Path, workdir: Path) -> Path:
+    """Let ONNX Runtime fold constants and apply its portable (basic) fusions.
+
+    The TorchScript exporter leaves shape arithmetic for static paddings in
+    the graph; folding it here keeps the shipped file small and readable.
+    Basic-level rewrites produce only standard ONNX operators.
+    """
+    import onnxruntime as ort
+
+    folded = workdir / "folded.onnx"
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(folded)
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return folded
+
+
+def _drop_unused_opsets(model: onnx.ModelProto) -> None:
+    """Remove opset imports no node uses (ONNX Runtime adds all it knows when saving).
+
+    Unused imports of newer domain versions would stop older runtimes loading the file.
+    """
+    used = {node.domain for node in model.graph.node} | {""}
+    keep = [op for op in model.opset_import if op.domain in used]
+    del model.opset_import[:]
+    model.opset_import.extend(keep)
+
+
+def _torch_export(
+    model: torch.nn.Module, input_size: tuple[int, int], path: Path, opset: int
+) -> None:
+    import inspect
+
+    import torch
+
+    class Flatten(torch.nn.Module):
+        # Some backbones return [N, C, 1, 1]; the embedder expects [N, D].
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.flatten(self.inner(x), 1)
+
+    dummy = torch.zeros(2, 3, *input_size)  # batch 2 so nothing specialises on batch 1
+    kwargs: dict[str, Any] = {
+        "input_names": [INPUT_NAME],
+        "output_names": [OUTPUT_NAME],
+        "dynamic_axes": {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+        "opset_version": opset,
+        "do_constant_folding": True,
+    }
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        # The TorchScript exporter needs no onnxscript and handles timm conv nets well.
+        kwargs["dynamo"] = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with torch.no_grad():
+            torch.onnx.export(Flatten(model).eval(), (dummy,), str(path), **kwargs)

