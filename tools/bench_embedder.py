@@ -135,14 +135,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, help="threads for ONNX Runtime and torch (default: their defaults)"
     )
+    parser.add_argument(
+        "--provider",
+        default="cpu",
+        help="ONNX Runtime provider for our rows: cpu (default), cuda, tensorrt, rocm, openvino, "
+        "auto, ... (the GPU check on a lent GPU machine runs --provider cuda)",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
 
     import onnxruntime as ort
 
     threads = {"intra_op_num_threads": args.threads} if args.threads else {}
-    fx = DeepSORTFeatureExtractor.default(providers="cpu", batch_size=args.batch_size, **threads)
-    fx1 = DeepSORTFeatureExtractor.default(providers="cpu", batch_size=1, **threads)
+    fx = DeepSORTFeatureExtractor.default(providers=args.provider, batch_size=args.batch_size, **threads)
+    fx1 = DeepSORTFeatureExtractor.default(providers=args.provider, batch_size=1, **threads)
+    print(f"providers in use: {fx.providers}")
     torch_parts = torch_setup(fx)
     if torch_parts is not None and args.threads:
         torch_parts[0].set_num_threads(args.threads)
@@ -155,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             "tf_efficientnet_lite0", tmp, checkpoint=torch_parts[2], input_size=fx.input_size,
             verify=False, progress=False,
         )  # fmt: skip
-        fx32 = DeepSORTFeatureExtractor(tmp, "cpu", batch_size=args.batch_size, **threads)
+        fx32 = DeepSORTFeatureExtractor(tmp, args.provider, batch_size=args.batch_size, **threads)
 
     machine = {
         "cpu": cpu_name(),
