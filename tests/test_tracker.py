@@ -185,3 +185,14 @@ def test_track_lost_longer_than_the_buffer_never_returns(matching):
     for _ in range(3):  # exactly the buffer: the track is still there
         tracker.update_arrays(np.zeros((0, 4)))
     assert tracker.update_arrays(box).tolist() == [2]
+
+
+@pytest.mark.parametrize("budget", [1, 3])
+def test_galleries_never_grow_past_the_budget(budget):
+    rng = np.random.default_rng(11)
+    tracker = DeepSORTTracker(nn_budget=budget, minimum_consecutive_frames=1)
+    boxes = np.array([person(100 + 120 * i, 200) for i in range(4)])
+    for step in range(10):
+        tracker.update_arrays(boxes + step, None, unit(rng, 4))
+        assert max(t.gallery_size for t in tracker.tracks) == min(step + 1, budget)
+    assert tracker._store.gallery.shape[1] == budget
