@@ -634,9 +634,19 @@ def export_timm(
     if not timm.list_models(model_name) and not timm.list_models(model_name.split(".")[0]):
         raise ValueError(f"model_name: {model_name!r} is not a timm model (see timm.list_models())")
     say(f"building {model_name} (pretrained={pretrained}, checkpoint={checkpoint})")
-    model = timm.create_model(
-        model_name, pretrained=pretrained, num_classes=0, **dict(model_kwargs or {})
-    )
+    try:
+        model = timm.create_model(
+            model_name, pretrained=pretrained, num_classes=0, **dict(model_kwargs or {})
+        )
+    except (OSError, RuntimeError) as exc:  # hub errors subclass these (offline, no cache)
+        if not pretrained:
+            raise
+        raise RuntimeError(
+            f"could not load pretrained weights for {model_name!r}: {exc}\n"
+            "timm downloads them from the model hub on first use; without network access "
+            "(and not in the local hub cache) pass checkpoint=PATH (--checkpoint) with local "
+            "weights, or pretrained=False for random weights"
+        ) from exc
     ignored: tuple[str, ...] = ()
     if checkpoint is not None:
         ignored = load_timm_checkpoint(model, checkpoint)

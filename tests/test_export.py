@@ -341,3 +341,21 @@ def test_cli_add_parser_registers_export():
     )
     assert args.model == "resnet18" and args.input_size == [96, 48] and args.int8
     assert args.func is cli_export.run
+
+
+def test_offline_pretrained_download_says_what_to_do(extra, monkeypatch, tmp_path):
+    import timm
+
+    from deepsort_edge.export import export_timm
+
+    def offline(*args, **kwargs):
+        if kwargs.get("pretrained"):
+            raise OSError("cannot reach the model hub")
+        return real(*args, **kwargs)
+
+    real = timm.create_model
+    monkeypatch.setattr(timm, "create_model", offline)
+    with pytest.raises(RuntimeError, match="pass checkpoint=PATH") as info:
+        export_timm("tf_efficientnet_lite0", tmp_path / "x.onnx", pretrained=True, progress=False)
+    assert "cannot reach the model hub" in str(info.value)
+    assert not (tmp_path / "x.onnx").exists()
