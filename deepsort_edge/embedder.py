@@ -52,6 +52,7 @@ __all__ = [
     "default_model_path",
     "preprocess_crops",
     "preprocess_images",
+    "providers_for_device",
     "resolve_providers",
 ]
 
@@ -213,8 +214,13 @@ def _provider_name(spec: ProviderSpec) -> str:
     return spec if isinstance(spec, str) else spec[0]
 
 
-def _parse_device(device: str | None) -> str | list[ProviderSpec]:
-    """Map roboflow's ``device`` strings (auto, cpu, cuda, cuda:1, mps) to providers."""
+def providers_for_device(device: str | None) -> str | list[ProviderSpec]:
+    """Map roboflow's ``device`` strings (auto, cpu, cuda, cuda:1, mps) to providers.
+
+    Example:
+        >>> providers_for_device("cuda:1")[0]
+        ('CUDAExecutionProvider', {'device_id': 1})
+    """
     if device is None or device == "auto":
         return "auto"
     match = re.fullmatch(r"cuda(?::(\d+))?", device)
@@ -627,7 +633,7 @@ class DeepSORTFeatureExtractor:
                 os.replace(tmp, path)  # atomic: concurrent callers never see half a file
             finally:
                 tmp.unlink(missing_ok=True)
-        chosen = providers if providers is not None else _parse_device(device)
+        chosen = providers if providers is not None else providers_for_device(device)
         return cls(path, chosen, batch_size=batch_size, **kwargs)
 
     @staticmethod

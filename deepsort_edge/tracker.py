@@ -49,6 +49,9 @@ class DeepSORTTracker:
         feature_extractor: a ``DeepSORTFeatureExtractor``, a path to an ONNX
             model, or None (then give embeddings in
             ``detections.data["embeddings"]``, or track on motion alone).
+        device: where a feature extractor given as a path runs (roboflow's
+            argument: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; default the
+            best available). An extractor object keeps its own providers.
         lost_track_buffer: frames (at 30 fps) a lost track is kept.
         frame_rate: the video's frame rate; scales ``lost_track_buffer``.
         track_activation_threshold: minimum score for a detection to start a track.
@@ -89,6 +92,7 @@ class DeepSORTTracker:
     def __init__(
         self,
         feature_extractor: FeatureExtractor | str | Path | None = None,
+        device: str | None = None,
         lost_track_buffer: int = 30,
         frame_rate: float = 30.0,
         track_activation_threshold: float = 0.25,
@@ -126,7 +130,7 @@ class DeepSORTTracker:
             on_invalid=on_invalid,
         )
         self._apply_settings(_check_settings(settings))
-        self.feature_extractor = _load_extractor(feature_extractor)
+        self.feature_extractor = _load_extractor(feature_extractor, device)
         self.reset()
 
     # ------------------------------------------------------------------ setup
@@ -447,13 +451,15 @@ class DeepSORTTracker:
         )
 
 
-def _load_extractor(feature_extractor: object) -> FeatureExtractor | None:
+def _load_extractor(feature_extractor: object, device: str | None) -> FeatureExtractor | None:
+    if device is not None and not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {type(device).__name__}")
     if feature_extractor is None:
         return None
     if isinstance(feature_extractor, (str, Path)):
-        from .embedder import DeepSORTFeatureExtractor
+        from .embedder import DeepSORTFeatureExtractor, providers_for_device
 
-        return DeepSORTFeatureExtractor.from_onnx(feature_extractor)
+        return DeepSORTFeatureExtractor.from_onnx(feature_extractor, providers_for_device(device))
     if not callable(getattr(feature_extractor, "extract_features", None)):
         raise TypeError(
             "feature_extractor must be a DeepSORTFeatureExtractor, a path to an ONNX model, "

@@ -196,3 +196,17 @@ def test_galleries_never_grow_past_the_budget(budget):
         tracker.update_arrays(boxes + step, None, unit(rng, 4))
         assert max(t.gallery_size for t in tracker.tracks) == min(step + 1, budget)
     assert tracker._store.gallery.shape[1] == budget
+
+
+def test_roboflow_positional_arguments_bind_the_same_way(tmp_path):
+    """roboflow trackers 2.0.1: (feature_extractor, device, lost_track_buffer, frame_rate, ...)."""
+    from deepsort_edge.embedder import default_model_path
+
+    tracker = DeepSORTTracker(str(default_model_path()), "cpu", 12, 15.0, 0.4, 2, 0.2, 0.6, 0.3, "euclidean")
+    assert tracker.feature_extractor.providers == ["CPUExecutionProvider"]
+    assert (tracker.lost_track_buffer, tracker.frame_rate, tracker.track_activation_threshold) == (12, 15.0, 0.4)
+    assert (tracker.minimum_consecutive_frames, tracker.minimum_iou_threshold) == (2, 0.2)
+    assert (tracker.appearance_threshold, tracker.appearance_weight, tracker.distance_metric) == (0.6, 0.3, "euclidean")
+    assert tracker.maximum_frames_without_update == 6
+    with pytest.raises(ValueError, match="not available"):
+        DeepSORTTracker(str(default_model_path()), "rocm")
