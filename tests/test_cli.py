@@ -124,6 +124,16 @@ def test_detections_only_matches_library(tmp_path: Path, capsys: pytest.CaptureF
     assert summary["tracks"] == np.unique(ours.ids).size
 
 
+def test_model_without_frames_is_reported_not_silently_ignored(tmp_path: Path, capsys) -> None:
+    _, det = _scene_detections()
+    write_mot(tmp_path / "det.txt", det)
+    rc = main(["track", str(tmp_path / "det.txt"), "-o", str(tmp_path / "r.txt"), "-q", "--no-progress",
+               "--model", str(tmp_path / "reid.onnx")])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "--model" in err and "no frames to embed" in err
+
+
 def test_tracker_options_are_passed_through(tmp_path: Path) -> None:
     _, det = _scene_detections(seed=3)
     write_mot(tmp_path / "det.txt", det)

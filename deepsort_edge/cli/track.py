@@ -539,6 +539,8 @@ def _plan(args: argparse.Namespace, warnings: list[str]) -> _Plan:
         name = src.parent.parent.name if src.parent.name == "det" else src.parent.name
     source = FrameSource(length or 0)
     source.kind = "detections"
+    if getattr(args, "model", None) is not None and not args.no_appearance:
+        warnings.append(f"--model {args.model} is not used: a detections file alone has no frames to embed")
     return _Plan(name, source, src, rate, warnings)
 
 
