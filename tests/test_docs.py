@@ -1,0 +1,17 @@
+"""The examples in public docstrings run and print what they claim."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    "module", ["deepsort_edge.tracker", "deepsort_edge.embedder", "deepsort_edge.synthetic", "deepsort_edge"]
+)
+def test_docstring_examples(module):
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+    assert result.attempted > 0
