@@ -44,6 +44,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from deepsort_edge.boxes import tlwh_to_xyxy  # noqa: E402
 from deepsort_edge.evaluation import COMBINED, SequenceData, evaluate  # noqa: E402
 from deepsort_edge.mot import MOTData, MOTSequence, normalise_scores, read_mot  # noqa: E402
 
@@ -115,12 +116,6 @@ class Run:
         return self.frames / total if self.embed_s > 0 else float("nan")
 
 
-def _xyxy(rows: np.ndarray) -> np.ndarray:
-    xyxy = rows[:, 2:6].copy()
-    xyxy[:, 2:] += xyxy[:, :2]
-    return xyxy
-
-
 def run_deepsort(det: MOTData, num_frames: int, frame_rate: float,
                  embeddings: np.ndarray | None = None, embed_s: float = 0.0, **settings: Any) -> Run:
     """deepsort-edge on detections; ``embeddings`` (one row per detection row) or motion only."""
@@ -134,7 +129,7 @@ def run_deepsort(det: MOTData, num_frames: int, frame_rate: float,
     for frame in range(1, num_frames + 1):
         sl = index.get(frame, slice(0, 0))
         rows = det.table[sl]
-        xyxy = _xyxy(rows)
+        xyxy = tlwh_to_xyxy(rows[:, 2:6])
         scores = rows[:, 6].astype(np.float32)
         emb = embeddings[sl] if embeddings is not None else None
         start = time.perf_counter()
@@ -169,7 +164,7 @@ def run_roboflow(kind: str, det: MOTData, num_frames: int, frame_rate: float) ->
     out, spent = [], 0.0
     for frame in range(1, num_frames + 1):
         rows = det.table[index.get(frame, slice(0, 0))]
-        dets = sv.Detections(xyxy=_xyxy(rows).astype(np.float32).reshape(-1, 4),
+        dets = sv.Detections(xyxy=tlwh_to_xyxy(rows[:, 2:6]).astype(np.float32).reshape(-1, 4),
                              confidence=rows[:, 6].astype(np.float32),
                              class_id=np.zeros(len(rows), dtype=int))
         start = time.perf_counter()
@@ -215,7 +210,7 @@ def embeddings_for(seq: MOTSequence, det: MOTData, model: Path, cache_dir: Path,
             continue
         image = cv2.imread(str(seq.image_path(frame)))
         start = time.perf_counter()
-        emb[sl] = fx.extract_features(image, _xyxy(det.table[sl]))
+        emb[sl] = fx.extract_features(image, tlwh_to_xyxy(det.table[sl, 2:6]))
         spent += time.perf_counter() - start
     cache_dir.mkdir(parents=True, exist_ok=True)
     np.savez(cache, embeddings=emb, seconds=spent)

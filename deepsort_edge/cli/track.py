@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from deepsort_edge.boxes import tlwh_to_xyxy
 from deepsort_edge.mot import (
     MOTData,
     MOTFormatError,
@@ -409,8 +410,7 @@ def track_frames(
         rows = table[rows] if rows is not None else no_rows
         if needs_image and image is None:
             rows = no_rows  # undecodable frame: coast, as documented
-        xyxy = rows[:, 2:6].copy()
-        xyxy[:, 2:] += xyxy[:, :2]
+        xyxy = tlwh_to_xyxy(rows[:, 2:6])
         scores = rows[:, 6].astype(np.float32)
         embeddings = None
         if needs_image and len(rows):
