@@ -1,12 +1,15 @@
-"""DeepSORT's two association stages, over the tracks' parallel arrays.
+"""DeepSORT's association stages, over the tracks' parallel arrays.
 
 1. Matching cascade over confirmed tracks: Mahalanobis-gated appearance
    cost, solved level by level (most recently seen tracks first).
 2. IoU matching for the rest: tentative tracks and confirmed tracks missed
    for exactly one frame, against the detections stage 1 left over.
+3. (``low_score_matching``) IoU matching of confirmed tracks seen last frame
+   and still unmatched against the low-score detections, which only ever
+   continue tracks (ByteTrack's second association).
 
-Both return ``det_to_slot``-style results: for each detection the slot of
-the track it joins, or -1.
+The tracker runs them in that order (``DeepSORTTracker._associate``); each
+function here returns ``row_to_col`` for its tracks (-1: unmatched).
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ def appearance_motion_cost(
     appearance_weight: float,
     motion_from_iou: bool,
     minimum_iou: float,
+    lost_needs_overlap: bool,
+    rescue_iou: float,
+    detection_classes: np.ndarray,
+    class_aware: bool,
 ) -> np.ndarray:
     """Gated cascade cost ``(len(slots), N)`` for detections given as xyah and xyxy."""
     n_tracks, n_dets = slots.shape[0], measurements.shape[0]
@@ -64,6 +71,11 @@ def appearance_motion_cost(
         appearance_weight,
         motion_from_iou,
         minimum_iou,
+        lost_needs_overlap,
+        rescue_iou,
+        store.class_id,
+        detection_classes,
+        class_aware,
         cost,
     )
     return cost
@@ -87,12 +99,17 @@ def cascade_match(
 
 
 def iou_match(
-    store: TrackStore, slots: np.ndarray, detection_boxes: np.ndarray, minimum_iou: float
+    store: TrackStore,
+    slots: np.ndarray,
+    detection_boxes: np.ndarray,
+    minimum_iou: float,
+    detection_classes: np.ndarray,
+    class_aware: bool,
 ) -> np.ndarray:
     """``row_to_col`` matching predicted track boxes to xyxy detections by IoU."""
     boxes = np.empty((slots.shape[0], 4))
     xyah_to_xyxy_rows(store.mean, slots, boxes)
     cost = np.empty((slots.shape[0], detection_boxes.shape[0]))
-    iou_cost(boxes, detection_boxes, minimum_iou, cost)
+    iou_cost(boxes, detection_boxes, minimum_iou, store.class_id[slots], detection_classes, class_aware, cost)
     row_to_col, _ = solve_assignment(cost, ASSIGNMENT_LIMIT)
     return row_to_col

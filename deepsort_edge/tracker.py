@@ -3,25 +3,42 @@
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from . import association
-from .boxes import xyxy_to_xyah
-from .kernels.distance import METRIC_COSINE, METRIC_EUCLIDEAN, gallery_append, gallery_ema
+from .boxes import xyah_to_xyxy, xyxy_to_xyah
+from .kernels.distance import METRIC_COSINE, METRIC_EUCLIDEAN, covered_fraction, gallery_append, gallery_ema
 from .kernels.gating import CHI2_095
-from .kernels.kalman import kalman_initiate, kalman_predict, kalman_update
+from .kernels.kalman import (
+    confidence_noise_scales,
+    damp_velocity,
+    kalman_initiate,
+    kalman_predict,
+    kalman_update_scaled,
+    kalman_warp,
+)
+from .settings import TrackerSettings, preset_values
 from .tracks import CONFIRMED, TENTATIVE, TrackStore, TrackView
-from .validation import ON_INVALID_CHOICES, check_frame, validate_detections
+from .validation import check_frame, validate_detections
 
 STATE_FORMAT = "deepsort-edge.tracker-state"
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 _METRICS = {"cosine": METRIC_COSINE, "euclidean": METRIC_EUCLIDEAN}
 _GATING_DOF = {"full": 4, "position": 2}
+_DEFAULTS = TrackerSettings()
+import os
+_OCC = float(os.environ.get("DSE_OCC", "0"))
+_RESCUE = float(os.environ.get("DSE_RESCUE", "2"))
+_NSA = os.environ.get("DSE_NSA", "a")
+# Settings that version-1 states (before they existed) ran without.
+_V1_SETTINGS = {
+    **preset_values("roboflow-2.0.1"),
+    "max_age": None,
+}
 
 
 class FeatureExtractor(Protocol):
@@ -36,14 +53,22 @@ class DeepSORTTracker:
     Each frame: Kalman predict for every track; a matching cascade over
     confirmed tracks (appearance cost, gated by the chi-square 0.95 quantile
     of the Mahalanobis distance and by ``appearance_threshold``); IoU
-    matching for tentative tracks and tracks missed for one frame; Kalman
-    update of matched tracks; new tentative tracks from unmatched detections
-    scoring at least ``track_activation_threshold``. A tentative track is
-    confirmed after ``minimum_consecutive_frames`` hits and deleted at its
-    first miss; a confirmed track is deleted after
-    ``int(frame_rate / 30 * lost_track_buffer)`` frames without a match.
+    matching for tentative tracks and tracks missed for one frame; with
+    ``low_score_matching``, IoU matching of the remaining just-seen tracks
+    to the low-score detections; Kalman update of matched tracks; new
+    tentative tracks from unmatched detections scoring at least
+    ``track_activation_threshold``. A tentative track is confirmed after
+    ``minimum_consecutive_frames`` hits and deleted at its first miss; a
+    confirmed track is deleted after ``max_age`` frames without a match
+    (``int(frame_rate / 30 * lost_track_buffer)`` unless ``max_age`` is set).
 
     Call :meth:`update` once per frame, also when there are no detections.
+    Every setting is described in :class:`~deepsort_edge.settings.TrackerSettings`
+    (README has the table). The first arguments are roboflow's, in its order
+    and meaning; their defaults are chosen by measurement. ``preset="paper"``
+    runs DeepSORT as nwojke/deep_sort does and ``preset="roboflow-2.0.1"``
+    with that release's values; arguments you pass that differ from the
+    defaults override the preset.
 
     Args:
         feature_extractor: a ``DeepSORTFeatureExtractor``, a path to an ONNX
@@ -54,31 +79,19 @@ class DeepSORTTracker:
             best available). An extractor object keeps its own providers.
         lost_track_buffer: frames (at 30 fps) a lost track is kept.
         frame_rate: the video's frame rate; scales ``lost_track_buffer``.
-        track_activation_threshold: minimum score for a detection to start a track.
+            Pass the real one: at 7 fps the default 30 would keep lost tracks
+            four times too long.
+        track_activation_threshold: minimum score for a detection to start a
+            track, compared with the score as given (any finite scale).
         minimum_consecutive_frames: hits before a track is confirmed and gets an id.
-        minimum_iou_threshold: minimum IoU for a match in the IoU stage.
-        appearance_threshold: maximum appearance distance for a cascade match.
+        minimum_iou_threshold: minimum IoU for a match by overlap.
+        appearance_threshold: maximum appearance distance for a match.
         appearance_weight: weight of appearance against motion (see
             ``motion_cost``) in the cascade cost, in [0, 1].
         distance_metric: ``"cosine"`` or ``"euclidean"`` (on unit embeddings).
-        nn_budget: embeddings kept per track in ``"gallery"`` mode (ring buffer).
-        appearance_mode: ``"gallery"`` (nearest of the last ``nn_budget``
-            embeddings, as in the paper) or ``"ema"`` (one exponentially
-            smoothed embedding per track; faster).
-        ema_momentum: weight of the old embedding in ``"ema"`` mode.
-        gating: ``"full"`` (4 dof, 9.4877) or ``"position"`` (2 dof, 5.9915).
-        matching: ``"cascade"`` (the paper) or ``"global"`` (one assignment
-            over all confirmed tracks).
-        motion_cost: the cascade's motion term: ``"iou"`` (``1 - IoU`` of
-            the predicted box, roboflow's meaning of ``appearance_weight``;
-            without appearance a match also needs ``minimum_iou_threshold``)
-            or ``"mahalanobis"`` (squared distance over the gate, the
-            paper's d1). Either way every match lies inside the chi-square gate.
-        use_appearance: None (use embeddings whenever a frame has them),
-            True (require them) or False (motion only).
-        on_invalid: what to do with detections holding invalid values (NaN,
-            inverted boxes, scores outside [0, 1], ...): ``"drop"`` them with
-            a warning (their id is -1) or ``"raise"``.
+        preset: ``"default"``, ``"paper"`` or ``"roboflow-2.0.1"``.
+        **settings: the keyword-only settings of ``TrackerSettings``
+            (``nn_budget``, ``appearance_mode``, ``low_score_matching``, ...).
 
     Example:
         >>> import numpy as np, supervision as sv
@@ -93,25 +106,19 @@ class DeepSORTTracker:
         self,
         feature_extractor: FeatureExtractor | str | Path | None = None,
         device: str | None = None,
-        lost_track_buffer: int = 30,
-        frame_rate: float = 30.0,
-        track_activation_threshold: float = 0.25,
-        minimum_consecutive_frames: int = 3,
-        minimum_iou_threshold: float = 0.3,
-        appearance_threshold: float = 0.7,
-        appearance_weight: float = 0.5,
-        distance_metric: str = "cosine",
+        lost_track_buffer: int = _DEFAULTS.lost_track_buffer,
+        frame_rate: float = _DEFAULTS.frame_rate,
+        track_activation_threshold: float = _DEFAULTS.track_activation_threshold,
+        minimum_consecutive_frames: int = _DEFAULTS.minimum_consecutive_frames,
+        minimum_iou_threshold: float = _DEFAULTS.minimum_iou_threshold,
+        appearance_threshold: float = _DEFAULTS.appearance_threshold,
+        appearance_weight: float = _DEFAULTS.appearance_weight,
+        distance_metric: str = _DEFAULTS.distance_metric,
         *,
-        nn_budget: int = 100,
-        appearance_mode: str = "gallery",
-        ema_momentum: float = 0.9,
-        gating: str = "full",
-        matching: str = "cascade",
-        motion_cost: str = "iou",
-        use_appearance: bool | None = None,
-        on_invalid: str = "drop",
+        preset: str | None = None,
+        **settings: Any,
     ) -> None:
-        settings = dict(
+        given = dict(
             lost_track_buffer=lost_track_buffer,
             frame_rate=frame_rate,
             track_activation_threshold=track_activation_threshold,
@@ -120,25 +127,24 @@ class DeepSORTTracker:
             appearance_threshold=appearance_threshold,
             appearance_weight=appearance_weight,
             distance_metric=distance_metric,
-            nn_budget=nn_budget,
-            appearance_mode=appearance_mode,
-            ema_momentum=ema_momentum,
-            gating=gating,
-            matching=matching,
-            motion_cost=motion_cost,
-            use_appearance=use_appearance,
-            on_invalid=on_invalid,
+            **settings,
         )
-        self._apply_settings(_check_settings(settings))
+        values = preset_values(preset)
+        defaults = _DEFAULTS.to_dict()
+        for name, value in given.items():
+            if name not in values or name not in defaults or value != defaults[name]:
+                values[name] = value
+        self.preset = preset
+        self._apply_settings(TrackerSettings.from_dict(values))
         self.feature_extractor = _load_extractor(feature_extractor, device)
         self.reset()
 
     # ------------------------------------------------------------------ setup
-    def _apply_settings(self, settings: dict[str, Any]) -> None:
-        self._settings = settings
-        for name, value in settings.items():
+    def _apply_settings(self, settings: TrackerSettings) -> None:
+        self.settings = settings
+        for name, value in settings.to_dict().items():
             setattr(self, name, value)
-        self.maximum_frames_without_update = int(self.frame_rate / 30.0 * self.lost_track_buffer)
+        self.maximum_frames_without_update = settings.max_age_frames
         self._gallery_size = self.nn_budget if self.appearance_mode == "gallery" else 1
         self._gate = CHI2_095[_GATING_DOF[self.gating]]
         self._metric = _METRICS[self.distance_metric]
@@ -148,19 +154,33 @@ class DeepSORTTracker:
         self._store = TrackStore(self._gallery_size)
         self._next_id = 1
         self.frame_count = 0
+        self._camera = None
+        if self.camera_motion == "affine":
+            from .camera_motion import CameraMotionEstimator
+
+            self._camera = CameraMotionEstimator()
 
     def warmup(self) -> DeepSORTTracker:
         """Compile (or load from cache) every kernel now rather than on the first frame."""
         # Two hits to confirm: frame 2 runs the IoU stage, frames 3-4 the cascade
-        # with and without embeddings, so every kernel compiles here.
+        # with and without embeddings (and a low-score detection), so every kernel compiles here.
         probe = DeepSORTTracker(
-            **{**self._settings, "minimum_consecutive_frames": 2, "on_invalid": "raise", "use_appearance": None}
+            **{**self.settings.to_dict(), "minimum_consecutive_frames": 2, "on_invalid": "raise",
+               "use_appearance": None, "camera_motion": "none"}
         )
         boxes = np.array([[10.0, 10.0, 50.0, 110.0], [200.0, 40.0, 240.0, 140.0]])
         embeddings = np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32)
+        high = max(self.track_activation_threshold, 0.9)
+        scores = np.array([high, high])
         for step in range(3):
-            probe.update_arrays(boxes + 2.0 * step, np.array([0.9, 0.8]), embeddings)
-        probe.update_arrays(boxes + 6.0, np.array([0.9, 0.8]), None)
+            probe.update_arrays(boxes + 2.0 * step, scores, embeddings)
+        low = (self.minimum_score or 0.0) if self.low_score_matching else high
+        probe.update_arrays(boxes + 6.0, np.array([high, max(low, min(high, self.track_activation_threshold))]), None)
+        probe.update_arrays(boxes + 8.0, scores, None)
+        if self.camera_motion == "affine":
+            from .camera_motion import CameraMotionEstimator
+
+            CameraMotionEstimator.warmup()
         return self
 
     # ------------------------------------------------------------------ update
@@ -169,23 +189,30 @@ class DeepSORTTracker:
 
         Args:
             detections: this frame's detections. Appearance embeddings may be
-                given as ``detections.data["embeddings"]`` ``(N, D)``.
+                given as ``detections.data["embeddings"]`` ``(N, D)``;
+                ``class_id`` is used when ``class_aware``.
             frame: the BGR image ``(H, W, 3)`` uint8; needed when the tracker
-                has a feature extractor and no embeddings are given.
+                has a feature extractor and no embeddings are given, and for
+                ``camera_motion="affine"``.
 
         Returns:
             A new ``sv.Detections`` with every input row, in input order, and
             ``tracker_id`` set (-1 where the row did not join a confirmed
-            track). The input object is not modified.
+            track). With ``output_box="kalman"`` the boxes of tracked rows
+            are the filter's corrected boxes. The input object is not modified.
         """
         import supervision as sv
 
         if not isinstance(detections, sv.Detections):
             raise TypeError(f"detections must be supervision.Detections, got {type(detections).__name__}")
         embeddings = detections.data.get("embeddings") if detections.data else None
-        ids = self.update_arrays(detections.xyxy, detections.confidence, embeddings, frame)
+        ids, boxes = self.update_arrays(
+            detections.xyxy, detections.confidence, embeddings, frame, detections.class_id, return_boxes=True
+        )
         result = copy.copy(detections)
         result.tracker_id = ids
+        if self.output_box == "kalman" and len(ids):
+            result.xyxy = boxes.astype(np.asarray(detections.xyxy).dtype, copy=False)
         return result
 
     def update_arrays(
@@ -194,17 +221,26 @@ class DeepSORTTracker:
         scores: np.ndarray | None = None,
         embeddings: np.ndarray | None = None,
         frame: np.ndarray | None = None,
-    ) -> np.ndarray:
+        class_id: np.ndarray | None = None,
+        *,
+        return_boxes: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Track one frame given plain arrays; the path for edge callers.
 
         Args:
             xyxy: ``(N, 4)`` boxes (left, top, right, bottom) in pixels.
-            scores: ``(N,)`` confidences in [0, 1]; None means all 1.
+            scores: ``(N,)`` confidences, any finite scale; None means all 1.
             embeddings: ``(N, D)`` appearance vectors (normalised here), or None.
-            frame: BGR image for the feature extractor, if embeddings are None.
+            frame: BGR image for the feature extractor (if embeddings are
+                None) and for camera-motion compensation.
+            class_id: ``(N,)`` integer classes, or None (all one class).
+            return_boxes: also return the output boxes ``(N, 4)`` xyxy: the
+                corrected box where a row joined a track and
+                ``output_box="kalman"``, else the row's own box.
 
         Returns:
-            ``(N,)`` int64 track ids, -1 where a row did not join a confirmed track.
+            ``(N,)`` int64 track ids, -1 where a row did not join a confirmed
+            track (and the boxes, with ``return_boxes``).
 
         Example:
             >>> tracker = DeepSORTTracker(minimum_consecutive_frames=1)
@@ -220,12 +256,27 @@ class DeepSORTTracker:
             embedding_dim=self._store.embedding_dim,
             on_invalid=self.on_invalid,
         )
-        features = self._appearance(clean.xyxy, clean.embeddings, frame)
+        classes = _classes(class_id, clean.num_input)[clean.kept]
+        usable = np.arange(clean.xyxy.shape[0])
+        if self.minimum_score is not None:
+            usable = np.flatnonzero(clean.scores >= self.minimum_score)
+        boxes, det_scores, classes = clean.xyxy[usable], clean.scores[usable], classes[usable]
+        det_embeddings = clean.embeddings[usable] if clean.embeddings is not None else None
+        features = self._appearance(boxes, det_embeddings, frame)
+        affine = self._camera.estimate(frame) if self._camera is not None and frame is not None else None
         # Everything above may raise; nothing below does, so a rejected call
         # leaves the tracker exactly as it was.
         ids = np.full(clean.num_input, -1, dtype=np.int64)
-        ids[clean.kept] = self._step(clean.xyxy, clean.scores, features)
-        return ids
+        slots = self._step(boxes, det_scores, features, classes, affine)
+        rows = clean.kept[usable]
+        ids[rows] = self._ids(slots)
+        if not return_boxes:
+            return ids
+        out = np.array(np.asarray(xyxy, dtype=np.float64).reshape(-1, 4), copy=True)
+        if self.output_box == "kalman":
+            tracked = ids >= 1
+            out[tracked] = xyah_to_xyxy(self._store.mean[slots[ids[rows] >= 1], :4])
+        return ids, out
 
     def _appearance(
         self, boxes: np.ndarray, embeddings: np.ndarray | None, frame: np.ndarray | None
@@ -260,32 +311,59 @@ class DeepSORTTracker:
             )
         return embeddings
 
-    def _step(self, xyxy: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None) -> np.ndarray:
-        """Advance every track one frame and associate; returns ids per detection."""
+    def _step(
+        self,
+        xyxy: np.ndarray,
+        scores: np.ndarray,
+        embeddings: np.ndarray | None,
+        classes: np.ndarray,
+        affine: np.ndarray | None,
+    ) -> np.ndarray:
+        """Advance every track one frame and associate; returns the slot joined by each detection (-1: none)."""
         store = self._store
         if embeddings is not None and embeddings.shape[0]:
             store.set_embedding_dim(embeddings.shape[1])
         self.frame_count += 1
         order = store.order
+        if self.coast_damping < 1.0:
+            damp_velocity(store.mean, order[store.time_since_update[order] >= 1], self.coast_damping)
         kalman_predict(store.mean, store.covariance, order)
+        if affine is not None:
+            kalman_warp(store.mean, store.covariance, order, affine)
         store.age[order] += 1
         store.time_since_update[order] += 1
 
         measurements = xyxy_to_xyah(xyxy)
-        det_to_slot = self._associate(order, measurements, xyxy, embeddings)
+        high = scores >= self.track_activation_threshold if self.low_score_matching else np.ones(len(scores), bool)
+        det_to_slot = self._associate(order, measurements, xyxy, embeddings, classes, high)
 
         matched = np.flatnonzero(det_to_slot >= 0)
         slots = det_to_slot[matched]
-        kalman_update(store.mean, store.covariance, slots, measurements[matched])
+        if self.confidence_noise:
+            noise = confidence_noise_scales(scores[matched])
+        else:
+            noise = np.ones(matched.size)
+        kalman_update_scaled(store.mean, store.covariance, slots, measurements[matched], noise)
         store.hits[slots] += 1
         store.time_since_update[slots] = 0
         if embeddings is not None:
-            self._remember(slots, embeddings[matched])
+            # Low-score detections continue tracks but do not teach them what they look like.
+            learn = high[matched]
+            weights = scores[matched]
+            if self.confidence_embedding and _OCC > 0:
+                # A crop half hidden by another person shows mostly that person.
+                covered = covered_fraction(xyxy)[matched]
+                learn &= covered < _OCC
+            self._remember(slots[learn], embeddings[matched[learn]], weights[learn])
         self._confirm(slots)
         self._drop_missed(order, slots)
-        self._start_tracks(det_to_slot, measurements, scores, embeddings)
+        self._start_tracks(det_to_slot, measurements, scores, embeddings, classes, high)
+        return det_to_slot
 
-        ids = np.full(xyxy.shape[0], -1, dtype=np.int64)
+    def _ids(self, det_to_slot: np.ndarray) -> np.ndarray:
+        """Confirmed track id per detection, -1 for none."""
+        store = self._store
+        ids = np.full(det_to_slot.shape[0], -1, dtype=np.int64)
         has_track = det_to_slot >= 0
         slot_of = det_to_slot[has_track]
         confirmed = store.state[slot_of] == CONFIRMED
@@ -293,9 +371,15 @@ class DeepSORTTracker:
         return ids
 
     def _associate(
-        self, order: np.ndarray, measurements: np.ndarray, xyxy: np.ndarray, embeddings: np.ndarray | None
+        self,
+        order: np.ndarray,
+        measurements: np.ndarray,
+        xyxy: np.ndarray,
+        embeddings: np.ndarray | None,
+        classes: np.ndarray,
+        high: np.ndarray,
     ) -> np.ndarray:
-        """Run both stages; returns the track slot joined by each detection (-1: none)."""
+        """Run the stages; returns the track slot joined by each detection (-1: none)."""
         store = self._store
         n_dets = measurements.shape[0]
         det_to_slot = np.full(n_dets, -1, dtype=np.intp)
@@ -304,15 +388,16 @@ class DeepSORTTracker:
         is_confirmed = store.state[order] == CONFIRMED
         confirmed = order[is_confirmed]
         unconfirmed = order[~is_confirmed]
+        strong = np.flatnonzero(high)
 
         leftover = confirmed
-        if confirmed.size:
+        if confirmed.size and strong.size:
             cost = association.appearance_motion_cost(
                 store,
                 confirmed,
-                measurements,
-                xyxy,
-                embeddings,
+                measurements[strong],
+                xyxy[strong],
+                embeddings[strong] if embeddings is not None else None,
                 gate=self._gate,
                 position_only=self.gating == "position",
                 metric=self._metric,
@@ -320,6 +405,10 @@ class DeepSORTTracker:
                 appearance_weight=self.appearance_weight,
                 motion_from_iou=self.motion_cost == "iou",
                 minimum_iou=self.minimum_iou_threshold,
+                lost_needs_overlap=self.lost_track_rule == "overlap",
+                rescue_iou=_RESCUE,
+                detection_classes=classes[strong],
+                class_aware=self.class_aware,
             )
             row_to_col = association.cascade_match(
                 cost,
@@ -328,25 +417,37 @@ class DeepSORTTracker:
                 cascade=self.matching == "cascade",
             )
             hit = row_to_col >= 0
-            det_to_slot[row_to_col[hit]] = confirmed[hit]
+            det_to_slot[strong[row_to_col[hit]]] = confirmed[hit]
             leftover = confirmed[~hit]
 
         # Stage 2: IoU for tentative tracks and tracks lost only this frame.
         recent = leftover[store.time_since_update[leftover] == 1]
-        candidates = np.concatenate([unconfirmed, recent])
-        free = np.flatnonzero(det_to_slot < 0)
-        if candidates.size and free.size:
-            row_to_col = association.iou_match(store, candidates, xyxy[free], self.minimum_iou_threshold)
-            hit = row_to_col >= 0
-            det_to_slot[free[row_to_col[hit]]] = candidates[hit]
+        self._iou_stage(np.concatenate([unconfirmed, recent]), (det_to_slot < 0) & high, xyxy, classes, det_to_slot)
+        # Stage 3: tracks seen last frame and still unmatched may continue on a low-score detection.
+        if self.low_score_matching:
+            recent = recent[~store.mask(det_to_slot[det_to_slot >= 0])[recent]]
+            self._iou_stage(recent, (det_to_slot < 0) & ~high, xyxy, classes, det_to_slot)
         return det_to_slot
 
-    def _remember(self, slots: np.ndarray, embeddings: np.ndarray) -> None:
+    def _iou_stage(
+        self, slots: np.ndarray, free: np.ndarray, xyxy: np.ndarray, classes: np.ndarray, det_to_slot: np.ndarray
+    ) -> None:
+        free = np.flatnonzero(free)
+        if slots.size == 0 or free.size == 0:
+            return
+        row_to_col = association.iou_match(
+            self._store, slots, xyxy[free], self.minimum_iou_threshold, classes[free], self.class_aware
+        )
+        hit = row_to_col >= 0
+        det_to_slot[free[row_to_col[hit]]] = slots[hit]
+
+    def _remember(self, slots: np.ndarray, embeddings: np.ndarray, scores: np.ndarray) -> None:
         store = self._store
         if self.appearance_mode == "gallery":
             gallery_append(store.gallery, store.gallery_count, store.gallery_head, slots, embeddings)
         else:
-            gallery_ema(store.gallery, store.gallery_count, slots, embeddings, self.ema_momentum)
+            weights = np.clip(scores, 0.0, 1.0) if self.confidence_embedding else np.ones(slots.size)
+            gallery_ema(store.gallery, store.gallery_count, slots, embeddings, self.ema_momentum, weights)
 
     def _confirm(self, slots: np.ndarray) -> None:
         """Confirm tentative tracks with enough hits; ids follow birth order."""
@@ -374,9 +475,11 @@ class DeepSORTTracker:
         measurements: np.ndarray,
         scores: np.ndarray,
         embeddings: np.ndarray | None,
+        classes: np.ndarray,
+        high: np.ndarray,
     ) -> None:
         store = self._store
-        new = np.flatnonzero((det_to_slot < 0) & (scores >= self.track_activation_threshold))
+        new = np.flatnonzero((det_to_slot < 0) & high & (scores >= self.track_activation_threshold))
         if new.size == 0:
             return
         slots = store.allocate(new.size)
@@ -384,8 +487,9 @@ class DeepSORTTracker:
         store.hits[slots] = 1
         store.age[slots] = 1
         store.state[slots] = TENTATIVE
+        store.class_id[slots] = classes[new]
         if embeddings is not None:
-            self._remember(slots, embeddings[new])
+            self._remember(slots, embeddings[new], scores[new])
         det_to_slot[new] = slots
         self._confirm(slots)
 
@@ -403,7 +507,7 @@ class DeepSORTTracker:
         return {
             "format": STATE_FORMAT,
             "version": STATE_VERSION,
-            "settings": dict(self._settings),
+            "settings": self.settings.to_dict(),
             "frame_count": self.frame_count,
             "next_id": self._next_id,
             "embedding_dim": self._store.embedding_dim,
@@ -414,7 +518,7 @@ class DeepSORTTracker:
         """Restore a :meth:`state_dict`; the tracker is unchanged if it fails."""
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise ValueError(f"state is not a deepsort-edge tracker state (expected format {STATE_FORMAT!r})")
-        if state.get("version") != STATE_VERSION:
+        if state.get("version") not in (1, STATE_VERSION):
             raise ValueError(
                 f"tracker state version {state.get('version')!r} is not supported "
                 f"(this deepsort-edge reads version {STATE_VERSION})"
@@ -422,10 +526,16 @@ class DeepSORTTracker:
         missing = {"settings", "frame_count", "next_id", "embedding_dim", "tracks"} - set(state)
         if missing:
             raise ValueError(f"tracker state lacks {sorted(missing)}")
-        settings = _check_settings(dict(state["settings"]))
-        gallery_size = settings["nn_budget"] if settings["appearance_mode"] == "gallery" else 1
-        store = TrackStore.from_arrays(state["tracks"], gallery_size, int(state["embedding_dim"]))
+        values = dict(state["settings"])
+        tracks = dict(state["tracks"])
+        if state["version"] == 1:  # settings and fields added since keep their old behaviour
+            values = {**_V1_SETTINGS, **values}
+            tracks.setdefault("class_id", np.zeros(len(tracks["mean"]), dtype=np.int64))
+        settings = TrackerSettings.from_dict(values)
+        gallery_size = settings.nn_budget if settings.appearance_mode == "gallery" else 1
+        store = TrackStore.from_arrays(tracks, gallery_size, int(state["embedding_dim"]))
         self._apply_settings(settings)
+        self.reset()
         self._store = store
         self._next_id = int(state["next_id"])
         self.frame_count = int(state["frame_count"])
@@ -435,7 +545,7 @@ class DeepSORTTracker:
 
     def __setstate__(self, pickled: dict[str, Any]) -> None:
         self.feature_extractor = pickled["feature_extractor"]
-        self._settings = {}
+        self.preset = None
         self.load_state_dict(pickled["state"])
 
     def __repr__(self) -> str:
@@ -447,7 +557,8 @@ class DeepSORTTracker:
         return (
             f"DeepSORTTracker(tracks={len(self._store)}, confirmed={confirmed}, frame={self.frame_count}, "
             f"next_id={self._next_id}, appearance={appearance}, matching={self.matching!r}, "
-            f"gating={self.gating!r}, max_age={self.maximum_frames_without_update}, feature_extractor={extractor})"
+            f"gating={self.gating!r}, max_age={self.maximum_frames_without_update}, preset={self.preset!r}, "
+            f"feature_extractor={extractor})"
         )
 
 
@@ -468,48 +579,16 @@ def _load_extractor(feature_extractor: object, device: str | None) -> FeatureExt
     return feature_extractor  # type: ignore[return-value]
 
 
-def _check_settings(s: dict[str, Any]) -> dict[str, Any]:
-    """Validate tracker settings; returns them with numbers normalised."""
-
-    def number(name: str, low: float, high: float, *, low_open: bool = False) -> float:
-        value = s[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-        value = float(value)
-        if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
-            bound = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
-            raise ValueError(f"{name} must be in {bound}, got {s[name]!r}")
-        return value
-
-    def integer(name: str, low: int) -> int:
-        value = s[name]
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-        if value < low:
-            raise ValueError(f"{name} must be >= {low}, got {value}")
-        return int(value)
-
-    def choice(name: str, options: tuple[str, ...]) -> str:
-        if s[name] not in options:
-            raise ValueError(f"{name} must be one of {options}, got {s[name]!r}")
-        return s[name]
-
-    out = dict(s)
-    out["lost_track_buffer"] = integer("lost_track_buffer", 0)
-    out["frame_rate"] = number("frame_rate", 0.0, 1e6, low_open=True)
-    out["track_activation_threshold"] = number("track_activation_threshold", 0.0, 1.0)
-    out["minimum_consecutive_frames"] = integer("minimum_consecutive_frames", 1)
-    out["minimum_iou_threshold"] = number("minimum_iou_threshold", 0.0, 1.0)
-    out["appearance_threshold"] = number("appearance_threshold", 0.0, 2.0)
-    out["appearance_weight"] = number("appearance_weight", 0.0, 1.0)
-    out["ema_momentum"] = number("ema_momentum", 0.0, 1.0)
-    out["nn_budget"] = integer("nn_budget", 1)
-    choice("distance_metric", tuple(_METRICS))
-    choice("appearance_mode", ("gallery", "ema"))
-    choice("gating", tuple(_GATING_DOF))
-    choice("matching", ("cascade", "global"))
-    choice("motion_cost", ("iou", "mahalanobis"))
-    choice("on_invalid", ON_INVALID_CHOICES)
-    if s["use_appearance"] not in (None, True, False):
-        raise ValueError(f"use_appearance must be None, True or False, got {s['use_appearance']!r}")
-    return out
+def _classes(class_id: object, count: int) -> np.ndarray:
+    """``(count,)`` int64 classes; None means one class for every row."""
+    if class_id is None:
+        return np.zeros(count, dtype=np.int64)
+    classes = np.asarray(class_id)
+    if classes.shape != (count,):
+        raise ValueError(f"class_id must have shape ({count},) to match xyxy, got {classes.shape}")
+    if classes.size and not np.issubdtype(classes.dtype, np.integer):
+        if not np.issubdtype(classes.dtype, np.floating) or not np.all(np.isfinite(classes)) or np.any(
+            classes != np.round(classes)
+        ):
+            raise ValueError("class_id must hold whole numbers")
+    return classes.astype(np.int64)

@@ -28,6 +28,7 @@ _FIELDS: dict[str, tuple[type, tuple[int, ...]]] = {
     "time_since_update": (np.int32, ()),
     "gallery_count": (np.int32, ()),
     "gallery_head": (np.int32, ()),
+    "class_id": (np.int64, ()),
 }
 
 
@@ -43,6 +44,7 @@ class TrackView:
     age: int
     time_since_update: int
     gallery_size: int
+    class_id: int
 
 
 class TrackStore:
@@ -92,7 +94,8 @@ class TrackStore:
         if count > len(self._free):
             self._grow(max(2 * self.capacity, self.capacity + count))
         slots = np.array([self._free.pop() for _ in range(count)], dtype=np.intp)
-        for name in ("track_id", "state", "hits", "age", "time_since_update", "gallery_count", "gallery_head"):
+        for name in ("track_id", "state", "hits", "age", "time_since_update", "gallery_count", "gallery_head",
+                     "class_id"):
             getattr(self, name)[slots] = 0
         self.order = np.concatenate([self.order, slots])
         return slots
@@ -124,6 +127,7 @@ class TrackStore:
                 age=int(self.age[s]),
                 time_since_update=int(self.time_since_update[s]),
                 gallery_size=int(self.gallery_count[s]),
+                class_id=int(self.class_id[s]),
             )
             for i, s in enumerate(order)
         ]

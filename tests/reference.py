@@ -35,9 +35,11 @@ def kf_project(mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return H @ mean, H @ cov @ H.T + R
 
 
-def kf_update(mean: np.ndarray, cov: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def kf_update(mean: np.ndarray, cov: np.ndarray, z: np.ndarray, noise_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     _, H = kf_matrices()
-    projected, S = kf_project(mean, cov)
+    h = mean[3]
+    projected = H @ mean
+    S = H @ cov @ H.T + noise_scale * np.diag(np.array([WP * h, WP * h, 1e-1, WP * h]) ** 2)
     K = cov @ H.T @ np.linalg.inv(S)
     return mean + K @ (z - projected), cov - K @ S @ K.T
 
@@ -58,3 +60,16 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             union = (p[2] - p[0]) * (p[3] - p[1]) + (q[2] - q[0]) * (q[3] - q[1]) - inter
             out[i, j] = inter / union if union > 0 else 0.0
     return out
+
+
+def warp_state(mean: np.ndarray, cov: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Camera motion on an xyah state: centre and its velocity by the linear part, height by sqrt|det|."""
+    A = affine[:, :2]
+    scale = np.sqrt(abs(np.linalg.det(A)))
+    block = np.eye(4)
+    block[:2, :2] = A
+    block[3, 3] = scale
+    J = np.kron(np.eye(2), block)
+    out = J @ mean
+    out[:2] += affine[:, 2]
+    return out, J @ cov @ J.T

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 from deepsort_edge.cli.__main__ import main
-from deepsort_edge.cli.track import TRACKER_OPTIONS
+from deepsort_edge.cli.track import tracker_kwargs
 from deepsort_edge.mot import MOTData, read_mot, write_mot
 
 OSNET_ARGS = ["--input-size", "256", "128", "--mean", "0.485", "0.456", "0.406",
@@ -40,7 +39,7 @@ def _reference_tracking(det: MOTData, num_frames: int, **kwargs) -> MOTData:
     for frame, table in det.iter_frames(num_frames):
         xyxy = table[:, 2:6].copy()
         xyxy[:, 2:] += xyxy[:, :2]
-        ids = tracker.update_arrays(xyxy, table[:, 6].astype(np.float32))
+        ids, xyxy = tracker.update_arrays(xyxy, table[:, 6].astype(np.float32), return_boxes=True)
         keep = ids >= 1
         if keep.any():
             rows.append(MOTData.from_arrays(np.full(keep.sum(), frame), ids[keep], xyxy[keep]).table)
@@ -93,13 +92,23 @@ def test_top_level_usage(capsys: pytest.CaptureFixture[str]) -> None:
         assert flag in help_text
 
 
-def test_tracker_option_defaults_match_tracker_signature() -> None:
-    from deepsort_edge import DeepSORTTracker
+def test_every_setting_is_an_option_and_reaches_the_tracker(capsys: pytest.CaptureFixture[str]) -> None:
+    from deepsort_edge import settings
+    from deepsort_edge.cli.__main__ import build_parser
 
-    params = inspect.signature(DeepSORTTracker).parameters
-    for name, (default, _) in TRACKER_OPTIONS.items():
-        assert name in params, name
-        assert params[name].default == default, name
+    parser, _ = build_parser(["track"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["track", "--help"])
+    help_text = capsys.readouterr().out
+    for name in settings.names():
+        flag = "--no-appearance" if name == "use_appearance" else "--" + name.replace("_", "-")
+        assert flag in help_text, flag
+    assert "--preset" in help_text
+    args = parser.parse_args(["track", "x.txt", "--preset", "paper", "--max-age", "12", "--no-class-aware",
+                              "--minimum-score", "none", "--appearance-mode", "gallery"])
+    assert tracker_kwargs(args) == {"preset": "paper", "max_age": 12, "class_aware": False,
+                                    "minimum_score": None, "appearance_mode": "gallery"}
+    assert tracker_kwargs(parser.parse_args(["track", "x.txt"])) == {}
 
 
 # --------------------------------------------------------------------------- track: detections only

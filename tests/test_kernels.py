@@ -45,6 +45,49 @@ def test_kalman_matches_numpy_over_a_trajectory():
     assert not means[untouched].any() and not covs[untouched].any()
 
 
+def test_confidence_scaled_update_matches_numpy():
+    rng = np.random.default_rng(11)
+    z0 = random_measurements(rng, 4)
+    slots = np.arange(4, dtype=np.intp)
+    means, covs = np.zeros((4, 8)), np.zeros((4, 8, 8))
+    kalman.kalman_initiate(z0, slots, means, covs)
+    kalman.kalman_predict(means, covs, slots)
+    expected = [(means[i].copy(), covs[i].copy()) for i in range(4)]
+    scores = np.array([1.0, 0.5, -3.0, np.nan])
+    scales = kalman.confidence_noise_scales(scores)
+    np.testing.assert_allclose(scales, [1.0, 2.0, 3.0, 3.0])  # clipped to [0, 1]; NaN counts as 0
+    z = z0 + rng.normal(scale=[3, 3, 0.01, 2], size=(4, 4))
+    kalman.kalman_update_scaled(means, covs, slots, z, scales)
+    for i in range(4):
+        m, c = ref.kf_update(*expected[i], z[i], noise_scale=scales[i])
+        np.testing.assert_allclose(means[i], m, rtol=1e-9)
+        np.testing.assert_allclose(covs[i], c, rtol=1e-7, atol=1e-10)
+    # An unsure detection pulls the state less than a confident one would.
+    assert abs(means[1, 0] - z[1, 0]) > abs(ref.kf_update(*expected[1], z[1])[0][0] - z[1, 0])
+
+
+def test_damping_and_camera_warp_match_numpy():
+    rng = np.random.default_rng(12)
+    slots = np.array([2, 0], dtype=np.intp)
+    means = rng.normal(size=(3, 8)) * 10 + 100
+    covs = np.stack([np.cov(rng.normal(size=(8, 20))) for _ in range(3)])
+    before_m, before_c = means.copy(), covs.copy()
+    kalman.damp_velocity(means, slots, 0.5)
+    np.testing.assert_allclose(means[slots, 4:], 0.5 * before_m[slots, 4:])
+    np.testing.assert_array_equal(means[1], before_m[1])
+    np.testing.assert_array_equal(means[slots, :4], before_m[slots, :4])
+    angle, zoom = 0.05, 1.1
+    affine = np.array([[zoom * np.cos(angle), -zoom * np.sin(angle), 7.0],
+                       [zoom * np.sin(angle), zoom * np.cos(angle), -3.0]])
+    start_m, start_c = means.copy(), covs.copy()
+    kalman.kalman_warp(means, covs, slots, affine)
+    for s in slots:
+        m, c = ref.warp_state(start_m[s], start_c[s], affine)
+        np.testing.assert_allclose(means[s], m, rtol=1e-12)
+        np.testing.assert_allclose(covs[s], c, rtol=1e-10)
+    np.testing.assert_array_equal(covs[1], before_c[1])
+
+
 @pytest.mark.parametrize("position_only", [False, True])
 def test_mahalanobis_matches_numpy(position_only):
     rng = np.random.default_rng(2)
@@ -84,7 +127,9 @@ def random_boxes(rng: np.random.Generator, n: int) -> np.ndarray:
 
 @pytest.mark.parametrize("metric", [distance.METRIC_COSINE, distance.METRIC_EUCLIDEAN])
 @pytest.mark.parametrize("motion_from_iou", [False, True])
-def test_gated_cost_matches_reference(metric, motion_from_iou):
+@pytest.mark.parametrize("lost_needs_overlap", [False, True])
+@pytest.mark.parametrize("class_aware", [False, True])
+def test_gated_cost_matches_reference(metric, motion_from_iou, lost_needs_overlap, class_aware):
     rng = np.random.default_rng(3)
     n_tracks, n_dets, budget, dim = 6, 8, 5, 16
     gallery = rng.normal(size=(n_tracks + 2, budget, dim)).astype(np.float32)
@@ -99,15 +144,18 @@ def test_gated_cost_matches_reference(metric, motion_from_iou):
     iou = ref.iou_matrix(track_boxes, det_boxes)
     gate, threshold, weight, min_iou = 9.4877, 1.1, 0.3, 0.2
     lost = np.array([1, 3, 2, 1, 1, 1, 1, 5], dtype=np.int32)  # frames since update, by slot
+    track_classes = rng.integers(0, 2, size=n_tracks + 2)  # by slot
+    det_classes = rng.integers(0, 2, size=n_dets)
     out = np.empty((n_tracks, n_dets))
     distance.gated_cost(squared, gate, track_boxes, det_boxes, gallery, counts, slots, lost, emb, True, metric,
-                        threshold, weight, motion_from_iou, min_iou, out)
+                        threshold, weight, motion_from_iou, min_iou, lost_needs_overlap, track_classes,
+                        det_classes, class_aware, out)
     name = "cosine" if metric == distance.METRIC_COSINE else "euclidean"
     outcomes = set()
     for t, s in enumerate(slots):
         for n in range(n_dets):
             motion = 1 - iou[t, n] if motion_from_iou else squared[t, n] / gate
-            if not squared[t, n] <= gate:
+            if not squared[t, n] <= gate or (class_aware and track_classes[s] != det_classes[n]):
                 expected = distance.INFEASIBLE
             elif counts[s] == 0:
                 overlap_ok = iou[t, n] >= min_iou and iou[t, n] > 0
@@ -115,9 +163,10 @@ def test_gated_cost_matches_reference(metric, motion_from_iou):
                 expected = motion if (overlap_ok or not needs_overlap) else distance.INFEASIBLE
             else:
                 app = cdist(gallery[s, : counts[s]].astype(np.float64), emb[n : n + 1].astype(np.float64), name).min()
-                if abs(app - threshold) < 1e-6:
+                bound = threshold / 2 if lost_needs_overlap and lost[s] > 1 and iou[t, n] <= 0 else threshold
+                if abs(app - bound) < 1e-6:
                     continue  # float32 rounding decides; either answer is right
-                expected = distance.INFEASIBLE if app > threshold else weight * app + (1 - weight) * motion
+                expected = distance.INFEASIBLE if app > bound else weight * app + (1 - weight) * motion
             assert out[t, n] == pytest.approx(expected, abs=1e-5), (t, n)
             outcomes.add("infeasible" if expected == distance.INFEASIBLE else "feasible")
     assert outcomes == {"feasible", "infeasible"}
@@ -131,17 +180,18 @@ def test_gated_cost_without_appearance_is_motion_only():
     none = np.zeros((0, 1), np.float32)
     out = np.empty((2, 2))
     lost = np.array([2, 2], dtype=np.int32)
+    classes = np.zeros(2, dtype=np.int64)
     distance.gated_cost(squared, 9.4877, boxes, boxes, gallery, counts, np.arange(2), lost, none, False, 0, 0.2,
-                        0.5, False, 0.3, out)
+                        0.5, False, 0.3, False, classes, classes, False, out)
     np.testing.assert_allclose(out, [[1 / 9.4877, distance.INFEASIBLE], [9 / 9.4877, 0.0]])
     # IoU motion: the (1, 0) pair is inside the gate but does not overlap, so a
     # track lost for two frames cannot take it; one seen last frame can.
     distance.gated_cost(squared, 9.4877, boxes, boxes, gallery, counts, np.arange(2), lost, none, False, 0, 0.2,
-                        0.5, True, 0.3, out)
+                        0.5, True, 0.3, False, classes, classes, False, out)
     np.testing.assert_allclose(out, [[0.0, distance.INFEASIBLE], [distance.INFEASIBLE, 0.0]])
     lost[:] = 1
     distance.gated_cost(squared, 9.4877, boxes, boxes, gallery, counts, np.arange(2), lost, none, False, 0, 0.2,
-                        0.5, True, 0.3, out)
+                        0.5, True, 0.3, False, classes, classes, False, out)
     np.testing.assert_allclose(out, [[0.0, distance.INFEASIBLE], [1.0, 0.0]])
 
 
@@ -151,10 +201,13 @@ def test_iou_cost_matches_reference():
     boxes = np.c_[xy, xy + rng.uniform(1, 40, size=(30, 2))]
     a, b = boxes[:12], boxes[12:]
     out = np.empty((12, 18))
-    distance.iou_cost(a, b, 0.2, out)
+    ca, cb = rng.integers(0, 2, 12), rng.integers(0, 2, 18)
     iou = ref.iou_matrix(a, b)
     expected = np.where((iou >= 0.2) & (iou > 0), 1 - iou, distance.INFEASIBLE)
+    distance.iou_cost(a, b, 0.2, ca, cb, False, out)
     np.testing.assert_allclose(out, expected, atol=1e-12)
+    distance.iou_cost(a, b, 0.2, ca, cb, True, out)
+    np.testing.assert_allclose(out, np.where(ca[:, None] == cb[None, :], expected, distance.INFEASIBLE), atol=1e-12)
 
 
 def test_gallery_ring_buffer_never_exceeds_budget():
@@ -183,8 +236,12 @@ def test_ema_blends_and_renormalises():
     counts = np.zeros(1, dtype=np.int32)
     first = np.array([[1.0, 0.0]], dtype=np.float32)
     second = np.array([[0.0, 1.0]], dtype=np.float32)
-    distance.gallery_ema(gallery, counts, np.array([0]), first, 0.9)
-    distance.gallery_ema(gallery, counts, np.array([0]), second, 0.9)
+    distance.gallery_ema(gallery, counts, np.array([0]), first, 0.9, np.ones(1))
+    distance.gallery_ema(gallery, counts, np.array([0]), second, 0.9, np.ones(1))
     expected = np.array([0.9, 0.1]) / np.hypot(0.9, 0.1)
     np.testing.assert_allclose(gallery[0, 0], expected, rtol=1e-6)
     assert counts[0] == 1
+    # Confidence-aware: a detection scoring 0.5 enters with half the weight.
+    distance.gallery_ema(gallery, counts, np.array([0]), first, 0.9, np.array([0.5]))
+    blended = 0.95 * expected + 0.05 * np.array([1.0, 0.0])
+    np.testing.assert_allclose(gallery[0, 0], blended / np.linalg.norm(blended), rtol=1e-6)

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from deepsort_edge.boxes import tlwh_to_xyxy
+from deepsort_edge.pipeline import TrackingStats, track_frames  # noqa: F401  (re-exported for the demo)
 from deepsort_edge.mot import (
     MOTData,
     MOTFormatError,
@@ -51,35 +51,16 @@ from deepsort_edge.mot import (
     normalise_scores,
     read_mot,
     read_seqinfo,
+    write_mot,
 )
 
 PROG = "deepsort-edge track"
 
-# DeepSORTTracker keyword -> (default, help); defaults are the tracker's own and
-# are only shown in --help: options left unset are not passed, so the tracker's
-# signature stays the single source of truth (tests/test_cli.py checks they agree).
-TRACKER_OPTIONS: dict[str, tuple[Any, str]] = {
-    "lost_track_buffer": (30, "frames a lost track is kept, at 30 fps (scaled by --frame-rate)"),
-    "track_activation_threshold": (0.25, "minimum detection score to start a track"),
-    "minimum_consecutive_frames": (3, "frames a track must be matched before it gets an id"),
-    "minimum_iou_threshold": (0.3, "minimum IoU in the IoU stage (tentative and just-lost tracks)"),
-    "appearance_threshold": (0.7, "maximum appearance (cosine) distance for a match"),
-    "appearance_weight": (0.5, "weight of appearance vs motion in the combined cost"),
-    "distance_metric": ("cosine", "appearance distance metric"),
-    "nn_budget": (100, "embeddings kept per track in the gallery"),
-    "appearance_mode": ("gallery", "per-track appearance: gallery of past embeddings or EMA"),
-    "ema_momentum": (0.9, "momentum of the EMA appearance (appearance_mode=ema)"),
-    "gating": ("full", "Kalman gating: full (4 dof) or position (2 dof)"),
-    "matching": ("cascade", "association: DeepSORT's matching cascade or one global assignment"),
-    "on_invalid": ("drop", "invalid detections (NaN, empty boxes): drop them or raise"),
-}
-_CHOICES = {
-    "distance_metric": ("cosine", "euclidean"),
-    "appearance_mode": ("gallery", "ema"),
-    "gating": ("full", "position"),
-    "matching": ("cascade", "global"),
-    "on_invalid": ("drop", "raise"),
-}
+# Tracker options come from the settings schema (deepsort_edge.settings), one
+# per setting. Unset options are not passed, so the schema's defaults (or the
+# --preset's values) apply. use_appearance is --no-appearance here; frame_rate
+# defaults to the sequence's own.
+_NOT_OPTIONS = ("use_appearance", "frame_rate")
 _VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv"}
 _MAX_READ_RETRIES = 3
 
@@ -89,16 +70,44 @@ class InputError(Exception):
 
 
 # --------------------------------------------------------------------------- parser
+def _optional(kind: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        return None if text.lower() == "none" else kind(text)
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def tracker_option_names() -> list[str]:
+    """Tracker settings offered as options (every schema setting but ``_NOT_OPTIONS``)."""
+    from deepsort_edge import settings  # noqa: PLC0415
+
+    return [name for name in settings.names() if name not in _NOT_OPTIONS]
+
+
 def _add_tracker_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("tracker (defaults are DeepSORTTracker's)")
-    for name, (default, help_text) in TRACKER_OPTIONS.items():
-        flag = "--" + name.replace("_", "-")
-        kind = type(default)
-        kwargs: dict[str, Any] = {"default": None, "help": f"{help_text} (default: {default})"}
-        if name in _CHOICES:
-            kwargs["choices"] = _CHOICES[name]
-        metavar = None if name in _CHOICES else kind.__name__.upper()
-        group.add_argument(flag, type=kind, metavar=metavar, **kwargs)
+    from deepsort_edge import settings  # noqa: PLC0415
+
+    group = parser.add_argument_group("tracker (one option per setting; README's settings table)")
+    group.add_argument("--preset", choices=tuple(settings.PRESETS), default=None,
+                       help="named settings: default (measured), paper (nwojke's deep_sort), "
+                            "roboflow-2.0.1 (that release's values); other options override it")
+    for f in settings.fields():
+        if f.name in _NOT_OPTIONS:
+            continue
+        meta = f.metadata
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{meta['help']} (default: {f.default})"
+        if meta["kind"] == "bool":
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                               help=help_text)
+        elif meta["kind"] == "choice":
+            group.add_argument(flag, choices=meta["choices"], default=argparse.SUPPRESS, help=help_text)
+        else:
+            kind = int if meta["kind"] == "int" else float
+            parse = _optional(kind) if meta.get("optional") else kind
+            metavar = kind.__name__.upper() + ("|none" if meta.get("optional") else "")
+            group.add_argument(flag, type=parse, default=argparse.SUPPRESS, metavar=metavar, help=help_text)
     group.add_argument(
         "--frame-rate", type=float, default=None,
         help="frame rate (default: seqinfo.ini, else the video's, else 30)",
@@ -160,6 +169,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                              "only if needed; none = reject (default: auto)")
     parser.add_argument("--score-scale", type=float, default=None,
                         help="divide scores by this and clip to [0, 1] (e.g. 100 for ACF)")
+    parser.add_argument("--interpolate", type=int, default=0, metavar="N",
+                        help="offline: fill gaps of up to N frames in each track by linear "
+                             "interpolation (default: 0, off)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     _add_tracker_options(parser)
@@ -323,121 +335,14 @@ class TrackAnnotator:
         return self.labels.annotate(out, detections, labels=[f"#{i}" for i in detections.tracker_id])
 
 
-# --------------------------------------------------------------------------- the loop
-@dataclass
-class TrackingStats:
-    """What a tracking run did and how long its parts took (seconds)."""
-
-    frames: int = 0
-    detections: int = 0
-    rows: int = 0
-    track_ids: set[int] = field(default_factory=set)
-    decode_s: float = 0.0
-    embed_s: float = 0.0
-    track_s: float = 0.0
-    warmup_s: float = 0.0
-    output_s: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON-ready part of the summary."""
-        busy = self.decode_s + self.embed_s + self.track_s
-
-        def fps(seconds: float) -> float | None:
-            return round(self.frames / seconds, 2) if seconds > 0 else None
-
-        return {
-            "frames": self.frames,
-            "detections": self.detections,
-            "result_rows": self.rows,
-            "tracks": len(self.track_ids),
-            "time_s": {
-                "decode": round(self.decode_s, 4),
-                "embed": round(self.embed_s, 4),
-                "track": round(self.track_s, 4),
-                "output": round(self.output_s, 4),
-                "warmup": round(self.warmup_s, 4),
-            },
-            "fps": {
-                "track": fps(self.track_s),
-                "embed_track": fps(self.embed_s + self.track_s),
-                "decode_embed_track": fps(busy),
-            },
-        }
-
-
-FrameCallback = Callable[[int, "np.ndarray | None", np.ndarray, np.ndarray, np.ndarray], None]
-
-
-def track_frames(
-    source: FrameSource | Iterator[tuple[int, np.ndarray | None]],
-    detections: MOTData,
-    tracker: Any,
-    extractor: Any | None = None,
-    on_frame: FrameCallback | None = None,
-    progress: Any | None = None,
-) -> TrackingStats:
-    """Feed every frame's detections (and embeddings) to the tracker.
-
-    Args:
-        source: Yields ``(frame_number, image or None)`` in order; frames
-            without an image get no embeddings (they are tracked motion-only
-            when the tracker runs without appearance, or as an empty frame
-            when it needs embeddings; see the module docstring).
-        detections: All detections; scores already in [0, 1].
-        tracker: A ``DeepSORTTracker``.
-        extractor: A ``DeepSORTFeatureExtractor``, or None for motion only.
-        on_frame: Called as ``on_frame(frame, image, xyxy, scores, ids)``
-            after each update.
-        progress: A tqdm bar (``update(1)`` per frame) or None.
-
-    Returns:
-        Counts and the decode / embed / track time split.
-    """
-    stats = TrackingStats()
-    index = detections.frame_index()
-    table = detections.table
-    no_rows = table[:0]
-    needs_image = extractor is not None
-    iterator = iter(source)
-    while True:
-        start = time.perf_counter()
-        try:
-            frame, image = next(iterator)
-        except StopIteration:
-            break
-        stats.decode_s += time.perf_counter() - start
-        rows = index.get(frame)
-        rows = table[rows] if rows is not None else no_rows
-        if needs_image and image is None:
-            rows = no_rows  # undecodable frame: coast, as documented
-        xyxy = tlwh_to_xyxy(rows[:, 2:6])
-        scores = rows[:, 6].astype(np.float32)
-        embeddings = None
-        if needs_image and len(rows):
-            start = time.perf_counter()
-            embeddings = extractor.extract_features(image, xyxy)
-            stats.embed_s += time.perf_counter() - start
-        start = time.perf_counter()
-        ids = tracker.update_arrays(xyxy, scores, embeddings)
-        stats.track_s += time.perf_counter() - start
-        stats.frames += 1
-        stats.detections += len(rows)
-        confirmed = ids[ids >= 1]
-        stats.rows += int(confirmed.size)
-        stats.track_ids.update(int(i) for i in confirmed)
-        if on_frame is not None:
-            start = time.perf_counter()
-            on_frame(frame, image, xyxy, scores, ids)
-            stats.output_s += time.perf_counter() - start
-        if progress is not None:
-            progress.update(1)
-    return stats
-
-
 # --------------------------------------------------------------------------- building blocks
 def tracker_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The tracker options given on the command line (unset ones are left out)."""
-    return {name: getattr(args, name) for name in TRACKER_OPTIONS if getattr(args, name, None) is not None}
+    """The tracker options given on the command line (unset ones are left out), and ``preset``."""
+    # Options left out are absent from args (argparse.SUPPRESS), so an explicit "none" stays None.
+    given = {name: getattr(args, name) for name in tracker_option_names() if hasattr(args, name)}
+    if getattr(args, "preset", None) is not None:
+        given["preset"] = args.preset
+    return given
 
 
 def build_extractor(args: argparse.Namespace) -> Any:
@@ -563,6 +468,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
+    if args.interpolate < 0:
+        raise InputError(f"--interpolate must be >= 0, got {args.interpolate}")
     warnings: list[str] = []
     plan = _plan(args, warnings)
     source = plan.source
@@ -637,6 +544,12 @@ def _run(args: argparse.Namespace) -> int:
         if video is not None:
             video.release()
     stats.warmup_s = warmup_s
+    if args.interpolate:
+        from deepsort_edge.interpolation import interpolate_gaps  # noqa: PLC0415
+
+        filled = interpolate_gaps(read_mot(output), args.interpolate)
+        stats.rows = len(filled)
+        write_mot(output, filled)
 
     if source.unreadable:
         shown = ", ".join(map(str, source.unreadable[:10])) + (" ..." if len(source.unreadable) > 10 else "")
@@ -671,6 +584,7 @@ def _run(args: argparse.Namespace) -> int:
         "detections_in_file": det_in_file,
         "score_note": score_note,
         "min_score": args.min_score,
+        "interpolate": args.interpolate,
         "appearance": appearance,
         "model": (str(args.model) if args.model else "default") if appearance else None,
         "frame_rate": frame_rate,

@@ -66,48 +66,65 @@ def gated_cost(
     appearance_weight: float,
     motion_from_iou: bool,
     minimum_iou: float,
+    lost_needs_overlap: bool,
+    rescue_iou: float,
+    track_classes: np.ndarray,
+    detection_classes: np.ndarray,
+    class_aware: bool,
     out: np.ndarray,
 ) -> None:
     """Matching-cascade cost ``(T, N)`` for the tracks at ``slots``.
 
     Every feasible pair lies inside the Mahalanobis gate (squared distance
-    <= ``gate``). Its motion term is ``1 - IoU`` of the predicted and
-    detected xyxy boxes (``motion_from_iou``) or the squared distance over
-    the gate (the paper's d1). With appearance, a pair must also have its
-    nearest-gallery distance within ``appearance_threshold`` (the paper's
-    second gate) and costs ``w * appearance + (1 - w) * motion``. Without
-    appearance (none this frame, or an empty gallery) the cost is the motion
-    term alone, and with IoU motion a track lost for more than one frame
-    also needs ``IoU >= minimum_iou``, as in SORT: its gate has widened, and
-    with no appearance to confirm it a far-off match is more often a swap
-    than a recovery. Infeasible pairs get ``INFEASIBLE``.
+    <= ``gate``) and, with ``class_aware``, shares its class. Its motion term
+    is ``1 - IoU`` of the predicted and detected xyxy boxes
+    (``motion_from_iou``) or the squared distance over the gate (the paper's
+    d1). With appearance, a pair must also have its nearest-gallery distance
+    within ``appearance_threshold`` (the paper's second gate) and costs
+    ``w * appearance + (1 - w) * motion``. Without appearance (none this
+    frame, or an empty gallery) the cost is the motion term alone, and with
+    IoU motion a track lost for more than one frame also needs
+    ``IoU >= minimum_iou``, as in SORT: its gate has widened, and with no
+    appearance to confirm it a far-off match is more often a swap than a
+    recovery. ``lost_needs_overlap`` applies the same caution with
+    appearance: a track lost for more than one frame whose predicted box does
+    not overlap the detection needs an appearance distance within half the
+    threshold. A track seen last frame whose predicted box overlaps the
+    detection by ``IoU >= rescue_iou`` may match it even when appearance
+    disagrees (its appearance term is then the threshold): the crop of a
+    person who just turned or was partly hidden changes, its motion has not,
+    and otherwise a lost track that looks alike takes the detection at a
+    later cascade level. Infeasible pairs get ``INFEASIBLE``.
     """
     n_tracks, n_dets = squared_mahalanobis.shape
     for t in range(n_tracks):
         s = slots[t]
         count = gallery_counts[s] if use_appearance else 0
+        lost = time_since_update[s] > 1
         for n in range(n_dets):
             d = squared_mahalanobis[t, n]
-            if not d <= gate:  # also rejects NaN
-                out[t, n] = INFEASIBLE
+            if not d <= gate or (class_aware and track_classes[s] != detection_classes[n]):
+                out[t, n] = INFEASIBLE  # "not <=" also rejects NaN
                 continue
-            if motion_from_iou:
-                iou = _iou(track_boxes[t], detection_boxes[n])
-                motion = 1.0 - iou
-                if count == 0 and (iou < minimum_iou or iou <= 0.0) and time_since_update[s] > 1:
-                    out[t, n] = INFEASIBLE
-                    continue
-            else:
-                motion = d / gate
+            iou = _iou(track_boxes[t], detection_boxes[n])
+            motion = 1.0 - iou if motion_from_iou else d / gate
             if count == 0:
-                out[t, n] = motion
+                if motion_from_iou and lost and (iou < minimum_iou or iou <= 0.0):
+                    out[t, n] = INFEASIBLE
+                else:
+                    out[t, n] = motion
                 continue
             dot = _max_dot(galleries[s], count, embeddings[n])
             if metric == METRIC_COSINE:
                 appearance = 1.0 - dot
             else:
                 appearance = np.sqrt(max(0.0, 2.0 - 2.0 * dot))
-            if appearance > appearance_threshold:
+            bound = appearance_threshold
+            if lost_needs_overlap and lost and iou <= 0.0:
+                bound = 0.5 * appearance_threshold
+            if appearance > bound and not lost and time_since_update[s] == 1 and iou >= rescue_iou:
+                appearance = bound
+            if appearance > bound:
                 out[t, n] = INFEASIBLE
             else:
                 out[t, n] = appearance_weight * appearance + (1.0 - appearance_weight) * motion
@@ -115,13 +132,44 @@ def gated_cost(
 
 @numba.njit(cache=True, nogil=True)
 def iou_cost(
-    track_boxes: np.ndarray, detection_boxes: np.ndarray, minimum_iou: float, out: np.ndarray
+    track_boxes: np.ndarray,
+    detection_boxes: np.ndarray,
+    minimum_iou: float,
+    track_classes: np.ndarray,
+    detection_classes: np.ndarray,
+    class_aware: bool,
+    out: np.ndarray,
 ) -> None:
-    """``1 - IoU`` for xyxy boxes ``(T, 4)`` x ``(N, 4)``; below ``minimum_iou`` is infeasible."""
+    """``1 - IoU`` for xyxy boxes ``(T, 4)`` x ``(N, 4)``; below ``minimum_iou`` (or another class) is infeasible.
+
+    ``track_classes`` is per row of ``track_boxes`` here (not per slot).
+    """
     for t in range(track_boxes.shape[0]):
         for n in range(detection_boxes.shape[0]):
+            if class_aware and track_classes[t] != detection_classes[n]:
+                out[t, n] = INFEASIBLE
+                continue
             iou = _iou(track_boxes[t], detection_boxes[n])
             out[t, n] = 1.0 - iou if iou >= minimum_iou and iou > 0.0 else INFEASIBLE
+
+
+@numba.njit(cache=True, nogil=True)
+def covered_fraction(boxes: np.ndarray) -> np.ndarray:
+    """For each xyxy box ``(N, 4)``, the largest fraction of its area another box covers."""
+    n = boxes.shape[0]
+    out = np.zeros(n)
+    for i in range(n):
+        area = (boxes[i, 2] - boxes[i, 0]) * (boxes[i, 3] - boxes[i, 1])
+        if not area > 0.0:
+            continue
+        for j in range(n):
+            if j == i:
+                continue
+            iw = min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0])
+            ih = min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1])
+            if iw > 0.0 and ih > 0.0 and iw * ih / area > out[i]:
+                out[i] = iw * ih / area
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -163,8 +211,14 @@ def gallery_ema(
     slots: np.ndarray,
     embeddings: np.ndarray,
     momentum: float,
+    weights: np.ndarray,
 ) -> None:
-    """Blend each embedding into the track's single smoothed vector, renormalised."""
+    """Blend each embedding into the track's single smoothed vector, renormalised.
+
+    The new embedding enters with weight ``(1 - momentum) * weights[m]``
+    (``weights`` all 1 for a plain EMA; detection scores for a
+    confidence-aware one). A track's first embedding is taken as is.
+    """
     dim = embeddings.shape[1]
     for m in range(slots.shape[0]):
         s = slots[m]
@@ -173,9 +227,10 @@ def gallery_ema(
             row[:] = embeddings[m]
             gallery_counts[s] = 1
             continue
+        w = (1.0 - momentum) * weights[m]
         norm = np.float32(0.0)
         for k in range(dim):
-            v = momentum * row[k] + (1.0 - momentum) * embeddings[m, k]
+            v = (1.0 - w) * row[k] + w * embeddings[m, k]
             row[k] = v
             norm += v * v
         norm = np.sqrt(norm)
