@@ -172,7 +172,7 @@ def test_state_version_and_format_errors_leave_tracker_unchanged():
     with pytest.raises(ValueError, match="not a deepsort-edge tracker state"):
         tracker.load_state_dict({"hello": 1})
     broken = {**state, "tracks": {**state["tracks"], "mean": state["tracks"]["mean"][:, :3]}}
-    with pytest.raises(ValueError, match="'mean' has shape"):
+    with pytest.raises(ValueError, match="'tracks.mean' has shape"):
         tracker.load_state_dict(broken)
     assert_same_state(before, tracker.state_dict())
 
