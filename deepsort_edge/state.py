@@ -60,6 +60,11 @@ _INT32_MAX = 2**31 - 1
 # small file must not make the tracker allocate gigabytes.
 MAX_EMBEDDING_DIM = 65536
 MAX_GALLERY_VALUES = 2**24  # float32 values per track (64 MiB)
+# Largest magnitude of a mean entry and of a covariance entry: far beyond any
+# real track (pixels, pixels squared), small enough that predicting and
+# updating for millions of frames stays finite.
+MAX_MEAN_MAGNITUDE = 1e30
+MAX_COVARIANCE_MAGNITUDE = 1e60
 # Gallery rows must have unit norm (or be all zero) to this tolerance.
 _NORM_TOLERANCE = 1e-3
 # Relative asymmetry allowed in a covariance (the filter keeps them symmetric).
@@ -249,8 +254,11 @@ def _check_tracks(
 
     mean = out["mean"]
     fail("mean", ~np.isfinite(mean).all(axis=1), "not finite")
+    fail("mean", (np.abs(mean) > MAX_MEAN_MAGNITUDE).any(axis=1), f"magnitude beyond {MAX_MEAN_MAGNITUDE:g}")
     cov = out["covariance"]
     fail("covariance", ~np.isfinite(cov).all(axis=(1, 2)), "not finite")
+    fail("covariance", (np.abs(cov) > MAX_COVARIANCE_MAGNITUDE).any(axis=(1, 2)),
+         f"magnitude beyond {MAX_COVARIANCE_MAGNITUDE:g}")
     scale = np.abs(cov).max(axis=(1, 2), initial=0.0)
     asymmetry = np.abs(cov - cov.transpose(0, 2, 1)).max(axis=(1, 2), initial=0.0)
     fail("covariance", asymmetry > _SYMMETRY_TOLERANCE * scale, "not symmetric")
