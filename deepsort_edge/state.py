@@ -284,11 +284,17 @@ def _positive_definite(cov: np.ndarray, diagonal: np.ndarray) -> np.ndarray:
     variances (pixels squared) and aspect-ratio variances (about 1e-10), which
     would otherwise make healthy covariances look singular.
     """
+    scale = 1.0 / np.sqrt(diagonal)
+    correlation = cov * scale[:, :, None] * scale[:, None, :]
+    try:
+        np.linalg.cholesky(correlation)  # all at once; one by one only to find the culprit
+        return np.ones(cov.shape[0], dtype=bool)
+    except np.linalg.LinAlgError:
+        pass
     ok = np.ones(cov.shape[0], dtype=bool)
     for t in range(cov.shape[0]):
-        d = 1.0 / np.sqrt(diagonal[t])
         try:
-            np.linalg.cholesky(cov[t] * d[:, None] * d[None, :])
+            np.linalg.cholesky(correlation[t])
         except np.linalg.LinAlgError:
             ok[t] = False
     return ok

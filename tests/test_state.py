@@ -358,8 +358,8 @@ def _apply(state: dict, field: str, row, index, value) -> dict:
         state[field] = value
         return state
     array = state["tracks"][field]
-    if np.issubdtype(array.dtype, np.integer):
-        array = state["tracks"][field] = array.astype(np.int64)  # room for out-of-range values
+    # Widen first: room for out-of-range values (the check sees them as given).
+    array = state["tracks"][field] = array.astype(np.int64 if np.issubdtype(array.dtype, np.integer) else np.float64)
     array[(row, *index)] = value
     return state
 
