@@ -125,6 +125,8 @@ def test_eval_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert main(["eval", str(tmp_path / "gt.txt"), str(tmp_path / "res.txt")]) == 2
     assert "res.txt, line 1: id must be an integer, got '3.5'" in error_line(capsys, "eval")
     (tmp_path / "res.txt").write_text("1,1,10,10,20,40,1,-1,-1,-1\n")
+    assert main(["eval", str(tmp_path / "gt.txt"), str(tmp_path / "res.txt"), "--num-frames", "0"]) == 2
+    assert "--num-frames must be in [1, 10,000,000], got 0" in error_line(capsys, "eval")
     assert main(["eval", str(tmp_path / "gt.txt"), str(tmp_path / "res.txt"), "--csv", str(tmp_path)]) == 2
     assert "Is a directory" in error_line(capsys, "eval")
 
