@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deepsort_edge import DeepSORTTracker
-from deepsort_edge.state import MAX_ID, check_state, read_state_file
+from deepsort_edge.state import check_state
 from deepsort_edge.synthetic import SceneConfig, generate_scene
 from deepsort_edge.tracks import TRACK_FIELDS
 
@@ -187,14 +187,14 @@ def _set(field: str, row: int, value, index: tuple = ()):
     return change
 
 
-def _first(name: str, condition) -> int:
+def _first(condition) -> int:
     return int(np.flatnonzero(condition(BASE["tracks"]))[0])
 
 
-FULL = _first("gallery_count", lambda t: t["gallery_count"] == BUDGET)
-PARTIAL = _first("gallery_count", lambda t: (t["gallery_count"] < BUDGET) & (t["gallery_count"] > 0))
-CONF = _first("state", lambda t: t["state"] == 1)
-TENT = _first("state", lambda t: t["state"] == 0)
+FULL = _first(lambda t: t["gallery_count"] == BUDGET)
+PARTIAL = _first(lambda t: (t["gallery_count"] < BUDGET) & (t["gallery_count"] > 0))
+CONF = _first(lambda t: t["state"] == 1)
+TENT = _first(lambda t: t["state"] == 0)
 OTHER_CONF = int(np.flatnonzero(BASE["tracks"]["state"] == 1)[1])
 
 
