@@ -177,6 +177,7 @@ def test_long_gaps_cost_nothing_and_change_nothing(tmp_path: Path, monkeypatch) 
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(DeepSORTTracker, "update_arrays", counting)
+    monkeypatch.setattr(DeepSORTTracker, "warmup", lambda self: self)  # count the run's own calls only
     out = tmp_path / "r.txt"
     summary = tmp_path / "s.json"
     assert main(["track", str(tmp_path / "det.txt"), "-o", str(out), "--summary", str(summary),
@@ -186,8 +187,7 @@ def test_long_gaps_cost_nothing_and_change_nothing(tmp_path: Path, monkeypatch) 
     ours = read_mot(out)
     np.testing.assert_array_equal(ours.table[:, :2], expected.table[:, :2])
     steps = list(frames_to_step(gappy.frame_index(), gappy.last_frame, 11))
-    warmup_calls = 4
-    assert len(calls) - warmup_calls == len(steps) < 3 * (30 + 11)
+    assert len(calls) == len(steps) < 3 * (30 + 11)
     assert json.loads(summary.read_text())["frames"] == gappy.last_frame
 
 

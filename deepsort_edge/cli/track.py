@@ -554,7 +554,9 @@ def _plan(args: argparse.Namespace, warnings: list[str]) -> _Plan:
         use_images = seq.image_dir is not None and not args.no_appearance
         if seq.image_dir is None and not args.no_appearance:
             warnings.append(f"{src} has no image folder: tracking motion-only")
-        length_source = f"seqLength in {seq.root / 'seqinfo.ini'}" if seq.info is not None else f"images in {seq.image_dir}"
+        length_source = (
+            f"seqLength in {seq.root / 'seqinfo.ini'}" if seq.info is not None else f"images in {seq.image_dir}"
+        )
         if num_frames is None:
             num_frames = read_mot(det_path).last_frame if det_path.is_file() else 0
             length_source = ""
