@@ -116,7 +116,8 @@ def validate_detections(
                 f"already holds), got {emb.shape[1]}; call reset() to change models"
             )
         with np.errstate(invalid="ignore", over="ignore"):
-            norms = np.sqrt(np.einsum("ij,ij->i", emb, emb))  # NaN or inf if any entry is
+            # float64: squares of large or tiny float32 entries stay finite and non-zero.
+            norms = np.sqrt(np.einsum("ij,ij->i", emb, emb, dtype=np.float64))  # NaN or inf if any entry is
 
     with np.errstate(invalid="ignore"):
         # NaN fails every comparison, so these masks also catch NaN rows.

@@ -306,3 +306,14 @@ def test_concurrent_update_of_one_tracker_raises_instead_of_corrupting():
     # Copies get a guard of their own.
     clone = copy.deepcopy(DeepSORTTracker(minimum_consecutive_frames=1))
     assert clone._busy is not None and clone.update_arrays(GOOD).tolist() == [1, 2]
+
+
+def test_embeddings_of_any_finite_scale_are_normalised_not_dropped():
+    tracker = DeepSORTTracker(minimum_consecutive_frames=1)
+    direction = np.random.default_rng(2).normal(size=(2, 16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for scale in (1e30, 1e-30):  # squares overflow / underflow in float32
+            tracker.update_arrays(GOOD, None, direction * scale)
+    gallery = tracker.state_dict()["tracks"]["gallery"]
+    np.testing.assert_allclose(np.linalg.norm(gallery[:, :2], axis=2), 1.0, rtol=1e-6)
