@@ -41,7 +41,6 @@ def appearance_motion_cost(
     motion_from_iou: bool,
     minimum_iou: float,
     lost_needs_overlap: bool,
-    rescue_iou: float,
     detection_classes: np.ndarray,
     class_aware: bool,
 ) -> np.ndarray:
@@ -72,7 +71,6 @@ def appearance_motion_cost(
         motion_from_iou,
         minimum_iou,
         lost_needs_overlap,
-        rescue_iou,
         store.class_id,
         detection_classes,
         class_aware,

@@ -32,6 +32,7 @@ import numpy as np
 from deepsort_edge.boxes import tlwh_to_xyxy, xyxy_to_tlwh
 
 __all__ = [
+    "MAX_FRAME",
     "MOTData",
     "MOTFormatError",
     "MOTResultWriter",
@@ -46,6 +47,10 @@ __all__ = [
 
 # Files are padded to this many columns so that class/visibility are always there.
 _NUM_COLUMNS = 10
+# Largest frame number accepted: 10 million frames is 3.8 days at 30 fps. A
+# larger one is a broken file, and a tracker would have to step through every
+# frame before it.
+MAX_FRAME = 10_000_000
 _SPLIT = re.compile(r"[,\s]+")
 
 
@@ -218,6 +223,13 @@ def _parse_lines(lines: Iterator[str], source: str) -> tuple[np.ndarray, int]:
             raise MOTFormatError(
                 f"{source}, line {number}: frame must be an integer >= 1, got {fields[0]!r}"
             )
+        if values[0] > MAX_FRAME:
+            raise MOTFormatError(
+                f"{source}, line {number}: frame {fields[0]} is beyond the largest frame number "
+                f"accepted ({MAX_FRAME:,})"
+            )
+        if values[1] != int(values[1]):
+            raise MOTFormatError(f"{source}, line {number}: id must be an integer, got {fields[1]!r}")
         width = max(width, len(fields))
         rows.append(values + [-1.0] * (_NUM_COLUMNS - len(values)))
     if not rows:
@@ -241,8 +253,9 @@ def read_mot(path: str | Path) -> MOTData:
 
     Raises:
         FileNotFoundError: The file does not exist.
-        MOTFormatError: A line has fewer than 6 columns, a non-numeric value or
-            a frame number that is not an integer >= 1.
+        MOTFormatError: A line has fewer than 6 columns, a non-numeric or
+            non-finite value, a frame number that is not an integer in
+            ``[1, MAX_FRAME]`` or an id that is not an integer.
 
     Example:
         >>> data = read_mot("MOT15/train/PETS09-S2L1/det/det.txt")  # doctest: +SKIP
@@ -356,8 +369,10 @@ def read_seqinfo(path: str | Path) -> SequenceInfo:
 
     Raises:
         FileNotFoundError: The file does not exist.
-        ValueError: The file lacks a ``[Sequence]`` section, ``frameRate`` or
-            ``seqLength``, or a value is not a number.
+        MOTFormatError: The file is not an ini file, lacks a ``[Sequence]``
+            section, ``frameRate`` or ``seqLength``, or a value is not a
+            number or out of range (``frameRate`` must be positive,
+            ``seqLength`` in ``[0, MAX_FRAME]``, sizes positive).
 
     Example:
         >>> info = read_seqinfo("MOT15/train/PETS09-S2L1/seqinfo.ini")  # doctest: +SKIP
@@ -367,18 +382,19 @@ def read_seqinfo(path: str | Path) -> SequenceInfo:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"seqinfo.ini not found: {path}")
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read(path, encoding="utf-8")
-    except configparser.Error as exc:
-        raise ValueError(f"{path}: not a valid ini file ({exc})") from None
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        reason = " ".join(str(exc).split())
+        raise MOTFormatError(f"{path}: not a valid ini file ({reason})") from None
     if "Sequence" not in parser:
-        raise ValueError(f"{path}: expected a [Sequence] section")
+        raise MOTFormatError(f"{path}: expected a [Sequence] section")
     section = parser["Sequence"]
     try:
         width = section.get("imWidth")
         height = section.get("imHeight")
-        return SequenceInfo(
+        info = SequenceInfo(
             name=section.get("name", path.parent.name),
             frame_rate=float(section["frameRate"]),
             length=int(section["seqLength"]),
@@ -388,9 +404,17 @@ def read_seqinfo(path: str | Path) -> SequenceInfo:
             im_ext=section.get("imExt", ".jpg"),
         )
     except KeyError as exc:
-        raise ValueError(f"{path}: missing key {exc.args[0]!r} in [Sequence]") from None
+        raise MOTFormatError(f"{path}: missing key {exc.args[0]!r} in [Sequence]") from None
     except ValueError as exc:
-        raise ValueError(f"{path}: bad value in [Sequence] ({exc})") from None
+        raise MOTFormatError(f"{path}: bad value in [Sequence] ({exc})") from None
+    if not (np.isfinite(info.frame_rate) and info.frame_rate > 0):
+        raise MOTFormatError(f"{path}: frameRate must be a positive number, got {section['frameRate']!r}")
+    if not 0 <= info.length <= MAX_FRAME:
+        raise MOTFormatError(f"{path}: seqLength must be in [0, {MAX_FRAME:,}], got {info.length}")
+    for key, value in (("imWidth", info.width), ("imHeight", info.height)):
+        if value is not None and value <= 0:
+            raise MOTFormatError(f"{path}: {key} must be positive, got {value}")
+    return info
 
 
 @dataclass(frozen=True)
@@ -418,7 +442,7 @@ class MOTSequence:
 
         Raises:
             FileNotFoundError: ``root`` is not a folder.
-            ValueError: Its ``seqinfo.ini`` is malformed.
+            MOTFormatError: Its ``seqinfo.ini`` is malformed.
         """
         root = Path(root)
         if not root.is_dir():
@@ -484,10 +508,11 @@ def find_sequences(root: str | Path, require: str = "gt") -> list[MOTSequence]:
 def normalise_scores(
     scores: np.ndarray, mode: str = "auto", scale: float | None = None
 ) -> tuple[np.ndarray, str]:
-    """Map detection scores to [0, 1], as the tracker expects.
+    """Map detection scores to [0, 1], the scale ``track_activation_threshold`` is set on.
 
-    MOT15's public ACF detections carry unnormalised scores (about -0.5 to
-    139 on PETS09-S2L1), so column 7 cannot be fed to the tracker as is.
+    The tracker takes any finite score and compares it as given, but MOT15's
+    public ACF detections carry unnormalised scores (about -0.5 to 139 on
+    PETS09-S2L1), on which the default threshold would mean nothing.
 
     Args:
         scores: ``(N,)`` raw scores.

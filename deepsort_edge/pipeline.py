@@ -74,6 +74,31 @@ def empty_frames(num_frames: int) -> Iterator[tuple[int, None]]:
         yield frame, None
 
 
+def frames_to_step(frames_with_rows: Iterable[int], last: int, coast: int) -> Iterator[int]:
+    """The frames of ``1..last`` a tracker must see when there are no images.
+
+    Those with detections, and after each the ``coast`` frames in which its
+    tracks may still be alive (they age there). A confirmed track is dropped
+    after ``maximum_frames_without_update + 1`` frames without a match and a
+    tentative one after one, so with ``coast = maximum_frames_without_update
+    + 1`` no track is left after that: the frames skipped would change
+    nothing (no track to age, nothing to output).
+
+    Example:
+        >>> list(frames_to_step([1, 2, 9], last=12, coast=2))
+        [1, 2, 3, 4, 9, 10, 11]
+    """
+    stepped = 0  # the last frame yielded
+    alive_until = 0  # tracks may live up to this frame
+    for frame in sorted(frames_with_rows):
+        if frame > last:
+            break
+        yield from range(stepped + 1, min(frame - 1, alive_until) + 1)
+        yield frame
+        stepped, alive_until = frame, frame + coast
+    yield from range(stepped + 1, min(last, alive_until) + 1)
+
+
 def track_frames(
     source: Iterable[tuple[int, np.ndarray | None]],
     detections: MOTData,
@@ -109,6 +134,7 @@ def track_frames(
     empty = slice(0, 0)
     needs_image = extractor is not None
     iterator = iter(source)
+    previous = 0
     while True:
         start = time.perf_counter()
         try:
@@ -129,7 +155,7 @@ def track_frames(
         start = time.perf_counter()
         ids, boxes = tracker.update_arrays(xyxy, scores, features, image, return_boxes=True)
         stats.track_s += time.perf_counter() - start
-        stats.frames += 1
+        stats.frames += frame - previous  # a sparse source skips frames where nothing can change
         stats.detections += xyxy.shape[0]
         confirmed = ids[ids >= 1]
         stats.rows += int(confirmed.size)
@@ -139,7 +165,8 @@ def track_frames(
             on_frame(frame, image, boxes, scores, ids)
             stats.output_s += time.perf_counter() - start
         if progress is not None:
-            progress.update(1)
+            progress.update(frame - previous)
+        previous = frame
     return stats
 
 

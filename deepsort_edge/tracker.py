@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from . import association
 from .boxes import xyah_to_xyxy, xyxy_to_xyah
-from .kernels.distance import METRIC_COSINE, METRIC_EUCLIDEAN, covered_fraction, gallery_append, gallery_ema
+from .kernels.distance import METRIC_COSINE, METRIC_EUCLIDEAN, gallery_append, gallery_ema
 from .kernels.gating import CHI2_095
 from .kernels.kalman import (
     confidence_noise_scales,
@@ -21,24 +22,20 @@ from .kernels.kalman import (
     kalman_warp,
 )
 from .settings import TrackerSettings, preset_values
+from .state import (
+    DEFAULT_MAX_BYTES,
+    STATE_FORMAT,
+    STATE_VERSION,
+    check_state,
+    read_state_file,
+    write_state_file,
+)
 from .tracks import CONFIRMED, TENTATIVE, TrackStore, TrackView
 from .validation import check_frame, validate_detections
-
-STATE_FORMAT = "deepsort-edge.tracker-state"
-STATE_VERSION = 2
 
 _METRICS = {"cosine": METRIC_COSINE, "euclidean": METRIC_EUCLIDEAN}
 _GATING_DOF = {"full": 4, "position": 2}
 _DEFAULTS = TrackerSettings()
-import os
-_OCC = float(os.environ.get("DSE_OCC", "0"))
-_RESCUE = float(os.environ.get("DSE_RESCUE", "2"))
-_NSA = os.environ.get("DSE_NSA", "a")
-# Settings that version-1 states (before they existed) ran without.
-_V1_SETTINGS = {
-    **preset_values("roboflow-2.0.1"),
-    "max_age": None,
-}
 
 
 class FeatureExtractor(Protocol):
@@ -137,6 +134,7 @@ class DeepSORTTracker:
         self.preset = preset
         self._apply_settings(TrackerSettings.from_dict(values))
         self.feature_extractor = _load_extractor(feature_extractor, device)
+        self._busy = threading.Lock()  # detects concurrent update calls (see update_arrays)
         self.reset()
 
     # ------------------------------------------------------------------ setup
@@ -229,7 +227,8 @@ class DeepSORTTracker:
 
         Args:
             xyxy: ``(N, 4)`` boxes (left, top, right, bottom) in pixels.
-            scores: ``(N,)`` confidences, any finite scale; None means all 1.
+            scores: ``(N,)`` confidences, any finite value (compared as given
+                with ``track_activation_threshold``); None means all 1.
             embeddings: ``(N, D)`` appearance vectors (normalised here), or None.
             frame: BGR image for the feature extractor (if embeddings are
                 None) and for camera-motion compensation.
@@ -242,11 +241,35 @@ class DeepSORTTracker:
             ``(N,)`` int64 track ids, -1 where a row did not join a confirmed
             track (and the boxes, with ``return_boxes``).
 
+        Raises:
+            RuntimeError: Another thread is inside ``update`` of this tracker.
+
         Example:
             >>> tracker = DeepSORTTracker(minimum_consecutive_frames=1)
             >>> tracker.update_arrays(np.array([[0., 0., 10., 30.]]), np.array([0.8]))
             array([1])
         """
+        # Not a lock to wait on: two threads updating one tracker is a bug in the
+        # caller (frames would interleave), so the second call fails at once.
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError(
+                f"DeepSORTTracker at {id(self):#x} is already being updated from another thread; "
+                "a tracker holds one stream's state: use one tracker per thread (or a lock)"
+            )
+        try:
+            return self._update_arrays(xyxy, scores, embeddings, frame, class_id, return_boxes)
+        finally:
+            self._busy.release()
+
+    def _update_arrays(
+        self,
+        xyxy: np.ndarray,
+        scores: np.ndarray | None,
+        embeddings: np.ndarray | None,
+        frame: np.ndarray | None,
+        class_id: np.ndarray | None,
+        return_boxes: bool,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         frame_shape = check_frame(frame).shape if frame is not None else None
         clean = validate_detections(
             xyxy,
@@ -349,12 +372,7 @@ class DeepSORTTracker:
         if embeddings is not None:
             # Low-score detections continue tracks but do not teach them what they look like.
             learn = high[matched]
-            weights = scores[matched]
-            if self.confidence_embedding and _OCC > 0:
-                # A crop half hidden by another person shows mostly that person.
-                covered = covered_fraction(xyxy)[matched]
-                learn &= covered < _OCC
-            self._remember(slots[learn], embeddings[matched[learn]], weights[learn])
+            self._remember(slots[learn], embeddings[matched[learn]], scores[matched[learn]])
         self._confirm(slots)
         self._drop_missed(order, slots)
         self._start_tracks(det_to_slot, measurements, scores, embeddings, classes, high)
@@ -406,7 +424,6 @@ class DeepSORTTracker:
                 motion_from_iou=self.motion_cost == "iou",
                 minimum_iou=self.minimum_iou_threshold,
                 lost_needs_overlap=self.lost_track_rule == "overlap",
-                rescue_iou=_RESCUE,
                 detection_classes=classes[strong],
                 class_aware=self.class_aware,
             )
@@ -503,6 +520,7 @@ class DeepSORTTracker:
         """Everything needed to resume: settings, counters, tracks and galleries.
 
         The feature extractor is not included (pass it again when resuming).
+        See :mod:`deepsort_edge.state` for the fields.
         """
         return {
             "format": STATE_FORMAT,
@@ -515,37 +533,79 @@ class DeepSORTTracker:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; the tracker is unchanged if it fails."""
-        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            raise ValueError(f"state is not a deepsort-edge tracker state (expected format {STATE_FORMAT!r})")
-        if state.get("version") not in (1, STATE_VERSION):
-            raise ValueError(
-                f"tracker state version {state.get('version')!r} is not supported "
-                f"(this deepsort-edge reads version {STATE_VERSION})"
-            )
-        missing = {"settings", "frame_count", "next_id", "embedding_dim", "tracks"} - set(state)
-        if missing:
-            raise ValueError(f"tracker state lacks {sorted(missing)}")
-        values = dict(state["settings"])
-        tracks = dict(state["tracks"])
-        if state["version"] == 1:  # settings and fields added since keep their old behaviour
-            values = {**_V1_SETTINGS, **values}
-            tracks.setdefault("class_id", np.zeros(len(tracks["mean"]), dtype=np.int64))
-        settings = TrackerSettings.from_dict(values)
-        gallery_size = settings.nn_budget if settings.appearance_mode == "gallery" else 1
-        store = TrackStore.from_arrays(tracks, gallery_size, int(state["embedding_dim"]))
-        self._apply_settings(settings)
+        """Restore a :meth:`state_dict`, after checking every field of it.
+
+        Settings go through the same checks as the constructor's (unknown
+        names are an error, missing ones take their defaults); ids, counters,
+        gallery indices, state codes, means, covariances and gallery rows are
+        checked against the invariants the tracker keeps (see
+        :func:`deepsort_edge.state.check_state`), so a state from an
+        untrusted source cannot make the kernels read or write out of bounds.
+
+        Raises:
+            ValueError: Naming the first bad field; the tracker is unchanged.
+        """
+        checked = check_state(state)
+        store = TrackStore.from_arrays(
+            checked.tracks, checked.tracks["gallery"].shape[1], checked.embedding_dim
+        )
+        self._apply_settings(checked.settings)
         self.reset()
         self._store = store
-        self._next_id = int(state["next_id"])
-        self.frame_count = int(state["frame_count"])
+        self._next_id = checked.next_id
+        self.frame_count = checked.frame_count
 
+    def save(self, path: str | Path) -> Path:
+        """Write the tracker's state to a file (pickle-free ``.npz``, versioned).
+
+        Safe to share: :meth:`load` reads it without unpickling and checks
+        every field. The feature extractor is not saved. The file is written
+        under a temporary name and then renamed, so it is never half-written.
+
+        Example:
+            >>> import tempfile
+            >>> tracker = DeepSORTTracker(minimum_consecutive_frames=1)
+            >>> _ = tracker.update_arrays(np.array([[0., 0., 10., 30.]]))
+            >>> with tempfile.TemporaryDirectory() as folder:
+            ...     path = tracker.save(Path(folder) / "tracker.npz")
+            ...     DeepSORTTracker.load(path).tracks[0].track_id
+            1
+        """
+        return write_state_file(self.state_dict(), path)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        feature_extractor: FeatureExtractor | str | Path | None = None,
+        device: str | None = None,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> DeepSORTTracker:
+        """A tracker resumed from a :meth:`save` file (settings come from the file).
+
+        Args:
+            path: The state file.
+            feature_extractor: As in the constructor (the file holds none).
+            device: As in the constructor.
+            max_bytes: Refuse files whose arrays are larger than this.
+
+        Raises:
+            FileNotFoundError: No such file.
+            ValueError: Not a state file, or a field fails its checks.
+        """
+        tracker = cls(feature_extractor=feature_extractor, device=device)
+        tracker.load_state_dict(read_state_file(path, max_bytes=max_bytes))
+        return tracker
+
+    # Pickle is for trusted use only (unpickling runs code); share save() files instead.
     def __getstate__(self) -> dict[str, Any]:
         return {"state": self.state_dict(), "feature_extractor": self.feature_extractor}
 
     def __setstate__(self, pickled: dict[str, Any]) -> None:
         self.feature_extractor = pickled["feature_extractor"]
         self.preset = None
+        self._busy = threading.Lock()  # locks do not pickle: a fresh one
         self.load_state_dict(pickled["state"])
 
     def __repr__(self) -> str:

@@ -18,7 +18,7 @@ TENTATIVE = 0
 CONFIRMED = 1
 
 # Per-track arrays other than the gallery, with their dtypes and trailing shapes.
-_FIELDS: dict[str, tuple[type, tuple[int, ...]]] = {
+TRACK_FIELDS: dict[str, tuple[type, tuple[int, ...]]] = {
     "mean": (np.float64, (8,)),
     "covariance": (np.float64, (8, 8)),
     "track_id": (np.int64, ()),
@@ -57,7 +57,7 @@ class TrackStore:
         self.order = np.empty(0, dtype=np.intp)
         self._free: list[int] = []
         self.gallery = np.zeros((0, gallery_size, 0), dtype=np.float32)
-        for name, (dtype, shape) in _FIELDS.items():
+        for name, (dtype, shape) in TRACK_FIELDS.items():
             setattr(self, name, np.zeros((0, *shape), dtype=dtype))
         self._grow(capacity)
 
@@ -67,7 +67,7 @@ class TrackStore:
     def _grow(self, capacity: int) -> None:
         """Enlarge every array to ``capacity`` rows, keeping their contents."""
         old = self.capacity
-        for name, (dtype, shape) in _FIELDS.items():
+        for name, (dtype, shape) in TRACK_FIELDS.items():
             grown = np.zeros((capacity, *shape), dtype=dtype)
             grown[:old] = getattr(self, name)
             setattr(self, name, grown)
@@ -135,19 +135,26 @@ class TrackStore:
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Live tracks in birth order, as compact copies (for saving state)."""
         order = self.order
-        arrays = {name: getattr(self, name)[order].copy() for name in _FIELDS}
-        arrays["gallery"] = self.gallery[order].copy()
+        arrays = {name: getattr(self, name)[order].copy() for name in TRACK_FIELDS}
+        gallery = self.gallery[order]  # fancy indexing: already a copy
+        # Rows past gallery_count are never read; a slot's earlier owner may have left them.
+        gallery[np.arange(self.gallery_size)[None, :] >= arrays["gallery_count"][:, None]] = 0.0
+        arrays["gallery"] = gallery
         return arrays
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], gallery_size: int, embedding_dim: int) -> TrackStore:
-        """Rebuild a store from :meth:`to_arrays` output (slots 0..n-1 in order)."""
+        """Rebuild a store from :meth:`to_arrays` output (slots 0..n-1 in order).
+
+        Only shapes are checked here: values must already have passed
+        ``deepsort_edge.state.check_state``.
+        """
         count = int(arrays["mean"].shape[0])
         store = cls(gallery_size, capacity=max(64, count))
         if embedding_dim:
             store.set_embedding_dim(embedding_dim)
         slots = store.allocate(count)
-        for name, (dtype, shape) in _FIELDS.items():
+        for name, (dtype, shape) in TRACK_FIELDS.items():
             value = np.asarray(arrays[name], dtype=dtype)
             if value.shape != (count, *shape):
                 raise ValueError(f"state field {name!r} has shape {value.shape}, expected {(count, *shape)}")

@@ -1,10 +1,15 @@
 """Input checks shared by the tracker's entry points.
 
-Two kinds of problem: the *shape* of an argument is wrong (always an error,
-since nothing sensible can be done), or some *rows* hold bad values (NaN,
-inverted or zero-area boxes, scores outside [0, 1], boxes wholly outside the
-frame, broken embeddings). Bad rows follow the ``on_invalid`` policy: drop
-them with a warning (their output id is -1) or raise.
+Two kinds of problem: the *shape* or *dtype* of an argument is wrong (always
+an error, since nothing sensible can be done), or some *rows* hold bad values
+(NaN or infinite coordinates, coordinates beyond ``MAX_COORDINATE``, inverted
+or zero-area boxes, NaN or infinite scores, boxes wholly outside the frame,
+broken embeddings). Bad rows follow the ``on_invalid`` policy: drop them with a
+warning (their output id is -1) or raise.
+
+Scores may be any finite number (detectors with unnormalised scores work as
+they are); the tracker compares them, as given, with
+``track_activation_threshold``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 ON_INVALID_CHOICES = ("drop", "raise")
+
+# Largest |coordinate| of a box, in pixels. Far beyond any image, small enough
+# that the Kalman filter's variances (which scale with the box height squared)
+# and IoU areas stay finite and precise.
+MAX_COORDINATE = 1e6
 
 
 class InvalidDetectionWarning(UserWarning):
@@ -38,6 +48,8 @@ def as_float_array(value: object, name: str, ndim: int, dtype: type = np.float64
         array = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
         raise TypeError(f"{name} must be array-like, got {type(value).__name__}") from exc
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers, got complex dtype {array.dtype}")
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise TypeError(f"{name} must hold numbers, got dtype {array.dtype}")
     if array.ndim != ndim:
@@ -69,7 +81,7 @@ def validate_detections(
 
     Args:
         xyxy: ``(N, 4)`` boxes, left-top-right-bottom.
-        scores: ``(N,)`` confidences in [0, 1], or None (all 1).
+        scores: ``(N,)`` confidences (any finite value), or None (all 1).
         embeddings: ``(N, D)`` appearance vectors, or None.
         frame_shape: the frame's shape when there is one; boxes wholly
             outside it are invalid.
@@ -104,12 +116,15 @@ def validate_detections(
                 f"already holds), got {emb.shape[1]}; call reset() to change models"
             )
         with np.errstate(invalid="ignore", over="ignore"):
-            norms = np.sqrt(np.einsum("ij,ij->i", emb, emb))  # NaN or inf if any entry is
+            # float64: squares of large or tiny float32 entries stay finite and non-zero.
+            norms = np.sqrt(np.einsum("ij,ij->i", emb, emb, dtype=np.float64))  # NaN or inf if any entry is
 
     with np.errstate(invalid="ignore"):
         # NaN fails every comparison, so these masks also catch NaN rows.
-        box_ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]) & np.isfinite(boxes).all(axis=1)
-        score_ok = (conf >= 0.0) & (conf <= 1.0)
+        finite = np.isfinite(boxes).all(axis=1)
+        in_range = (np.abs(boxes) <= MAX_COORDINATE).all(axis=1)
+        box_ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]) & finite & in_range
+        score_ok = np.isfinite(conf)
         ok = box_ok & score_ok
         inside = None
         if frame_shape is not None:
@@ -124,9 +139,10 @@ def validate_detections(
         kept = np.arange(count)
     else:
         problems = {
-            "non-finite coordinates": ~np.isfinite(boxes).all(axis=1),
-            "x2 <= x1 or y2 <= y1 (inverted or zero-area box)": ~box_ok & np.isfinite(boxes).all(axis=1),
-            "score outside [0, 1] or not finite": ~score_ok,
+            "non-finite coordinates": ~finite,
+            f"a coordinate beyond +-{MAX_COORDINATE:g}": finite & ~in_range,
+            "x2 <= x1 or y2 <= y1 (inverted or zero-area box)": ~box_ok & finite & in_range,
+            "score not finite": ~score_ok,
         }
         if inside is not None:
             problems["box wholly outside the frame"] = ~inside & box_ok

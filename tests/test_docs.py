@@ -9,7 +9,7 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module", ["deepsort_edge.tracker", "deepsort_edge.embedder", "deepsort_edge.synthetic", "deepsort_edge"]
+    "module", ["deepsort_edge.tracker", "deepsort_edge.state", "deepsort_edge.embedder", "deepsort_edge.synthetic", "deepsort_edge"]
 )
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

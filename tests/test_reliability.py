@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 import shutil
@@ -55,6 +56,10 @@ STRUCTURAL_ERRORS = [
     (dict(xyxy=np.zeros((2, 3))), ValueError, "xyxy must have shape"),
     (dict(xyxy=np.zeros(4)), ValueError, "xyxy must have 2 dimension"),
     (dict(xyxy=[["a", "b", "c", "d"]]), TypeError, "xyxy must hold numbers"),
+    (dict(xyxy=GOOD + 0j), TypeError, "xyxy must hold real numbers, got complex dtype complex128"),
+    (dict(xyxy=GOOD, scores=np.ones(2, np.complex64)), TypeError, "scores must hold real numbers, got complex"),
+    (dict(xyxy=GOOD, embeddings=np.ones((2, 16)) * 1j), TypeError, "embeddings must hold real numbers"),
+    (dict(xyxy=GOOD.astype("datetime64[s]")), TypeError, "xyxy must hold numbers, got dtype datetime64"),
     (dict(xyxy=GOOD, scores=np.ones(3)), ValueError, "scores must have shape"),
     (dict(xyxy=GOOD, embeddings=np.ones((2, 7))), ValueError, "embeddings must have dimension 16"),
     (dict(xyxy=GOOD, embeddings=np.ones((3, 16))), ValueError, "embeddings must have 2 rows"),
@@ -77,8 +82,10 @@ BAD_ROWS = [
     ("inf", np.array([[0, 1, np.inf, 5]]), None),
     ("inverted", np.array([[10, 10, 5, 20]]), None),
     ("zero-area", np.array([[10, 10, 10, 20]]), None),
-    ("score", np.array([[10, 10, 20, 40]]), np.array([1.5])),
     ("score nan", np.array([[10, 10, 20, 40]]), np.array([np.nan])),
+    ("score inf", np.array([[10, 10, 20, 40]]), np.array([np.inf])),
+    ("far away", np.array([[1e200, 10, 2e200, 40]]), None),
+    ("just beyond range", np.array([[10, 10, 20, 1.000001e6]]), None),
 ]
 
 
@@ -100,6 +107,36 @@ def test_bad_rows_raise_or_drop_and_never_change_state_when_rejected(name, bad_b
     # The good rows are tracked exactly as if the bad row had never been there.
     assert ids[:2].tolist() == reference.update_arrays(GOOD, scores[:2]).tolist()
     assert_same_state(reference.state_dict(), lenient.state_dict())
+
+
+def test_coordinate_range_is_stated_in_the_warning():
+    from deepsort_edge.validation import MAX_COORDINATE
+
+    tracker = warmed_tracker()
+    edge = np.array([[MAX_COORDINATE - 100, 10, MAX_COORDINATE, 200]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tracker.update_arrays(edge)  # on the bound: valid
+    with pytest.warns(InvalidDetectionWarning, match=r"a coordinate beyond \+-1e\+06"):
+        tracker.update_arrays(edge + 1)
+
+
+def test_unnormalised_scores_are_kept_and_compared_as_given():
+    """A detector with scores outside [0, 1] (percent, logits) is tracked, not dropped."""
+    boxes = np.array([[10.0, 10.0, 50.0, 110.0], [200.0, 40.0, 240.0, 140.0], [400.0, 40.0, 440.0, 140.0]])
+    tracker = DeepSORTTracker(minimum_consecutive_frames=1, track_activation_threshold=0.25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ids = tracker.update(sv.Detections(xyxy=boxes, confidence=np.array([87.0, -3.0, 0.3]))).tracker_id
+    # 87 and 0.3 start tracks; -3 is below the threshold (as it would be at 0.0).
+    assert ids.tolist() == [1, -1, 2]
+    # A low score continues an existing track: only starting one needs the threshold
+    # (roboflow's rule; the default ignores detections below minimum_score=0.1, as given).
+    assert tracker.update_arrays(boxes[:1] + 1, np.array([0.15])).tolist() == [1]
+    assert tracker.update_arrays(boxes[:1] + 2, np.array([-50.0])).tolist() == [-1]
+    drop_in = DeepSORTTracker(preset="roboflow-2.0.1", minimum_consecutive_frames=1)
+    assert drop_in.update_arrays(boxes[:1], np.array([87.0])).tolist() == [1]
+    assert drop_in.update_arrays(boxes[:1] + 1, np.array([-50.0])).tolist() == [1]
 
 
 def test_bad_embeddings_and_boxes_outside_the_frame_are_dropped():
@@ -172,7 +209,7 @@ def test_state_version_and_format_errors_leave_tracker_unchanged():
     with pytest.raises(ValueError, match="not a deepsort-edge tracker state"):
         tracker.load_state_dict({"hello": 1})
     broken = {**state, "tracks": {**state["tracks"], "mean": state["tracks"]["mean"][:, :3]}}
-    with pytest.raises(ValueError, match="'mean' has shape"):
+    with pytest.raises(ValueError, match="'tracks.mean' has shape"):
         tracker.load_state_dict(broken)
     assert_same_state(before, tracker.state_dict())
 
@@ -232,3 +269,56 @@ def test_pickled_tracker_keeps_its_feature_extractor():
         clone.feature_extractor.extract_features(frame, boxes), tracker.feature_extractor.extract_features(frame, boxes)
     )
     assert clone.update_arrays(boxes, frame=frame).tolist() == tracker.update_arrays(boxes, frame=frame).tolist()
+
+
+class _BlockingExtractor:
+    """Holds the first ``extract_features`` call until released: a second thread arrives meanwhile."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def extract_features(self, frame, boxes):
+        self.entered.set()
+        assert self.release.wait(60)
+        return np.ones((len(boxes), 4), np.float32)
+
+
+def test_concurrent_update_of_one_tracker_raises_instead_of_corrupting():
+    extractor = _BlockingExtractor()
+    tracker = DeepSORTTracker(feature_extractor=extractor, minimum_consecutive_frames=1)
+    frame = np.zeros((240, 320, 3), np.uint8)
+    outcome: dict = {}
+
+    def first() -> None:
+        outcome["ids"] = tracker.update_arrays(GOOD, frame=frame)
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    assert extractor.entered.wait(60)
+    try:
+        with pytest.raises(RuntimeError, match="another thread; .*use one tracker per thread"):
+            tracker.update_arrays(GOOD + 1, frame=frame)
+    finally:
+        extractor.release.set()
+        worker.join()
+    assert outcome["ids"].tolist() == [1, 2]
+    # The rejected call changed nothing; the tracker goes on with the first call's tracks.
+    assert tracker.frame_count == 1 and [t.track_id for t in tracker.tracks] == [1, 2]
+    with pytest.raises(ValueError):
+        tracker.update_arrays(np.zeros((2, 3)))  # a failing call releases the guard too
+    assert tracker.update_arrays(GOOD, frame=frame).tolist() == [1, 2]
+    # Copies get a guard of their own.
+    clone = copy.deepcopy(DeepSORTTracker(minimum_consecutive_frames=1))
+    assert clone._busy is not None and clone.update_arrays(GOOD).tolist() == [1, 2]
+
+
+def test_embeddings_of_any_finite_scale_are_normalised_not_dropped():
+    tracker = DeepSORTTracker(minimum_consecutive_frames=1)
+    direction = np.random.default_rng(2).normal(size=(2, 16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for scale in (1e30, 1e-30):  # squares overflow / underflow in float32
+            tracker.update_arrays(GOOD, None, direction * scale)
+    gallery = tracker.state_dict()["tracks"]["gallery"]
+    np.testing.assert_allclose(np.linalg.norm(gallery[:, :2], axis=2), 1.0, rtol=1e-6)

@@ -190,7 +190,7 @@ def test_track_lost_longer_than_the_buffer_never_returns(matching):
 @pytest.mark.parametrize("budget", [1, 3])
 def test_galleries_never_grow_past_the_budget(budget):
     rng = np.random.default_rng(11)
-    tracker = DeepSORTTracker(nn_budget=budget, minimum_consecutive_frames=1)
+    tracker = DeepSORTTracker(nn_budget=budget, minimum_consecutive_frames=1, appearance_mode="gallery")
     boxes = np.array([person(100 + 120 * i, 200) for i in range(4)])
     for step in range(10):
         tracker.update_arrays(boxes + step, None, unit(rng, 4))

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from deepsort_edge._version import __version__
+from deepsort_edge.cli.errors import EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, UserError, describe_os_error, one_line
 
 # name -> (module, one-line help); the module is imported only when needed.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -62,6 +64,9 @@ def build_parser(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 = success).
 
+    Exit status 2 is a user error (a bad option, path, permission or file
+    format), reported on stderr in one line; 1 is an internal error (a bug).
+
     Example:
         >>> main(["eval", "--help"])  # doctest: +SKIP
     """
@@ -78,11 +83,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None or module is None:
         parser.print_help(sys.stderr)
         return 2
+    prog = f"deepsort-edge {args.command}"
     try:
         return int(module.run(args))
     except KeyboardInterrupt:
         print("deepsort-edge: interrupted", file=sys.stderr)
         return 130
+    # User errors never end in a traceback: one line naming the file or option.
+    except UserError as exc:
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:  # paths, permissions, full disks
+        print(f"{prog}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as exc:
+        if os.environ.get("DEEPSORT_EDGE_DEBUG"):
+            raise
+        print(
+            f"{prog}: internal error: {type(exc).__name__}: {one_line(exc)} "
+            "(a bug: please report it; DEEPSORT_EDGE_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepsort_edge.mot import MOTFormatError, find_sequences, read_mot
+from deepsort_edge.mot import MAX_FRAME, MOTFormatError, find_sequences, read_mot
 
 PROG = "deepsort-edge eval"
 
@@ -53,6 +53,8 @@ def _collect(args: argparse.Namespace) -> tuple[dict, list[str]]:
 
     gt_path: Path = args.gt
     res_path: Path = args.results
+    if args.num_frames is not None and not 1 <= args.num_frames <= MAX_FRAME:
+        raise ValueError(f"--num-frames must be in [1, {MAX_FRAME:,}], got {args.num_frames}")
     if not gt_path.exists():
         raise FileNotFoundError(f"ground truth not found: {gt_path}")
     if not res_path.exists():

@@ -23,26 +23,35 @@ Documented fault behaviour:
   frames that were not tracked, ``stopped_early`` is set in the summary and
   the exit status is still 0. Nothing ever waits on a stalled video: a read
   that fails three times in a row ends the video.
-- Detection scores must lie in [0, 1]. MOT15's public ACF detections do not
+- The tracker compares scores as given with ``track_activation_threshold``,
+  which is set for scores in [0, 1]. MOT15's public ACF detections are not
   (column 7 is an unnormalised score, about -0.5..139 on PETS09-S2L1): by
   default (``--score-norm auto``) such files are min-max normalised over the
   whole file; ``--score-scale S`` instead divides by ``S`` and clips.
+- Every user error (a path that cannot be read or written, a malformed file,
+  an out-of-range value) is one line on stderr and exit status 2. Frame
+  numbers above ``MAX_FRAME`` are an error; detections beyond ``seqLength``
+  and an unknown video frame rate are warned about.
+- Without frames, only frames with detections and the frames after them in
+  which lost tracks can still live are stepped; beyond those nothing can
+  change, so a long gap costs nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from deepsort_edge.pipeline import TrackingStats, track_frames  # noqa: F401  (re-exported for the demo)
+from deepsort_edge.cli.errors import UserError, check_output_path, one_line
 from deepsort_edge.mot import (
     MOTData,
     MOTFormatError,
@@ -65,7 +74,7 @@ _VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mp
 _MAX_READ_RETRIES = 3
 
 
-class InputError(Exception):
+class InputError(UserError):
     """A problem with the user's input: reported on stderr, exit status 2."""
 
 
@@ -192,9 +201,13 @@ class FrameSource:
         self.num_frames = num_frames
         self.unreadable: list[int] = []
         self.ended_at: int | None = None  # last frame read when the source ran out early
+        self.length_source = ""  # where num_frames came from, for messages
+        # The frames to yield when not all of 1..num_frames are needed (see frames_to_step).
+        self.frames: Iterable[int] | None = None
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
-        for frame in range(1, self.num_frames + 1):
+        frames = range(1, self.num_frames + 1) if self.frames is None else self.frames
+        for frame in frames:
             yield frame, None
 
     def close(self) -> None:
@@ -377,8 +390,12 @@ def prepare_detections(
     Returns:
         ``(detections kept, detections in the file, note on the scores)``.
     """
+    if path.is_dir():
+        raise InputError(f"detections file {path} is a folder")
     if not path.is_file():
         raise InputError(f"detections file not found: {path}")
+    if score_scale is not None and not (math.isfinite(score_scale) and score_scale > 0):
+        raise InputError(f"--score-scale must be a positive number, got {score_scale:g}")
     try:
         raw = read_mot(path)
         scores, note = normalise_scores(raw.scores, score_norm, score_scale)
@@ -414,14 +431,19 @@ def _plan(args: argparse.Namespace, warnings: list[str]) -> _Plan:
         use_images = seq.image_dir is not None and not args.no_appearance
         if seq.image_dir is None and not args.no_appearance:
             warnings.append(f"{src} has no image folder: tracking motion-only")
+        length_source = (
+            f"seqLength in {seq.root / 'seqinfo.ini'}" if seq.info is not None else f"images in {seq.image_dir}"
+        )
         if num_frames is None:
             num_frames = read_mot(det_path).last_frame if det_path.is_file() else 0
+            length_source = ""
         if args.max_frames is not None:
             num_frames = min(num_frames, args.max_frames)
         if use_images or (args.video_out is not None and seq.image_dir is not None):
             source: FrameSource = ImageFolderSource(seq, num_frames)
         else:
             source = FrameSource(num_frames)
+        source.length_source = length_source
         rate = seq.info.frame_rate if seq.info is not None else None
         return _Plan(seq.name, source, det_path, rate, warnings)
     if not src.exists():
@@ -434,19 +456,32 @@ def _plan(args: argparse.Namespace, warnings: list[str]) -> _Plan:
     # A detections file alone: motion-only; use a neighbouring seqinfo.ini if any.
     if args.detections is not None:
         raise InputError(f"{src} is a detections file; do not also pass --detections")
-    rate, length, name = None, None, src.stem
+    rate, length, name, length_source = None, None, src.stem, ""
     for ini in (src.parent / "seqinfo.ini", src.parent.parent / "seqinfo.ini"):
         if ini.is_file():
             info = read_seqinfo(ini)
             rate, length, name = info.frame_rate, info.length, info.name
+            length_source = f"seqLength in {ini}"
             break
     if name == "det":  # det/det.txt or <sequence>/det.txt: name it after the sequence
         name = src.parent.parent.name if src.parent.name == "det" else src.parent.name
     source = FrameSource(length or 0)
+    source.length_source = length_source if length else ""
     source.kind = "detections"
     if getattr(args, "model", None) is not None and not args.no_appearance:
         warnings.append(f"--model {args.model} is not used: a detections file alone has no frames to embed")
     return _Plan(name, source, src, rate, warnings)
+
+
+def _check_outputs(args: argparse.Namespace, output: Path, det_path: Path) -> None:
+    """Before any work: every output can be written, and none would overwrite an input."""
+    inputs = {p.resolve() for p in (args.source, det_path) if p is not None and p.is_file()}
+    for path, option in ((output, "-o/--output"), (args.summary, "--summary"), (args.video_out, "--video-out")):
+        if path is None:
+            continue
+        check_output_path(path, option)
+        if path.resolve() in inputs:
+            raise InputError(f"{option} {path} is an input of this run; it would be overwritten")
 
 
 def _warn(message: str) -> None:
@@ -457,11 +492,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``deepsort-edge track``; returns the exit status."""
     try:
         return _run(args)
-    except InputError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, MOTFormatError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+    except (InputError, FileNotFoundError, MOTFormatError) as exc:
+        print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
         return 2
 
 
@@ -470,19 +502,36 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
     if args.interpolate < 0:
         raise InputError(f"--interpolate must be >= 0, got {args.interpolate}")
+    if args.frame_rate is not None and not (math.isfinite(args.frame_rate) and args.frame_rate > 0):
+        raise InputError(f"--frame-rate must be a positive number, got {args.frame_rate:g}")
     warnings: list[str] = []
     plan = _plan(args, warnings)
     source = plan.source
+    output = args.output or Path("runs") / "track" / f"{plan.name}.txt"
+    _check_outputs(args, output, plan.det_path)
     detections, det_in_file, score_note = prepare_detections(
         plan.det_path, args.min_score, args.score_norm, args.score_scale
     )
     if source.kind == "detections" and source.num_frames == 0:
         source.num_frames = detections.last_frame
+    if source.kind != "video" and args.max_frames is None and detections.last_frame > source.num_frames:
+        warnings.append(
+            f"detections go to frame {detections.last_frame} but the sequence has {source.num_frames} "
+            f"frames ({source.length_source or 'its length'}): frames {source.num_frames + 1}-"
+            f"{detections.last_frame} are not tracked"
+        )
     if source.kind == "detections" and args.max_frames is not None:
         source.num_frames = min(source.num_frames, args.max_frames)
     if args.video_out is not None and source.kind == "detections":
         raise InputError("--video-out needs frames: give a sequence folder with img1/ or a video")
-    frame_rate = args.frame_rate or plan.frame_rate or 30.0
+    if args.frame_rate is not None:
+        frame_rate = args.frame_rate
+    elif plan.frame_rate is not None:
+        frame_rate = plan.frame_rate
+    else:
+        frame_rate = 30.0
+        if source.kind == "video":
+            warnings.append(f"{args.source} reports no frame rate: assuming 30 fps (give --frame-rate)")
     appearance = not args.no_appearance and source.kind != "detections"
     if source.kind != "detections" and source.size is not None and len(detections):
         far = detections.xyxy[:, 2:].max(axis=0)
@@ -506,12 +555,17 @@ def _run(args: argparse.Namespace) -> int:
         )
     except (TypeError, ValueError) as exc:
         raise InputError(str(exc)) from None
+    if source.kind == "detections":
+        coast = tracker.maximum_frames_without_update + 1
+        source.frames = frames_to_step(detections.frame_index(), source.num_frames, coast)
     start = time.perf_counter()
     tracker.warmup()
     warmup_s = time.perf_counter() - start
 
-    output = args.output or Path("runs") / "track" / f"{plan.name}.txt"
-    writer = MOTResultWriter(output)
+    try:
+        writer = MOTResultWriter(output)
+    except OSError as exc:
+        raise InputError(f"-o/--output {output}: cannot write ({exc.strerror or exc})") from None
     video = None
     annotator = None
     video_path = None
@@ -519,7 +573,10 @@ def _run(args: argparse.Namespace) -> int:
     def on_frame(frame: int, image: np.ndarray | None, xyxy: np.ndarray,
                  scores: np.ndarray, ids: np.ndarray) -> None:
         nonlocal video, video_path
-        writer.write(frame, ids, xyxy, scores)
+        try:
+            writer.write(frame, ids, xyxy, scores)
+        except OSError as exc:
+            raise InputError(f"-o/--output {output}: writing failed ({exc.strerror or exc})") from None
         if annotator is not None and image is not None:
             if video is None:
                 video, video_path = open_video_writer(
@@ -539,10 +596,13 @@ def _run(args: argparse.Namespace) -> int:
         stats = track_frames(source, detections, tracker, extractor, on_frame, bar)
     finally:
         bar.close()
-        writer.close()
         source.close()
         if video is not None:
             video.release()
+        try:
+            writer.close()
+        except OSError as exc:  # a full disk often shows only here, when the buffer is flushed
+            raise InputError(f"-o/--output {output}: writing failed ({exc.strerror or exc})") from None
     stats.warmup_s = warmup_s
     if args.interpolate:
         from deepsort_edge.interpolation import interpolate_gaps  # noqa: PLC0415
@@ -550,6 +610,8 @@ def _run(args: argparse.Namespace) -> int:
         filled = interpolate_gaps(read_mot(output), args.interpolate)
         stats.rows = len(filled)
         write_mot(output, filled)
+    if source.kind == "detections":
+        stats.frames = source.num_frames  # skipped frames were tracked too: nothing happened in them
 
     if source.unreadable:
         shown = ", ".join(map(str, source.unreadable[:10])) + (" ..." if len(source.unreadable) > 10 else "")
@@ -600,8 +662,11 @@ def _run(args: argparse.Namespace) -> int:
         },
     }
     if args.summary is not None:
-        args.summary.parent.mkdir(parents=True, exist_ok=True)
-        args.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        try:
+            args.summary.parent.mkdir(parents=True, exist_ok=True)
+            args.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"--summary {args.summary}: cannot write ({exc.strerror or exc})") from None
     if not args.quiet:
         print(format_summary(summary))
     return 0

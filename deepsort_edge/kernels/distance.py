@@ -67,7 +67,6 @@ def gated_cost(
     motion_from_iou: bool,
     minimum_iou: float,
     lost_needs_overlap: bool,
-    rescue_iou: float,
     track_classes: np.ndarray,
     detection_classes: np.ndarray,
     class_aware: bool,
@@ -89,12 +88,7 @@ def gated_cost(
     recovery. ``lost_needs_overlap`` applies the same caution with
     appearance: a track lost for more than one frame whose predicted box does
     not overlap the detection needs an appearance distance within half the
-    threshold. A track seen last frame whose predicted box overlaps the
-    detection by ``IoU >= rescue_iou`` may match it even when appearance
-    disagrees (its appearance term is then the threshold): the crop of a
-    person who just turned or was partly hidden changes, its motion has not,
-    and otherwise a lost track that looks alike takes the detection at a
-    later cascade level. Infeasible pairs get ``INFEASIBLE``.
+    threshold. Infeasible pairs get ``INFEASIBLE``.
     """
     n_tracks, n_dets = squared_mahalanobis.shape
     for t in range(n_tracks):
@@ -122,8 +116,6 @@ def gated_cost(
             bound = appearance_threshold
             if lost_needs_overlap and lost and iou <= 0.0:
                 bound = 0.5 * appearance_threshold
-            if appearance > bound and not lost and time_since_update[s] == 1 and iou >= rescue_iou:
-                appearance = bound
             if appearance > bound:
                 out[t, n] = INFEASIBLE
             else:
@@ -151,25 +143,6 @@ def iou_cost(
                 continue
             iou = _iou(track_boxes[t], detection_boxes[n])
             out[t, n] = 1.0 - iou if iou >= minimum_iou and iou > 0.0 else INFEASIBLE
-
-
-@numba.njit(cache=True, nogil=True)
-def covered_fraction(boxes: np.ndarray) -> np.ndarray:
-    """For each xyxy box ``(N, 4)``, the largest fraction of its area another box covers."""
-    n = boxes.shape[0]
-    out = np.zeros(n)
-    for i in range(n):
-        area = (boxes[i, 2] - boxes[i, 0]) * (boxes[i, 3] - boxes[i, 1])
-        if not area > 0.0:
-            continue
-        for j in range(n):
-            if j == i:
-                continue
-            iw = min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0])
-            ih = min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1])
-            if iw > 0.0 and ih > 0.0 and iw * ih / area > out[i]:
-                out[i] = iw * ih / area
-    return out
 
 
 @numba.njit(cache=True, nogil=True)
