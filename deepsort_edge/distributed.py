@@ -270,11 +270,11 @@ class RayMultiStreamTracker:
         self._streams: dict[str, int] = {}  # live stream -> worker
         self._snapshots: dict[str, dict[str, Any]] = {}
         self._logs: dict[str, list[_Logged]] = {}
-        self._busy = {"workers": [0.0] * num_workers, "embedders": [0.0] * num_embedders}
-        self._crops = [0] * num_embedders
         self._updates = 0
         self._workers = [self._new_worker() for _ in range(num_workers)]
         self._embedders = [self._new_embedder() for _ in range(num_embedders)] if self._embeds else []
+        self._busy = {"workers": [0.0] * num_workers, "embedders": [0.0] * len(self._embedders)}
+        self._crops = [0] * len(self._embedders)
         ray.get([a.ready.remote() for a in [*self._workers, *self._embedders]])
 
     def _new_worker(self) -> Any:
@@ -432,6 +432,11 @@ class RayMultiStreamTracker:
     def workers(self) -> tuple[Any, ...]:
         """The tracker actor handles, by index (see :meth:`worker_of`)."""
         return tuple(self._workers)
+
+    @property
+    def embedders(self) -> tuple[Any, ...]:
+        """The embedder actor handles (empty without a feature extractor)."""
+        return tuple(self._embedders)
 
     @property
     def streams(self) -> tuple[str, ...]:
