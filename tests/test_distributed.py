@@ -169,3 +169,51 @@ def test_motion_only_without_embedders(local_ray) -> None:
             _assert_same(multi.update(dets), local.update(dets), f"frame {t}")
         assert multi.embedders == () and multi.stats()["embedder_busy_s"] == []
         assert repr(multi).startswith("RayMultiStreamTracker(streams=2, workers=1, embedders=0")
+
+
+HOST = """
+import sys, numpy as np, ray, supervision as sv
+from deepsort_edge.distributed import RayMultiStreamTracker
+multi = RayMultiStreamTracker(num_workers=1, num_cpus=0.25, minimum_consecutive_frames=1)
+assert multi._owns_ray, "no Ray was running, so it must start one"
+dets = sv.Detections(xyxy=np.array([[10.0, 20.0, 50.0, 120.0]]), confidence=np.array([0.9]))
+print("ids", multi.update({"a": dets})["a"].tracker_id.tolist(), flush=True)
+print("address", ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.readline()
+multi.close()
+print("closed", ray.is_initialized(), flush=True)
+"""
+
+GUEST = """
+import sys, numpy as np, ray, supervision as sv
+from deepsort_edge.distributed import RayMultiStreamTracker
+with RayMultiStreamTracker(address=sys.argv[1], num_workers=1, num_cpus=0.25, minimum_consecutive_frames=1) as multi:
+    dets = sv.Detections(xyxy=np.array([[10.0, 20.0, 50.0, 120.0]]), confidence=np.array([0.9]))
+    ids = [multi.update({"b": dets})["b"].tracker_id.tolist() for _ in range(2)]
+    nodes = len(ray.nodes())
+print("guest", ids, nodes, ray.is_initialized(), flush=True)
+"""
+
+
+def test_starts_local_ray_or_joins_a_cluster_by_address(tmp_path) -> None:
+    """One process starts its own Ray (no address); a second joins that cluster with address=."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    host = subprocess.Popen([sys.executable, "-c", HOST], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        assert host.stdout.readline().split() == ["ids", "[1]"]
+        address = host.stdout.readline().split()[1]
+        guest = subprocess.run([sys.executable, "-c", GUEST, address], capture_output=True, text=True,
+                               env=env, timeout=120)
+        assert guest.stdout.strip() == "guest [[1], [1]] 1 False", guest.stderr[-2000:]
+        host.stdin.write("\n")
+        host.stdin.flush()
+        assert host.stdout.readline().split() == ["closed", "False"]  # it stopped the Ray it started
+    finally:
+        host.kill()
+        host.wait()
