@@ -138,8 +138,7 @@ class _TrackerWorker:
 
     def load(self, states: dict[str, dict[str, Any]]) -> None:
         for sid, state in states.items():
-            self.group.get(sid, create=True).load_state_dict(state)
-            self.group._new.discard(sid)
+            self.group.load(sid, state)
 
     def restore(self, states: dict[str, dict[str, Any]], logs: dict[str, list[_Logged]]) -> None:
         """Load snapshots, then replay each stream's logged frames (fresh trackers where no snapshot)."""
@@ -151,7 +150,6 @@ class _TrackerWorker:
                     _, errors, _ = self.group.finish({sid: record.features})
                 if errors:
                     raise RuntimeError(f"replaying stream {sid!r} failed: {errors[sid]!r}")
-            self.group._new.discard(sid)
 
     def pop(self, stream_id: str) -> dict[str, Any]:
         state = self.group.get(stream_id).state_dict()

@@ -134,6 +134,17 @@ class _StreamGroup:
         self._slots.pop(stream_id, None)
         self._new.discard(stream_id)
 
+    def load(self, stream_id: str, state: dict[str, Any]) -> None:
+        """Restore one stream from a state dict, creating it if new; unchanged if that fails."""
+        tracker = self.get(check_stream_id(stream_id), create=True)
+        try:
+            tracker.load_state_dict(state)
+        except BaseException:
+            if stream_id in self._new:
+                self.remove(stream_id)
+            raise
+        self._new.discard(stream_id)
+
     def _attempt(
         self, stream_id: str, args: StreamInput, ids: dict, errors: dict, caught: list
     ) -> EmbedRequest | None:
@@ -423,7 +434,7 @@ class MultiStreamTracker:
         """Bytes held by one stream's track store (galleries included), or by all streams."""
         total = 0
         for sid in self.streams if stream_id is None else (check_stream_id(stream_id),):
-            store = self._group.get(sid)._store
+            store = self._group.get(sid)._store  # capacity counts, which state_dict() leaves out
             total += sum(a.nbytes for a in vars(store).values() if isinstance(a, np.ndarray))
         return total
 
@@ -434,15 +445,7 @@ class MultiStreamTracker:
 
     def load_state_dict(self, stream_id: str, state: dict[str, Any]) -> None:
         """Restore one stream from a ``state_dict`` (creating it if new); unchanged if it fails."""
-        check_stream_id(stream_id)
-        tracker = self._group.get(stream_id, create=True)
-        try:
-            tracker.load_state_dict(state)
-        except BaseException:
-            if stream_id in self._group._new:
-                self._group.remove(stream_id)
-            raise
-        self._group._new.discard(stream_id)
+        self._group.load(stream_id, state)
 
     def __repr__(self) -> str:
         extractor = type(self.feature_extractor).__name__ if self.feature_extractor is not None else None

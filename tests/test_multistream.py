@@ -254,3 +254,12 @@ def test_shipped_model_batched_equals_separate() -> None:
         for sid in cams:
             np.testing.assert_array_equal(out[sid].tracker_id, solo[sid].update(*cams[sid][t]).tracker_id)
     assert all(len(multi.tracks(s)) for s in cams)
+
+
+@pytest.mark.parametrize("module", ["deepsort_edge.multistream", "deepsort_edge.distributed"])
+def test_docstring_examples(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

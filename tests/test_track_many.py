@@ -123,12 +123,15 @@ def test_a_failing_input_does_not_stop_the_others(inputs: Path, tmp_path: Path, 
     (root / "BROKEN" / "det").mkdir(parents=True)
     (root / "BROKEN" / "det" / "det.txt").write_text("1,-1,oops\n")
     (root / "lonely.avi").write_bytes(b"not a video")
+    (root / "BAD-INI" / "det").mkdir(parents=True)
+    (root / "BAD-INI" / "seqinfo.ini").write_text("[Sequence]\nframeRate=ten\n")
     rc = main(["track", str(root), "-o", str(tmp_path / "out"), "--no-progress"])
     captured = capsys.readouterr()
     assert rc == 2
     assert "error: BROKEN: " in captured.err and "expected at least 6" in captured.err
     assert "error: lonely: " in captured.err
-    assert "BROKEN: FAILED" in captured.out and "Tracked 4 inputs" in captured.out
+    assert "error: BAD-INI: " in captured.err and "seqinfo.ini" in captured.err
+    assert "BROKEN: FAILED" in captured.out and "Tracked 5 inputs" in captured.out
     assert (tmp_path / "out" / "DETS-ONLY.txt").is_file() and (tmp_path / "out" / "clip.txt").is_file()
 
 

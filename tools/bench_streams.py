@@ -27,7 +27,7 @@ and the driver's per-update overhead. The first 2 frames of each run are
 not timed (first-call costs).
 
 Usage:
-    python tools/bench_streams.py                   # about 1-2 minutes on 2 cores
+    python tools/bench_streams.py --frames 40 --repeat 3   # about 3 minutes on 2 cores
     python tools/bench_streams.py --frames 20 --no-ray
     python tools/bench_streams.py --provider cuda   # embedder on CUDA (Ray: embedder actor gets a GPU)
 """
@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=60, help="frames per stream (default 60)")
     parser.add_argument("--provider", default="cpu", help="ONNX Runtime provider for the embedder (cpu, cuda, ...)")
-    parser.add_argument("--batch-size", type=int, default=64, help="crops per ONNX call (default 64)")
+    parser.add_argument("--batch-size", type=int, default=8,
+                        help="crops per ONNX Runtime call (default 8: larger calls are slower per crop on CPU)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per mode, best kept (default 2)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray run")
     parser.add_argument("--ray-workers", type=int, default=2, help="tracker actors (default 2)")

@@ -51,12 +51,19 @@ def find_inputs(args: argparse.Namespace) -> list[Input] | None:
     root: Path = args.source
     if not root.is_dir() or args.detections is not None:
         return None
-    if MOTSequence.from_folder(root).det_path is not None:
+    try:
+        if MOTSequence.from_folder(root).det_path is not None:
+            return None
+    except ValueError:  # a malformed seqinfo.ini: the single-input path reports it
         return None
     inputs = []
     for path in sorted(root.iterdir()):
         if path.is_dir():
-            seq = MOTSequence.from_folder(path)
+            try:
+                seq = MOTSequence.from_folder(path)
+            except ValueError:  # its own run reports the malformed seqinfo.ini
+                inputs.append(Input(path.name, path, None))
+                continue
             if seq.det_path is not None:
                 inputs.append(Input(seq.name, path, None))
         elif path.suffix.lower() in _VIDEO_SUFFIXES:
@@ -141,6 +148,8 @@ def track_one(args: argparse.Namespace, progress: Any = None) -> dict[str, Any]:
         summary = track_input(args, progress)
     except (InputError, FileNotFoundError, MOTFormatError) as exc:
         return {"input": str(args.source), "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001  (one input's failure must not stop the others)
+        return {"input": str(args.source), "error": f"{type(exc).__name__}: {exc}"}
     return summary
 
 
