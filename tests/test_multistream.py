@@ -263,3 +263,23 @@ def test_docstring_examples(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.slow
+def test_bench_streams_smoke(tmp_path) -> None:
+    """tools/bench_streams.py runs end to end and finds the same ids in every mode (no timings asserted)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    out = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "tools" / "bench_streams.py"), "--frames", "4", "--repeat", "1", "--no-ray"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| ") and "x |" in line]
+    assert len(rows) == 2 and all(line.endswith("| yes |") for line in rows), out.stdout
+    assert "gain from cross-stream batching" in out.stdout
