@@ -38,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import time
 import zlib
 from collections.abc import Iterator, Mapping
@@ -101,6 +102,10 @@ def _stand_in(frame: Any) -> Any:
     if isinstance(frame, _FrameShape):
         return np.broadcast_to(np.zeros((), dtype=np.dtype(frame.dtype)), frame.shape)
     return frame
+
+
+def _copy(value: Any) -> Any:
+    return value.copy() if isinstance(value, np.ndarray) else copy.deepcopy(value)
 
 
 @dataclass
@@ -291,7 +296,9 @@ class RayMultiStreamTracker:
         inputs, errors = unpack_detections(detections, frames)
         pending: dict[int, dict[str, StreamInput]] = {}
         for sid, (xyxy, scores, embeddings, frame) in inputs.items():
-            pending.setdefault(self.worker_of(sid), {})[sid] = (xyxy, scores, embeddings, _frame_shape(frame))
+            # Copies: the replay log must not change if the caller reuses its buffers.
+            args = (_copy(xyxy), _copy(scores), _copy(embeddings), _frame_shape(frame))
+            pending.setdefault(self.worker_of(sid), {})[sid] = args
         real_frames = {sid: args[3] for sid, args in inputs.items()}
         ids: dict[str, np.ndarray] = {}
         caught: list = []
