@@ -199,10 +199,11 @@ def _run_ray(jobs: list[argparse.Namespace], address: str, workers: int | None, 
         raise InputError(f'--ray needs Ray: pip install "deepsort-edge[ray]" ({exc})') from None
     started = not ray.is_initialized()
     if started:
+        # Workers' warnings (undecodable frames, ...) reach this stderr, as with processes.
         if address == "local":
-            ray.init(include_dashboard=False, log_to_driver=False)
+            ray.init(include_dashboard=False)
         else:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address)
     try:
         messages = Queue()
         task = ray.remote(num_cpus=1)(track_one)
