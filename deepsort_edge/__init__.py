@@ -13,10 +13,18 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .embedder import DeepSORTFeatureExtractor
+    from .multistream import MultiStreamTracker, StreamError
     from .tracker import DeepSORTTracker
     from .tracks import TrackView
 
-__all__ = ["DeepSORTFeatureExtractor", "DeepSORTTracker", "TrackView", "__version__"]
+__all__ = [
+    "DeepSORTFeatureExtractor",
+    "DeepSORTTracker",
+    "MultiStreamTracker",
+    "StreamError",
+    "TrackView",
+    "__version__",
+]
 
 # Public name -> module. Loaded on first use so that `import deepsort_edge`
 # (and the CLI's --help) does not pay for Numba, ONNX Runtime or OpenCV.
@@ -24,6 +32,8 @@ _LAZY = {
     "DeepSORTTracker": ".tracker",
     "TrackView": ".tracks",
     "DeepSORTFeatureExtractor": ".embedder",
+    "MultiStreamTracker": ".multistream",
+    "StreamError": ".multistream",
 }
 
 

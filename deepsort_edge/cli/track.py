@@ -6,7 +6,12 @@ Inputs (the first argument):
   frames are read from ``img1/``, appearance comes from the embedder;
 - a video file plus ``--detections det.txt`` (MOT format, frame numbers of the
   video, 1-based, boxes in the video's pixels);
-- a detections file alone: motion-only tracking, no frames.
+- a detections file alone: motion-only tracking, no frames;
+- a folder of several of the above (sequence folders, and videos with
+  ``NAME.txt`` detections beside them): each is tracked on its own, in
+  parallel with ``--workers N`` (processes) or ``--ray [ADDRESS]``, into
+  ``OUT_DIR/<name>.txt`` byte-identical to a one-by-one run (see
+  :mod:`deepsort_edge.cli.track_many`).
 
 Outputs: a MOT results file (``-o``), optionally an annotated video
 (``--video-out``) and a JSON summary (``--summary``) with frames, fps and the
@@ -51,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from deepsort_edge.pipeline import TrackingStats, frames_to_step, track_frames  # noqa: F401  (re-exported)
 from deepsort_edge.cli.errors import UserError, check_output_path, one_line
 from deepsort_edge.mot import (
     MOTData,
@@ -151,8 +157,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="track a MOTChallenge sequence, a video or a detections file",
         description=(
             "Track objects. SOURCE is a MOTChallenge sequence folder (img1/, det/det.txt, "
-            "seqinfo.ini), a video file (with --detections) or a MOT detections file "
-            "(motion-only)."
+            "seqinfo.ini), a video file (with --detections), a MOT detections file "
+            "(motion-only), or a folder of several sequence folders and videos (each video "
+            "with its NAME.txt detections), tracked in parallel with --workers or --ray."
         ),
         epilog=(
             "Faults: an undecodable frame is tracked as a frame without detections; a video "
@@ -166,7 +173,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="MOT detections file (required with a video; default for a "
                              "sequence folder: det/det.txt)")
     parser.add_argument("-o", "--output", type=Path, default=None,
-                        help="MOT results file (default: runs/track/<name>.txt)")
+                        help="MOT results file (default: runs/track/<name>.txt); for a folder "
+                             "of several inputs, the folder for <name>.txt files (default: runs/track)")
     parser.add_argument("--video-out", type=Path, default=None,
                         help="annotated video (.mp4 with mp4v, else .avi with MJPG)")
     parser.add_argument("--summary", type=Path, default=None, help="JSON summary file")
@@ -182,6 +190,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="offline: fill gaps of up to N frames in each track by linear "
                              "interpolation (default: 0, off)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="SOURCE a folder of several sequences/videos: track N at a time in "
+                             "processes (default 1; with --ray: as many as the cluster runs)")
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="SOURCE a folder of several inputs: run them as Ray tasks, on a local "
+                             "Ray or the cluster at ADDRESS (needs the ray extra)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     _add_tracker_options(parser)
     add_embedder_options(parser)
@@ -498,6 +512,45 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from deepsort_edge.cli import track_many  # noqa: PLC0415
+
+    inputs = track_many.find_inputs(args)
+    if inputs is not None:  # a folder of several sequences or videos
+        return track_many.run_many(args, inputs)
+    if args.workers is not None or args.ray is not None:
+        _warn("--workers and --ray apply to a folder of several inputs; tracking the one input here")
+    summary = track_input(args)
+    if args.summary is not None:
+        try:
+            args.summary.parent.mkdir(parents=True, exist_ok=True)
+            args.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"--summary {args.summary}: cannot write ({exc.strerror or exc})") from None
+    if not args.quiet:
+        print(format_summary(summary))
+    return 0
+
+
+ProgressFactory = Callable[[int | None, str], Any]
+
+
+def track_input(args: argparse.Namespace, progress: ProgressFactory | None = None) -> dict[str, Any]:
+    """Track one input (sequence folder, video or detections file) as ``args`` says.
+
+    The one function behind both a single run and each input of
+    ``track DIR -o OUT_DIR``, so that their results files are byte-identical.
+
+    Args:
+        args: the parsed ``track`` options for this input.
+        progress: ``progress(total_frames, name)`` returns a bar with
+            ``update(n)`` and ``close()``; default a tqdm bar on stderr.
+
+    Returns:
+        The JSON-ready summary.
+
+    Raises:
+        InputError: a problem with the input.
+    """
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
     if args.interpolate < 0:
@@ -586,12 +639,14 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.video_out is not None:
         annotator = TrackAnnotator()
-    from tqdm import tqdm  # noqa: PLC0415
+    if progress is None:
+        from tqdm import tqdm  # noqa: PLC0415
 
-    bar = tqdm(
-        total=source.num_frames or None, unit="frame", desc=plan.name, file=sys.stderr,
-        disable=True if args.no_progress else None, leave=False,
-    )
+        def progress(total: int | None, name: str) -> Any:
+            return tqdm(total=total, unit="frame", desc=name, file=sys.stderr,
+                        disable=True if args.no_progress else None, leave=False)
+
+    bar = progress(source.num_frames or None, plan.name)
     try:
         stats = track_frames(source, detections, tracker, extractor, on_frame, bar)
     finally:
@@ -661,15 +716,7 @@ def _run(args: argparse.Namespace) -> int:
             "summary": str(args.summary) if args.summary else None,
         },
     }
-    if args.summary is not None:
-        try:
-            args.summary.parent.mkdir(parents=True, exist_ok=True)
-            args.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"--summary {args.summary}: cannot write ({exc.strerror or exc})") from None
-    if not args.quiet:
-        print(format_summary(summary))
-    return 0
+    return summary
 
 
 def format_summary(summary: dict[str, Any]) -> str:

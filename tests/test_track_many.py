@@ -1,0 +1,187 @@
+"""``deepsort-edge track DIR -o OUT_DIR``: every results file is byte-identical to a one-by-one run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from deepsort_edge.cli.__main__ import main
+from deepsort_edge.cli.track_many import _apply, _BarProgress
+from deepsort_edge.demo_scene import SceneRenderer
+from deepsort_edge.mot import MOTData, read_mot, write_mot
+from deepsort_edge.synthetic import SceneConfig, generate_scene
+from tests.conftest import REPO_ROOT
+
+
+def _scene(seed: int, frames: int, width: int = 192, height: int = 144):
+    cfg = SceneConfig(num_objects=4, width=width, height=height, seed=seed, miss_rate=0.1, turnover=0.02)
+    scene = generate_scene(cfg, frames)
+    frame_col = np.concatenate([np.full(len(f.xyxy), f.index) for f in scene])
+    det = MOTData.from_arrays(frame_col, np.full(frame_col.size, -1), np.concatenate([f.xyxy for f in scene]),
+                              scores=np.concatenate([f.scores for f in scene]))
+    images = SceneRenderer(width, height, seed=seed)
+    return det, [images.render(f.index, f.gt_ids, f.gt_xyxy) for f in scene]
+
+
+def _sequence(root: Path, name: str, seed: int, frames: int, with_images: bool) -> None:
+    det, images = _scene(seed, frames)
+    (root / name / "det").mkdir(parents=True)
+    write_mot(root / name / "det" / "det.txt", det)
+    (root / name / "seqinfo.ini").write_text(
+        f"[Sequence]\nname={name}\nimDir=img1\nframeRate=10\nseqLength={frames}\nimWidth=192\n"
+        "imHeight=144\nimExt=.jpg\n")
+    if with_images:
+        (root / name / "img1").mkdir()
+        for i, image in enumerate(images, 1):
+            cv2.imwrite(str(root / name / "img1" / f"{i:06d}.jpg"), image)
+
+
+def _video(root: Path, name: str, seed: int, frames: int) -> None:
+    det, images = _scene(seed, frames)
+    writer = cv2.VideoWriter(str(root / f"{name}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (192, 144))
+    assert writer.isOpened()
+    for image in images:
+        writer.write(image)
+    writer.release()
+    write_mot(root / f"{name}.txt", det)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of four inputs: two image sequences, one detections-only sequence, one video."""
+    root = tmp_path_factory.mktemp("many")
+    _sequence(root, "SEQ-A", 1, 24, with_images=True)
+    _sequence(root, "SEQ-B", 2, 30, with_images=True)
+    _sequence(root, "DETS-ONLY", 3, 40, with_images=False)
+    _video(root, "clip", 4, 20)
+    (root / "notes").mkdir()  # not an input: skipped
+    return root
+
+
+OPTIONS = ["--no-progress", "-q", "--minimum-consecutive-frames", "2"]
+NAMES = ["DETS-ONLY", "SEQ-A", "SEQ-B", "clip"]
+
+
+@pytest.fixture(scope="module")
+def one_by_one(inputs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("single")
+    for name in NAMES[:3]:
+        assert main(["track", str(inputs / name), "-o", str(out / f"{name}.txt"), *OPTIONS]) == 0
+    assert main(["track", str(inputs / "clip.avi"), "-d", str(inputs / "clip.txt"),
+                 "-o", str(out / "clip.txt"), *OPTIONS]) == 0
+    for name in NAMES:
+        assert len(read_mot(out / f"{name}.txt")) > 20  # real results, not empty files
+    return out
+
+
+def _assert_identical(out: Path, reference: Path) -> None:
+    assert sorted(p.name for p in out.glob("*.txt")) == [f"{n}.txt" for n in NAMES]
+    for name in NAMES:
+        assert (out / f"{name}.txt").read_bytes() == (reference / f"{name}.txt").read_bytes(), name
+
+
+@pytest.mark.slow
+def test_processes_give_byte_identical_results(inputs: Path, one_by_one: Path, tmp_path: Path, capsys) -> None:
+    rc = main(["track", str(inputs), "-o", str(tmp_path / "out"), "--workers", "2", "--no-progress",
+               "--minimum-consecutive-frames", "2", "--summary", str(tmp_path / "all.json")])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    _assert_identical(tmp_path / "out", one_by_one)
+    assert captured.out.startswith("Tracked 4 inputs with 2 processes")
+    report = json.loads((tmp_path / "all.json").read_text())
+    assert [r["name"] for r in report["inputs"]] == NAMES
+    assert [r["frames"] for r in report["inputs"]] == [40, 24, 30, 20]
+
+
+def test_one_process_gives_byte_identical_results(inputs: Path, one_by_one: Path, tmp_path: Path) -> None:
+    assert main(["track", str(inputs), "-o", str(tmp_path / "out"), *OPTIONS]) == 0
+    _assert_identical(tmp_path / "out", one_by_one)
+
+
+@pytest.mark.slow
+def test_ray_tasks_give_byte_identical_results(
+    inputs: Path, one_by_one: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ray = pytest.importorskip("ray", reason='the ray extra is not installed (pip install "deepsort-edge[ray]")')
+    if ray.is_initialized():
+        ray.shutdown()
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))  # Ray's workers import this checkout
+    assert main(["track", str(inputs), "-o", str(tmp_path / "out"), "--ray", "--workers", "2", *OPTIONS]) == 0
+    _assert_identical(tmp_path / "out", one_by_one)
+    assert not ray.is_initialized()  # the local Ray it started is shut down
+
+
+def test_a_failing_input_does_not_stop_the_others(inputs: Path, tmp_path: Path, capsys) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    for name in ("DETS-ONLY", "clip.avi", "clip.txt"):
+        (root / name).symlink_to(inputs / name)
+    (root / "BROKEN" / "det").mkdir(parents=True)
+    (root / "BROKEN" / "det" / "det.txt").write_text("1,-1,oops\n")
+    (root / "lonely.avi").write_bytes(b"not a video")
+    (root / "BAD-INI" / "det").mkdir(parents=True)
+    (root / "BAD-INI" / "seqinfo.ini").write_text("[Sequence]\nframeRate=ten\n")
+    rc = main(["track", str(root), "-o", str(tmp_path / "out"), "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert "error: BROKEN: " in captured.err and "expected at least 6" in captured.err
+    assert "error: lonely: " in captured.err
+    assert "error: BAD-INI: " in captured.err and "seqinfo.ini" in captured.err
+    assert "BROKEN: FAILED" in captured.out and "Tracked 5 inputs" in captured.out
+    assert (tmp_path / "out" / "DETS-ONLY.txt").is_file() and (tmp_path / "out" / "clip.txt").is_file()
+
+
+def test_folder_options_are_checked(inputs: Path, tmp_path: Path, capsys) -> None:
+    rc = main(["track", str(inputs), "-o", str(tmp_path / "o"), "--video-out", str(tmp_path / "v.mp4")])
+    assert rc == 2 and "--video-out takes one input" in capsys.readouterr().err
+    (tmp_path / "file.txt").write_text("")
+    rc = main(["track", str(inputs), "-o", str(tmp_path / "file.txt")])
+    assert rc == 2 and "needs an output folder" in capsys.readouterr().err
+    rc = main(["track", str(inputs), "--workers", "0", "-o", str(tmp_path / "o")])
+    assert rc == 2 and "--workers must be >= 1" in capsys.readouterr().err
+
+
+def test_one_progress_bar_counts_every_input() -> None:
+    class Bar:
+        total = 0
+        n = 0
+
+        def update(self, k: int) -> None:
+            self.n += k
+
+        def refresh(self) -> None:
+            pass
+
+    bar = Bar()
+    progress = _BarProgress(bar)
+    first, second = progress(10, "a"), progress(5, "b")
+    for _ in range(10):
+        first.update(1)
+    second.update(5)
+    first.close()
+    second.close()
+    assert (bar.total, bar.n) == (15, 15)
+    _apply(bar, ("frames", 2))
+    assert bar.n == 17
+
+
+@pytest.mark.slow
+def test_pets09_folder_matches_single_runs(shared_data: Path, tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "PETS09-S2L1").symlink_to(shared_data / "MOT15" / "train" / "PETS09-S2L1")
+    for name in ("TUD-Campus", "TUD-Stadtmitte"):  # SORT detections, no frames: motion only
+        (root / name / "det").mkdir(parents=True)
+        (root / name / "det" / "det.txt").symlink_to(shared_data / "MOT15" / "train-sort-frcnn-det" / name / "det.txt")
+        (root / name / "seqinfo.ini").symlink_to(shared_data / "MOT15" / "train" / name / "seqinfo.ini")
+    options = ["--max-frames", "40", "--no-progress", "-q"]
+    assert main(["track", str(root), "-o", str(tmp_path / "out"), "--workers", "2", *options]) == 0
+    for name in ("PETS09-S2L1", "TUD-Campus", "TUD-Stadtmitte"):
+        single = tmp_path / f"{name}.txt"
+        assert main(["track", str(root / name), "-o", str(single), *options]) == 0
+        assert (tmp_path / "out" / f"{name}.txt").read_bytes() == single.read_bytes(), name
+        assert single.stat().st_size > 0
