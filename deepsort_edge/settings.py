@@ -60,7 +60,7 @@ class TrackerSettings:
     roboflow's own values and the paper's.
     """
 
-    lost_track_buffer: int = _integer(90, 0, "frames a lost track is kept, counted at 30 fps (scaled by frame_rate)")
+    lost_track_buffer: int = _integer(75, 0, "frames a lost track is kept, counted at 30 fps (scaled by frame_rate)")
     frame_rate: float = _number(30.0, 0.0, 1e6, "the video's frame rate; scales lost_track_buffer", low_open=True)
     track_activation_threshold: float = _number(
         0.3, -math.inf, math.inf, "minimum detection score (as given) to start a track"

@@ -67,22 +67,22 @@ MOT17_SELECTION = ("MOT17-02-FRCNN", "MOT17-04-FRCNN", "MOT17-05-FRCNN", "MOT17-
 SELECTION_SETS = ("pets-acf", "mot17-app:select", "mot17:select")
 # One row per switch of issue 8: the default with that switch flipped.
 ABLATION: dict[str, dict[str, Any]] = {
-    "lost_track_rule=overlap": {"lost_track_rule": "overlap"},
+    "lost_track_rule=none": {"lost_track_rule": "none"},
     "low_score_matching=False": {"low_score_matching": False},
-    "confidence_noise=True (NSA Kalman)": {"confidence_noise": True},
+    "confidence_noise=False": {"confidence_noise": False},
     "confidence_embedding=False": {"confidence_embedding": False},
     "coast_damping=0.9": {"coast_damping": 0.9},
     "output_box=detection": {"output_box": "detection"},
-    "class_aware=False": {"class_aware": False},
     "appearance_mode=gallery": {"appearance_mode": "gallery"},
     "lost_track_buffer=30": {"lost_track_buffer": 30},
     "appearance_threshold=0.2": {"appearance_threshold": 0.2},
     "appearance_threshold=0.3": {"appearance_threshold": 0.3},
     "track_activation_threshold=0.5": {"track_activation_threshold": 0.5},
+    "minimum_score=None": {"minimum_score": None},
 }
 # The default-selection grid (--select): what moved HOTA most in the ablation.
 GRID: dict[str, tuple[Any, ...]] = {
-    "lost_track_buffer": (30, 60, 90),
+    "lost_track_buffer": (30, 60, 75, 90),
     "appearance_threshold": (0.2, 0.25, 0.3),
     "track_activation_threshold": (0.3, 0.5),
     "low_score_matching": (True, False),

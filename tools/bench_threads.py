@@ -25,7 +25,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numba  # noqa: E402
-import numpy as np  # noqa: E402
 
 from deepsort_edge import DeepSORTTracker  # noqa: E402
 from deepsort_edge.synthetic import SceneConfig, generate_scene  # noqa: E402

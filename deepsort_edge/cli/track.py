@@ -49,14 +49,21 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from deepsort_edge.pipeline import TrackingStats, frames_to_step, track_frames  # noqa: F401  (re-exported)
+from deepsort_edge.video import (  # noqa: F401  (re-exported for the demo)
+    FrameSource,
+    ImageFolderSource,
+    TrackAnnotator,
+    VideoSource,
+    open_video_writer,
+)
 from deepsort_edge.cli.errors import UserError, check_output_path, one_line
 from deepsort_edge.mot import (
     MOTData,
@@ -76,8 +83,7 @@ PROG = "deepsort-edge track"
 # --preset's values) apply. use_appearance is --no-appearance here; frame_rate
 # defaults to the sequence's own.
 _NOT_OPTIONS = ("use_appearance", "frame_rate")
-_VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv"}
-_MAX_READ_RETRIES = 3
+from deepsort_edge.video import VIDEO_SUFFIXES as _VIDEO_SUFFIXES  # noqa: E402
 
 
 class InputError(UserError):
@@ -201,165 +207,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     add_embedder_options(parser)
     parser.set_defaults(run=run)
     return parser
-
-
-# --------------------------------------------------------------------------- frame sources
-class FrameSource:
-    """Frames for the tracker: ``(frame_number, image or None)``; None = no image."""
-
-    kind = "detections"
-    fps: float | None = None
-    size: tuple[int, int] | None = None  # (width, height)
-
-    def __init__(self, num_frames: int) -> None:
-        self.num_frames = num_frames
-        self.unreadable: list[int] = []
-        self.ended_at: int | None = None  # last frame read when the source ran out early
-        self.length_source = ""  # where num_frames came from, for messages
-        # The frames to yield when not all of 1..num_frames are needed (see frames_to_step).
-        self.frames: Iterable[int] | None = None
-
-    def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
-        frames = range(1, self.num_frames + 1) if self.frames is None else self.frames
-        for frame in frames:
-            yield frame, None
-
-    def close(self) -> None:
-        """Release the source."""
-
-
-class ImageFolderSource(FrameSource):
-    """``img1/000001.jpg``-style frames of a MOTChallenge sequence."""
-
-    kind = "images"
-
-    def __init__(self, sequence: MOTSequence, num_frames: int) -> None:
-        super().__init__(num_frames)
-        self.sequence = sequence
-        if sequence.info is not None:
-            self.fps = sequence.info.frame_rate
-            if sequence.info.width and sequence.info.height:
-                self.size = (sequence.info.width, sequence.info.height)
-
-    def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
-        import cv2  # noqa: PLC0415
-
-        for frame in range(1, self.num_frames + 1):
-            image = cv2.imread(str(self.sequence.image_path(frame)), cv2.IMREAD_COLOR)
-            if image is None:
-                self.unreadable.append(frame)
-            elif self.size is None:
-                self.size = (image.shape[1], image.shape[0])
-            yield frame, image
-
-
-class VideoSource(FrameSource):
-    """Frames of a video file read with OpenCV."""
-
-    kind = "video"
-
-    def __init__(self, path: Path, max_frames: int | None) -> None:
-        import cv2  # noqa: PLC0415
-
-        self.path = path
-        self.capture = cv2.VideoCapture(str(path))
-        if not self.capture.isOpened():
-            raise InputError(f"cannot open video {path} (not a video, or a codec OpenCV lacks)")
-        count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
-        height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
-        self.reported_frames = count if count > 0 else None
-        limit = count if count > 0 else (max_frames or 0)
-        if max_frames is not None:
-            limit = min(limit, max_frames) if limit else max_frames
-        super().__init__(limit)
-        self.fps = fps if fps > 0 else None
-        self.size = (width, height) if width and height else None
-
-    def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
-        frame = 0
-        # Without a frame count, read until the video ends.
-        while self.num_frames <= 0 or frame < self.num_frames:
-            ok, image = self.capture.read()
-            if not ok:
-                # One failed read may be a corrupt frame; several in a row are the end.
-                failed = 1
-                while failed <= _MAX_READ_RETRIES and not ok:
-                    ok, image = self.capture.read()
-                    failed += 0 if ok else 1
-                if not ok:
-                    self.ended_at = frame
-                    return
-                for lost in range(frame + 1, frame + failed + 1):
-                    self.unreadable.append(lost)
-                    yield lost, None
-                frame += failed
-                if self.num_frames > 0 and frame >= self.num_frames:
-                    return
-            frame += 1
-            if self.size is None:
-                self.size = (image.shape[1], image.shape[0])
-            yield frame, image
-
-    def close(self) -> None:
-        self.capture.release()
-
-
-# --------------------------------------------------------------------------- video output
-def open_video_writer(path: Path, fps: float, size: tuple[int, int]) -> tuple[Any, Path]:
-    """Open a ``cv2.VideoWriter``: mp4v for ``.mp4``, MJPG for ``.avi`` (and as fall-back).
-
-    opencv-python's wheels encode MPEG-4 Part 2 (``mp4v``) but not H.264
-    (``avc1`` fails to open), so ``.mp4`` uses ``mp4v``; if that fails too,
-    the video is written as MJPG ``.avi`` beside the requested path.
-
-    Returns:
-        ``(writer, path actually written)``.
-
-    Raises:
-        InputError: No codec could be opened.
-    """
-    import cv2  # noqa: PLC0415
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fps = float(fps) if fps and fps > 0 else 30.0
-    attempts = [("mp4v", path)] if path.suffix.lower() != ".avi" else []
-    attempts.append(("MJPG", path if path.suffix.lower() == ".avi" else path.with_suffix(".avi")))
-    for fourcc, target in attempts:
-        writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*fourcc), fps, size)
-        if writer.isOpened():
-            if target != path:
-                print(f"{PROG}: warning: mp4v unavailable, writing {target} (MJPG)", file=sys.stderr)
-            return writer, target
-        writer.release()
-    raise InputError(f"cannot open a video writer for {path} (tried mp4v and MJPG)")
-
-
-class TrackAnnotator:
-    """Boxes, ``#id`` labels and traces of confirmed tracks (supervision annotators)."""
-
-    def __init__(self, trace_length: int = 30) -> None:
-        import supervision as sv  # noqa: PLC0415
-
-        self._sv = sv
-        lookup = sv.ColorLookup.TRACK
-        self.boxes = sv.BoxAnnotator(color_lookup=lookup, thickness=2)
-        self.labels = sv.LabelAnnotator(color_lookup=lookup, text_scale=0.4, text_padding=3)
-        self.traces = sv.TraceAnnotator(color_lookup=lookup, trace_length=trace_length, smooth=True,
-                                        position=sv.Position.BOTTOM_CENTER)
-
-    def __call__(self, image: np.ndarray, xyxy: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Annotate a copy of ``image`` with the boxes whose id is >= 1."""
-        keep = ids >= 1
-        detections = self._sv.Detections(
-            xyxy=np.asarray(xyxy[keep], dtype=np.float32).reshape(-1, 4),
-            tracker_id=np.asarray(ids[keep], dtype=int),
-        )
-        out = image.copy()
-        out = self.traces.annotate(out, detections)
-        out = self.boxes.annotate(out, detections)
-        return self.labels.annotate(out, detections, labels=[f"#{i}" for i in detections.tracker_id])
 
 
 # --------------------------------------------------------------------------- building blocks

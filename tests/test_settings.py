@@ -1,0 +1,104 @@
+"""The settings schema: validation, presets, and the docs and CLI generated from it."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from deepsort_edge import DeepSORTTracker, settings
+from deepsort_edge.settings import PRESETS, TrackerSettings
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_defaults_validate_and_every_field_is_documented():
+    s = TrackerSettings()
+    for f in settings.fields():
+        assert f.metadata["help"], f.name
+        assert f.metadata["kind"] in ("int", "float", "choice", "bool"), f.name
+    assert s.max_age_frames == int(s.frame_rate / 30 * s.lost_track_buffer)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"appearance_threshold": 3.0}, r"appearance_threshold must be in \[0.0, 2.0\]"),
+        ({"frame_rate": 0}, r"frame_rate must be in \(0.0"),
+        ({"nn_budget": 0}, "nn_budget must be >= 1"),
+        ({"matching": "greedy"}, "matching must be one of"),
+        ({"class_aware": 1}, "class_aware must be True or False"),
+        ({"track_activation_threshold": math.nan}, "must be a finite number"),
+        ({"max_age": -1}, "max_age must be >= 0"),
+        ({"bogus": 1}, r"unknown tracker settings \['bogus'\]"),
+    ],
+)
+def test_bad_values_are_rejected_naming_the_setting(change, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        TrackerSettings.from_dict(change)
+    with pytest.raises((ValueError, TypeError), match=message):
+        DeepSORTTracker(**change)
+
+
+def test_paper_preset_is_nwojke_deep_sort_at_any_frame_rate():
+    for rate in (7.0, 25.0, 30.0):
+        s = TrackerSettings.from_preset("paper", frame_rate=rate)
+        assert s.max_age_frames == 30  # max_age=30 frames, not seconds
+    s = TrackerSettings.from_preset("paper")
+    assert (s.appearance_threshold, s.appearance_weight, s.nn_budget) == (0.2, 1.0, 100)
+    assert (s.appearance_mode, s.motion_cost, s.matching, s.gating) == ("gallery", "mahalanobis", "cascade", "full")
+    assert (s.minimum_consecutive_frames, s.minimum_iou_threshold) == (3, 0.3)  # n_init 3, max_iou_distance 0.7
+    assert s.minimum_score == s.track_activation_threshold == 0.8  # deep_sort_app's min_confidence
+    assert not (s.low_score_matching or s.confidence_noise or s.confidence_embedding or s.class_aware)
+    assert (s.lost_track_rule, s.output_box, s.camera_motion, s.coast_damping) == ("none", "detection", "none", 1.0)
+
+
+def test_roboflow_preset_is_that_release_exactly():
+    s = TrackerSettings.from_preset("roboflow-2.0.1")
+    assert (s.lost_track_buffer, s.frame_rate, s.track_activation_threshold) == (30, 30.0, 0.25)
+    assert (s.minimum_consecutive_frames, s.minimum_iou_threshold) == (3, 0.3)
+    assert (s.appearance_threshold, s.appearance_weight, s.distance_metric) == (0.7, 0.5, "cosine")
+    assert s.minimum_score is None and s.appearance_mode == "gallery" and s.output_box == "detection"
+
+
+def test_preset_then_explicit_arguments_override_it():
+    tracker = DeepSORTTracker(preset="paper", frame_rate=7, appearance_threshold=0.3)
+    assert tracker.appearance_threshold == 0.3 and tracker.maximum_frames_without_update == 30
+    assert tracker.appearance_mode == "gallery"
+    assert "preset='paper'" in repr(tracker)
+    with pytest.raises(ValueError, match="preset must be one of"):
+        DeepSORTTracker(preset="fast")
+    assert DeepSORTTracker(preset="default").settings == DeepSORTTracker().settings
+
+
+def test_signature_defaults_are_the_schema_defaults():
+    import inspect
+
+    params = inspect.signature(DeepSORTTracker).parameters
+    defaults = TrackerSettings().to_dict()
+    positional = [p for p in params if p not in ("self", "feature_extractor", "device", "preset", "settings")]
+    assert positional == list(defaults)[:8]  # roboflow's eight, in its order
+    for name in positional:
+        assert params[name].default == defaults[name], name
+
+
+def test_readme_settings_table_is_the_generated_one():
+    """Both directions at once: the README block equals the table the schema generates."""
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"<!-- settings-table:start -->\n(.*?)\n<!-- settings-table:end -->", text, re.S)
+    assert block, "README lacks the settings-table markers"
+    assert block.group(1).strip() == settings.markdown_table().strip(), (
+        "README's settings table is stale: paste `python -m deepsort_edge.settings`"
+    )
+    documented = set(re.findall(r"^\| `(\w+)` \|", block.group(1), re.M))
+    assert documented == set(settings.names())
+
+
+def test_every_preset_is_valid_and_round_trips_through_a_state():
+    for name in PRESETS:
+        tracker = DeepSORTTracker(preset=name)
+        clone = DeepSORTTracker()
+        clone.load_state_dict(tracker.state_dict())
+        assert clone.settings == tracker.settings
