@@ -19,15 +19,9 @@ import onnxruntime as ort
 import pytest
 import supervision as sv
 
-from deepsort_edge.embedder import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    DeepSORTFeatureExtractor,
-    clip_boxes,
-    default_model_path,
-    preprocess_crops,
-    resolve_providers,
-)
+from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_model_path
+from deepsort_edge.preprocess import IMAGENET_MEAN, IMAGENET_STD, clip_boxes, preprocess_crops
+from deepsort_edge.providers import resolve_providers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PETS = Path("MOT15/train/PETS09-S2L1")

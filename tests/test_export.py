@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from deepsort_edge.cli import export as cli_export
-from deepsort_edge.embedder import DeepSORTFeatureExtractor, preprocess_images
+from deepsort_edge.embedder import DeepSORTFeatureExtractor
 from deepsort_edge.export import EXPORT_EXTRA_HINT, require_export_extra, synthetic_crops
+from deepsort_edge.preprocess import preprocess_images
 
 from .conftest import shared_data_dir
 
@@ -64,7 +65,7 @@ def test_convert_float16_on_a_tiny_graph():
     ort = pytest.importorskip("onnxruntime")
     from onnx import TensorProto, helper, numpy_helper
 
-    from deepsort_edge.export import convert_float16
+    from deepsort_edge.export.exporter import convert_float16
 
     rng = np.random.default_rng(0)
     weight = rng.normal(size=(4, 3, 3, 3)).astype(np.float32)
