@@ -87,8 +87,14 @@ def test_convert_float16_on_a_tiny_graph():
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     half = convert_float16(model)
-    onnx.checker.check_model(half)
+    onnx.checker.check_model(half)  # includes: nodes in topological order
     assert all(i.data_type == TensorProto.FLOAT16 for i in half.graph.initializer)
+    # float32 interface, float16 inside, and the inner tensors keep their (re-inferred) types.
+    assert half.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert half.graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    inner = {v.name: v.type.tensor_type.elem_type for v in half.graph.value_info}
+    assert {"c", "r", "p"} <= set(inner) and inner["c"] == TensorProto.FLOAT16
+    assert model.graph.initializer[0].data_type == TensorProto.FLOAT  # the input model is kept
     x = rng.normal(size=(5, 3, 8, 8)).astype(np.float32)
 
     def run(m):

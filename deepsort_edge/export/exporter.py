@@ -218,66 +218,30 @@ def _freeze_same_padding(model: torch.nn.Module, input_size: tuple[int, int]) ->
     return len(seen)
 
 
-# Inputs that must stay float32 in a float16 graph (sizes and scales, not data).
-_KEEP_FLOAT32_INPUTS = {"Resize": {1, 2}, "Upsample": {1}}
-
-
 def convert_float16(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Convert a float32 ONNX graph to float16, keeping float32 input and output.
+    """Convert a float32 ONNX graph to float16 compute, keeping a float32 input and output.
 
-    Initializers, Constant tensors and Cast targets become float16; a Cast
-    after the graph input and before the graph output keeps the interface in
-    float32, so callers need not change. (Written here rather than taken
-    from onnxconverter-common to keep the export extra small.)
+    Uses ONNX Runtime's converter (``onnxruntime.transformers``): it keeps
+    operators without float16 kernels and size/scale inputs in float32 and
+    re-infers the value types. ``keep_io_types`` puts a Cast after the graph
+    input and before the output, so the model's interface (and every caller)
+    stays float32.
 
     Args:
-        model: float32 model with one input and one output.
+        model: float32 model; not modified.
 
     Returns:
-        A new float16 model.
+        A new float16 model, its nodes in topological order.
     """
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
 
-    model = onnx.ModelProto.FromString(model.SerializeToString())
-    graph = model.graph
-    keep: set[str] = set()
-    for node in graph.node:
-        for index in _KEEP_FLOAT32_INPUTS.get(node.op_type, ()):
-            if index < len(node.input):
-                keep.add(node.input[index])
-
-    def half(tensor: onnx.TensorProto) -> onnx.TensorProto:
-        array = numpy_helper.to_array(tensor)
-        fp16 = np.clip(array, -65504, 65504).astype(np.float16)
-        return numpy_helper.from_array(fp16, tensor.name)
-
-    for i, init in enumerate(graph.initializer):
-        if init.data_type == TensorProto.FLOAT and init.name not in keep:
-            graph.initializer[i].CopyFrom(half(init))
-    for node in graph.node:
-        if node.op_type == "Cast":
-            for attr in node.attribute:
-                if attr.name == "to" and attr.i == TensorProto.FLOAT:
-                    attr.i = TensorProto.FLOAT16
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == TensorProto.FLOAT:
-                if not (node.op_type == "Constant" and node.output[0] in keep):
-                    attr.t.CopyFrom(half(attr.t))
-    del graph.value_info[:]  # stale float32 types; ONNX Runtime re-infers them
-
-    in_name, out_name = graph.input[0].name, graph.output[0].name
-    in_half, out_half = f"{in_name}_fp16", f"{out_name}_fp16"
-    for node in graph.node:
-        for i, name in enumerate(node.input):
-            if name == in_name:
-                node.input[i] = in_half
-        for i, name in enumerate(node.output):
-            if name == out_name:
-                node.output[i] = out_half
-    graph.node.insert(0, helper.make_node("Cast", [in_name], [in_half], to=TensorProto.FLOAT16))
-    graph.node.append(helper.make_node("Cast", [out_half], [out_name], to=TensorProto.FLOAT))
-    return model
+    copy = onnx.ModelProto.FromString(model.SerializeToString())
+    half = convert_float_to_float16(copy, keep_io_types=True)
+    # The converter appends the input Casts after the nodes that read them.
+    OnnxModel.graph_topological_sort(half.graph)
+    return half
 
 
 def _set_metadata(model: onnx.ModelProto, metadata: Mapping[str, str]) -> None:
