@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
+import platformdirs
 
 from deepsort_edge.model_metadata import METADATA_KEYS, decode_metadata
 from deepsort_edge.preprocess import (
@@ -104,15 +105,15 @@ def default_model_path() -> Path:
 def default_cache_dir() -> Path:
     """Folder for models exported by :meth:`DeepSORTFeatureExtractor.from_timm`.
 
-    ``$DEEPSORT_EDGE_CACHE`` when set, else ``$XDG_CACHE_HOME/deepsort-edge``,
-    else ``~/.cache/deepsort-edge``.
+    ``$DEEPSORT_EDGE_CACHE`` when set, else the platform's user cache folder
+    (platformdirs): ``$XDG_CACHE_HOME/deepsort-edge`` or
+    ``~/.cache/deepsort-edge`` on Linux, ``~/Library/Caches/deepsort-edge`` on
+    macOS, ``%LOCALAPPDATA%\\deepsort-edge\\Cache`` on Windows.
     """
     env = os.environ.get("DEEPSORT_EDGE_CACHE")
     if env:
         return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "deepsort-edge"
+    return platformdirs.user_cache_path("deepsort-edge", appauthor=False)
 
 
 def _l2_normalise(features: np.ndarray) -> np.ndarray:

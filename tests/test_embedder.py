@@ -19,7 +19,7 @@ import onnxruntime as ort
 import pytest
 import supervision as sv
 
-from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_model_path
+from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_cache_dir, default_model_path
 from deepsort_edge.preprocess import IMAGENET_MEAN, IMAGENET_STD, clip_boxes, preprocess_crops
 from deepsort_edge.providers import resolve_providers
 
@@ -161,6 +161,19 @@ def test_default_model_loads_without_torch():
     )
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stdout, result.stdout
+
+
+def test_cache_dir_env_override_and_platform_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEEPSORT_EDGE_CACHE", str(tmp_path / "mine"))
+    assert default_cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("DEEPSORT_EDGE_CACHE")
+    if sys.platform.startswith("linux"):  # the XDG base directory rule
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        assert default_cache_dir() == tmp_path / "xdg" / "deepsort-edge"
+        monkeypatch.delenv("XDG_CACHE_HOME")
+        assert default_cache_dir() == Path.home() / ".cache" / "deepsort-edge"
+    else:
+        assert default_cache_dir().is_absolute() and "deepsort-edge" in default_cache_dir().parts
 
 
 def test_default_model_is_self_describing(default_fx):
