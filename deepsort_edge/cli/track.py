@@ -164,7 +164,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     _add_tracker_options(parser)
     add_embedder_options(parser)
-    parser.set_defaults(run=run)
     return parser
 
 
