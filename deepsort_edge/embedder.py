@@ -307,7 +307,10 @@ class DeepSORTFeatureExtractor:
             device: roboflow-style device (``"auto"``, ``"cpu"``, ``"cuda"``,
                 ``"cuda:1"``); ignored when ``providers`` is given.
             input_size: crop ``(height, width)`` fed to the model.
-            pretrained: load timm's pretrained weights (downloads them once).
+            pretrained: load timm's pretrained weights (downloads them once;
+                when the hub is unreachable, fails within seconds unless they
+                are in the local hub cache). ``False`` without a
+                ``checkpoint`` means random weights, with a ``UserWarning``.
             checkpoint: a local state-dict file to load instead.
             opset: ONNX opset.
             precision: ``"fp32"``, ``"fp16"`` or ``"int8"`` (needs
@@ -321,17 +324,28 @@ class DeepSORTFeatureExtractor:
 
         Raises:
             ImportError: if the export extra is missing and the model is not cached.
+            RuntimeError: if pretrained weights are needed but cannot be
+                downloaded (the message says how to pass local weights).
 
         Example:
             >>> fx = DeepSORTFeatureExtractor.from_timm("resnet18.a1_in1k", input_size=(128, 64))  # doctest: +SKIP
         """
         size = _size(input_size, "input_size")
+        random_weights = not pretrained and checkpoint is None
+        if random_weights:
+            from deepsort_edge.export import RANDOM_WEIGHTS_WARNING
+
+            warnings.warn(RANDOM_WEIGHTS_WARNING.format(model=model_name), UserWarning, stacklevel=2)
         key = _cache_key(model_name, size, opset, precision, pretrained, checkpoint, model_kwargs)
         folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         path = folder / f"{key}.onnx"
         if not path.is_file():
             try:
-                from deepsort_edge.export import export_timm, require_export_extra
+                from deepsort_edge.export import (
+                    RANDOM_WEIGHTS_WARNING,
+                    export_timm,
+                    require_export_extra,
+                )
 
                 require_export_extra()
             except ImportError as exc:
@@ -342,17 +356,22 @@ class DeepSORTFeatureExtractor:
             folder.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             try:
-                export_timm(
-                    model_name,
-                    tmp,
-                    checkpoint=checkpoint,
-                    pretrained=pretrained,
-                    input_size=size,
-                    opset=opset,
-                    precision=precision,
-                    calibration_crops=calibration_crops,
-                    model_kwargs=model_kwargs,
-                )
+                with warnings.catch_warnings():
+                    # Said once above, also when the file comes from the cache.
+                    warnings.filterwarnings(
+                        "ignore", re.escape(RANDOM_WEIGHTS_WARNING.format(model=model_name))
+                    )
+                    export_timm(
+                        model_name,
+                        tmp,
+                        checkpoint=checkpoint,
+                        pretrained=pretrained,
+                        input_size=size,
+                        opset=opset,
+                        precision=precision,
+                        calibration_crops=calibration_crops,
+                        model_kwargs=model_kwargs,
+                    )
                 os.replace(tmp, path)  # atomic: concurrent callers never see half a file
             finally:
                 tmp.unlink(missing_ok=True)
@@ -526,8 +545,15 @@ class DeepSORTFeatureExtractor:
     # -- inference --------------------------------------------------------------
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        out = self._session.run([self._output_name], {self._input_name: batch})[0]
-        return np.asarray(out).reshape(len(batch), -1)
+        out = np.asarray(self._session.run([self._output_name], {self._input_name: batch})[0])
+        # Reshaping a wrong batch would silently give crops each other's features.
+        if out.ndim == 0 or out.shape[0] != len(batch):
+            raise ValueError(
+                f"{self.model_path.name}: the model returned output of shape {out.shape} for "
+                f"{len(batch)} crops; expected one row per crop ([{len(batch)}, D] or "
+                f"[{len(batch)}, D, 1, 1])"
+            )
+        return out.reshape(len(batch), -1)
 
     def embed_batch(self, batch: np.ndarray) -> np.ndarray:
         """Run preprocessed ``(N, 3, H, W)`` input through the model in chunks.

@@ -353,6 +353,35 @@ def test_dynamic_size_model_without_metadata_needs_input_size(tmp_path):
 # ------------------------------------------------------------------------------ errors
 
 
+def test_output_with_another_batch_size_is_an_error(tmp_path):
+    """A model whose output batch differs from its input's must not be reshaped into features."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    # Channel means of all crops in one row: [N, 3, H, W] -> [1, 3N]. Reshaped to N rows,
+    # 2 crops would get 3-vectors of mixed crops without any error.
+    graph = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
+            helper.make_node("Reshape", ["pooled", "one_row"], ["out"]),
+        ],
+        "batch-mixer",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, "d"])],
+        [numpy_helper.from_array(np.array([1, -1], np.int64), "one_row")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "mixer.onnx"
+    onnx.save(model, str(path))
+    fx = DeepSORTFeatureExtractor(path, "cpu", mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    frame = _frame(9)
+    assert fx.extract_features(frame, np.array([[0, 0, 10, 10]], float)).shape == (1, 3)
+    with pytest.raises(ValueError, match=r"shape \(1, 6\) for 2 crops"):
+        fx.extract_features(frame, np.array([[0, 0, 10, 10], [5, 5, 30, 40]], float))
+
+
+
 def test_missing_file():
     with pytest.raises(FileNotFoundError, match="not found"):
         DeepSORTFeatureExtractor("/nonexistent/model.onnx")

@@ -26,6 +26,7 @@ from deepsort_edge.export.checkpoints import load_timm_checkpoint
 from deepsort_edge.export.exporter import (
     EXPORT_EXTRA_HINT,
     PRECISIONS,
+    RANDOM_WEIGHTS_WARNING,
     ExportReport,
     export_timm,
     require_export_extra,
@@ -34,6 +35,7 @@ from deepsort_edge.export.exporter import (
 __all__ = [
     "EXPORT_EXTRA_HINT",
     "PRECISIONS",
+    "RANDOM_WEIGHTS_WARNING",
     "ExportReport",
     "export_timm",
     "load_mot_crops",

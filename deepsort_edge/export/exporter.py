@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -35,6 +36,7 @@ import numpy as np
 
 from deepsort_edge.export.calibration import synthetic_crops
 from deepsort_edge.export.checkpoints import load_timm_checkpoint
+from deepsort_edge.export.hub import hub_access, weights_host
 from deepsort_edge.export.quantize import quantize_int8
 from deepsort_edge.model_metadata import encode_metadata
 from deepsort_edge.preprocess import preprocess_images
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPORT_EXTRA_HINT",
     "PRECISIONS",
+    "RANDOM_WEIGHTS_WARNING",
     "ExportReport",
     "convert_float16",
     "export_timm",
@@ -54,6 +57,11 @@ __all__ = [
 
 PRECISIONS = ("fp32", "fp16", "int8")
 EXPORT_EXTRA_HINT = 'pip install "deepsort-edge[export]"'
+#: Warning for exports without pretrained weights or a checkpoint ({model} is filled in).
+RANDOM_WEIGHTS_WARNING = (
+    "pretrained=False without a checkpoint: {model} gets random weights, so its features "
+    "carry no appearance information; pass checkpoint=PATH or pretrained=True"
+)
 INPUT_NAME = "images"
 OUTPUT_NAME = "features"
 
@@ -340,15 +348,22 @@ def export_timm(
     if not timm.list_models(model_name) and not timm.list_models(model_name.split(".")[0]):
         raise ValueError(f"model_name: {model_name!r} is not a timm model (see timm.list_models())")
     say(f"building {model_name} (pretrained={pretrained}, checkpoint={checkpoint})")
+    if not pretrained and checkpoint is None:
+        warnings.warn(RANDOM_WEIGHTS_WARNING.format(model=model_name), UserWarning, stacklevel=2)
+    reachable = True
     try:
-        model = timm.create_model(
-            model_name, pretrained=pretrained, num_classes=0, **dict(model_kwargs or {})
-        )
+        with contextlib.ExitStack() as stack:
+            if pretrained:
+                reachable = stack.enter_context(hub_access(model_name))
+            model = timm.create_model(
+                model_name, pretrained=pretrained, num_classes=0, **dict(model_kwargs or {})
+            )
     except (OSError, RuntimeError) as exc:  # hub errors subclass these (offline, no cache)
         if not pretrained:
             raise
+        where = "" if reachable else f" ({weights_host(model_name)} is unreachable from here)"
         raise RuntimeError(
-            f"could not load pretrained weights for {model_name!r}: {exc}\n"
+            f"could not load pretrained weights for {model_name!r}{where}: {exc}\n"
             "timm downloads them from the model hub on first use; without network access "
             "(and not in the local hub cache) pass checkpoint=PATH (--checkpoint) with local "
             "weights, or pretrained=False for random weights"
