@@ -108,9 +108,9 @@ def test_cycle_finder_finds_a_planted_circle():
 
 def test_graph_sees_lazy_and_relative_imports():
     graph = import_graph(package_modules())
-    # from_timm imports the exporter inside a function; the tracker uses relative imports.
+    # from_timm imports the exporter inside a function; tracks.py uses a relative import.
     assert "deepsort_edge.export" in graph["deepsort_edge.embedder"]
-    assert "deepsort_edge.kernels.kalman" in graph["deepsort_edge.tracker"]
+    assert "deepsort_edge.boxes" in graph["deepsort_edge.tracks"]
     assert "deepsort_edge.preprocess" in graph["deepsort_edge.export.calibration"]
 
 
