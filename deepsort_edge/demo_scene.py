@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import colorsys
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,11 +32,8 @@ _HAIR = ((20, 20, 20), (30, 50, 90), (40, 80, 150), (160, 170, 180), (10, 30, 60
 
 def _hsv_to_bgr(h: float, s: float, v: float) -> tuple[int, int, int]:
     """One HSV colour (h in [0, 360), s and v in [0, 1]) as a BGR uint8 triple."""
-    c = v * s
-    x = c * (1 - abs((h / 60.0) % 2 - 1))
-    m = v - c
-    r, g, b = [(c, x, 0), (x, c, 0), (0, c, x), (0, x, c), (x, 0, c), (c, 0, x)][int(h // 60) % 6]
-    return (int(255 * (b + m)), int(255 * (g + m)), int(255 * (r + m)))
+    r, g, b = colorsys.hsv_to_rgb(h / 360.0, s, v)
+    return (int(255 * b), int(255 * g), int(255 * r))
 
 
 @dataclass(frozen=True)

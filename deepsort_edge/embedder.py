@@ -1,17 +1,18 @@
 """Appearance embeddings for DeepSORT on ONNX Runtime.
 
 :class:`DeepSORTFeatureExtractor` crops each detection from a BGR frame,
-preprocesses the crops in one vectorised pass and runs them through an ONNX
-model in batches, returning one L2-normalised ``float32`` row per detection.
-It keeps the API of roboflow trackers' extractor (``from_timm``,
-``extract_features(frame, detections)``) but never imports torch: timm models
-are exported to ONNX once (see :mod:`deepsort_edge.export`) and cached.
+preprocesses the crops in one vectorised pass (:mod:`deepsort_edge.preprocess`)
+and runs them through an ONNX model in batches, returning one L2-normalised
+``float32`` row per detection. It keeps the API of roboflow trackers'
+extractor (``from_timm``, ``extract_features(frame, detections)``) but never
+imports torch: timm models are exported to ONNX once (see
+:mod:`deepsort_edge.export`) and cached.
 
 A model file is self-describing when it carries deepsort-edge metadata
-(``input_size``, ``mean``, ``std``, ``color_order``, ``feature_dim``,
-``source_model`` in the ONNX ``metadata_props``, written by the exporter);
+(:mod:`deepsort_edge.model_metadata`: ``input_size``, ``mean``, ``std``,
+``color_order``, ``feature_dim``, ``source_model``, written by the exporter);
 files without it, such as third-party ReID models, take those values as
-arguments.
+arguments. Execution providers are chosen by :mod:`deepsort_edge.providers`.
 
 Example:
     >>> import numpy as np
@@ -34,9 +35,25 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 import onnxruntime as ort
+import platformdirs
+
+from deepsort_edge.model_metadata import METADATA_KEYS, decode_metadata
+from deepsort_edge.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    as_xyxy,
+    check_bgr_image,
+    preprocess_crops,
+)
+from deepsort_edge.providers import (
+    CPU_PROVIDER,
+    ProviderSpec,
+    provider_name,
+    providers_for_device,
+    resolve_providers,
+)
 
 if TYPE_CHECKING:
     import supervision as sv
@@ -47,64 +64,19 @@ __all__ = [
     "IMAGENET_STD",
     "METADATA_KEYS",
     "DeepSORTFeatureExtractor",
-    "clip_boxes",
     "default_cache_dir",
     "default_model_path",
-    "preprocess_crops",
-    "preprocess_images",
-    "providers_for_device",
-    "resolve_providers",
 ]
 
 #: File name of the shipped default model inside the ``models`` folder.
 DEFAULT_MODEL_FILENAME = "efficientnet_lite0_128x64_int8.onnx"
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-
-#: ONNX ``metadata_props`` keys written by the exporter and read back here.
-#: Values are JSON (lists for sizes and statistics, strings otherwise).
-METADATA_KEYS = (
-    "input_size",  # [H, W]
-    "mean",  # [r, g, b] (or in color_order), on pixels scaled to [0, 1]
-    "std",
-    "color_order",  # "RGB" or "BGR": channel order the model expects
-    "feature_dim",
-    "source_model",
-    "precision",
-)
-
-# "auto" tries accelerated providers in this order, then the CPU.
-_PROVIDER_PRIORITY = (
-    "TensorrtExecutionProvider",
-    "CUDAExecutionProvider",
-    "ROCMExecutionProvider",
-    "MIGraphXExecutionProvider",
-    "OpenVINOExecutionProvider",
-    "CoreMLExecutionProvider",
-    "DmlExecutionProvider",
-)
-_CPU = "CPUExecutionProvider"
-_PROVIDER_ALIASES = {
-    "cpu": _CPU,
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-    "trt": "TensorrtExecutionProvider",
-    "rocm": "ROCMExecutionProvider",
-    "migraphx": "MIGraphXExecutionProvider",
-    "openvino": "OpenVINOExecutionProvider",
-    "coreml": "CoreMLExecutionProvider",
-    "directml": "DmlExecutionProvider",
-    "dml": "DmlExecutionProvider",
-}
 _OPT_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
     "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
-
-ProviderSpec = str | tuple[str, dict[str, Any]]
 
 
 # --------------------------------------------------------------------------- paths
@@ -133,249 +105,15 @@ def default_model_path() -> Path:
 def default_cache_dir() -> Path:
     """Folder for models exported by :meth:`DeepSORTFeatureExtractor.from_timm`.
 
-    ``$DEEPSORT_EDGE_CACHE`` when set, else ``$XDG_CACHE_HOME/deepsort-edge``,
-    else ``~/.cache/deepsort-edge``.
+    ``$DEEPSORT_EDGE_CACHE`` when set, else the platform's user cache folder
+    (platformdirs): ``$XDG_CACHE_HOME/deepsort-edge`` or
+    ``~/.cache/deepsort-edge`` on Linux, ``~/Library/Caches/deepsort-edge`` on
+    macOS, ``%LOCALAPPDATA%\\deepsort-edge\\Cache`` on Windows.
     """
     env = os.environ.get("DEEPSORT_EDGE_CACHE")
     if env:
         return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "deepsort-edge"
-
-
-# ----------------------------------------------------------------------- providers
-
-
-def _canonical_provider(name: str) -> str:
-    return _PROVIDER_ALIASES.get(name.lower(), name)
-
-
-def resolve_providers(
-    providers: str | Sequence[ProviderSpec] | None = "auto",
-) -> list[ProviderSpec]:
-    """Turn a provider request into the list ONNX Runtime takes.
-
-    Args:
-        providers: ``"auto"`` (or ``None``) for the best available provider
-            followed by the CPU; a provider name (``"CUDAExecutionProvider"``
-            or a short alias such as ``"cuda"``, ``"cpu"``, ``"tensorrt"``);
-            or a list of names and ``(name, options)`` pairs, tried in order.
-
-    Returns:
-        Provider names or ``(name, options)`` pairs, ending with the CPU
-        provider unless the request named providers explicitly.
-
-    Raises:
-        ValueError: if a named provider is not available in this
-            onnxruntime build; the message lists the available ones.
-        TypeError: if ``providers`` has the wrong type.
-
-    Example:
-        >>> resolve_providers("cpu")
-        ['CPUExecutionProvider']
-    """
-    available = ort.get_available_providers()
-    if providers is None or (isinstance(providers, str) and providers.lower() == "auto"):
-        best = [p for p in _PROVIDER_PRIORITY if p in available]
-        chosen: list[ProviderSpec] = best[:1]
-        if chosen == ["TensorrtExecutionProvider"] and "CUDAExecutionProvider" in available:
-            # TensorRT leaves unsupported nodes to the next provider; CUDA beats CPU there.
-            chosen.append("CUDAExecutionProvider")
-        return [*chosen, _CPU]
-    if isinstance(providers, str):
-        providers = [providers]
-    if not isinstance(providers, Sequence):
-        raise TypeError(
-            f"providers must be 'auto', a provider name or a list of them, got {type(providers).__name__}"
-        )
-    resolved: list[ProviderSpec] = []
-    for spec in providers:
-        if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
-            name, options = _canonical_provider(spec[0]), dict(spec[1])
-            item: ProviderSpec = (name, options)
-        elif isinstance(spec, str):
-            name = _canonical_provider(spec)
-            item = name
-        else:
-            raise TypeError(f"each provider must be a name or a (name, options) pair, got {spec!r}")
-        if name not in available:
-            raise ValueError(
-                f"providers: {spec if isinstance(spec, str) else spec[0]!r} is not available in this "
-                f"onnxruntime build; available providers: {', '.join(available)}"
-            )
-        resolved.append(item)
-    if not resolved:
-        raise ValueError("providers must name at least one provider, got an empty list")
-    return resolved
-
-
-def _provider_name(spec: ProviderSpec) -> str:
-    return spec if isinstance(spec, str) else spec[0]
-
-
-def providers_for_device(device: str | None) -> str | list[ProviderSpec]:
-    """Map roboflow's ``device`` strings (auto, cpu, cuda, cuda:1, mps) to providers.
-
-    Example:
-        >>> providers_for_device("cuda:1")[0]
-        ('CUDAExecutionProvider', {'device_id': 1})
-    """
-    if device is None or device == "auto":
-        return "auto"
-    match = re.fullmatch(r"cuda(?::(\d+))?", device)
-    if match:
-        return [("CUDAExecutionProvider", {"device_id": int(match.group(1) or 0)}), _CPU]
-    if device == "mps":
-        return ["CoreMLExecutionProvider", _CPU]
-    return [device]
-
-
-# --------------------------------------------------------------------- preprocessing
-
-
-def clip_boxes(xyxy: np.ndarray, frame_height: int, frame_width: int) -> np.ndarray:
-    """Integer crop windows for boxes, clipped to the frame and at least 1x1.
-
-    The window covers every pixel the box touches (floor of left/top, ceil of
-    right/bottom). A box that is empty or lies (partly) outside the frame is
-    clamped into it, and a window thinner than one pixel grows to one pixel at
-    the nearest position inside the frame: every detection thus gets a real,
-    non-empty crop and a finite feature, the appearance of the frame pixels
-    nearest to it. (Zeros would make its cosine distance undefined.)
-
-    Args:
-        xyxy: ``(N, 4)`` boxes ``x1, y1, x2, y2`` in pixels, finite.
-        frame_height: frame height in pixels, ``>= 1``.
-        frame_width: frame width in pixels, ``>= 1``.
-
-    Returns:
-        ``(N, 4)`` int64 windows ``x1, y1, x2, y2`` with
-        ``0 <= x1 < x2 <= frame_width`` and ``0 <= y1 < y2 <= frame_height``.
-
-    Example:
-        >>> clip_boxes(np.array([[-5.0, 2.5, 3.2, 2.5]]), 4, 4).tolist()
-        [[0, 2, 4, 3]]
-    """
-    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
-    out = np.empty(xyxy.shape, dtype=np.int64)
-    for lo, hi, size in ((0, 2, frame_width), (1, 3, frame_height)):
-        a = np.minimum(xyxy[:, lo], xyxy[:, hi])  # tolerate swapped corners
-        b = np.maximum(xyxy[:, lo], xyxy[:, hi])
-        start = np.clip(np.floor(a), 0, size - 1).astype(np.int64)
-        stop = np.clip(np.ceil(b), 0, size).astype(np.int64)
-        stop = np.maximum(stop, start + 1)
-        out[:, lo], out[:, hi] = start, stop
-    return out
-
-
-def _normalise_batch(
-    batch: np.ndarray, mean: Sequence[float], std: Sequence[float], color_order: str
-) -> np.ndarray:
-    """``(N, H, W, 3)`` uint8 BGR -> ``(N, 3, H, W)`` float32 normalised, in channel order."""
-    n, h, w, _ = batch.shape
-    out = np.empty((n, 3, h, w), dtype=np.float32)
-    source = (2, 1, 0) if color_order == "RGB" else (0, 1, 2)
-    for c in range(3):
-        # (x / 255 - mean) / std folded into one multiply-add per pixel.
-        scale = np.float32(1.0 / (255.0 * std[c]))
-        shift = np.float32(-mean[c] / std[c])
-        np.multiply(batch[..., source[c]], scale, out=out[:, c], dtype=np.float32)
-        out[:, c] += shift
-    return out
-
-
-def preprocess_crops(
-    frame: np.ndarray,
-    xyxy: np.ndarray,
-    input_size: tuple[int, int],
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-    color_order: str = "RGB",
-) -> np.ndarray:
-    """Crop boxes from a BGR frame into a normalised NCHW batch.
-
-    Each box is clipped with :func:`clip_boxes`, resized to ``input_size``
-    with ``cv2.INTER_LINEAR`` (aspect ratio not kept, as ReID models expect),
-    converted to ``color_order`` and normalised as ``(x / 255 - mean) / std``.
-
-    Args:
-        frame: ``(H, W, 3)`` uint8 BGR image.
-        xyxy: ``(N, 4)`` finite boxes in pixels.
-        input_size: model input ``(height, width)``.
-        mean: per-channel mean of pixels scaled to ``[0, 1]``, in ``color_order``.
-        std: per-channel standard deviation, in ``color_order``.
-        color_order: ``"RGB"`` or ``"BGR"``.
-
-    Returns:
-        ``(N, 3, input_size[0], input_size[1])`` float32 array.
-    """
-    height, width = int(input_size[0]), int(input_size[1])
-    windows = clip_boxes(xyxy, frame.shape[0], frame.shape[1])
-    batch = np.empty((len(windows), height, width, 3), dtype=np.uint8)
-    for i, (x1, y1, x2, y2) in enumerate(windows):
-        cv2.resize(
-            frame[y1:y2, x1:x2], (width, height), dst=batch[i], interpolation=cv2.INTER_LINEAR
-        )
-    return _normalise_batch(batch, mean, std, color_order)
-
-
-def preprocess_images(
-    images: Sequence[np.ndarray],
-    input_size: tuple[int, int],
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-    color_order: str = "RGB",
-) -> np.ndarray:
-    """Preprocess whole BGR images (already cropped) like :func:`preprocess_crops`.
-
-    Args:
-        images: uint8 BGR images ``(h, w, 3)``, any sizes.
-        input_size: model input ``(height, width)``.
-        mean: per-channel mean in ``color_order``.
-        std: per-channel standard deviation in ``color_order``.
-        color_order: ``"RGB"`` or ``"BGR"``.
-
-    Returns:
-        ``(N, 3, input_size[0], input_size[1])`` float32 array.
-    """
-    height, width = int(input_size[0]), int(input_size[1])
-    batch = np.empty((len(images), height, width, 3), dtype=np.uint8)
-    for i, image in enumerate(images):
-        _check_frame(image, f"images[{i}]")
-        cv2.resize(image, (width, height), dst=batch[i], interpolation=cv2.INTER_LINEAR)
-    return _normalise_batch(batch, mean, std, color_order)
-
-
-def _check_frame(frame: object, name: str = "frame") -> np.ndarray:
-    if not isinstance(frame, np.ndarray):
-        raise TypeError(
-            f"{name} must be a numpy array (H, W, 3) uint8 BGR, got {type(frame).__name__}"
-        )
-    if frame.dtype != np.uint8:
-        raise TypeError(f"{name} must have dtype uint8 (BGR image), got {frame.dtype}")
-    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
-        raise ValueError(f"{name} must have shape (H, W, 3) with H, W >= 1, got {frame.shape}")
-    return frame
-
-
-def _as_xyxy(detections: object) -> np.ndarray:
-    xyxy = getattr(detections, "xyxy", detections)  # sv.Detections or an array
-    try:
-        xyxy = np.asarray(xyxy, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            "detections must be sv.Detections or an (N, 4) xyxy array, "
-            f"got {type(detections).__name__}"
-        ) from exc
-    if xyxy.size == 0:
-        return np.empty((0, 4), dtype=np.float64)
-    if xyxy.ndim != 2 or xyxy.shape[1] != 4:
-        raise ValueError(f"detections must be (N, 4) xyxy boxes, got shape {xyxy.shape}")
-    if not np.isfinite(xyxy).all():
-        bad = np.flatnonzero(~np.isfinite(xyxy).all(axis=1))
-        raise ValueError(f"detections must have finite boxes; rows {bad[:10].tolist()} are not")
-    return xyxy
+    return platformdirs.user_cache_path("deepsort-edge", appauthor=False)
 
 
 def _l2_normalise(features: np.ndarray) -> np.ndarray:
@@ -400,21 +138,6 @@ def _l2_normalise(features: np.ndarray) -> np.ndarray:
             )
         out[bad] = np.float32(1.0 / math.sqrt(features.shape[1]))
     return out
-
-
-# -------------------------------------------------------------------------- metadata
-
-
-def _read_metadata(session: ort.InferenceSession) -> dict[str, Any]:
-    raw = session.get_modelmeta().custom_metadata_map
-    meta: dict[str, Any] = {}
-    for key in METADATA_KEYS:
-        if key in raw:
-            try:
-                meta[key] = json.loads(raw[key])
-            except json.JSONDecodeError:
-                meta[key] = raw[key]
-    return meta
 
 
 def _triple(value: Sequence[float], name: str) -> tuple[float, float, float]:
@@ -454,7 +177,7 @@ class DeepSORTFeatureExtractor:
         model_path: path to an ONNX model with one input ``[N, 3, H, W]``
             and one output ``[N, D]`` (or ``[N, D, 1, 1]``).
         providers: ``"auto"``, a provider name or a list; see
-            :func:`resolve_providers`.
+            :func:`deepsort_edge.providers.resolve_providers`.
         input_size: ``(height, width)`` of the model input; default from the
             model's metadata, else from its static input shape.
         mean: per-channel mean of ``[0, 1]`` pixels, in ``color_order``;
@@ -584,7 +307,10 @@ class DeepSORTFeatureExtractor:
             device: roboflow-style device (``"auto"``, ``"cpu"``, ``"cuda"``,
                 ``"cuda:1"``); ignored when ``providers`` is given.
             input_size: crop ``(height, width)`` fed to the model.
-            pretrained: load timm's pretrained weights (downloads them once).
+            pretrained: load timm's pretrained weights (downloads them once;
+                when the hub is unreachable, fails within seconds unless they
+                are in the local hub cache). ``False`` without a
+                ``checkpoint`` means random weights, with a ``UserWarning``.
             checkpoint: a local state-dict file to load instead.
             opset: ONNX opset.
             precision: ``"fp32"``, ``"fp16"`` or ``"int8"`` (needs
@@ -598,17 +324,28 @@ class DeepSORTFeatureExtractor:
 
         Raises:
             ImportError: if the export extra is missing and the model is not cached.
+            RuntimeError: if pretrained weights are needed but cannot be
+                downloaded (the message says how to pass local weights).
 
         Example:
             >>> fx = DeepSORTFeatureExtractor.from_timm("resnet18.a1_in1k", input_size=(128, 64))  # doctest: +SKIP
         """
         size = _size(input_size, "input_size")
+        random_weights = not pretrained and checkpoint is None
+        if random_weights:
+            from deepsort_edge.export import RANDOM_WEIGHTS_WARNING
+
+            warnings.warn(RANDOM_WEIGHTS_WARNING.format(model=model_name), UserWarning, stacklevel=2)
         key = _cache_key(model_name, size, opset, precision, pretrained, checkpoint, model_kwargs)
         folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         path = folder / f"{key}.onnx"
         if not path.is_file():
             try:
-                from deepsort_edge.export import export_timm, require_export_extra
+                from deepsort_edge.export import (
+                    RANDOM_WEIGHTS_WARNING,
+                    export_timm,
+                    require_export_extra,
+                )
 
                 require_export_extra()
             except ImportError as exc:
@@ -619,17 +356,22 @@ class DeepSORTFeatureExtractor:
             folder.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             try:
-                export_timm(
-                    model_name,
-                    tmp,
-                    checkpoint=checkpoint,
-                    pretrained=pretrained,
-                    input_size=size,
-                    opset=opset,
-                    precision=precision,
-                    calibration_crops=calibration_crops,
-                    model_kwargs=model_kwargs,
-                )
+                with warnings.catch_warnings():
+                    # Said once above, also when the file comes from the cache.
+                    warnings.filterwarnings(
+                        "ignore", re.escape(RANDOM_WEIGHTS_WARNING.format(model=model_name))
+                    )
+                    export_timm(
+                        model_name,
+                        tmp,
+                        checkpoint=checkpoint,
+                        pretrained=pretrained,
+                        input_size=size,
+                        opset=opset,
+                        precision=precision,
+                        calibration_crops=calibration_crops,
+                        model_kwargs=model_kwargs,
+                    )
                 os.replace(tmp, path)  # atomic: concurrent callers never see half a file
             finally:
                 tmp.unlink(missing_ok=True)
@@ -674,26 +416,26 @@ class DeepSORTFeatureExtractor:
                 raise ValueError(
                     f"model_path: {path} is not a valid ONNX model (corrupt or truncated?): {message}"
                 ) from exc
-            accelerated = [p for p in self._requested if _provider_name(p) != _CPU]
+            accelerated = [p for p in self._requested if provider_name(p) != CPU_PROVIDER]
             if not accelerated:
                 raise ValueError(
                     f"model_path: ONNX Runtime could not load {path}: {message}"
                 ) from exc
             warnings.warn(
-                f"could not start {[_provider_name(p) for p in accelerated]} ({message}); "
+                f"could not start {[provider_name(p) for p in accelerated]} ({message}); "
                 "falling back to CPUExecutionProvider",
                 RuntimeWarning,
                 stacklevel=3,
             )
             try:
-                session = ort.InferenceSession(str(path), sess_options=options, providers=[_CPU])
+                session = ort.InferenceSession(str(path), sess_options=options, providers=[CPU_PROVIDER])
             except Exception as cpu_exc:
                 raise ValueError(
                     f"model_path: ONNX Runtime could not load {path}: {cpu_exc}"
                 ) from cpu_exc
         active = session.get_providers()
-        missing = [_provider_name(p) for p in self._requested if _provider_name(p) not in active]
-        if missing and active and active[0] == _CPU and missing[0] != _CPU:
+        missing = [provider_name(p) for p in self._requested if provider_name(p) not in active]
+        if missing and active and active[0] == CPU_PROVIDER and missing[0] != CPU_PROVIDER:
             warnings.warn(
                 f"{missing} failed to load (missing CUDA/TensorRT libraries or driver?); "
                 f"running on {active}",
@@ -725,7 +467,7 @@ class DeepSORTFeatureExtractor:
             raise ValueError(
                 f"model_path: expected a float input, got {spec.type} for {spec.name!r}"
             )
-        meta = _read_metadata(self._session)
+        meta = decode_metadata(self._session.get_modelmeta().custom_metadata_map)
         self.metadata = meta
         if input_size is None:
             if "input_size" in meta:
@@ -803,8 +545,15 @@ class DeepSORTFeatureExtractor:
     # -- inference --------------------------------------------------------------
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        out = self._session.run([self._output_name], {self._input_name: batch})[0]
-        return np.asarray(out).reshape(len(batch), -1)
+        out = np.asarray(self._session.run([self._output_name], {self._input_name: batch})[0])
+        # Reshaping a wrong batch would silently give crops each other's features.
+        if out.ndim == 0 or out.shape[0] != len(batch):
+            raise ValueError(
+                f"{self.model_path.name}: the model returned output of shape {out.shape} for "
+                f"{len(batch)} crops; expected one row per crop ([{len(batch)}, D] or "
+                f"[{len(batch)}, D, 1, 1])"
+            )
+        return out.reshape(len(batch), -1)
 
     def embed_batch(self, batch: np.ndarray) -> np.ndarray:
         """Run preprocessed ``(N, 3, H, W)`` input through the model in chunks.
@@ -831,8 +580,8 @@ class DeepSORTFeatureExtractor:
 
     def preprocess(self, frame: np.ndarray, detections: sv.Detections | np.ndarray) -> np.ndarray:
         """Validate inputs and build the model's ``(N, 3, H, W)`` float32 batch."""
-        frame = _check_frame(frame)
-        xyxy = _as_xyxy(detections)
+        frame = check_bgr_image(frame)
+        xyxy = as_xyxy(detections)
         return preprocess_crops(frame, xyxy, self.input_size, self.mean, self.std, self.color_order)
 
     def extract_features(
@@ -844,7 +593,7 @@ class DeepSORTFeatureExtractor:
             frame: ``(H, W, 3)`` uint8 BGR image (OpenCV's layout).
             detections: ``sv.Detections`` or an ``(N, 4)`` xyxy array in pixels.
                 Boxes must be finite; boxes outside the frame or empty are
-                clamped to the nearest 1-pixel crop (see :func:`clip_boxes`).
+                clamped to the nearest 1-pixel crop (see :func:`deepsort_edge.preprocess.clip_boxes`).
 
         Returns:
             ``(N, D)`` float32, each row L2-normalised; ``(0, D)`` for no detections.

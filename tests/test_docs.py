@@ -9,7 +9,23 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module", ["deepsort_edge.tracker", "deepsort_edge.state", "deepsort_edge.embedder", "deepsort_edge.synthetic", "deepsort_edge"]
+    "module",
+    [
+        "deepsort_edge.tracker",
+        "deepsort_edge.state",
+        "deepsort_edge.settings",
+        "deepsort_edge.pipeline",
+        "deepsort_edge.interpolation",
+        "deepsort_edge.camera_motion",
+        "deepsort_edge.multistream",
+        "deepsort_edge.embedder",
+        "deepsort_edge.preprocess",
+        "deepsort_edge.providers",
+        "deepsort_edge.model_metadata",
+        "deepsort_edge.export.calibration",
+        "deepsort_edge.synthetic",
+        "deepsort_edge",
+    ],
 )
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

@@ -19,15 +19,9 @@ import onnxruntime as ort
 import pytest
 import supervision as sv
 
-from deepsort_edge.embedder import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    DeepSORTFeatureExtractor,
-    clip_boxes,
-    default_model_path,
-    preprocess_crops,
-    resolve_providers,
-)
+from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_cache_dir, default_model_path
+from deepsort_edge.preprocess import IMAGENET_MEAN, IMAGENET_STD, clip_boxes, preprocess_crops
+from deepsort_edge.providers import resolve_providers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PETS = Path("MOT15/train/PETS09-S2L1")
@@ -167,6 +161,19 @@ def test_default_model_loads_without_torch():
     )
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stdout, result.stdout
+
+
+def test_cache_dir_env_override_and_platform_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEEPSORT_EDGE_CACHE", str(tmp_path / "mine"))
+    assert default_cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("DEEPSORT_EDGE_CACHE")
+    if sys.platform.startswith("linux"):  # the XDG base directory rule
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        assert default_cache_dir() == tmp_path / "xdg" / "deepsort-edge"
+        monkeypatch.delenv("XDG_CACHE_HOME")
+        assert default_cache_dir() == Path.home() / ".cache" / "deepsort-edge"
+    else:
+        assert default_cache_dir().is_absolute() and "deepsort-edge" in default_cache_dir().parts
 
 
 def test_default_model_is_self_describing(default_fx):
@@ -344,6 +351,35 @@ def test_dynamic_size_model_without_metadata_needs_input_size(tmp_path):
 
 
 # ------------------------------------------------------------------------------ errors
+
+
+def test_output_with_another_batch_size_is_an_error(tmp_path):
+    """A model whose output batch differs from its input's must not be reshaped into features."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    # Channel means of all crops in one row: [N, 3, H, W] -> [1, 3N]. Reshaped to N rows,
+    # 2 crops would get 3-vectors of mixed crops without any error.
+    graph = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
+            helper.make_node("Reshape", ["pooled", "one_row"], ["out"]),
+        ],
+        "batch-mixer",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, "d"])],
+        [numpy_helper.from_array(np.array([1, -1], np.int64), "one_row")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "mixer.onnx"
+    onnx.save(model, str(path))
+    fx = DeepSORTFeatureExtractor(path, "cpu", mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    frame = _frame(9)
+    assert fx.extract_features(frame, np.array([[0, 0, 10, 10]], float)).shape == (1, 3)
+    with pytest.raises(ValueError, match=r"shape \(1, 6\) for 2 crops"):
+        fx.extract_features(frame, np.array([[0, 0, 10, 10], [5, 5, 30, 40]], float))
+
 
 
 def test_missing_file():

@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
+import subprocess
 import sys
+import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from deepsort_edge.cli import export as cli_export
-from deepsort_edge.embedder import DeepSORTFeatureExtractor, preprocess_images
+from deepsort_edge.cli.__main__ import main as cli_main
+from deepsort_edge.embedder import DeepSORTFeatureExtractor
 from deepsort_edge.export import EXPORT_EXTRA_HINT, require_export_extra, synthetic_crops
+from deepsort_edge.preprocess import preprocess_images
 
 from .conftest import shared_data_dir
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PETS = Path("MOT15/train/PETS09-S2L1")
 SIZE = (128, 64)
 
@@ -55,7 +62,7 @@ def test_missing_export_extra_message(monkeypatch, tmp_path):
 
 def test_cli_reports_missing_extra(monkeypatch, capsys):
     _hide_modules(monkeypatch, "torch")
-    assert cli_export.main(["resnet18", "-o", "unused.onnx"]) == 2
+    assert cli_main(["export", "resnet18", "-o", "unused.onnx"]) == 2
     assert EXPORT_EXTRA_HINT in capsys.readouterr().err
 
 
@@ -64,7 +71,7 @@ def test_convert_float16_on_a_tiny_graph():
     ort = pytest.importorskip("onnxruntime")
     from onnx import TensorProto, helper, numpy_helper
 
-    from deepsort_edge.export import convert_float16
+    from deepsort_edge.export.exporter import convert_float16
 
     rng = np.random.default_rng(0)
     weight = rng.normal(size=(4, 3, 3, 3)).astype(np.float32)
@@ -86,8 +93,14 @@ def test_convert_float16_on_a_tiny_graph():
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     half = convert_float16(model)
-    onnx.checker.check_model(half)
+    onnx.checker.check_model(half)  # includes: nodes in topological order
     assert all(i.data_type == TensorProto.FLOAT16 for i in half.graph.initializer)
+    # float32 interface, float16 inside, and the inner tensors keep their (re-inferred) types.
+    assert half.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert half.graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    inner = {v.name: v.type.tensor_type.elem_type for v in half.graph.value_info}
+    assert {"c", "r", "p"} <= set(inner) and inner["c"] == TensorProto.FLOAT16
+    assert model.graph.initializer[0].data_type == TensorProto.FLOAT  # the input model is kept
     x = rng.normal(size=(5, 3, 8, 8)).astype(np.float32)
 
     def run(m):
@@ -312,7 +325,7 @@ def test_cli_export_fp16(extra, checkpoint, tmp_path, capsys):
         "tf_efficientnet_lite0", "-o", str(out), "--checkpoint", str(checkpoint),
         "--input-size", "64", "32", "--fp16", "--report", str(report), "-q",
     ]  # fmt: skip
-    assert cli_export.main(argv) == 0
+    assert cli_main(["export", *argv]) == 0
     data = json.loads(report.read_text())
     assert data["precision"] == "fp16" and data["input_size"] == [64, 32]
     assert data["min_cosine"] >= 0.999  # float16 compute vs torch float32
@@ -326,7 +339,7 @@ def test_cli_export_fp16(extra, checkpoint, tmp_path, capsys):
 
 def test_cli_int8_without_calibration_fails(extra, tmp_path, capsys):
     argv = ["tf_efficientnet_lite0", "-o", str(tmp_path / "m.onnx"), "--int8", "--no-pretrained"]
-    assert cli_export.main(argv) == 2
+    assert cli_main(["export", *argv]) == 2
     assert "--calibration-data" in capsys.readouterr().err
 
 
@@ -340,7 +353,6 @@ def test_cli_add_parser_registers_export():
         ["export", "resnet18", "-o", "x.onnx", "--input-size", "96", "48", "--int8"]
     )
     assert args.model == "resnet18" and args.input_size == [96, 48] and args.int8
-    assert args.func is cli_export.run
 
 
 def test_offline_pretrained_download_says_what_to_do(extra, monkeypatch, tmp_path):
@@ -359,3 +371,140 @@ def test_offline_pretrained_download_says_what_to_do(extra, monkeypatch, tmp_pat
         export_timm("tf_efficientnet_lite0", tmp_path / "x.onnx", pretrained=True, progress=False)
     assert "cannot reach the model hub" in str(info.value)
     assert not (tmp_path / "x.onnx").exists()
+
+
+# ------------------------------------------------------------- unreachable model hub
+
+HUB_MODEL = "test_resnet.r160_in1k"  # timm's tiny test network (0.4 M parameters)
+
+
+def _run_offline(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run ``script`` with the hub pointed at a closed local port and an own hub cache."""
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": "http://127.0.0.1:9",  # discard port: nothing listens, refused at once
+        "HF_HUB_CACHE": str(tmp_path / "hub"),
+        "DEEPSORT_EDGE_CACHE": str(tmp_path / "cache"),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    for name in ("HF_HUB_OFFLINE", "http_proxy", "https_proxy", "all_proxy"):
+        env.pop(name, None)
+        env.pop(name.upper(), None)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_unreachable_hub_fails_at_once_with_advice(extra, tmp_path):
+    script = f"""
+        from deepsort_edge.embedder import DeepSORTFeatureExtractor
+        try:
+            DeepSORTFeatureExtractor.from_timm({HUB_MODEL!r}, device="cpu", input_size=(64, 64))
+        except RuntimeError as exc:
+            print("ERROR", exc)
+        """
+    out = _run_offline(script, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "ERROR could not load pretrained weights" in out.stdout
+    assert "pass checkpoint=PATH" in out.stdout and "unreachable" in out.stdout
+    assert "Retrying" not in out.stderr  # huggingface_hub's back-off never started
+    assert not list((tmp_path / "cache").glob("*.onnx"))
+
+
+@pytest.mark.slow
+def test_unreachable_hub_still_loads_cached_weights(extra, tmp_path):
+    """Weights already in the local hub cache export offline, and they are the ones used."""
+    torch, timm = extra
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    planted = timm.create_model(HUB_MODEL, pretrained=False).eval()
+    revision = "0" * 40
+    repo = tmp_path / "hub" / f"models--timm--{HUB_MODEL}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    snapshot = repo / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    save_file(planted.state_dict(), str(snapshot / "model.safetensors"))
+    planted.reset_classifier(0)
+    crops = synthetic_crops(6, seed=4)
+    batch = preprocess_images(crops, (64, 64), (0.5,) * 3, (0.5,) * 3)
+    with torch.no_grad():
+        expected = planted(torch.from_numpy(batch)).numpy()
+    np.save(tmp_path / "batch.npy", batch)
+
+    script = f"""
+        import numpy as np
+        from deepsort_edge.export import export_timm
+        export_timm({HUB_MODEL!r}, "m.onnx", pretrained=True, input_size=(64, 64), progress=False)
+        import onnxruntime as ort
+        session = ort.InferenceSession("m.onnx", providers=["CPUExecutionProvider"])
+        np.save("got.npy", session.run(None, {{"images": np.load("batch.npy")}})[0])
+        """
+    out = _run_offline(script, tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Retrying" not in out.stderr
+    got = np.load(tmp_path / "got.npy")
+    assert got.shape == expected.shape
+    assert _cosine(got, expected).min() >= 0.9999
+
+
+def test_random_weights_warn(extra, monkeypatch, tmp_path):
+    from deepsort_edge.export import export_timm
+
+    with pytest.warns(UserWarning, match="random weights"):
+        export_timm(HUB_MODEL, tmp_path / "r.onnx", pretrained=False, input_size=(32, 32),
+                    verify=False, progress=False)
+    monkeypatch.setenv("DEEPSORT_EDGE_CACHE", str(tmp_path / "cache"))
+    for _ in range(2):  # exported, then loaded from the cache: one warning each time
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            DeepSORTFeatureExtractor.from_timm(HUB_MODEL, device="cpu", input_size=(32, 32),
+                                               pretrained=False)
+        assert sum("random weights" in str(w.message) for w in caught) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a checkpoint means real weights: no warning
+        torch, timm = extra
+        ckpt = tmp_path / "w.pth"
+        torch.save(timm.create_model(HUB_MODEL, pretrained=False).state_dict(), ckpt)
+        export_timm(HUB_MODEL, tmp_path / "c.onnx", checkpoint=ckpt, input_size=(32, 32),
+                    verify=False, progress=False)
+
+
+def test_reachability_probe_against_local_sockets():
+    import socket
+
+    from deepsort_edge.export.hub import can_connect
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    try:
+        assert can_connect(f"http://127.0.0.1:{port}", timeout=2.0)
+    finally:
+        server.close()
+    assert not can_connect(f"http://127.0.0.1:{port}", timeout=2.0)  # closed now: refused
+    assert not can_connect("not a url", timeout=0.5)
+
+
+def test_hub_access_goes_offline_only_when_unreachable(extra, monkeypatch):
+    from huggingface_hub import constants
+
+    from deepsort_edge.export import hub
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hub, "can_connect", lambda url, timeout: False)
+    with hub.hub_access(HUB_MODEL) as reachable:
+        assert reachable is False and constants.HF_HUB_OFFLINE is True
+    assert constants.HF_HUB_OFFLINE is False  # restored
+    monkeypatch.setattr(hub, "can_connect", lambda url, timeout: True)
+    with hub.hub_access(HUB_MODEL) as reachable:
+        assert reachable is True and constants.HF_HUB_OFFLINE is False
+    # Behind a proxy a direct probe says nothing: no probe, no offline mode.
+    monkeypatch.setenv("https_proxy", "http://proxy.invalid:3128")
+    monkeypatch.setattr(hub, "can_connect", lambda url, timeout: pytest.fail("probed"))
+    with hub.hub_access(HUB_MODEL) as reachable:
+        assert reachable is True and constants.HF_HUB_OFFLINE is False

@@ -1,4 +1,4 @@
-"""solve_assignment / lapjv_dense against scipy.optimize.linear_sum_assignment and brute force.
+"""solve_assignment against scipy.optimize.linear_sum_assignment and brute force.
 
 Totals are compared, not assignments: ties allow several optimal assignments.
 """
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from deepsort_edge.kernels.lap import lapjv_dense, solve_assignment
+from deepsort_edge.kernels.lap import solve_assignment
 
 INF = np.inf
 
@@ -191,27 +191,6 @@ def test_tiny_matrices_vs_brute_force() -> None:
                 assert close(objective(cost, limit, row_to_col, col_to_row), want)
 
 
-def test_lapjv_dense_matches_scipy() -> None:
-    rng = np.random.default_rng(5)
-    for _ in range(600):
-        n_rows, n_cols = random_shape(rng, 30)
-        if n_rows > n_cols:
-            n_rows, n_cols = n_cols, n_rows
-        cost = random_costs(rng, (n_rows, n_cols))
-        if rng.random() < 0.3 and cost.size:
-            cost[rng.random(cost.shape) < 0.3] = INF
-        try:
-            rows, cols = linear_sum_assignment(cost)
-        except ValueError:  # scipy: no assignment among finite entries
-            with pytest.raises(ValueError, match="no assignment"):
-                lapjv_dense(cost)
-            continue
-        row_to_col, col_to_row = lapjv_dense(cost)
-        check_valid(cost, INF, row_to_col, col_to_row)
-        assert np.all(row_to_col >= 0)
-        assert close(cost[np.arange(n_rows), row_to_col].sum(), cost[rows, cols].sum())
-
-
 # ----------------------------------------------------------------------------- structured / large
 
 
@@ -304,21 +283,11 @@ def test_empty_shapes(shape: tuple[int, int], limit: float) -> None:
     assert np.all(row_to_col == -1) and np.all(col_to_row == -1)
 
 
-def test_lapjv_dense_empty_and_bad_shapes() -> None:
-    row_to_col, col_to_row = lapjv_dense(np.zeros((0, 4)))
-    assert row_to_col.shape == (0,) and np.all(col_to_row == -1)
-    with pytest.raises(ValueError, match="n_rows <= n_cols"):
-        lapjv_dense(np.zeros((3, 2)))
-    with pytest.raises(ValueError, match="no assignment"):
-        lapjv_dense(np.array([[1.0, INF], [2.0, INF]]))
-
-
 @pytest.mark.parametrize("limit", [1.0, INF])
 def test_one_by_one(limit: float) -> None:
     assert solve_assignment(np.array([[0.5]]), limit)[0].tolist() == [0]
     assert solve_assignment(np.array([[INF]]), limit)[0].tolist() == [-1]
     assert solve_assignment(np.array([[np.nan]]), limit)[0].tolist() == [-1]
-    assert lapjv_dense(np.array([[7.0]]))[0].tolist() == [0]
 
 
 @pytest.mark.parametrize("shape", [(7, 7), (3, 9), (9, 3)])
@@ -353,7 +322,6 @@ def test_nan_entries_are_forbidden() -> None:
         row_to_col, col_to_row = solve_assignment(cost, limit)
         check_valid(cost, limit, row_to_col, col_to_row)
         assert row_to_col.tolist() == [1, 0, -1]
-    assert lapjv_dense(cost[:2])[0].tolist() == [1, 0]
 
 
 def test_pair_is_used_only_when_it_lowers_the_total() -> None:
@@ -369,8 +337,6 @@ def test_pair_is_used_only_when_it_lowers_the_total() -> None:
 def test_invalid_inputs_raise() -> None:
     with pytest.raises(ValueError, match="-inf"):
         solve_assignment(np.array([[1.0, -INF]]), 2.0)
-    with pytest.raises(ValueError, match="-inf"):
-        lapjv_dense(np.array([[1.0, -INF]]))
     with pytest.raises(ValueError, match="cost_limit"):
         solve_assignment(np.zeros((2, 2)), np.nan)
     with pytest.raises(TypeError):  # explicit signature: float64, C-contiguous only

@@ -20,7 +20,13 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from deepsort_edge._version import __version__
-from deepsort_edge.cli.errors import EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, UserError, describe_os_error, one_line
+from deepsort_edge.cli.errors import (
+    EXIT_INTERNAL_ERROR,
+    EXIT_USER_ERROR,
+    UserError,
+    describe_os_error,
+    one_line,
+)
 
 # name -> (module, one-line help); the module is imported only when needed.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {

@@ -43,7 +43,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="sequence length when there is no seqinfo.ini (default: last frame)")
     parser.add_argument("--csv", type=Path, default=None, help="write all metrics as CSV")
     parser.add_argument("--json", type=Path, default=None, help="write all metrics as JSON")
-    parser.set_defaults(run=run)
     return parser
 
 

@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "main", "run"]
+__all__ = ["add_parser", "run"]
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -86,7 +85,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--report", type=Path, help="also write the export report as JSON here")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    parser.set_defaults(func=run)
     return parser
 
 
@@ -164,16 +162,3 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet:
         print(report.output)
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point (``python tools/export_model.py MODEL -o out.onnx ...``)."""
-    parser = argparse.ArgumentParser(prog="deepsort-edge")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    add_parser(subparsers)
-    args = parser.parse_args(["export", *(sys.argv[1:] if argv is None else argv)])
-    return run(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

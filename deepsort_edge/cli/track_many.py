@@ -4,7 +4,7 @@
 ``det/det.txt``) and video files, each with its MOT detections in
 ``NAME.txt`` beside it. Every input goes through the same function as a
 single ``deepsort-edge track INPUT -o OUT_DIR/<name>.txt`` run
-(:func:`deepsort_edge.cli.track.track_input`), with the same options, so
+(:func:`deepsort_edge.cli.track_one.track_input`), with the same options, so
 each ``OUT_DIR/<name>.txt`` is byte-identical to a one-by-one run. Inputs
 run one after the other by default, ``--workers N`` at a time in processes,
 or as Ray tasks with ``--ray`` (a local Ray, or the cluster at ``ADDRESS``);
@@ -111,7 +111,7 @@ class _QueueBar:
 
 
 class _QueueProgress:
-    """Picklable progress factory for :func:`deepsort_edge.cli.track.track_input`."""
+    """Picklable progress factory for :func:`deepsort_edge.cli.track_one.track_input`."""
 
     def __init__(self, queue: Any) -> None:
         self.queue = queue
@@ -142,7 +142,7 @@ def _apply(bar: Any, message: tuple) -> None:
 # ----------------------------------------------------------------------------- one input
 def track_one(args: argparse.Namespace, progress: Any = None) -> dict[str, Any]:
     """Track one input of the folder; never raises for a bad input (the result says why)."""
-    from deepsort_edge.cli.track import InputError, track_input  # noqa: PLC0415
+    from deepsort_edge.cli.track_one import InputError, track_input  # noqa: PLC0415
 
     try:
         summary = track_input(args, progress)
@@ -194,7 +194,7 @@ def _run_ray(jobs: list[argparse.Namespace], address: str, workers: int | None, 
         import ray  # noqa: PLC0415
         from ray.util.queue import Queue  # noqa: PLC0415
     except ImportError as exc:
-        from deepsort_edge.cli.track import InputError  # noqa: PLC0415
+        from deepsort_edge.cli.track_one import InputError  # noqa: PLC0415
 
         raise InputError(f'--ray needs Ray: pip install "deepsort-edge[ray]" ({exc})') from None
     started = not ray.is_initialized()
@@ -230,7 +230,7 @@ def _run_ray(jobs: list[argparse.Namespace], address: str, workers: int | None, 
 # ----------------------------------------------------------------------------- entry
 def run_many(args: argparse.Namespace, inputs: list[Input]) -> int:
     """Track every input of the folder; returns the exit status."""
-    from deepsort_edge.cli.track import InputError  # noqa: PLC0415
+    from deepsort_edge.cli.track_one import InputError  # noqa: PLC0415
 
     if args.video_out is not None:
         raise InputError("--video-out takes one input; give a single sequence or video, not a folder")

@@ -1,12 +1,14 @@
 """Export timm backbones to self-describing ONNX appearance models.
 
 :func:`export_timm` builds a timm model without its classifier (pooled
-features), optionally loads a local checkpoint, exports it to ONNX with a
-dynamic batch axis, checks it with ``onnx.checker``, writes the preprocessing
-parameters into the file's metadata (read back by
-:class:`~deepsort_edge.embedder.DeepSORTFeatureExtractor`), optionally
-converts it to float16 or to static int8 (QDQ), and verifies ONNX Runtime's
-output against torch on the same crops.
+features), optionally loads a local checkpoint
+(:mod:`deepsort_edge.export.checkpoints`), exports it to ONNX with a dynamic
+batch axis, checks it with ``onnx.checker``, writes the preprocessing
+parameters into the file's metadata (:mod:`deepsort_edge.model_metadata`,
+read back by :class:`~deepsort_edge.embedder.DeepSORTFeatureExtractor`),
+optionally converts it to float16 or to static int8
+(:mod:`deepsort_edge.export.quantize`), and verifies ONNX Runtime's output
+against torch on the same crops.
 
 Needs the export extra: ``pip install "deepsort-edge[export]"`` (torch, timm,
 onnx). Those are imported only inside the functions here.
@@ -19,10 +21,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import os
-import re
 import sys
 import tempfile
 import warnings
@@ -33,11 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from deepsort_edge.embedder import (
-    DeepSORTFeatureExtractor,
-    clip_boxes,
-    preprocess_images,
-)
+from deepsort_edge.export.calibration import synthetic_crops
+from deepsort_edge.export.checkpoints import load_timm_checkpoint
+from deepsort_edge.export.hub import hub_access, weights_host
+from deepsort_edge.export.quantize import quantize_int8
+from deepsort_edge.model_metadata import encode_metadata
+from deepsort_edge.preprocess import preprocess_images
 
 if TYPE_CHECKING:
     import onnx
@@ -46,16 +48,20 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPORT_EXTRA_HINT",
     "PRECISIONS",
+    "RANDOM_WEIGHTS_WARNING",
     "ExportReport",
+    "convert_float16",
     "export_timm",
-    "load_mot_crops",
-    "load_timm_checkpoint",
     "require_export_extra",
-    "synthetic_crops",
 ]
 
 PRECISIONS = ("fp32", "fp16", "int8")
 EXPORT_EXTRA_HINT = 'pip install "deepsort-edge[export]"'
+#: Warning for exports without pretrained weights or a checkpoint ({model} is filled in).
+RANDOM_WEIGHTS_WARNING = (
+    "pretrained=False without a checkpoint: {model} gets random weights, so its features "
+    "carry no appearance information; pass checkpoint=PATH or pretrained=True"
+)
 INPUT_NAME = "images"
 OUTPUT_NAME = "features"
 
@@ -162,123 +168,6 @@ def _log(progress: bool, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-# ----------------------------------------------------------------------- checkpoints
-
-
-def _unwrap_state_dict(obj: Any) -> dict[str, Any]:
-    for key in ("state_dict_ema", "model_ema", "state_dict", "model"):
-        if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
-            return _unwrap_state_dict(obj[key])
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"checkpoint must hold a state dict, got {type(obj).__name__}")
-    return {re.sub(r"^(module|model)\.", "", k): v for k, v in obj.items()}
-
-
-def _remap_efficientnet_pytorch(state: dict[str, Any], model: torch.nn.Module) -> dict[str, Any]:
-    """Rename keys of ``efficientnet_pytorch`` (lukemelas-style) checkpoints to timm's.
-
-    Those number blocks flatly (``_blocks.7``) and name layers after the
-    TensorFlow original; timm nests blocks by stage (``blocks.2.1``) and uses
-    its own layer names. The block order is the same in both.
-    """
-    flat = [(s, j) for s, stage in enumerate(model.blocks) for j in range(len(stage))]
-    top = {
-        "_conv_stem": "conv_stem",
-        "_bn0": "bn1",
-        "_conv_head": "conv_head",
-        "_bn1": "bn2",
-        "_fc": "classifier",
-    }
-    separable = {
-        "_depthwise_conv": "conv_dw",
-        "_bn1": "bn1",
-        "_project_conv": "conv_pw",
-        "_bn2": "bn2",
-    }
-    inverted = {
-        "_expand_conv": "conv_pw",
-        "_bn0": "bn1",
-        "_depthwise_conv": "conv_dw",
-        "_bn1": "bn2",
-        "_project_conv": "conv_pwl",
-        "_bn2": "bn3",
-    }
-    se = {"_se_reduce": "se.conv_reduce", "_se_expand": "se.conv_expand"}
-    renamed = {}
-    for key, value in state.items():
-        match = re.fullmatch(r"_blocks\.(\d+)\.(\w+)\.(\w+)", key)
-        if match:
-            index, layer, param = int(match.group(1)), match.group(2), match.group(3)
-            if index >= len(flat):
-                raise ValueError(f"checkpoint has block {index}, the timm model only {len(flat)}")
-            s, j = flat[index]
-            table = inverted if hasattr(model.blocks[s][j], "conv_pwl") else separable
-            name = {**table, **se}.get(layer)
-            if name is None:
-                raise ValueError(f"checkpoint key {key!r} has no counterpart in the timm model")
-            renamed[f"blocks.{s}.{j}.{name}.{param}"] = value
-        else:
-            head, _, rest = key.partition(".")
-            renamed[f"{top.get(head, head)}.{rest}"] = value
-    return renamed
-
-
-def load_timm_checkpoint(
-    model: torch.nn.Module, checkpoint: str | os.PathLike[str]
-) -> tuple[str, ...]:
-    """Load a local checkpoint into a timm model built with ``num_classes=0``.
-
-    Accepts plain state dicts, dicts wrapping one (``state_dict``, ``model``,
-    ``state_dict_ema``), ``module.`` prefixes (DataParallel) and
-    ``efficientnet_pytorch``-style key names. Every backbone weight must load
-    (strict); classifier weights in the checkpoint are dropped.
-
-    Args:
-        model: timm model without classifier.
-        checkpoint: path of a ``.pth``/``.pt``/``.bin`` file (loaded with
-            ``weights_only=True``) or a ``.safetensors`` file.
-
-    Returns:
-        The checkpoint keys that were dropped (the classifier head).
-
-    Raises:
-        FileNotFoundError: if the file does not exist.
-        ValueError: if keys or shapes do not match the model.
-    """
-    import torch
-
-    path = Path(checkpoint).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        raw: Any = load_file(str(path))
-    else:
-        raw = torch.load(str(path), map_location="cpu", weights_only=True)
-    state = _unwrap_state_dict(raw)
-    if "_conv_stem.weight" in state and hasattr(model, "blocks"):
-        state = _remap_efficientnet_pytorch(state, model)
-    expected = model.state_dict()
-    head = str(getattr(model, "pretrained_cfg", {}).get("classifier", "classifier"))
-    ignored = tuple(
-        k for k in state if k not in expected and (k.startswith(head + ".") or k.startswith("fc."))
-    )
-    state = {k: v for k, v in state.items() if k not in ignored}
-    mismatched = [
-        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
-        for k, v in state.items()
-        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
-    ]
-    if mismatched:
-        raise ValueError("checkpoint shapes do not match the model: " + "; ".join(mismatched[:5]))
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ValueError(f"checkpoint {path} does not match the model: {exc}") from exc
-    return ignored
-
-
 # ------------------------------------------------------------------------ conversion
 
 
@@ -337,66 +226,30 @@ def _freeze_same_padding(model: torch.nn.Module, input_size: tuple[int, int]) ->
     return len(seen)
 
 
-# Inputs that must stay float32 in a float16 graph (sizes and scales, not data).
-_KEEP_FLOAT32_INPUTS = {"Resize": {1, 2}, "Upsample": {1}}
-
-
 def convert_float16(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Convert a float32 ONNX graph to float16, keeping float32 input and output.
+    """Convert a float32 ONNX graph to float16 compute, keeping a float32 input and output.
 
-    Initializers, Constant tensors and Cast targets become float16; a Cast
-    after the graph input and before the graph output keeps the interface in
-    float32, so callers need not change. (Written here rather than taken
-    from onnxconverter-common to keep the export extra small.)
+    Uses ONNX Runtime's converter (``onnxruntime.transformers``): it keeps
+    operators without float16 kernels and size/scale inputs in float32 and
+    re-infers the value types. ``keep_io_types`` puts a Cast after the graph
+    input and before the output, so the model's interface (and every caller)
+    stays float32.
 
     Args:
-        model: float32 model with one input and one output.
+        model: float32 model; not modified.
 
     Returns:
-        A new float16 model.
+        A new float16 model, its nodes in topological order.
     """
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
 
-    model = onnx.ModelProto.FromString(model.SerializeToString())
-    graph = model.graph
-    keep: set[str] = set()
-    for node in graph.node:
-        for index in _KEEP_FLOAT32_INPUTS.get(node.op_type, ()):
-            if index < len(node.input):
-                keep.add(node.input[index])
-
-    def half(tensor: onnx.TensorProto) -> onnx.TensorProto:
-        array = numpy_helper.to_array(tensor)
-        fp16 = np.clip(array, -65504, 65504).astype(np.float16)
-        return numpy_helper.from_array(fp16, tensor.name)
-
-    for i, init in enumerate(graph.initializer):
-        if init.data_type == TensorProto.FLOAT and init.name not in keep:
-            graph.initializer[i].CopyFrom(half(init))
-    for node in graph.node:
-        if node.op_type == "Cast":
-            for attr in node.attribute:
-                if attr.name == "to" and attr.i == TensorProto.FLOAT:
-                    attr.i = TensorProto.FLOAT16
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == TensorProto.FLOAT:
-                if not (node.op_type == "Constant" and node.output[0] in keep):
-                    attr.t.CopyFrom(half(attr.t))
-    del graph.value_info[:]  # stale float32 types; ONNX Runtime re-infers them
-
-    in_name, out_name = graph.input[0].name, graph.output[0].name
-    in_half, out_half = f"{in_name}_fp16", f"{out_name}_fp16"
-    for node in graph.node:
-        for i, name in enumerate(node.input):
-            if name == in_name:
-                node.input[i] = in_half
-        for i, name in enumerate(node.output):
-            if name == out_name:
-                node.output[i] = out_half
-    graph.node.insert(0, helper.make_node("Cast", [in_name], [in_half], to=TensorProto.FLOAT16))
-    graph.node.append(helper.make_node("Cast", [out_half], [out_name], to=TensorProto.FLOAT))
-    return model
+    copy = onnx.ModelProto.FromString(model.SerializeToString())
+    half = convert_float_to_float16(copy, keep_io_types=True)
+    # The converter appends the input Casts after the nodes that read them.
+    OnnxModel.graph_topological_sort(half.graph)
+    return half
 
 
 def _set_metadata(model: onnx.ModelProto, metadata: Mapping[str, str]) -> None:
@@ -407,146 +260,6 @@ def _set_metadata(model: onnx.ModelProto, metadata: Mapping[str, str]) -> None:
         else:
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value
-
-
-class _CropReader:
-    """Feeds preprocessed calibration crops to onnxruntime's quantiser in batches."""
-
-    def __init__(self, batch: np.ndarray, input_name: str, step: int = 16) -> None:
-        self._chunks = [batch[i : i + step] for i in range(0, len(batch), step)]
-        self._input_name = input_name
-        self._index = 0
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        if self._index >= len(self._chunks):
-            return None
-        chunk = self._chunks[self._index]
-        self._index += 1
-        return {self._input_name: chunk}
-
-    def rewind(self) -> None:
-        self._index = 0
-
-
-def _quantize_int8(
-    fp32_path: Path, out_path: Path, calibration: np.ndarray, workdir: Path, keep_float: int
-) -> None:
-    """Static QDQ int8: per-channel int8 weights, uint8 activations, min-max calibration.
-
-    Dynamic quantisation is not used: its ConvInteger kernels make conv nets
-    far slower on ONNX Runtime's CPU provider than float32. The first
-    ``keep_float`` convolutions stay float32: in EfficientNet-Lite0 the stem
-    and first block lose the most accuracy at int8 (each alone moved the mean
-    cosine to float32 by up to 0.006 on PETS09 crops) while costing little
-    time, since they see only 3 to 32 channels.
-    """
-    import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    pre = workdir / "pre.onnx"
-    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-    weighted = [
-        node.name
-        for node in onnx.load(str(pre)).graph.node
-        if node.op_type in ("Conv", "Gemm", "MatMul")
-    ]
-    quantize_static(
-        str(pre),
-        str(out_path),
-        _CropReader(calibration, INPUT_NAME),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        calibrate_method=CalibrationMethod.MinMax,
-        nodes_to_exclude=weighted[:keep_float],
-    )
-
-
-# --------------------------------------------------------------------------- crops
-
-
-def synthetic_crops(
-    count: int, seed: int = 0, size: tuple[int, int] = (160, 64)
-) -> list[np.ndarray]:
-    """Seeded textured BGR crops (smooth colour blobs plus fine noise).
-
-    Used to verify numerical agreement when no real crops are given; they are
-    not a substitute for real crops when calibrating int8.
-    """
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    crops = []
-    for _ in range(count):
-        coarse = rng.integers(
-            0, 256, size=(rng.integers(2, 9), rng.integers(2, 5), 3), dtype=np.uint8
-        )
-        crop = cv2.resize(coarse, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
-        noise = rng.normal(0.0, 12.0, size=crop.shape)
-        crops.append(np.clip(crop + noise, 0, 255).astype(np.uint8))
-    return crops
-
-
-def load_mot_crops(
-    sequence: str | os.PathLike[str],
-    max_crops: int = 256,
-    *,
-    frames: tuple[int, int] | None = None,
-    min_height: float = 32.0,
-    seed: int = 0,
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """Crops of people from a MOTChallenge sequence folder (``img1/`` and ``gt/gt.txt``).
-
-    Falls back to ``det/det.txt`` when there is no ground truth (identities
-    are then all -1). Boxes are sampled uniformly at random (seeded).
-
-    Args:
-        sequence: folder holding ``img1/`` and ``gt/gt.txt`` or ``det/det.txt``.
-        max_crops: most crops to return.
-        frames: inclusive ``(first, last)`` frame range, 1-based; None for all.
-        min_height: skip boxes shorter than this many pixels.
-        seed: sampling seed.
-
-    Returns:
-        ``(crops, ids)``: BGR uint8 crops and their ``(N,)`` int64 identities.
-
-    Raises:
-        FileNotFoundError: if the folder lacks frames or annotations.
-    """
-    import cv2
-
-    root = Path(sequence).expanduser()
-    table_path = root / "gt" / "gt.txt"
-    if not table_path.is_file():
-        table_path = root / "det" / "det.txt"
-    if not table_path.is_file() or not (root / "img1").is_dir():
-        raise FileNotFoundError(f"{root} needs img1/ and gt/gt.txt or det/det.txt")
-    table = np.loadtxt(table_path, delimiter=",", ndmin=2)
-    keep = table[:, 5] >= min_height
-    if table_path.parent.name == "gt" and table.shape[1] > 6:
-        keep &= table[:, 6] != 0  # MOTChallenge "consider" flag
-    if frames is not None:
-        keep &= (table[:, 0] >= frames[0]) & (table[:, 0] <= frames[1])
-    table = table[keep]
-    rng = np.random.default_rng(seed)
-    if len(table) > max_crops:
-        table = table[np.sort(rng.choice(len(table), max_crops, replace=False))]
-    crops, ids = [], []
-    for frame_no in np.unique(table[:, 0]).astype(int):
-        image = cv2.imread(str(root / "img1" / f"{frame_no:06d}.jpg"))
-        if image is None:
-            continue
-        rows = table[table[:, 0] == frame_no]
-        xyxy = np.concatenate([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]], axis=1)
-        for (x1, y1, x2, y2), identity in zip(
-            clip_boxes(xyxy, *image.shape[:2]), rows[:, 1], strict=True
-        ):
-            crops.append(image[y1:y2, x1:x2].copy())
-            ids.append(int(identity))
-    return crops, np.asarray(ids, dtype=np.int64)
-
 
 # ---------------------------------------------------------------------------- export
 
@@ -625,6 +338,7 @@ def export_timm(
         )
     require_export_extra()
     import onnx
+    import onnxruntime as ort
     import timm
     import torch
 
@@ -634,15 +348,22 @@ def export_timm(
     if not timm.list_models(model_name) and not timm.list_models(model_name.split(".")[0]):
         raise ValueError(f"model_name: {model_name!r} is not a timm model (see timm.list_models())")
     say(f"building {model_name} (pretrained={pretrained}, checkpoint={checkpoint})")
+    if not pretrained and checkpoint is None:
+        warnings.warn(RANDOM_WEIGHTS_WARNING.format(model=model_name), UserWarning, stacklevel=2)
+    reachable = True
     try:
-        model = timm.create_model(
-            model_name, pretrained=pretrained, num_classes=0, **dict(model_kwargs or {})
-        )
+        with contextlib.ExitStack() as stack:
+            if pretrained:
+                reachable = stack.enter_context(hub_access(model_name))
+            model = timm.create_model(
+                model_name, pretrained=pretrained, num_classes=0, **dict(model_kwargs or {})
+            )
     except (OSError, RuntimeError) as exc:  # hub errors subclass these (offline, no cache)
         if not pretrained:
             raise
+        where = "" if reachable else f" ({weights_host(model_name)} is unreachable from here)"
         raise RuntimeError(
-            f"could not load pretrained weights for {model_name!r}: {exc}\n"
+            f"could not load pretrained weights for {model_name!r}{where}: {exc}\n"
             "timm downloads them from the model hub on first use; without network access "
             "(and not in the local hub cache) pass checkpoint=PATH (--checkpoint) with local "
             "weights, or pretrained=False for random weights"
@@ -666,15 +387,7 @@ def export_timm(
 
     output = Path(output).expanduser()
     output.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {
-        "input_size": json.dumps(list(input_size)),
-        "mean": json.dumps(list(mean)),
-        "std": json.dumps(list(std)),
-        "color_order": "RGB",
-        "feature_dim": json.dumps(feature_dim),
-        "source_model": model_name,
-        "precision": precision,
-    }
+    metadata = encode_metadata(input_size, mean, std, "RGB", feature_dim, model_name, precision)
     with tempfile.TemporaryDirectory(prefix="deepsort-edge-export-") as tmp:
         workdir = Path(tmp)
         fp32_path = workdir / "fp32.onnx"
@@ -695,7 +408,7 @@ def export_timm(
             calibration = preprocess_images(list(calibration_crops or []), input_size, mean, std)
             say(f"quantising to int8 (static QDQ, {len(calibration)} calibration crops)")
             int8_path = workdir / "int8.onnx"
-            _quantize_int8(fp32_path, int8_path, calibration, workdir, int8_keep_float)
+            quantize_int8(fp32_path, int8_path, calibration, workdir, int8_keep_float, INPUT_NAME)
             proto = onnx.load(str(int8_path))
             proto.producer_name = "deepsort-edge"
             _drop_unused_opsets(proto)
@@ -722,10 +435,12 @@ def export_timm(
                     for i in range(0, len(batch), 64)
                 ]
             )
-        extractor = DeepSORTFeatureExtractor(output, "cpu", batch_size=64)
+        session = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
         raw = np.concatenate(
             [
-                extractor._run(batch[i : i + 64].astype(extractor._input_dtype))
+                session.run([OUTPUT_NAME], {INPUT_NAME: batch[i : i + 64]})[0].reshape(
+                    len(batch[i : i + 64]), -1
+                )
                 for i in range(0, len(batch), 64)
             ]
         )

@@ -1,0 +1,45 @@
+"""Turn timm backbones into self-describing ONNX appearance models.
+
+The parts, one idea each:
+
+- :mod:`~deepsort_edge.export.exporter`: :func:`export_timm` (timm -> ONNX,
+  float16, metadata, verification against torch) and :class:`ExportReport`;
+- :mod:`~deepsort_edge.export.checkpoints`: :func:`load_timm_checkpoint`
+  (local weight files, renamed to timm's keys);
+- :mod:`~deepsort_edge.export.quantize`: static int8 (QDQ) quantisation;
+- :mod:`~deepsort_edge.export.calibration`: crops to calibrate and verify with
+  (:func:`load_mot_crops`, :func:`synthetic_crops`).
+
+Everything here needs the export extra (``pip install "deepsort-edge[export]"``:
+torch, timm, onnx) except the crop helpers; those packages are imported only
+inside the functions that use them, so importing this package is cheap.
+
+Example:
+    >>> from deepsort_edge.export import export_timm
+    >>> report = export_timm("resnet18.a1_in1k", "resnet18.onnx", input_size=(128, 64))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from deepsort_edge.export.calibration import load_mot_crops, synthetic_crops
+from deepsort_edge.export.checkpoints import load_timm_checkpoint
+from deepsort_edge.export.exporter import (
+    EXPORT_EXTRA_HINT,
+    PRECISIONS,
+    RANDOM_WEIGHTS_WARNING,
+    ExportReport,
+    export_timm,
+    require_export_extra,
+)
+
+__all__ = [
+    "EXPORT_EXTRA_HINT",
+    "PRECISIONS",
+    "RANDOM_WEIGHTS_WARNING",
+    "ExportReport",
+    "export_timm",
+    "load_mot_crops",
+    "load_timm_checkpoint",
+    "require_export_extra",
+    "synthetic_crops",
+]
