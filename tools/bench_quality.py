@@ -300,13 +300,15 @@ def main(argv: list[str] | None = None) -> int:
         if any(v is not None for v in row.values()):
             results[f"roboflow trackers {kind} (motion only)"] = row
 
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")
     rows = [[label, *[cell(r.get(s)) for s in REPORT_SETS]] for label, r in results.items()]
     table = md_table(["configuration (HOTA / IDF1 / IDSW)", *REPORT_SETS], rows)
 
     presets = [f"preset {name}" for name in PRESETS]
     regret_rows = []
     for p in presets:
-        per_set, worst = regret({k: v for k, v in results.items() if "roboflow" not in k}, p)
+        per_set, worst = regret({k: v for k, v in results.items() if not k.startswith("roboflow trackers")}, p)
         regret_rows.append([p, *[f"{per_set[s]:.1f}" for s in REPORT_SETS], f"**{worst:.1f}**"])
     regret_table = md_table(["preset (HOTA regret)", *REPORT_SETS, "worst"], regret_rows)
 

@@ -28,7 +28,6 @@ FIGURE_SCALE = 1.6
 MIN_VISIBLE = 0.35
 # Two pillars in front of the walkers: people pass behind them unseen for a
 # while, which motion alone bridges less well than appearance.
-APPEARANCE_SETTINGS = {"appearance_weight": 1.0, "appearance_threshold": 0.3}
 PILLARS = np.array([[150.0, 0.0, 200.0, 360.0], [430.0, 0.0, 480.0, 360.0]])
 
 
@@ -136,12 +135,9 @@ def run(args: argparse.Namespace) -> int:
         except FileNotFoundError as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return 2
-        model_note = (f"appearance from the shipped model ({extractor.feature_dim}-d), "
-                      f"appearance_weight=1, appearance_threshold=0.3")
-    # DeepSORT's own association: appearance decides among the motion-gated
-    # candidates (the paper's lambda = 0); 0.3 suits the shipped model's cosine
-    # distances on this scene (same person mostly < 0.25, others mostly > 0.25).
-    settings = dict(APPEARANCE_SETTINGS) if extractor is not None else {"use_appearance": False}
+        model_note = f"appearance from the shipped model ({extractor.feature_dim}-d), default settings"
+    # The tracker's defaults: the demo shows what a user gets without tuning.
+    settings = {} if extractor is not None else {"use_appearance": False}
     tracker = DeepSORTTracker(frame_rate=FPS, **settings)
     warm = time.perf_counter()
     tracker.warmup()
