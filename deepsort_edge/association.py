@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels.cascade import ASSIGNMENT_LIMIT, matching_cascade
-from .kernels.distance import gated_cost, iou_cost, xyah_to_xyxy_rows
+from .kernels.boxes import xyah_to_xyxy_rows
+from .kernels.cascade import matching_cascade
+from .kernels.costs import ASSIGNMENT_LIMIT, gated_cost, iou_cost
 from .kernels.gating import mahalanobis_distances
 from .kernels.kalman import kalman_project
 from .kernels.lap import solve_assignment

@@ -11,7 +11,8 @@ import numpy as np
 
 from . import association
 from .boxes import xyah_to_xyxy, xyxy_to_xyah
-from .kernels.distance import METRIC_COSINE, METRIC_EUCLIDEAN, gallery_append, gallery_ema
+from .kernels.costs import METRIC_COSINE, METRIC_EUCLIDEAN
+from .kernels.gallery import gallery_append, gallery_ema
 from .kernels.gating import CHI2_095
 from .kernels.kalman import (
     confidence_noise_scales,
@@ -280,18 +281,17 @@ class DeepSORTTracker:
             on_invalid=self.on_invalid,
         )
         classes = _classes(class_id, clean.num_input)[clean.kept]
-        usable = np.arange(clean.xyxy.shape[0])
-        if self.minimum_score is not None:
-            usable = np.flatnonzero(clean.scores >= self.minimum_score)
-        boxes, det_scores, classes = clean.xyxy[usable], clean.scores[usable], classes[usable]
-        det_embeddings = clean.embeddings[usable] if clean.embeddings is not None else None
+        boxes, det_scores, det_embeddings, rows = clean.xyxy, clean.scores, clean.embeddings, clean.kept
+        if self.minimum_score is not None and not (det_scores >= self.minimum_score).all():
+            usable = np.flatnonzero(det_scores >= self.minimum_score)
+            boxes, det_scores, classes, rows = boxes[usable], det_scores[usable], classes[usable], rows[usable]
+            det_embeddings = det_embeddings[usable] if det_embeddings is not None else None
         features = self._appearance(boxes, det_embeddings, frame)
         affine = self._camera.estimate(frame) if self._camera is not None and frame is not None else None
         # Everything above may raise; nothing below does, so a rejected call
         # leaves the tracker exactly as it was.
         ids = np.full(clean.num_input, -1, dtype=np.int64)
         slots = self._step(boxes, det_scores, features, classes, affine)
-        rows = clean.kept[usable]
         ids[rows] = self._ids(slots)
         if not return_boxes:
             return ids
@@ -407,15 +407,16 @@ class DeepSORTTracker:
         confirmed = order[is_confirmed]
         unconfirmed = order[~is_confirmed]
         strong = np.flatnonzero(high)
+        everything = strong.size == n_dets  # no copies in the common case
 
         leftover = confirmed
         if confirmed.size and strong.size:
             cost = association.appearance_motion_cost(
                 store,
                 confirmed,
-                measurements[strong],
-                xyxy[strong],
-                embeddings[strong] if embeddings is not None else None,
+                measurements if everything else measurements[strong],
+                xyxy if everything else xyxy[strong],
+                embeddings if everything or embeddings is None else embeddings[strong],
                 gate=self._gate,
                 position_only=self.gating == "position",
                 metric=self._metric,
@@ -424,7 +425,7 @@ class DeepSORTTracker:
                 motion_from_iou=self.motion_cost == "iou",
                 minimum_iou=self.minimum_iou_threshold,
                 lost_needs_overlap=self.lost_track_rule == "overlap",
-                detection_classes=classes[strong],
+                detection_classes=classes if everything else classes[strong],
                 class_aware=self.class_aware,
             )
             row_to_col = association.cascade_match(

@@ -19,6 +19,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .kernels.rows import (
+    BAD_EMBEDDING,
+    BAD_SCORE,
+    BEYOND_RANGE,
+    EMPTY_BOX,
+    NOT_FINITE,
+    OUTSIDE_FRAME,
+    row_problems,
+    unit_rows,
+)
+
 ON_INVALID_CHOICES = ("drop", "raise")
 
 # Largest |coordinate| of a box, in pixels. Far beyond any image, small enough
@@ -102,7 +113,6 @@ def validate_detections(
         if conf.shape[0] != count:
             raise ValueError(f"scores must have shape ({count},) to match xyxy, got {conf.shape}")
     emb = None
-    norms = None
     if embeddings is not None:
         # float32 throughout: embeddings are stored and compared in float32.
         emb = as_float_array(embeddings, "embeddings", 2, dtype=np.float32)
@@ -115,46 +125,35 @@ def validate_detections(
                 f"embeddings must have dimension {embedding_dim} (the dimension this tracker "
                 f"already holds), got {emb.shape[1]}; call reset() to change models"
             )
-        with np.errstate(invalid="ignore", over="ignore"):
-            # float64: squares of large or tiny float32 entries stay finite and non-zero.
-            norms = np.sqrt(np.einsum("ij,ij->i", emb, emb, dtype=np.float64))  # NaN or inf if any entry is
 
-    with np.errstate(invalid="ignore"):
-        # NaN fails every comparison, so these masks also catch NaN rows.
-        finite = np.isfinite(boxes).all(axis=1)
-        in_range = (np.abs(boxes) <= MAX_COORDINATE).all(axis=1)
-        box_ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]) & finite & in_range
-        score_ok = np.isfinite(conf)
-        ok = box_ok & score_ok
-        inside = None
-        if frame_shape is not None:
-            height, width = frame_shape[:2]
-            inside = (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & (boxes[:, 0] < width) & (boxes[:, 1] < height)
-            ok &= inside
-        if norms is not None:
-            embedding_ok = np.isfinite(norms) & (norms > 0)
-            ok &= embedding_ok
+    problems = np.empty(count, dtype=np.uint8)
+    width, height = (float(frame_shape[1]), float(frame_shape[0])) if frame_shape is not None else (0.0, 0.0)
+    clean = row_problems(np.ascontiguousarray(boxes), np.ascontiguousarray(conf), width, height,
+                         MAX_COORDINATE, problems)
+    unit = None
+    if emb is not None:
+        unit = np.empty_like(emb, dtype=np.float32)
+        clean &= unit_rows(np.ascontiguousarray(emb), unit, problems)
 
-    if ok.all():
+    if clean:
         kept = np.arange(count)
     else:
-        problems = {
-            "non-finite coordinates": ~finite,
-            f"a coordinate beyond +-{MAX_COORDINATE:g}": finite & ~in_range,
-            "x2 <= x1 or y2 <= y1 (inverted or zero-area box)": ~box_ok & finite & in_range,
-            "score not finite": ~score_ok,
+        reasons = {
+            NOT_FINITE: "non-finite coordinates",
+            BEYOND_RANGE: f"a coordinate beyond +-{MAX_COORDINATE:g}",
+            EMPTY_BOX: "x2 <= x1 or y2 <= y1 (inverted or zero-area box)",
+            BAD_SCORE: "score not finite",
+            OUTSIDE_FRAME: "box wholly outside the frame",
+            BAD_EMBEDDING: "embedding not finite or all zero",
         }
-        if inside is not None:
-            problems["box wholly outside the frame"] = ~inside & box_ok
-        if norms is not None:
-            problems["embedding not finite or all zero"] = ~embedding_ok
         summary = "; ".join(
             f"{int(mask.sum())} with {reason} (rows {np.flatnonzero(mask)[:5].tolist()})"
-            for reason, mask in problems.items()
-            if mask.any()
+            for bit, reason in reasons.items()
+            if (mask := (problems & bit) != 0).any()
         )
         if on_invalid == "raise":
             raise ValueError(f"invalid detections: {summary}")
+        ok = problems == 0
         warnings.warn(
             f"dropped {int((~ok).sum())} of {count} detections: {summary}",
             InvalidDetectionWarning,
@@ -162,14 +161,12 @@ def validate_detections(
         )
         kept = np.flatnonzero(ok)
         boxes, conf = boxes[kept], conf[kept]
-        if emb is not None:
-            emb, norms = emb[kept], norms[kept]
-    if emb is not None:
-        emb = np.ascontiguousarray(emb / norms[:, None], dtype=np.float32)
+        if unit is not None:
+            unit = unit[kept]
     return CleanDetections(
         xyxy=np.ascontiguousarray(boxes),
         scores=conf,
-        embeddings=emb,
+        embeddings=unit,
         kept=kept,
         num_input=count,
     )

@@ -7,7 +7,8 @@ import pytest
 from scipy.spatial.distance import cdist
 from scipy.stats import chi2
 
-from deepsort_edge.kernels import distance, gating, kalman
+from deepsort_edge.kernels import costs, gating, kalman
+from deepsort_edge.kernels import gallery as gallery_kernels
 from tests import reference as ref
 
 
@@ -125,7 +126,7 @@ def random_boxes(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.c_[xy, xy + rng.uniform(20, 60, size=(n, 2))]
 
 
-@pytest.mark.parametrize("metric", [distance.METRIC_COSINE, distance.METRIC_EUCLIDEAN])
+@pytest.mark.parametrize("metric", [costs.METRIC_COSINE, costs.METRIC_EUCLIDEAN])
 @pytest.mark.parametrize("motion_from_iou", [False, True])
 @pytest.mark.parametrize("lost_needs_overlap", [False, True])
 @pytest.mark.parametrize("class_aware", [False, True])
@@ -147,28 +148,28 @@ def test_gated_cost_matches_reference(metric, motion_from_iou, lost_needs_overla
     track_classes = rng.integers(0, 2, size=n_tracks + 2)  # by slot
     det_classes = rng.integers(0, 2, size=n_dets)
     out = np.empty((n_tracks, n_dets))
-    distance.gated_cost(squared, gate, track_boxes, det_boxes, gallery, counts, slots, lost, emb, True, metric,
+    costs.gated_cost(squared, gate, track_boxes, det_boxes, gallery, counts, slots, lost, emb, True, metric,
                         threshold, weight, motion_from_iou, min_iou, lost_needs_overlap, track_classes,
                         det_classes, class_aware, out)
-    name = "cosine" if metric == distance.METRIC_COSINE else "euclidean"
+    name = "cosine" if metric == costs.METRIC_COSINE else "euclidean"
     outcomes = set()
     for t, s in enumerate(slots):
         for n in range(n_dets):
             motion = 1 - iou[t, n] if motion_from_iou else squared[t, n] / gate
             if not squared[t, n] <= gate or (class_aware and track_classes[s] != det_classes[n]):
-                expected = distance.INFEASIBLE
+                expected = costs.INFEASIBLE
             elif counts[s] == 0:
                 overlap_ok = iou[t, n] >= min_iou and iou[t, n] > 0
                 needs_overlap = motion_from_iou and lost[s] > 1
-                expected = motion if (overlap_ok or not needs_overlap) else distance.INFEASIBLE
+                expected = motion if (overlap_ok or not needs_overlap) else costs.INFEASIBLE
             else:
                 app = cdist(gallery[s, : counts[s]].astype(np.float64), emb[n : n + 1].astype(np.float64), name).min()
                 bound = threshold / 2 if lost_needs_overlap and lost[s] > 1 and iou[t, n] <= 0 else threshold
                 if abs(app - bound) < 1e-6:
                     continue  # float32 rounding decides; either answer is right
-                expected = distance.INFEASIBLE if app > bound else weight * app + (1 - weight) * motion
+                expected = costs.INFEASIBLE if app > bound else weight * app + (1 - weight) * motion
             assert out[t, n] == pytest.approx(expected, abs=1e-5), (t, n)
-            outcomes.add("infeasible" if expected == distance.INFEASIBLE else "feasible")
+            outcomes.add("infeasible" if expected == costs.INFEASIBLE else "feasible")
     assert outcomes == {"feasible", "infeasible"}
 
 
@@ -181,18 +182,18 @@ def test_gated_cost_without_appearance_is_motion_only():
     out = np.empty((2, 2))
     lost = np.array([2, 2], dtype=np.int32)
     classes = np.zeros(2, dtype=np.int64)
-    distance.gated_cost(squared, 9.4877, boxes, boxes, gallery, counts, np.arange(2), lost, none, False, 0, 0.2,
+    costs.gated_cost(squared, 9.4877, boxes, boxes, gallery, counts, np.arange(2), lost, none, False, 0, 0.2,
                         0.5, False, 0.3, False, classes, classes, False, out)
-    np.testing.assert_allclose(out, [[1 / 9.4877, distance.INFEASIBLE], [9 / 9.4877, 0.0]])
+    np.testing.assert_allclose(out, [[1 / 9.4877, costs.INFEASIBLE], [9 / 9.4877, 0.0]])
     # IoU motion: the (1, 0) pair is inside the gate but does not overlap, so a
     # track lost for two frames cannot take it; one seen last frame can.
-    distance.gated_cost(squared, 9.4877, boxes, boxes, gallery, counts, np.arange(2), lost, none, False, 0, 0.2,
+    costs.gated_cost(squared, 9.4877, boxes, boxes, gallery, counts, np.arange(2), lost, none, False, 0, 0.2,
                         0.5, True, 0.3, False, classes, classes, False, out)
-    np.testing.assert_allclose(out, [[0.0, distance.INFEASIBLE], [distance.INFEASIBLE, 0.0]])
+    np.testing.assert_allclose(out, [[0.0, costs.INFEASIBLE], [costs.INFEASIBLE, 0.0]])
     lost[:] = 1
-    distance.gated_cost(squared, 9.4877, boxes, boxes, gallery, counts, np.arange(2), lost, none, False, 0, 0.2,
+    costs.gated_cost(squared, 9.4877, boxes, boxes, gallery, counts, np.arange(2), lost, none, False, 0, 0.2,
                         0.5, True, 0.3, False, classes, classes, False, out)
-    np.testing.assert_allclose(out, [[0.0, distance.INFEASIBLE], [1.0, 0.0]])
+    np.testing.assert_allclose(out, [[0.0, costs.INFEASIBLE], [1.0, 0.0]])
 
 
 def test_iou_cost_matches_reference():
@@ -203,11 +204,11 @@ def test_iou_cost_matches_reference():
     out = np.empty((12, 18))
     ca, cb = rng.integers(0, 2, 12), rng.integers(0, 2, 18)
     iou = ref.iou_matrix(a, b)
-    expected = np.where((iou >= 0.2) & (iou > 0), 1 - iou, distance.INFEASIBLE)
-    distance.iou_cost(a, b, 0.2, ca, cb, False, out)
+    expected = np.where((iou >= 0.2) & (iou > 0), 1 - iou, costs.INFEASIBLE)
+    costs.iou_cost(a, b, 0.2, ca, cb, False, out)
     np.testing.assert_allclose(out, expected, atol=1e-12)
-    distance.iou_cost(a, b, 0.2, ca, cb, True, out)
-    np.testing.assert_allclose(out, np.where(ca[:, None] == cb[None, :], expected, distance.INFEASIBLE), atol=1e-12)
+    costs.iou_cost(a, b, 0.2, ca, cb, True, out)
+    np.testing.assert_allclose(out, np.where(ca[:, None] == cb[None, :], expected, costs.INFEASIBLE), atol=1e-12)
 
 
 def test_gallery_ring_buffer_never_exceeds_budget():
@@ -220,7 +221,7 @@ def test_gallery_ring_buffer_never_exceeds_budget():
     for _ in range(11):
         slots = np.array([0, 2], dtype=np.intp)
         emb = rng.normal(size=(2, dim)).astype(np.float32)
-        distance.gallery_append(gallery, counts, heads, slots, emb)
+        gallery_kernels.gallery_append(gallery, counts, heads, slots, emb)
         history[0].append(emb[0])
         history[2].append(emb[1])
         assert counts.max() <= budget
@@ -236,12 +237,49 @@ def test_ema_blends_and_renormalises():
     counts = np.zeros(1, dtype=np.int32)
     first = np.array([[1.0, 0.0]], dtype=np.float32)
     second = np.array([[0.0, 1.0]], dtype=np.float32)
-    distance.gallery_ema(gallery, counts, np.array([0]), first, 0.9, np.ones(1))
-    distance.gallery_ema(gallery, counts, np.array([0]), second, 0.9, np.ones(1))
+    gallery_kernels.gallery_ema(gallery, counts, np.array([0]), first, 0.9, np.ones(1))
+    gallery_kernels.gallery_ema(gallery, counts, np.array([0]), second, 0.9, np.ones(1))
     expected = np.array([0.9, 0.1]) / np.hypot(0.9, 0.1)
     np.testing.assert_allclose(gallery[0, 0], expected, rtol=1e-6)
     assert counts[0] == 1
     # Confidence-aware: a detection scoring 0.5 enters with half the weight.
-    distance.gallery_ema(gallery, counts, np.array([0]), first, 0.9, np.array([0.5]))
+    gallery_kernels.gallery_ema(gallery, counts, np.array([0]), first, 0.9, np.array([0.5]))
     blended = 0.95 * expected + 0.05 * np.array([1.0, 0.0])
     np.testing.assert_allclose(gallery[0, 0], blended / np.linalg.norm(blended), rtol=1e-6)
+
+
+def test_row_checks_match_numpy():
+    from deepsort_edge.kernels import rows
+
+    rng = np.random.default_rng(21)
+    boxes = rng.uniform(-50, 700, size=(60, 4))
+    boxes[::7, 2] = boxes[::7, 0] - 1  # inverted
+    boxes[3, 1] = np.nan
+    boxes[5, 0] = 2e6
+    scores = rng.normal(size=60)
+    scores[8] = np.inf
+    out = np.empty(60, np.uint8)
+    clean = rows.row_problems(boxes, scores, 640.0, 480.0, 1e6, out)
+    finite = np.isfinite(boxes).all(1)
+    in_range = finite & (np.abs(np.nan_to_num(boxes)) <= 1e6).all(1)
+    with np.errstate(invalid="ignore"):
+        proper = in_range & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        inside = (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & (boxes[:, 0] < 640) & (boxes[:, 1] < 480)
+    np.testing.assert_array_equal((out & rows.NOT_FINITE) != 0, ~finite)
+    np.testing.assert_array_equal((out & rows.BEYOND_RANGE) != 0, finite & ~in_range)
+    np.testing.assert_array_equal((out & rows.EMPTY_BOX) != 0, in_range & ~proper)
+    np.testing.assert_array_equal((out & rows.OUTSIDE_FRAME) != 0, proper & ~inside)
+    np.testing.assert_array_equal((out & rows.BAD_SCORE) != 0, ~np.isfinite(scores))
+    assert not clean and (out == 0).any()
+
+    emb = rng.normal(size=(6, 16)).astype(np.float32)
+    emb[1] = 0.0
+    emb[2, 3] = np.nan
+    emb[4] *= np.float32(1e30)  # squares overflow float32, not float64
+    unit = np.zeros_like(emb)
+    problems = np.zeros(6, np.uint8)
+    assert not rows.unit_rows(emb, unit, problems)
+    assert ((problems & rows.BAD_EMBEDDING) != 0).tolist() == [False, True, True, False, False, False]
+    good = [0, 3, 4, 5]
+    expected = emb[good].astype(np.float64) / np.linalg.norm(emb[good].astype(np.float64), axis=1, keepdims=True)
+    np.testing.assert_allclose(unit[good], expected, rtol=1e-6)

@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
 from deepsort_edge import DeepSORTTracker
-from deepsort_edge.kernels.cascade import ASSIGNMENT_LIMIT
-from deepsort_edge.kernels.distance import INFEASIBLE
+from deepsort_edge.kernels.costs import ASSIGNMENT_LIMIT, INFEASIBLE
 from deepsort_edge.kernels.lap import solve_assignment
 
 coordinate = st.floats(0, 600, allow_nan=False, width=32)

@@ -424,7 +424,7 @@ def test_any_tampered_value_is_refused_or_tracked_without_corruption(change):
 @pytest.mark.skipif(os.environ.get("NUMBA_BOUNDSCHECK") != "1", reason="runs only under NUMBA_BOUNDSCHECK=1")
 def test_bounds_checks_are_on_in_this_run():
     """Inside the bounds-checked slice: an out-of-range head raises instead of writing memory."""
-    from deepsort_edge.kernels.distance import gallery_append
+    from deepsort_edge.kernels.gallery import gallery_append
 
     galleries = np.zeros((2, BUDGET, 3), np.float32)
     with pytest.raises(IndexError):

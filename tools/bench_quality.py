@@ -353,7 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(text, encoding="utf-8")
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")
     if args.readme:
-        write_readme(text)
+        summary_rows = [r for r in rows if r[0].startswith(("preset", "roboflow trackers", "default + "))]
+        summary = "\n".join([
+            md_table(["configuration (HOTA / IDF1 / IDSW)", *REPORT_SETS], summary_rows), "",
+            regret_table, "",
+            *[f"- **{'PASS' if ok else 'FAIL'}** {t}" for t, ok in checks], "",
+        ])
+        write_readme(summary, text)
     return 0 if all(ok for _, ok in checks) else 1
 
 
@@ -382,16 +388,17 @@ def select_defaults(sets: dict[str, list[Sequence]]) -> list[str]:
     ]
 
 
-def write_readme(text: str) -> None:
-    """Replace the block between README's quality-table markers with ``text``."""
-    readme = REPO / "README.md"
-    start, end = "<!-- quality-table:start -->", "<!-- quality-table:end -->"
-    content = readme.read_text(encoding="utf-8")
-    if start not in content:
-        print("README has no quality-table markers; not rewritten", file=sys.stderr)
-        return
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    readme.write_text(pattern.sub(lambda _: f"{start}\n{text}{end}", content), encoding="utf-8")
+def write_readme(summary: str, full: str) -> None:
+    """Replace README's generated quality block with ``summary`` and docs/benchmarks.md's with ``full``."""
+    for path, marker, text in ((REPO / "README.md", "quality-table", summary),
+                               (REPO / "docs" / "benchmarks.md", "quality-full", full)):
+        start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+        content = path.read_text(encoding="utf-8")
+        if start not in content:
+            print(f"{path.name} has no {marker} markers; not rewritten", file=sys.stderr)
+            continue
+        pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+        path.write_text(pattern.sub(lambda _: f"{start}\n{text}{end}", content), encoding="utf-8")
 
 
 if __name__ == "__main__":

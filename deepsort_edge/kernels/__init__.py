@@ -1,6 +1,12 @@
 """Numba kernels: plain functions over contiguous arrays, nothing else.
 
-Modules are named for their math: ``kalman`` (constant-velocity filter in
-xyah space), ``gating`` (Mahalanobis distances), ``distance`` (appearance and
-IoU costs), ``lap`` (Jonker-Volgenant linear assignment).
+Modules are named for their math:
+
+- ``kalman``: constant-velocity filter in xyah space (predict, update, warp);
+- ``gating``: Mahalanobis distances and the chi-square gate;
+- ``costs``: the association costs (gated appearance + motion, IoU);
+- ``gallery``: per-track appearance (ring buffer, EMA, nearest entry);
+- ``boxes``: IoU of two boxes, state rows to xyxy;
+- ``rows``: per-row checks of a frame's detections;
+- ``cascade`` and ``lap``: the matching cascade and Jonker-Volgenant assignment.
 """

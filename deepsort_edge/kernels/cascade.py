@@ -11,13 +11,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .distance import INFEASIBLE
+from .costs import ASSIGNMENT_LIMIT
 from .lap import solve_assignment
-
-# Above every feasible cost (<= 1) and below INFEASIBLE: each level then
-# matches as many feasible pairs as it can, at minimum total cost, and never
-# an infeasible one.
-ASSIGNMENT_LIMIT = INFEASIBLE / 2.0
 
 
 @numba.njit(cache=True, nogil=True)

@@ -1,10 +1,10 @@
-"""Association costs: appearance (gallery or EMA embeddings) and IoU.
+"""Association costs: the cascade's gated appearance + motion cost, and the IoU cost.
 
 Appearance embeddings are L2-normalised float32, so cosine distance is
 ``1 - dot`` and Euclidean distance is ``sqrt(2 - 2 dot)``; both are monotone
-in the dot product, and the nearest gallery entry is the one with the
-largest dot. Appearance is only computed for pairs inside the motion gate:
-after gating most pairs are infeasible, which is where the speed comes from.
+in the dot product. Appearance is only computed for pairs inside the motion
+gate: after gating most pairs are infeasible, which is where the speed comes
+from.
 """
 
 from __future__ import annotations
@@ -12,41 +12,19 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .boxes import iou as box_iou
+from .gallery import max_dot
+
 # Cost of a pair that must never be matched. Finite so that sums and
 # comparisons stay well defined; far above any feasible cost (those are <= 1).
 INFEASIBLE = 1e5
+# Above every feasible cost (<= 1) and below INFEASIBLE: an assignment then
+# matches as many feasible pairs as it can, at minimum total cost, and never
+# an infeasible one.
+ASSIGNMENT_LIMIT = INFEASIBLE / 2.0
 
 METRIC_COSINE = 0
 METRIC_EUCLIDEAN = 1
-
-_FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: NaN checks stay valid
-
-
-@numba.njit(cache=True, nogil=True, fastmath=_FAST)
-def _max_dot(gallery: np.ndarray, count: int, embedding: np.ndarray) -> float:
-    """Largest dot product between ``embedding`` and the first ``count`` rows."""
-    best = -np.inf
-    dim = embedding.shape[0]
-    for g in range(count):
-        acc = np.float32(0.0)
-        row = gallery[g]
-        for k in range(dim):
-            acc += row[k] * embedding[k]
-        if acc > best:
-            best = acc
-    return best
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two xyxy boxes (0 when disjoint or degenerate)."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0.0 or ih <= 0.0:
-        return 0.0
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0.0 else 0.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -100,7 +78,7 @@ def gated_cost(
             if not d <= gate or (class_aware and track_classes[s] != detection_classes[n]):
                 out[t, n] = INFEASIBLE  # "not <=" also rejects NaN
                 continue
-            iou = _iou(track_boxes[t], detection_boxes[n])
+            iou = box_iou(track_boxes[t], detection_boxes[n])
             motion = 1.0 - iou if motion_from_iou else d / gate
             if count == 0:
                 if motion_from_iou and lost and (iou < minimum_iou or iou <= 0.0):
@@ -108,7 +86,7 @@ def gated_cost(
                 else:
                     out[t, n] = motion
                 continue
-            dot = _max_dot(galleries[s], count, embeddings[n])
+            dot = max_dot(galleries[s], count, embeddings[n])
             if metric == METRIC_COSINE:
                 appearance = 1.0 - dot
             else:
@@ -141,72 +119,5 @@ def iou_cost(
             if class_aware and track_classes[t] != detection_classes[n]:
                 out[t, n] = INFEASIBLE
                 continue
-            iou = _iou(track_boxes[t], detection_boxes[n])
+            iou = box_iou(track_boxes[t], detection_boxes[n])
             out[t, n] = 1.0 - iou if iou >= minimum_iou and iou > 0.0 else INFEASIBLE
-
-
-@numba.njit(cache=True, nogil=True)
-def xyah_to_xyxy_rows(means: np.ndarray, slots: np.ndarray, out: np.ndarray) -> None:
-    """Boxes ``(T, 4)`` xyxy from the first four state entries of the tracks at ``slots``."""
-    for i in range(slots.shape[0]):
-        s = slots[i]
-        h = means[s, 3]
-        w = means[s, 2] * h
-        out[i, 0] = means[s, 0] - 0.5 * w
-        out[i, 1] = means[s, 1] - 0.5 * h
-        out[i, 2] = out[i, 0] + w
-        out[i, 3] = out[i, 1] + h
-
-
-@numba.njit(cache=True, nogil=True)
-def gallery_append(
-    galleries: np.ndarray,
-    gallery_counts: np.ndarray,
-    gallery_heads: np.ndarray,
-    slots: np.ndarray,
-    embeddings: np.ndarray,
-) -> None:
-    """Write one embedding per track into its ring buffer (never past the budget)."""
-    budget = galleries.shape[1]
-    for m in range(slots.shape[0]):
-        s = slots[m]
-        head = gallery_heads[s]
-        galleries[s, head, :] = embeddings[m]
-        gallery_heads[s] = (head + 1) % budget
-        if gallery_counts[s] < budget:
-            gallery_counts[s] += 1
-
-
-@numba.njit(cache=True, nogil=True, fastmath=_FAST)
-def gallery_ema(
-    galleries: np.ndarray,
-    gallery_counts: np.ndarray,
-    slots: np.ndarray,
-    embeddings: np.ndarray,
-    momentum: float,
-    weights: np.ndarray,
-) -> None:
-    """Blend each embedding into the track's single smoothed vector, renormalised.
-
-    The new embedding enters with weight ``(1 - momentum) * weights[m]``
-    (``weights`` all 1 for a plain EMA; detection scores for a
-    confidence-aware one). A track's first embedding is taken as is.
-    """
-    dim = embeddings.shape[1]
-    for m in range(slots.shape[0]):
-        s = slots[m]
-        row = galleries[s, 0]
-        if gallery_counts[s] == 0:
-            row[:] = embeddings[m]
-            gallery_counts[s] = 1
-            continue
-        w = (1.0 - momentum) * weights[m]
-        norm = np.float32(0.0)
-        for k in range(dim):
-            v = (1.0 - w) * row[k] + w * embeddings[m, k]
-            row[k] = v
-            norm += v * v
-        norm = np.sqrt(norm)
-        if norm > 0.0:
-            for k in range(dim):
-                row[k] /= norm
