@@ -29,7 +29,8 @@ from deepsort_edge.embedder import (
     resolve_providers,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from .conftest import subprocess_env
+
 PETS = Path("MOT15/train/PETS09-S2L1")
 OSNET = Path("models/osnet_x0_25_msmt17.onnx")
 
@@ -141,7 +142,7 @@ def _pair_auc(feats: np.ndarray, ids: np.ndarray) -> float:
 # ----------------------------------------------------------------------- default model
 
 
-def test_default_model_loads_without_torch():
+def test_default_model_loads_without_torch(tmp_path):
     code = textwrap.dedent(
         """
         import sys
@@ -161,8 +162,8 @@ def test_default_model_loads_without_torch():
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        cwd=REPO_ROOT,
-        env={**__import__("os").environ, "PYTHONPATH": str(REPO_ROOT)},
+        cwd=tmp_path,  # not the repo: the child imports the same copy as this run
+        env=subprocess_env(),
         timeout=120,
     )
     assert result.returncode == 0, result.stderr

@@ -8,18 +8,19 @@ issue notes, not in unit tests).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from .conftest import subprocess_env
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run_tool(args: list[str], tmp_path: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "NUMBA_NUM_THREADS": "1"}
+    env = subprocess_env(NUMBA_NUM_THREADS="1")
     return subprocess.run(
         [sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
     )
