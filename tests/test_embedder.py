@@ -476,6 +476,7 @@ def test_cuda_matches_cpu():
 # ---------------------------------------------------------------------- ReID sanity
 
 
+@pytest.mark.slow
 def test_osnet_separates_identities_on_pets(shared_data):
     model = shared_data / OSNET
     if not model.is_file():

@@ -283,6 +283,7 @@ def test_int8_needs_calibration(extra):
         export_timm("tf_efficientnet_lite0", "unused.onnx", precision="int4")
 
 
+@pytest.mark.slow
 def test_from_timm_exports_once_into_the_cache(extra, checkpoint, monkeypatch, tmp_path):
     import deepsort_edge.export as export_module
 

@@ -192,6 +192,7 @@ def test_threads_give_the_same_results_as_one_after_the_other():
     assert results == sequential
 
 
+@pytest.mark.slow
 def test_read_only_install_still_runs(tmp_path):
     """A package in a read-only folder falls back to a user cache for Numba."""
     install = tmp_path / "site"

@@ -41,6 +41,7 @@ def test_soak_reports_memory_time_and_id_reuse(tmp_path):
     assert {t["target"].split(" (")[0] for t in data["targets"]} >= {"memory growth after warm-up"}
 
 
+@pytest.mark.slow
 def test_bench_tracker_quick_compares_with_deep_sort_realtime(tmp_path):
     pytest.importorskip("deep_sort_realtime")
     report = tmp_path / "bench.json"
