@@ -242,6 +242,7 @@ def test_dynamic_batch(fp32_export, crops):
     np.testing.assert_allclose(one[0], five[0], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_int8_export_close_to_torch(
     extra, checkpoint, torch_model, real_crops, fp32_export, tmp_path
 ):

@@ -10,7 +10,7 @@ installed; it needs the package index.
 
 Example:
     python tools/check_installs.py                       # this machine + Linux aarch64
-    python tools/check_installs.py --platform manylinux_2_28_aarch64 --python-version 3.12
+    python tools/check_installs.py --platform linux-armv7l --python-version 3.12
     python tools/check_installs.py --json routes.json
 
 Exit status 1 when a route that resolves does not end with exactly one ONNX
@@ -40,8 +40,21 @@ ROUTES: dict[str, str] = {
     "cpu+export+test (README tests)": "cpu,export,test",
     "cuda+export+test": "cuda,export,test",
 }
-#: Target platforms: None = this machine; else a pip --platform tag (binary wheels only).
-DEFAULT_PLATFORMS = [None, "manylinux_2_28_aarch64"]
+#: Target platforms: None = this machine; else linux-ARCH or one pip --platform tag (binary wheels only).
+DEFAULT_PLATFORMS = [None, "linux-aarch64"]
+GLIBC_MINOR = 36  # Debian 12 / Raspberry Pi OS bookworm
+
+
+def platform_tags(platform: str) -> list[str]:
+    """pip --platform tags for a target: linux-ARCH means every manylinux tag up to glibc 2.36.
+
+    pip does not widen a given manylinux tag to older ones, so a wheel tagged
+    only manylinux2014 would be missed by a lone manylinux_2_28 tag.
+    """
+    if not platform.startswith("linux-"):
+        return [platform]
+    arch = platform.removeprefix("linux-")
+    return [f"manylinux_2_{m}_{arch}" for m in range(GLIBC_MINOR, 16, -1)] + [f"manylinux2014_{arch}", f"linux_{arch}"]
 
 
 def resolve(pip: Path, wheel: Path, extras: str, platform: str | None, python_version: str) -> dict:
@@ -51,12 +64,16 @@ def resolve(pip: Path, wheel: Path, extras: str, platform: str | None, python_ve
         report = Path(tmp) / "report.json"
         cmd = [str(pip), "install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report), target]
         if platform:  # pip takes a foreign platform only with --target (nothing is written: --dry-run)
-            cmd += ["--target", str(Path(tmp) / "target"), "--platform", platform, "--python-version", python_version,
+            cmd += ["--target", str(Path(tmp) / "target"), *(f"--platform={t}" for t in platform_tags(platform)),
+                    "--python-version", python_version,
                     "--implementation", "cp", "--only-binary=:all:"]
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
-            lines = [ln for ln in out.stderr.splitlines() if ln.startswith("ERROR")] or out.stderr.splitlines()
-            return {"error": lines[0] if lines else f"pip exited {out.returncode}"}
+            lines = out.stderr.splitlines()
+            errors = [ln for ln in lines if ln.startswith("ERROR")] or lines or [f"pip exited {out.returncode}"]
+            if "The conflict is caused by:" in lines:  # name the package behind a ResolutionImpossible
+                errors[0] += " (" + lines[lines.index("The conflict is caused by:") + 1].strip() + ")"
+            return {"error": errors[0]}
         return json.loads(report.read_text())
 
 
@@ -71,7 +88,8 @@ def builds(report: dict, prefix: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--platform", action="append", help="pip platform tag (repeatable); default: this machine and manylinux_2_28_aarch64")
+    parser.add_argument("--platform", action="append", help="linux-ARCH (e.g. linux-aarch64, linux-armv7l) or a pip platform tag (repeatable); "
+                             "default: this machine and linux-aarch64")
     parser.add_argument("--python-version", default=f"{sys.version_info.major}.{sys.version_info.minor}",
                         help="Python version for --platform targets (default: this one)")
     parser.add_argument("--route", action="append", choices=list(ROUTES), help="routes to check (default: all)")
