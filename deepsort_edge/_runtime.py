@@ -62,6 +62,14 @@ def missing_runtime_message() -> str:
     )
 
 
+def _broken_runtime_message(builds: list[str], detail: str) -> str:
+    return (
+        f"{', '.join(builds)} is installed but its `onnxruntime` module is incomplete ({detail}); "
+        "uninstalling another build deletes the files they share. Reinstall it: "
+        f"pip install --force-reinstall --no-deps {builds[0]}"
+    )
+
+
 def import_onnxruntime() -> ModuleType:
     """Import and return ``onnxruntime``; a clear error if missing, a warning if doubly installed.
 
@@ -76,12 +84,15 @@ def import_onnxruntime() -> ModuleType:
     try:
         module = importlib.import_module("onnxruntime")
     except ImportError as exc:
-        if builds:  # uninstalling one build deletes the files another one shares
-            raise ImportError(
-                f"{', '.join(builds)} is installed but the `onnxruntime` module does not import "
-                f"({exc}); reinstall it: pip install --force-reinstall --no-deps {builds[0]}"
-            ) from exc
+        if builds:
+            raise ImportError(_broken_runtime_message(builds, str(exc))) from exc
         raise ImportError(missing_runtime_message()) from exc
+    if not hasattr(module, "InferenceSession"):
+        # Uninstalling one of two builds deletes their shared files; what is left
+        # of the folder imports as an empty namespace package.
+        if not builds:
+            raise ImportError(missing_runtime_message())
+        raise ImportError(_broken_runtime_message(builds, f"{module!r} has no InferenceSession"))
     if len(builds) > 1:
         warnings.warn(
             f"several ONNX Runtime builds are installed ({', '.join(builds)}); they share the "

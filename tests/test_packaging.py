@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 from importlib import metadata
 from pathlib import Path
 
@@ -62,6 +63,15 @@ def test_runtime_whose_module_was_deleted_says_reinstall(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     monkeypatch.setattr(_runtime, "installed_runtimes", lambda: ["onnxruntime-gpu"])
     with pytest.raises(ImportError, match="--force-reinstall --no-deps onnxruntime-gpu"):
+        _runtime.import_onnxruntime()
+
+
+def test_runtime_left_as_an_empty_folder_says_reinstall(monkeypatch):
+    # Uninstalling one of two builds deletes onnxruntime/__init__.py; the folder
+    # that is left imports as an empty namespace package.
+    monkeypatch.setitem(sys.modules, "onnxruntime", types.ModuleType("onnxruntime"))
+    monkeypatch.setattr(_runtime, "installed_runtimes", lambda: ["onnxruntime"])
+    with pytest.raises(ImportError, match="incomplete.*--force-reinstall --no-deps onnxruntime$"):
         _runtime.import_onnxruntime()
 
 
