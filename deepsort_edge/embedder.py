@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnxruntime as ort
 import platformdirs
 
 from deepsort_edge.model_metadata import METADATA_KEYS, decode_metadata
@@ -54,6 +53,10 @@ from deepsort_edge.providers import (
     providers_for_device,
     resolve_providers,
 )
+
+from ._runtime import import_onnxruntime
+
+ort = import_onnxruntime()  # a clear ImportError naming the install routes when none is installed
 
 if TYPE_CHECKING:
     import supervision as sv

@@ -16,7 +16,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import onnxruntime as ort
+from ._runtime import import_onnxruntime
+
+ort = import_onnxruntime()  # a clear ImportError naming the install routes when none is installed
 
 __all__ = [
     "CPU_PROVIDER",

@@ -1,4 +1,12 @@
-"""Shared fixtures: the shared evaluation data lives outside the repo."""
+"""Shared fixtures: the shared evaluation data lives outside the repo.
+
+The suite tests whichever ``deepsort_edge`` it imports: the source tree under
+``python -m pytest`` from the repo root (the current directory comes first on
+``sys.path``), the installed wheel under the ``pytest`` command
+(``--import-mode=importlib`` in pyproject.toml keeps pytest from putting the
+repo on ``sys.path``). The header line says which; with
+``DEEPSORT_EDGE_EXPECT_INSTALLED=1`` (CI) a source-tree import stops the run.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,34 @@ from pathlib import Path
 
 import pytest
 
+import deepsort_edge
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The folder holding the deepsort_edge under test: site-packages for a wheel, else the repo.
+PACKAGE_PARENT = Path(deepsort_edge.__file__).resolve().parents[1]
+
+
+def imported_from_source_tree() -> bool:
+    """True when the package under test is this checkout's ``deepsort_edge/`` folder."""
+    return PACKAGE_PARENT == REPO_ROOT
+
+
+def subprocess_env(**overrides: str) -> dict[str, str]:
+    """``os.environ`` for a child Python that must import the same deepsort_edge as this run."""
+    return {**os.environ, "PYTHONPATH": str(PACKAGE_PARENT), **overrides}
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    where = "source tree" if imported_from_source_tree() else "installed"
+    return f"deepsort_edge {deepsort_edge.__version__} ({where}): {PACKAGE_PARENT / 'deepsort_edge'}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("DEEPSORT_EDGE_EXPECT_INSTALLED") == "1" and imported_from_source_tree():
+        raise pytest.UsageError(
+            f"DEEPSORT_EDGE_EXPECT_INSTALLED=1 but deepsort_edge was imported from the source tree "
+            f"({REPO_ROOT}); run the `pytest` command (not `python -m pytest`) after `pip install .`"
+        )
 
 
 def shared_data_dir() -> Path:

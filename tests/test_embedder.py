@@ -23,7 +23,8 @@ from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_cache_dir, 
 from deepsort_edge.preprocess import IMAGENET_MEAN, IMAGENET_STD, clip_boxes, preprocess_crops
 from deepsort_edge.providers import resolve_providers
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from .conftest import subprocess_env
+
 PETS = Path("MOT15/train/PETS09-S2L1")
 OSNET = Path("models/osnet_x0_25_msmt17.onnx")
 
@@ -135,7 +136,7 @@ def _pair_auc(feats: np.ndarray, ids: np.ndarray) -> float:
 # ----------------------------------------------------------------------- default model
 
 
-def test_default_model_loads_without_torch():
+def test_default_model_loads_without_torch(tmp_path):
     code = textwrap.dedent(
         """
         import sys
@@ -155,8 +156,8 @@ def test_default_model_loads_without_torch():
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        cwd=REPO_ROOT,
-        env={**__import__("os").environ, "PYTHONPATH": str(REPO_ROOT)},
+        cwd=tmp_path,  # not the repo: the child imports the same copy as this run
+        env=subprocess_env(),
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -511,6 +512,7 @@ def test_cuda_matches_cpu():
 # ---------------------------------------------------------------------- ReID sanity
 
 
+@pytest.mark.slow
 def test_osnet_separates_identities_on_pets(shared_data):
     model = shared_data / OSNET
     if not model.is_file():

@@ -255,6 +255,7 @@ def test_dynamic_batch(fp32_export, crops):
     np.testing.assert_allclose(one[0], five[0], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_int8_export_close_to_torch(
     extra, checkpoint, torch_model, real_crops, fp32_export, tmp_path
 ):
@@ -296,6 +297,7 @@ def test_int8_needs_calibration(extra):
         export_timm("tf_efficientnet_lite0", "unused.onnx", precision="int4")
 
 
+@pytest.mark.slow
 def test_from_timm_exports_once_into_the_cache(extra, checkpoint, monkeypatch, tmp_path):
     import deepsort_edge.export as export_module
 

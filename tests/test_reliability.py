@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from deepsort_edge import DeepSORTTracker
 from deepsort_edge.synthetic import SceneConfig, generate_scene
 from deepsort_edge.validation import InvalidDetectionWarning
 
-REPO = Path(__file__).resolve().parents[1]
+from .conftest import PACKAGE_PARENT
 
 
 def scene(num_frames: int = 80, seed: int = 0, dim: int = 16):
@@ -230,10 +229,11 @@ def test_threads_give_the_same_results_as_one_after_the_other():
     assert results == sequential
 
 
+@pytest.mark.slow
 def test_read_only_install_still_runs(tmp_path):
     """A package in a read-only folder falls back to a user cache for Numba."""
     install = tmp_path / "site"
-    shutil.copytree(REPO / "deepsort_edge", install / "deepsort_edge", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PACKAGE_PARENT / "deepsort_edge", install / "deepsort_edge", ignore=shutil.ignore_patterns("__pycache__"))
     for path in [install, *install.rglob("*")]:
         path.chmod(0o555 if path.is_dir() else 0o444)
     cache = tmp_path / "numba-cache"

@@ -8,18 +8,19 @@ issue notes, not in unit tests).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from .conftest import subprocess_env
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run_tool(args: list[str], tmp_path: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "NUMBA_NUM_THREADS": "1"}
+    env = subprocess_env(NUMBA_NUM_THREADS="1")
     return subprocess.run(
         [sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
     )
@@ -40,6 +41,7 @@ def test_soak_reports_memory_time_and_id_reuse(tmp_path):
     assert {t["target"].split(" (")[0] for t in data["targets"]} >= {"memory growth after warm-up"}
 
 
+@pytest.mark.slow
 def test_bench_tracker_quick_compares_with_deep_sort_realtime(tmp_path):
     pytest.importorskip("deep_sort_realtime")
     report = tmp_path / "bench.json"
