@@ -69,7 +69,7 @@ def _require_ray() -> Any:
         import ray
     except ImportError as exc:
         raise ImportError(
-            f'RayMultiStreamTracker needs Ray: pip install "deepsort-edge[ray]" ({exc})'
+            f'RayMultiStreamTracker needs Ray: pip install ".[cpu,ray]" in a clone ({exc})'
         ) from exc
     return ray
 

@@ -354,7 +354,7 @@ class DeepSORTFeatureExtractor:
             except ImportError as exc:
                 raise ImportError(
                     f"from_timm({model_name!r}) must export the model to ONNX first, which needs "
-                    f'torch, timm and onnx: pip install "deepsort-edge[export]" ({exc})'
+                    f'torch, timm and onnx: pip install ".[cpu,export]" in a clone ({exc})'
                 ) from exc
             folder.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -18,7 +18,7 @@ MOTChallenge classes (1-13) in column 8, else ``"mot15"``.
 Detections are matched at IoU >= 0.5 (CLEAR and identity metrics); HOTA
 averages over IoU thresholds 0.05..0.95.
 
-TrackEval is the optional ``eval`` extra: ``pip install deepsort-edge[eval]``.
+TrackEval is the optional ``eval`` extra: ``pip install ".[cpu,eval]"`` in a clone.
 
 Example:
     >>> from deepsort_edge.mot import read_mot
@@ -98,7 +98,7 @@ def require_trackeval() -> Any:
         import trackeval  # noqa: PLC0415  (optional extra, heavy)
     except ImportError as exc:
         raise ImportError(
-            "evaluation needs TrackEval: pip install 'deepsort-edge[eval]' "
+            "evaluation needs TrackEval: pip install '.[cpu,eval]' in a clone "
             "(or pip install trackeval)"
         ) from exc
     return trackeval

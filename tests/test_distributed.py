@@ -10,7 +10,7 @@ from deepsort_edge import MultiStreamTracker, StreamError
 from tests.conftest import REPO_ROOT
 from tests.test_multistream import SETTINGS, GridExtractor, embedding_stream, rendered_stream
 
-ray = pytest.importorskip("ray", reason='the ray extra is not installed (pip install "deepsort-edge[ray]")')
+ray = pytest.importorskip("ray", reason='the ray extra is not installed (pip install ".[cpu,ray]")')
 
 from deepsort_edge.distributed import RayMultiStreamTracker, stable_worker_index  # noqa: E402
 

@@ -106,7 +106,7 @@ def test_one_process_gives_byte_identical_results(inputs: Path, one_by_one: Path
 def test_ray_tasks_give_byte_identical_results(
     inputs: Path, one_by_one: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ray = pytest.importorskip("ray", reason='the ray extra is not installed (pip install "deepsort-edge[ray]")')
+    ray = pytest.importorskip("ray", reason='the ray extra is not installed (pip install ".[cpu,ray]")')
     if ray.is_initialized():
         ray.shutdown()
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))  # Ray's workers import this checkout

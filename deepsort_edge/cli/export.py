@@ -5,7 +5,7 @@ Example:
         --checkpoint lite0.pth --input-size 128 64 --int8 \\
         --calibration-data MOT15/train/PETS09-S2L1
 
-Needs the export extra (``pip install "deepsort-edge[export]"``); torch, timm
+Needs the export extra (``pip install ".[cpu,export]"`` in a clone); torch, timm
 and onnx are imported only when the subcommand runs.
 """
 

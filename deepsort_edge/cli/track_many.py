@@ -196,7 +196,7 @@ def _run_ray(jobs: list[argparse.Namespace], address: str, workers: int | None, 
     except ImportError as exc:
         from deepsort_edge.cli.track_one import InputError  # noqa: PLC0415
 
-        raise InputError(f'--ray needs Ray: pip install "deepsort-edge[ray]" ({exc})') from None
+        raise InputError(f'--ray needs Ray: pip install ".[cpu,ray]" in a clone ({exc})') from None
     started = not ray.is_initialized()
     if started:
         # Workers' warnings (undecodable frames, ...) reach this stderr, as with processes.

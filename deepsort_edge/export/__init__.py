@@ -10,7 +10,7 @@ The parts, one idea each:
 - :mod:`~deepsort_edge.export.calibration`: crops to calibrate and verify with
   (:func:`load_mot_crops`, :func:`synthetic_crops`).
 
-Everything here needs the export extra (``pip install "deepsort-edge[export]"``:
+Everything here needs the export extra (``pip install ".[cpu,export]"`` in a clone:
 torch, timm, onnx) except the crop helpers; those packages are imported only
 inside the functions that use them, so importing this package is cheap.
 

@@ -10,7 +10,7 @@ optionally converts it to float16 or to static int8
 (:mod:`deepsort_edge.export.quantize`), and verifies ONNX Runtime's output
 against torch on the same crops.
 
-Needs the export extra: ``pip install "deepsort-edge[export]"`` (torch, timm,
+Needs the export extra: ``pip install ".[cpu,export]"`` in a clone (torch, timm,
 onnx). Those are imported only inside the functions here.
 
 Example:
@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 PRECISIONS = ("fp32", "fp16", "int8")
-EXPORT_EXTRA_HINT = 'pip install "deepsort-edge[export]"'
+EXPORT_EXTRA_HINT = 'pip install ".[cpu,export]" in a clone of deepsort-edge'
 #: Warning for exports without pretrained weights or a checkpoint ({model} is filled in).
 RANDOM_WEIGHTS_WARNING = (
     "pretrained=False without a checkpoint: {model} gets random weights, so its features "
