@@ -89,7 +89,7 @@ class TrackerSettings:
         "a track lost over a frame needs box overlap, or an appearance distance within half the threshold",
     )
     minimum_score: float | None = _number(
-        0.1, -math.inf, math.inf, "detections scoring below this are ignored (None: keep all)", optional=True
+        None, -math.inf, math.inf, "detections scoring below this are ignored (None: keep all)", optional=True
     )
     low_score_matching: bool = _flag(
         True, "detections scoring below track_activation_threshold only continue tracks, by IoU (ByteTrack)"
@@ -220,7 +220,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "roboflow-2.0.1": {
         **_PLAIN_DEEPSORT,
         "lost_track_buffer": 30,
-        "minimum_score": None,
         "track_activation_threshold": 0.25,
         "minimum_consecutive_frames": 3,
         "minimum_iou_threshold": 0.3,

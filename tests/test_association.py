@@ -22,8 +22,11 @@ def test_low_score_detections_continue_tracks_but_never_start_them():
     ids = tracker.update_arrays(np.array([box(103), box(400)]), np.array([0.2, 0.2]))
     assert ids.tolist() == [1, -1]
     assert len(tracker.tracks) == 1
-    # Below minimum_score (0.1) a detection is ignored altogether.
-    assert tracker.update_arrays(np.array([box(106)]), np.array([0.05])).tolist() == [-1]
+    # Below minimum_score a detection is ignored altogether.
+    strict = DeepSORTTracker(minimum_consecutive_frames=1, minimum_score=0.1)
+    assert strict.update_arrays(np.array([box(100)]), np.array([0.9])).tolist() == [1]
+    assert strict.update_arrays(np.array([box(103)]), np.array([0.15])).tolist() == [1]
+    assert strict.update_arrays(np.array([box(106)]), np.array([0.05])).tolist() == [-1]
 
 
 def test_low_score_stage_takes_only_tracks_seen_last_frame():

@@ -129,10 +129,8 @@ def test_unnormalised_scores_are_kept_and_compared_as_given():
         ids = tracker.update(sv.Detections(xyxy=boxes, confidence=np.array([87.0, -3.0, 0.3]))).tracker_id
     # 87 and 0.3 start tracks; -3 is below the threshold (as it would be at 0.0).
     assert ids.tolist() == [1, -1, 2]
-    # A low score continues an existing track: only starting one needs the threshold
-    # (roboflow's rule; the default ignores detections below minimum_score=0.1, as given).
-    assert tracker.update_arrays(boxes[:1] + 1, np.array([0.15])).tolist() == [1]
-    assert tracker.update_arrays(boxes[:1] + 2, np.array([-50.0])).tolist() == [-1]
+    # A low score continues an existing track: only starting one needs the threshold.
+    assert tracker.update_arrays(boxes[:1] + 1, np.array([-50.0])).tolist() == [1]
     drop_in = DeepSORTTracker(preset="roboflow-2.0.1", minimum_consecutive_frames=1)
     assert drop_in.update_arrays(boxes[:1], np.array([87.0])).tolist() == [1]
     assert drop_in.update_arrays(boxes[:1] + 1, np.array([-50.0])).tolist() == [1]
