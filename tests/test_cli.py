@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from deepsort_edge.cli.__main__ import main
-from deepsort_edge.cli.track import tracker_kwargs
+from deepsort_edge.cli.track_one import tracker_kwargs
 from deepsort_edge.mot import MOTData, read_mot, write_mot
 
 OSNET_ARGS = ["--input-size", "256", "128", "--mean", "0.485", "0.456", "0.406",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from deepsort_edge.cli.__main__ import main
-from deepsort_edge.cli.track import frames_to_step
+from deepsort_edge.pipeline import frames_to_step
 from deepsort_edge.mot import MOTData, read_mot, write_mot
 from tests.test_cli import _reference_tracking, _scene_detections
 

@@ -105,12 +105,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm  # noqa: PLC0415
 
     from deepsort_edge import DeepSORTTracker  # noqa: PLC0415
-    from deepsort_edge.cli.track import (  # noqa: PLC0415
-        FrameSource,
-        TrackAnnotator,
-        open_video_writer,
-        track_frames,
-    )
+    from deepsort_edge.pipeline import track_frames  # noqa: PLC0415
+    from deepsort_edge.video import FrameSource, TrackAnnotator, open_video_writer  # noqa: PLC0415
     from deepsort_edge.demo_scene import SceneRenderer  # noqa: PLC0415
     from deepsort_edge.mot import MOTData, write_mot  # noqa: PLC0415
 

@@ -51,26 +51,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from deepsort_edge.cli.track_one import (  # noqa: F401  (tracker_kwargs and frames_to_step re-exported)
-    _NOT_OPTIONS,
-    PROG,
-    InputError,
-    format_summary,
-    frames_to_step,
-    track_input,
-    tracker_kwargs,
-)
+from deepsort_edge.cli.track_one import _NOT_OPTIONS, PROG, InputError, format_summary, track_input
 from deepsort_edge.cli.track_one import warn as _warn
 from deepsort_edge.cli.errors import one_line
 from deepsort_edge.mot import MOTFormatError
-from deepsort_edge.pipeline import TrackingStats, track_frames  # noqa: F401  (re-exported for the demo)
-from deepsort_edge.video import (  # noqa: F401  (re-exported for the demo)
-    FrameSource,
-    ImageFolderSource,
-    TrackAnnotator,
-    VideoSource,
-    open_video_writer,
-)
 
 
 # --------------------------------------------------------------------------- parser
