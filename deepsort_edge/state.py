@@ -56,8 +56,11 @@ from .tracks import CONFIRMED, TENTATIVE, TRACK_FIELDS
 STATE_FORMAT = "deepsort-edge.tracker-state"
 STATE_VERSION = 2
 
-# Ids and the frame counter stay far below int64 overflow (2**63 - 1).
+# Ids and the frame counter stay far below int64 overflow (2**63 - 1). A loaded
+# state may hold at most MAX_LOADED of either, so tracking on from it keeps 2**61
+# frames and ids of headroom before MAX_ID (73,000 years at a million fps).
 MAX_ID = 2**62
+MAX_LOADED = 2**61
 _INT32_MAX = 2**31 - 1
 # Largest embedding dimension and per-track gallery a state may ask for: a
 # small file must not make the tracker allocate gigabytes.
@@ -152,8 +155,8 @@ def check_state(state: object) -> CheckedState:
     version = int(state["version"])
     settings = check_settings(state["settings"], version)
     gallery_size = settings.nn_budget if settings.appearance_mode == "gallery" else 1
-    frame_count = _integer("frame_count", state["frame_count"], 0, MAX_ID)
-    next_id = _integer("next_id", state["next_id"], 1, MAX_ID)
+    frame_count = _integer("frame_count", state["frame_count"], 0, MAX_LOADED)
+    next_id = _integer("next_id", state["next_id"], 1, MAX_LOADED)
     embedding_dim = _integer("embedding_dim", state["embedding_dim"], 0, MAX_EMBEDDING_DIM)
     if gallery_size * embedding_dim > MAX_GALLERY_VALUES:
         raise ValueError(

@@ -16,6 +16,7 @@ import pytest
 import supervision as sv
 
 from deepsort_edge import DeepSORTTracker
+from tests.common import assert_same_state, run
 from deepsort_edge.synthetic import SceneConfig, generate_scene
 from deepsort_edge.validation import InvalidDetectionWarning
 
@@ -26,21 +27,6 @@ def scene(num_frames: int = 80, seed: int = 0, dim: int = 16):
     cfg = SceneConfig(num_objects=12, width=1280, height=720, seed=seed, turnover=0.01, miss_rate=0.1,
                       box_noise=2.0, false_positive_rate=0.05, embedding_dim=dim)
     return generate_scene(cfg, num_frames)
-
-
-def run(tracker: DeepSORTTracker, frames) -> list[list[int]]:
-    return [tracker.update_arrays(f.xyxy, f.scores, f.embeddings).tolist() for f in frames]
-
-
-def assert_same_state(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        if key == "tracks":
-            assert a[key].keys() == b[key].keys()
-            for name in a[key]:
-                np.testing.assert_array_equal(a[key][name], b[key][name], err_msg=name)
-        else:
-            assert a[key] == b[key], key
 
 
 def warmed_tracker(**kwargs) -> DeepSORTTracker:

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deepsort_edge import DeepSORTTracker
+from tests.common import assert_same_state, run
 from deepsort_edge.state import check_state
 from deepsort_edge.synthetic import SceneConfig, generate_scene
 from deepsort_edge.tracks import TRACK_FIELDS
@@ -30,21 +31,6 @@ def scene(num_frames: int, seed: int = 0, dim: int = 8):
     cfg = SceneConfig(num_objects=8, width=640, height=480, seed=seed, turnover=0.02, miss_rate=0.15,
                       box_noise=2.0, false_positive_rate=0.05, embedding_dim=dim)
     return generate_scene(cfg, num_frames)
-
-
-def run(tracker: DeepSORTTracker, frames) -> list[list[int]]:
-    return [tracker.update_arrays(f.xyxy, f.scores, f.embeddings).tolist() for f in frames]
-
-
-def assert_same_state(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        if key == "tracks":
-            assert a[key].keys() == b[key].keys()
-            for name in a[key]:
-                np.testing.assert_array_equal(a[key][name], b[key][name], err_msg=name)
-        else:
-            assert a[key] == b[key], key
 
 
 FRAMES = scene(40)

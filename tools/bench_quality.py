@@ -54,11 +54,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
+from synthetic_reid import match_to_ground_truth, synthetic_embeddings  # noqa: E402
+
 from deepsort_edge.evaluation import COMBINED, SequenceData, evaluate  # noqa: E402
 from deepsort_edge.mot import MOTData, MOTSequence, read_mot  # noqa: E402
 from deepsort_edge.pipeline import track_mot  # noqa: E402
 from deepsort_edge.settings import PRESETS, TrackerSettings  # noqa: E402
-from synthetic_reid import match_to_ground_truth, synthetic_embeddings  # noqa: E402
 
 OSNET_FILE = "osnet_x0_25_msmt17.onnx"
 OSNET_KWARGS = dict(input_size=(256, 128), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),

@@ -64,6 +64,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
 
+from deepsort_edge.boxes import iou_matrix  # noqa: E402
 from deepsort_edge.synthetic import SceneConfig, iter_scene  # noqa: E402
 
 MOT17_04 = Path("MOT17") / "train" / "MOT17-04-FRCNN"
@@ -107,16 +108,6 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of ``(N, 4)`` against ``(M, 4)`` xyxy boxes."""
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
-
-
 def load_mot17_04(
     root: Path, *, min_score: float, embedding_noise: float, seed: int, max_frames: int | None
 ) -> list[Frame]:
@@ -140,7 +131,7 @@ def load_mot17_04(
         gt_xyxy = np.concatenate([g[:, 2:4], g[:, 2:4] + g[:, 4:6]], axis=1)
         match = np.full(len(d), -1, dtype=np.int64)
         if len(d) and len(g):
-            iou = _iou(xyxy, gt_xyxy)
+            iou = iou_matrix(xyxy, gt_xyxy)
             best = iou.argmax(axis=1)
             ok = iou[np.arange(len(d)), best] >= 0.5
             match[ok] = g[best[ok], 1].astype(np.int64)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepsort_edge.boxes import tlwh_to_xyxy
+from deepsort_edge.boxes import iou_matrix, tlwh_to_xyxy
 from deepsort_edge.mot import MOTData
 
 DIM = 512
@@ -47,15 +47,6 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
 
 
 def match_to_ground_truth(detections: MOTData, gt: MOTData, min_iou: float = 0.5) -> np.ndarray:
@@ -75,7 +66,7 @@ def match_to_ground_truth(detections: MOTData, gt: MOTData, min_iou: float = 0.5
         truth = truth[truth[:, 6] != 0]
         if len(truth) == 0:
             continue
-        iou = _iou(tlwh_to_xyxy(detections.table[rows, 2:6]), tlwh_to_xyxy(truth[:, 2:6]))
+        iou = iou_matrix(tlwh_to_xyxy(detections.table[rows, 2:6]), tlwh_to_xyxy(truth[:, 2:6]))
         r, c = linear_sum_assignment(-iou)
         good = iou[r, c] >= min_iou
         ids[np.arange(rows.start, rows.stop)[r[good]]] = truth[c[good], 1].astype(np.int64)
