@@ -16,9 +16,9 @@ import pytest
 import supervision as sv
 
 from deepsort_edge import DeepSORTTracker
-from tests.common import assert_same_state, run
 from deepsort_edge.synthetic import SceneConfig, generate_scene
 from deepsort_edge.validation import InvalidDetectionWarning
+from tests.common import assert_same_state, run
 
 from .conftest import PACKAGE_PARENT
 

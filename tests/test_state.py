@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deepsort_edge import DeepSORTTracker
-from tests.common import assert_same_state, run
 from deepsort_edge.state import check_state
 from deepsort_edge.synthetic import SceneConfig, generate_scene
 from deepsort_edge.tracks import TRACK_FIELDS
+from tests.common import assert_same_state, run
+from tests.conftest import subprocess_env
 
 REPO = Path(__file__).resolve().parents[1]
 BUDGET = 4
@@ -423,8 +424,9 @@ def test_bounds_checks_are_on_in_this_run():
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="needs compiled kernels")
 def test_state_tests_pass_with_numba_bounds_checks(tmp_path):
     """This module again with every kernel compiled with bounds checks (own cache folder)."""
-    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache"),
-           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    # The same deepsort_edge as this run (installed or source); PYTHONSAFEPATH keeps
+    # `python -m` from putting the checkout first on sys.path.
+    env = subprocess_env(NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"), PYTHONSAFEPATH="1")
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(Path(__file__)),
          "-k", "not test_state_tests_pass_with_numba_bounds_checks"],
