@@ -190,7 +190,7 @@ def fields() -> tuple[dataclasses.Field, ...]:
 # dataclass defaults are the measured choice. "paper" runs DeepSORT as nwojke's
 # deep_sort does (max_cosine_distance 0.2, nn_budget 100, max_age 30 frames,
 # n_init 3, max_iou_distance 0.7, lambda 0: appearance only, Mahalanobis gate,
-# every detection matched and every one may start a track). "roboflow-2.0.1"
+# every detection matched and every one with a score >= 0 may start a track). "roboflow-2.0.1"
 # is that release's DeepSORTTracker defaults, with none of the additions.
 _PLAIN_DEEPSORT: dict[str, Any] = {
     "lost_track_rule": "none",
@@ -206,8 +206,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         **_PLAIN_DEEPSORT,
         "max_age": 30,
-        "minimum_score": 0.8,  # deep_sort_app's min_confidence
-        "track_activation_threshold": 0.8,
+        # nwojke's Tracker starts a track from every unmatched detection; its
+        # demo app drops detections below min_confidence first: minimum_score.
+        "minimum_score": None,
+        "track_activation_threshold": 0.0,
         "minimum_consecutive_frames": 3,
         "minimum_iou_threshold": 0.3,
         "appearance_threshold": 0.2,

@@ -50,7 +50,7 @@ def test_paper_preset_is_nwojke_deep_sort_at_any_frame_rate():
     assert (s.appearance_threshold, s.appearance_weight, s.nn_budget) == (0.2, 1.0, 100)
     assert (s.appearance_mode, s.motion_cost, s.matching, s.gating) == ("gallery", "mahalanobis", "cascade", "full")
     assert (s.minimum_consecutive_frames, s.minimum_iou_threshold) == (3, 0.3)  # n_init 3, max_iou_distance 0.7
-    assert s.minimum_score == s.track_activation_threshold == 0.8  # deep_sort_app's min_confidence
+    assert s.minimum_score is None and s.track_activation_threshold == 0.0  # every detection may start a track
     assert not (s.low_score_matching or s.confidence_noise or s.confidence_embedding or s.class_aware)
     assert (s.lost_track_rule, s.output_box, s.camera_motion, s.coast_damping) == ("none", "detection", "none", 1.0)
 
