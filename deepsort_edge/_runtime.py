@@ -77,8 +77,10 @@ def import_onnxruntime() -> ModuleType:
         The ``onnxruntime`` module.
 
     Raises:
-        ImportError: No ONNX Runtime build is installed; the message names the
-            distributions and the extras that install them.
+        ImportError: No ONNX Runtime build is installed (the message names the
+            distributions and the extras that install them), or the installed
+            one lost its files to another build's uninstall (it says to
+            reinstall it).
     """
     builds = installed_runtimes()
     try:
