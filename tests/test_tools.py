@@ -51,4 +51,7 @@ def test_bench_tracker_quick_compares_with_deep_sort_realtime(tmp_path):
     data = json.loads(report.read_text())
     names = " ".join(t["target"] for t in data["targets"])
     assert "deep-sort-realtime" in names and "matmul" in names
-    assert all(isinstance(t["value"], float) and t["status"] in ("PASS", "FAIL") for t in data["targets"])
+    # Targets on the shared MOT17 data are SKIP (value None) where that data is absent.
+    for t in data["targets"]:
+        assert (t["status"], t["value"]) == ("SKIP", None) or (
+            isinstance(t["value"], float) and t["status"] in ("PASS", "FAIL")), t

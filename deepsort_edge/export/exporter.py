@@ -338,7 +338,9 @@ def export_timm(
         )
     require_export_extra()
     import onnx
-    import onnxruntime as ort
+    from deepsort_edge._runtime import import_onnxruntime
+
+    ort = import_onnxruntime()
     import timm
     import torch
 
@@ -480,7 +482,9 @@ def _fold_constants(path: Path, workdir: Path) -> Path:
     the graph; folding it here keeps the shipped file small and readable.
     Basic-level rewrites produce only standard ONNX operators.
     """
-    import onnxruntime as ort
+    from deepsort_edge._runtime import import_onnxruntime
+
+    ort = import_onnxruntime()
 
     folded = workdir / "folded.onnx"
     options = ort.SessionOptions()
