@@ -173,8 +173,11 @@ class DeepSORTTracker:
         scores = np.array([high, high])
         for step in range(3):
             probe.update_arrays(boxes + 2.0 * step, scores, embeddings)
-        low = (self.minimum_score or 0.0) if self.low_score_matching else high
-        probe.update_arrays(boxes + 6.0, np.array([high, max(low, min(high, self.track_activation_threshold))]), None)
+        # One detection just under the start threshold: the low-score stage runs too.
+        low = self.track_activation_threshold - 1e-3
+        if self.minimum_score is not None and low < self.minimum_score:
+            low = high
+        probe.update_arrays(boxes + 6.0, np.array([high, low]), None)
         probe.update_arrays(boxes + 8.0, scores, None)
         if self.camera_motion == "affine":
             from .camera_motion import CameraMotionEstimator
