@@ -14,6 +14,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from .embedder import DeepSORTFeatureExtractor
     from .multistream import MultiStreamTracker, StreamError
+    from .settings import TrackerSettings
     from .tracker import DeepSORTTracker
     from .tracks import TrackView
 
@@ -23,6 +24,7 @@ __all__ = [
     "MultiStreamTracker",
     "StreamError",
     "TrackView",
+    "TrackerSettings",
     "__version__",
 ]
 
@@ -34,6 +36,7 @@ _LAZY = {
     "DeepSORTFeatureExtractor": ".embedder",
     "MultiStreamTracker": ".multistream",
     "StreamError": ".multistream",
+    "TrackerSettings": ".settings",
 }
 
 

@@ -68,12 +68,6 @@ class TrackingStats:
         }
 
 
-def empty_frames(num_frames: int) -> Iterator[tuple[int, None]]:
-    """Frame numbers ``1..num_frames`` without images (detections-only tracking)."""
-    for frame in range(1, num_frames + 1):
-        yield frame, None
-
-
 def frames_to_step(frames_with_rows: Iterable[int], last: int, coast: int) -> Iterator[int]:
     """The frames of ``1..last`` a tracker must see when there are no images.
 
@@ -181,5 +175,7 @@ def track_mot(
         if tracked.any():
             parts.append(MOTData.from_arrays(np.full(int(tracked.sum()), frame), ids[tracked], xyxy[tracked]).table)
 
-    track_frames(empty_frames(num_frames), detections, tracker, on_frame=keep, embeddings=embeddings)
+    from .video import FrameSource  # frames 1..num_frames, no images
+
+    track_frames(FrameSource(num_frames), detections, tracker, on_frame=keep, embeddings=embeddings)
     return MOTData(np.concatenate(parts)) if parts else MOTData.empty()

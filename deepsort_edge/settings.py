@@ -139,9 +139,6 @@ class TrackerSettings:
         """Plain ``{name: value}`` (JSON-serialisable)."""
         return dataclasses.asdict(self)
 
-    def replace(self, **changes: Any) -> TrackerSettings:
-        return dataclasses.replace(self, **changes)
-
 
 def _check(f: dataclasses.Field, value: Any) -> Any:
     meta, name = f.metadata, f.name

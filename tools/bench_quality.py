@@ -173,9 +173,20 @@ def split_sets(sets: dict[str, list[Sequence]]) -> dict[str, list[Sequence]]:
 
 
 # --------------------------------------------------------------------------- runs
-def run_config(seqs: list[Sequence], settings: dict[str, Any]) -> dict[str, float]:
-    """Track every sequence with ``settings`` (frame rate from the sequence) and evaluate."""
+def _summary(metrics: dict[str, dict[str, float]], fps: float = float("nan")) -> dict[str, float]:
+    """HOTA / IDF1 / MOTA in percent and IDSW of a set (combined over its sequences)."""
+    m = metrics[COMBINED] if COMBINED in metrics else next(iter(metrics.values()))
+    return {"HOTA": 100 * m["HOTA"], "IDF1": 100 * m["IDF1"], "MOTA": 100 * m["MOTA"], "IDSW": int(m["IDSW"]),
+            "fps": fps}
+
+
+def run_config(seqs: list[Sequence], settings: dict[str, Any], interpolate: int = 0) -> dict[str, float]:
+    """Track every sequence with ``settings`` (frame rate from the sequence) and evaluate.
+
+    ``interpolate`` > 0 then fills gaps offline, as ``deepsort-edge track --interpolate`` does.
+    """
     from deepsort_edge import DeepSORTTracker
+    from deepsort_edge.interpolation import interpolate_gaps
 
     pairs, frames, spent = {}, 0, 0.0
     for s in seqs:
@@ -185,11 +196,8 @@ def run_config(seqs: list[Sequence], settings: dict[str, Any]) -> dict[str, floa
         results = track_mot(tracker, s.detections, s.num_frames, s.embeddings)
         spent += time.thread_time() - start
         frames += s.num_frames
-        pairs[s.name] = SequenceData(s.gt, results, s.num_frames)
-    metrics = evaluate(pairs)
-    m = metrics[COMBINED] if COMBINED in metrics else next(iter(metrics.values()))
-    return {"HOTA": 100 * m["HOTA"], "IDF1": 100 * m["IDF1"], "MOTA": 100 * m["MOTA"], "IDSW": int(m["IDSW"]),
-            "fps": frames / spent if spent > 0 else float("nan")}
+        pairs[s.name] = SequenceData(s.gt, interpolate_gaps(results, interpolate), s.num_frames)
+    return _summary(evaluate(pairs), frames / spent if spent > 0 else float("nan"))
 
 
 def run_roboflow(seqs: list[Sequence], kind: str) -> dict[str, float] | None:
@@ -213,26 +221,7 @@ def run_roboflow(seqs: list[Sequence], kind: str) -> dict[str, float] | None:
             if keep.any():
                 parts.append(MOTData.from_arrays(np.full(keep.sum(), frame), ids[keep] + 1, out.xyxy[keep]).table)
         pairs[s.name] = SequenceData(s.gt, MOTData(np.concatenate(parts)) if parts else MOTData.empty(), s.num_frames)
-    metrics = evaluate(pairs)
-    m = metrics[COMBINED] if COMBINED in metrics else next(iter(metrics.values()))
-    return {"HOTA": 100 * m["HOTA"], "IDF1": 100 * m["IDF1"], "MOTA": 100 * m["MOTA"], "IDSW": int(m["IDSW"]),
-            "fps": float("nan")}
-
-
-def interpolated(seqs: list[Sequence], settings: dict[str, Any], max_gap: int) -> dict[str, float]:
-    """Like :func:`run_config`, then offline gap interpolation (what ``track --interpolate`` does)."""
-    from deepsort_edge import DeepSORTTracker
-    from deepsort_edge.interpolation import interpolate_gaps
-
-    pairs = {}
-    for s in seqs:
-        tracker = DeepSORTTracker(frame_rate=s.frame_rate, use_appearance=s.embeddings is not None, **settings)
-        results = interpolate_gaps(track_mot(tracker, s.detections, s.num_frames, s.embeddings), max_gap)
-        pairs[s.name] = SequenceData(s.gt, results, s.num_frames)
-    metrics = evaluate(pairs)
-    m = metrics[COMBINED] if COMBINED in metrics else next(iter(metrics.values()))
-    return {"HOTA": 100 * m["HOTA"], "IDF1": 100 * m["IDF1"], "MOTA": 100 * m["MOTA"], "IDSW": int(m["IDSW"]),
-            "fps": float("nan")}
+    return _summary(evaluate(pairs))
 
 
 def camera_motion_cost(data: Path, frames: int = 100) -> float:
@@ -298,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for label, settings in tqdm(configs.items(), desc="configurations", file=sys.stderr):
         results[label] = {s: run_config(sets[s], settings) for s in REPORT_SETS}
-    results["default + interpolate 20"] = {s: interpolated(sets[s], {}, 20) for s in REPORT_SETS}
+    results["default + interpolate 20"] = {s: run_config(sets[s], {}, interpolate=20) for s in REPORT_SETS}
     for kind in ("sort", "bytetrack"):
         row = {s: run_roboflow(sets[s], kind) if s in ("mot17", "tud") else None for s in REPORT_SETS}
         if any(v is not None for v in row.values()):
