@@ -1,4 +1,4 @@
-"""``deepsort-edge`` command line: ``demo``, ``track``, ``eval``, ``export``.
+"""``deepsort-edge`` command line: ``demo``, ``track``, ``eval``, ``export``, ``quantize``.
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` and
 ``run(args) -> int``; modules are imported only when their subcommand runs,
@@ -34,6 +34,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "track": ("deepsort_edge.cli.track", "track a MOTChallenge sequence, a video or a detections file"),
     "eval": ("deepsort_edge.cli.eval", "HOTA / MOTA / IDF1 of MOT result files (TrackEval)"),
     "export": ("deepsort_edge.cli.export", "export a re-identification model to ONNX (needs torch)"),
+    "quantize": ("deepsort_edge.cli.quantize", "static int8 of any ONNX re-identification model (needs onnx)"),
 }
 
 
