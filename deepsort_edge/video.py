@@ -183,3 +183,56 @@ class TrackAnnotator:
         return self.labels.annotate(out, detections, labels=[f"#{i}" for i in detections.tracker_id])
 
 
+
+
+def prefetch(frames: Iterable[tuple[int, Any]], depth: int = 4) -> Iterator[tuple[int, Any]]:
+    """Yield ``frames`` as they are, read ``depth`` ahead in a background thread.
+
+    OpenCV releases the GIL while it decodes, so the next frames decode while
+    the caller embeds and tracks this one. An exception in the reader is
+    raised here, in order; when the caller stops early the reader stops too.
+
+    Example:
+        >>> list(prefetch(iter([(1, None), (2, None)])))
+        [(1, None), (2, None)]
+    """
+    import queue
+    import threading
+
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for item in frames:
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as exc:  # noqa: BLE001  (handed to the consumer)
+            put(exc)
+
+    reader = threading.Thread(target=read, name="deepsort-edge-frame-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()

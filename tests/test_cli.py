@@ -409,3 +409,35 @@ def test_demo_without_video_or_appearance(tmp_path: Path, capsys) -> None:
     assert "motion only" in capsys.readouterr().out
     assert not list(out.glob("demo.mp4")) and (out / "demo.png").is_file()
     assert main(["demo", "--frames", "1"]) == 2
+
+
+def test_prefetch_keeps_order_errors_and_stops_its_reader() -> None:
+    import threading
+
+    from deepsort_edge.video import prefetch
+
+    frames = [(i, np.full((2, 2, 3), i, np.uint8)) for i in range(1, 50)]
+    got = list(prefetch(iter(frames), depth=3))
+    assert [f for f, _ in got] == list(range(1, 50)) and all((img == f).all() for f, img in got)
+
+    def broken():
+        yield 1, None
+        raise OSError("disk gone")
+
+    stream = prefetch(broken())
+    assert next(stream) == (1, None)
+    with pytest.raises(OSError, match="disk gone"):
+        next(stream)
+
+    def endless():
+        i = 0
+        while True:
+            i += 1
+            yield i, None
+
+    stream = prefetch(endless(), depth=2)
+    assert [next(stream) for _ in range(5)] == [(i, None) for i in range(1, 6)]
+    stream.close()  # the consumer stops: the reader thread ends too
+    assert not any(t.name == "deepsort-edge-frame-reader" and t.is_alive() for t in threading.enumerate())
+    with pytest.raises(ValueError, match="depth"):
+        list(prefetch(iter(frames), depth=0))

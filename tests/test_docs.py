@@ -17,6 +17,7 @@ import pytest
         "deepsort_edge.pipeline",
         "deepsort_edge.interpolation",
         "deepsort_edge.camera_motion",
+        "deepsort_edge.video",
         "deepsort_edge.multistream",
         "deepsort_edge.embedder",
         "deepsort_edge.preprocess",

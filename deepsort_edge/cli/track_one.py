@@ -33,7 +33,14 @@ from deepsort_edge.mot import (
 
 from deepsort_edge.pipeline import frames_to_step, track_frames
 from deepsort_edge.video import VIDEO_SUFFIXES as _VIDEO_SUFFIXES
-from deepsort_edge.video import FrameSource, ImageFolderSource, TrackAnnotator, VideoSource, open_video_writer
+from deepsort_edge.video import (
+    FrameSource,
+    ImageFolderSource,
+    TrackAnnotator,
+    VideoSource,
+    open_video_writer,
+    prefetch,
+)
 
 PROG = "deepsort-edge track"
 
@@ -313,7 +320,9 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
 
     bar = progress(source.num_frames or None, plan.name)
     try:
-        stats = track_frames(source, detections, tracker, extractor, on_frame, bar)
+        # With images, decoding overlaps embedding and tracking (a reader thread).
+        frames = prefetch(source) if source.kind != "detections" else source
+        stats = track_frames(frames, detections, tracker, extractor, on_frame, bar)
     finally:
         bar.close()
         source.close()
