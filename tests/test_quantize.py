@@ -53,7 +53,7 @@ def _crops(folder: Path, count: int = 40) -> Path:
 @pytest.mark.parametrize("opset", [11, 17])  # 11: upgraded to 13 for per-channel QDQ
 def test_quantized_model_stays_close_and_describes_itself(tmp_path, opset):
     from deepsort_edge.embedder import DeepSORTFeatureExtractor
-    from deepsort_edge.export.quantize import quantize_model
+    from deepsort_edge.quantization import quantize_model
 
     import cv2
 

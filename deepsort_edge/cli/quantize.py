@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         import onnx  # noqa: F401, PLC0415
     except ImportError:
         raise UserError('quantize needs onnx: pip install onnx (or ".[cpu,export]" in a clone)') from None
-    from deepsort_edge.export.quantize import quantize_model  # noqa: PLC0415
+    from deepsort_edge.quantization import quantize_model  # noqa: PLC0415
 
     try:
         calibration, verification = _load_crops(args.calibration_data, args.calibration_count, args.verify_count)
