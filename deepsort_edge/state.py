@@ -146,12 +146,7 @@ def check_state(state: object) -> CheckedState:
             f"tracker state version {state.get('version')!r} is not supported "
             f"(this deepsort-edge reads version {STATE_VERSION})"
         )
-    missing = [k for k in _REQUIRED if k not in state]
-    if missing:
-        raise ValueError(f"tracker state lacks {missing}")
-    unknown = sorted(str(k) for k in state if k not in _REQUIRED)
-    if unknown:
-        raise ValueError(f"tracker state has unknown field(s) {unknown}")
+    _check_keys(state, _REQUIRED, "tracker state")
     version = int(state["version"])
     settings = check_settings(state["settings"], version)
     gallery_size = settings.nn_budget if settings.appearance_mode == "gallery" else 1
@@ -169,6 +164,16 @@ def check_state(state: object) -> CheckedState:
         raw_tracks = {**raw_tracks, "class_id": np.zeros(len(raw_tracks["mean"]), dtype=np.int64)}
     tracks = _check_tracks(raw_tracks, gallery_size, embedding_dim, frame_count, next_id)
     return CheckedState(settings, tracks, frame_count, next_id, embedding_dim)
+
+
+def _check_keys(mapping: Mapping, names: tuple[str, ...], where: str) -> None:
+    """``mapping`` holds exactly ``names``; else a ValueError saying which are missing or unknown."""
+    missing = [k for k in names if k not in mapping]
+    if missing:
+        raise ValueError(f"{where} lacks {missing}")
+    unknown = sorted(str(k) for k in mapping if k not in names)
+    if unknown:
+        raise ValueError(f"{where} has unknown field(s) {unknown}")
 
 
 def _integer(name: str, value: object, low: int, high: int) -> int:
@@ -203,12 +208,7 @@ def _check_tracks(
 ) -> dict[str, np.ndarray]:
     if not isinstance(raw, Mapping):
         raise ValueError(f"state field 'tracks' must be a mapping of arrays, got {type(raw).__name__}")
-    missing = [k for k in _ARRAY_NAMES if k not in raw]
-    if missing:
-        raise ValueError(f"state field 'tracks' lacks {missing}")
-    unknown = sorted(str(k) for k in raw if k not in _ARRAY_NAMES)
-    if unknown:
-        raise ValueError(f"state field 'tracks' has unknown field(s) {unknown}")
+    _check_keys(raw, _ARRAY_NAMES, "state field 'tracks'")
 
     mean = _array("mean", raw["mean"], None, (8,), integer=False)
     count = int(mean.shape[0])
