@@ -257,7 +257,8 @@ def _progress(iterable: Iterable, total: int | None, desc: str, enabled: bool) -
     return tqdm(iterable, total=total, desc=desc, file=sys.stderr, leave=False, mininterval=0.5)
 
 
-def make_ours(mode: str, settings: TrackerSettings):
+def make_ours(mode: str, settings: TrackerSettings, **extra: object):
+    """Our tracker with ``settings``; ``extra`` are further DeepSORTTracker settings."""
     from deepsort_edge import DeepSORTTracker
 
     return DeepSORTTracker(
@@ -268,6 +269,7 @@ def make_ours(mode: str, settings: TrackerSettings):
         appearance_threshold=settings.appearance_threshold,
         nn_budget=settings.nn_budget or 100,
         appearance_mode=mode,
+        **extra,
     )
 
 
@@ -307,6 +309,30 @@ def run_ours(
     return stats.fill(RunResult(label, np.array(times)))
 
 
+def make_dsr(settings: TrackerSettings):
+    """deep-sort-realtime's DeepSort with ``settings`` and no embedder (embeddings are given)."""
+    from deep_sort_realtime.deepsort_tracker import DeepSort
+
+    return DeepSort(
+        max_iou_distance=1.0 - settings.min_iou,
+        max_age=settings.max_age,
+        n_init=settings.n_init,
+        max_cosine_distance=settings.appearance_threshold,
+        nn_budget=settings.nn_budget,
+        embedder=None,  # embeddings are given: no model is loaded
+    )
+
+
+def dsr_inputs(f: Frame) -> tuple[list, list[int]]:
+    """``update_tracks`` arguments for one frame: ``([(tlwh, score, class)], others)``.
+
+    ``others`` carries each detection's row so ids can be mapped back.
+    """
+    tlwh = np.concatenate([f.xyxy[:, :2], f.xyxy[:, 2:] - f.xyxy[:, :2]], axis=1)
+    raw = [(box, float(score), "person") for box, score in zip(tlwh.tolist(), f.scores.tolist())]
+    return raw, list(range(len(raw)))
+
+
 def run_dsr(
     label: str,
     frames: Iterable[Frame],
@@ -317,24 +343,12 @@ def run_dsr(
     progress: bool = True,
 ) -> RunResult:
     """Time deep-sort-realtime's ``update_tracks`` per frame (inputs built outside the timer)."""
-    from deep_sort_realtime.deepsort_tracker import DeepSort
-
-    tracker = DeepSort(
-        max_iou_distance=1.0 - settings.min_iou,
-        max_age=settings.max_age,
-        n_init=settings.n_init,
-        max_cosine_distance=settings.appearance_threshold,
-        nn_budget=settings.nn_budget,
-        embedder=None,  # embeddings are given: no model is loaded
-    )
+    tracker = make_dsr(settings)
     stats = _IdStats()
     times = []
     started = time.perf_counter()
     for f in _progress(frames, total, label, progress):
-        tlwh = np.concatenate([f.xyxy[:, :2], f.xyxy[:, 2:] - f.xyxy[:, :2]], axis=1)
-        raw = [(box, float(score), "person") for box, score in zip(tlwh.tolist(), f.scores.tolist())]
-        # `others` carries each detection's row so ids can be mapped back.
-        others = list(range(len(raw)))
+        raw, others = dsr_inputs(f)
         t0 = time.perf_counter_ns()
         tracks = tracker.update_tracks(raw, embeds=f.embeddings, others=others)
         t1 = time.perf_counter_ns()
