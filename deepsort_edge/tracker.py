@@ -9,19 +9,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import association
-from .boxes import xyah_to_xyxy, xyxy_to_xyah
 from .kernels.costs import METRIC_COSINE, METRIC_EUCLIDEAN
-from .kernels.gallery import gallery_append, gallery_ema
+from .kernels.frame import FrameSettings, track_frame
 from .kernels.gating import CHI2_095
-from .kernels.kalman import (
-    confidence_noise_scales,
-    damp_velocity,
-    kalman_initiate,
-    kalman_predict,
-    kalman_update_scaled,
-    kalman_warp,
-)
 from .settings import TrackerSettings, preset_values
 from .state import (
     DEFAULT_MAX_BYTES,
@@ -31,12 +21,15 @@ from .state import (
     read_state_file,
     write_state_file,
 )
-from .tracks import CONFIRMED, TENTATIVE, TrackStore, TrackView
-from .validation import check_frame, validate_detections
+from .tracks import CONFIRMED, TrackStore, TrackView
+from .validation import MAX_COORDINATE, DetectionArrays, check_frame, check_rows, detection_arrays, frame_size
 
 _METRICS = {"cosine": METRIC_COSINE, "euclidean": METRIC_EUCLIDEAN}
 _GATING_DOF = {"full": 4, "position": 2}
 _DEFAULTS = TrackerSettings()
+_NO_EMBEDDINGS = np.zeros((0, 1), dtype=np.float32)
+_NO_BOXES = np.zeros((0, 4))
+_IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
 class FeatureExtractor(Protocol):
@@ -147,11 +140,33 @@ class DeepSORTTracker:
         self._gallery_size = self.nn_budget if self.appearance_mode == "gallery" else 1
         self._gate = CHI2_095[_GATING_DOF[self.gating]]
         self._metric = _METRICS[self.distance_metric]
+        # Plain numbers of fixed types, so the frame kernel compiles once for every configuration.
+        self._frame_settings = FrameSettings(
+            gate=float(self._gate),
+            position_only=self.gating == "position",
+            metric=int(self._metric),
+            appearance_threshold=float(self.appearance_threshold),
+            appearance_weight=float(self.appearance_weight),
+            motion_from_iou=self.motion_cost == "iou",
+            minimum_iou=float(self.minimum_iou_threshold),
+            lost_needs_overlap=self.lost_track_rule == "overlap",
+            class_aware=bool(self.class_aware),
+            cascade=self.matching == "cascade",
+            max_age=int(self.maximum_frames_without_update),
+            activation_threshold=float(self.track_activation_threshold),
+            low_score_matching=bool(self.low_score_matching),
+            minimum_score=-np.inf if self.minimum_score is None else float(self.minimum_score),
+            confidence_noise=bool(self.confidence_noise),
+            gallery_mode=self.appearance_mode == "gallery",
+            ema_momentum=float(self.ema_momentum),
+            confidence_embedding=bool(self.confidence_embedding),
+            coast_damping=float(self.coast_damping),
+            n_init=int(self.minimum_consecutive_frames),
+        )
 
     def reset(self) -> None:
         """Forget every track; ids start again at 1."""
         self._store = TrackStore(self._gallery_size)
-        self._next_id = 1
         self.frame_count = 0
         self._camera = None
         if self.camera_motion == "affine":
@@ -275,244 +290,112 @@ class DeepSORTTracker:
         return_boxes: bool,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         frame_shape = check_frame(frame).shape if frame is not None else None
-        clean = validate_detections(
-            xyxy,
-            scores,
-            embeddings,
-            frame_shape=frame_shape,
-            embedding_dim=self._store.embedding_dim,
-            on_invalid=self.on_invalid,
-        )
-        classes = _classes(class_id, clean.num_input)[clean.kept]
-        boxes, det_scores, det_embeddings, rows = clean.xyxy, clean.scores, clean.embeddings, clean.kept
-        if self.minimum_score is not None and not (det_scores >= self.minimum_score).all():
-            usable = np.flatnonzero(det_scores >= self.minimum_score)
-            boxes, det_scores, classes, rows = boxes[usable], det_scores[usable], classes[usable], rows[usable]
-            det_embeddings = det_embeddings[usable] if det_embeddings is not None else None
-        features = self._appearance(boxes, det_embeddings, frame)
-        affine = self._camera.estimate(frame) if self._camera is not None and frame is not None else None
-        # Everything above may raise; nothing below does, so a rejected call
-        # leaves the tracker exactly as it was.
-        ids = np.full(clean.num_input, -1, dtype=np.int64)
-        slots = self._step(boxes, det_scores, features, classes, affine)
-        ids[rows] = self._ids(slots)
-        if not return_boxes:
-            return ids
-        out = np.array(np.asarray(xyxy, dtype=np.float64).reshape(-1, 4), copy=True)
-        if self.output_box == "kalman":
-            tracked = ids >= 1
-            out[tracked] = xyah_to_xyxy(self._store.mean[slots[ids[rows] >= 1], :4])
-        return ids, out
-
-    def _appearance(
-        self, boxes: np.ndarray, embeddings: np.ndarray | None, frame: np.ndarray | None
-    ) -> np.ndarray | None:
-        """This frame's unit embeddings, or None when tracking on motion alone."""
+        store = self._store
+        arrays = detection_arrays(xyxy, scores, embeddings, embedding_dim=store.embedding_dim)
+        classes = _classes(class_id, arrays.count)
         if self.use_appearance is False:
-            return None
-        if embeddings is None and self.feature_extractor is not None and boxes.shape[0]:
-            if frame is None:
-                raise ValueError(
-                    "frame is required: the tracker has a feature_extractor and no embeddings "
-                    "were given (pass frame=..., or detections.data['embeddings'])"
-                )
-            raw = np.asarray(self.feature_extractor.extract_features(frame, boxes), dtype=np.float32)
-            if raw.ndim != 2 or raw.shape[0] != boxes.shape[0]:
-                raise ValueError(
-                    f"feature_extractor returned shape {raw.shape}, expected ({boxes.shape[0]}, D)"
-                )
-            norms = np.linalg.norm(raw, axis=1, keepdims=True)
-            if not np.isfinite(raw).all() or (norms == 0).any():
-                raise ValueError("feature_extractor returned non-finite or all-zero embeddings")
-            if self._store.embedding_dim and raw.shape[1] != self._store.embedding_dim:
-                raise ValueError(
-                    f"feature_extractor returned {raw.shape[1]}-d embeddings, this tracker holds "
-                    f"{self._store.embedding_dim}-d ones; call reset() to change models"
-                )
-            embeddings = np.ascontiguousarray(raw / norms)
-        if embeddings is None and self.use_appearance is True and boxes.shape[0]:
+            arrays.embeddings = None
+        extract = arrays.embeddings is None and self.feature_extractor is not None and self.use_appearance is not False
+        if arrays.embeddings is None and not extract and self.use_appearance is True and arrays.count:
             raise ValueError(
                 "use_appearance=True needs embeddings: pass detections.data['embeddings'] "
                 "or give the tracker a feature_extractor and the frame"
             )
-        return embeddings
+        # The kernel checks the rows itself and changes nothing when one is bad. Rows are
+        # checked first instead when something must happen between the checks and tracking:
+        # crops for the feature extractor, the camera-motion estimate, the first embeddings.
+        first_embeddings = arrays.embeddings is not None and arrays.count and not store.embedding_dim
+        if not (extract or self._camera is not None or first_embeddings):
+            result = self._track(arrays, classes, None, True, frame_shape, return_boxes)
+            if result is not None:
+                return result
+        # Checked here (again, after a bad row): warns about the bad rows or raises.
+        kept, unit = check_rows(arrays, frame_shape=frame_shape, on_invalid=self.on_invalid)
+        clean = DetectionArrays(arrays.xyxy[kept], arrays.scores[kept], unit)
+        if self.minimum_score is not None and not (clean.scores >= self.minimum_score).all():
+            usable = np.flatnonzero(clean.scores >= self.minimum_score)  # no crops for unused rows
+            kept = kept[usable]
+            clean = DetectionArrays(
+                clean.xyxy[usable], clean.scores[usable],
+                clean.embeddings[usable] if clean.embeddings is not None else None,
+            )
+        if extract:
+            clean.embeddings = self._extract(clean.xyxy, frame)
+        affine = self._camera.estimate(frame) if self._camera is not None and frame is not None else None
+        # Everything above may raise; nothing below does, so a rejected call
+        # leaves the tracker exactly as it was.
+        result = self._track(clean, classes[kept], affine, False, None, return_boxes)
+        all_ids = np.full(arrays.count, -1, dtype=np.int64)
+        if not return_boxes:
+            all_ids[kept] = result
+            return all_ids
+        all_ids[kept], boxes = result
+        out = np.array(arrays.xyxy, copy=True)
+        out[kept] = boxes
+        return all_ids, out
 
-    def _step(
+    def _track(
         self,
-        xyxy: np.ndarray,
-        scores: np.ndarray,
-        embeddings: np.ndarray | None,
+        arrays: DetectionArrays,
         classes: np.ndarray,
         affine: np.ndarray | None,
-    ) -> np.ndarray:
-        """Advance every track one frame and associate; returns the slot joined by each detection (-1: none)."""
+        check_rows: bool,
+        frame_shape: tuple[int, ...] | None,
+        return_boxes: bool,
+    ) -> tuple[np.ndarray, np.ndarray] | np.ndarray | None:
+        """One call of the frame kernel; None when ``check_rows`` found bad rows (nothing changed)."""
         store = self._store
-        if embeddings is not None and embeddings.shape[0]:
+        count = arrays.count
+        embeddings = arrays.embeddings
+        if embeddings is not None and count:
             store.set_embedding_dim(embeddings.shape[1])
-        self.frame_count += 1
-        order = store.order
-        if self.coast_damping < 1.0:
-            damp_velocity(store.mean, order[store.time_since_update[order] >= 1], self.coast_damping)
-        kalman_predict(store.mean, store.covariance, order)
-        if affine is not None:
-            kalman_warp(store.mean, store.covariance, order, affine)
-        store.age[order] += 1
-        store.time_since_update[order] += 1
-
-        measurements = xyxy_to_xyah(xyxy)
-        high = scores >= self.track_activation_threshold if self.low_score_matching else np.ones(len(scores), bool)
-        det_to_slot = self._associate(order, measurements, xyxy, embeddings, classes, high)
-
-        matched = np.flatnonzero(det_to_slot >= 0)
-        slots = det_to_slot[matched]
-        if self.confidence_noise:
-            noise = confidence_noise_scales(scores[matched])
-        else:
-            noise = np.ones(matched.size)
-        kalman_update_scaled(store.mean, store.covariance, slots, measurements[matched], noise)
-        store.hits[slots] += 1
-        store.time_since_update[slots] = 0
-        if embeddings is not None:
-            # Low-score detections continue tracks but do not teach them what they look like.
-            learn = high[matched]
-            self._remember(slots[learn], embeddings[matched[learn]], scores[matched[learn]])
-        self._confirm(slots)
-        self._drop_missed(order, slots)
-        self._start_tracks(det_to_slot, measurements, scores, embeddings, classes, high)
-        return det_to_slot
-
-    def _ids(self, det_to_slot: np.ndarray) -> np.ndarray:
-        """Confirmed track id per detection, -1 for none."""
-        store = self._store
-        ids = np.full(det_to_slot.shape[0], -1, dtype=np.int64)
-        has_track = det_to_slot >= 0
-        slot_of = det_to_slot[has_track]
-        confirmed = store.state[slot_of] == CONFIRMED
-        ids[np.flatnonzero(has_track)[confirmed]] = store.track_id[slot_of[confirmed]]
-        return ids
-
-    def _associate(
-        self,
-        order: np.ndarray,
-        measurements: np.ndarray,
-        xyxy: np.ndarray,
-        embeddings: np.ndarray | None,
-        classes: np.ndarray,
-        high: np.ndarray,
-    ) -> np.ndarray:
-        """Run the stages; returns the track slot joined by each detection (-1: none)."""
-        store = self._store
-        n_dets = measurements.shape[0]
-        det_to_slot = np.full(n_dets, -1, dtype=np.intp)
-        if n_dets == 0 or order.size == 0:
-            return det_to_slot
-        is_confirmed = store.state[order] == CONFIRMED
-        confirmed = order[is_confirmed]
-        unconfirmed = order[~is_confirmed]
-        strong = np.flatnonzero(high)
-        everything = strong.size == n_dets  # no copies in the common case
-
-        leftover = confirmed
-        if confirmed.size and strong.size:
-            cost = association.appearance_motion_cost(
-                store,
-                confirmed,
-                measurements if everything else measurements[strong],
-                xyxy if everything else xyxy[strong],
-                embeddings if everything or embeddings is None else embeddings[strong],
-                gate=self._gate,
-                position_only=self.gating == "position",
-                metric=self._metric,
-                appearance_threshold=self.appearance_threshold,
-                appearance_weight=self.appearance_weight,
-                motion_from_iou=self.motion_cost == "iou",
-                minimum_iou=self.minimum_iou_threshold,
-                lost_needs_overlap=self.lost_track_rule == "overlap",
-                detection_classes=classes if everything else classes[strong],
-                class_aware=self.class_aware,
-            )
-            row_to_col = association.cascade_match(
-                cost,
-                store.time_since_update[confirmed],
-                self.maximum_frames_without_update,
-                cascade=self.matching == "cascade",
-            )
-            hit = row_to_col >= 0
-            det_to_slot[strong[row_to_col[hit]]] = confirmed[hit]
-            leftover = confirmed[~hit]
-
-        # Stage 2: IoU for tentative tracks and tracks lost only this frame.
-        recent = leftover[store.time_since_update[leftover] == 1]
-        self._iou_stage(np.concatenate([unconfirmed, recent]), (det_to_slot < 0) & high, xyxy, classes, det_to_slot)
-        # Stage 3: tracks seen last frame and still unmatched may continue on a low-score detection.
-        if self.low_score_matching:
-            recent = recent[~store.mask(det_to_slot[det_to_slot >= 0])[recent]]
-            self._iou_stage(recent, (det_to_slot < 0) & ~high, xyxy, classes, det_to_slot)
-        return det_to_slot
-
-    def _iou_stage(
-        self, slots: np.ndarray, free: np.ndarray, xyxy: np.ndarray, classes: np.ndarray, det_to_slot: np.ndarray
-    ) -> None:
-        free = np.flatnonzero(free)
-        if slots.size == 0 or free.size == 0:
-            return
-        row_to_col = association.iou_match(
-            self._store, slots, xyxy[free], self.minimum_iou_threshold, classes[free], self.class_aware
+        store.reserve(count)
+        use_embeddings = embeddings is not None
+        if not use_embeddings:
+            embeddings = _NO_EMBEDDINGS
+        problems = np.empty(count, dtype=np.uint8)
+        unit = np.empty_like(embeddings) if check_rows and use_embeddings else _NO_EMBEDDINGS
+        ids = np.empty(count, dtype=np.int64)
+        corrected = return_boxes and self.output_box == "kalman"
+        boxes = np.empty((count, 4)) if corrected else _NO_BOXES
+        width, height = frame_size(frame_shape)
+        done = track_frame(
+            store.mean, store.covariance, store.track_id, store.state, store.hits, store.age,
+            store.time_since_update, store.gallery, store.gallery_count, store.gallery_head, store.class_id,
+            store.order_buffer, store.free, store.counts,
+            arrays.xyxy, arrays.scores, embeddings, use_embeddings, np.ascontiguousarray(classes),
+            _IDENTITY if affine is None else np.ascontiguousarray(affine, dtype=np.float64), affine is not None,
+            check_rows, width, height, MAX_COORDINATE, problems, unit,
+            self._frame_settings, ids, boxes, corrected,
         )
-        hit = row_to_col >= 0
-        det_to_slot[free[row_to_col[hit]]] = slots[hit]
+        if not done:
+            return None
+        self.frame_count += 1
+        if not return_boxes:
+            return ids
+        return ids, (boxes if corrected else arrays.xyxy.copy())
 
-    def _remember(self, slots: np.ndarray, embeddings: np.ndarray, scores: np.ndarray) -> None:
-        store = self._store
-        if self.appearance_mode == "gallery":
-            gallery_append(store.gallery, store.gallery_count, store.gallery_head, slots, embeddings)
-        else:
-            weights = np.clip(scores, 0.0, 1.0) if self.confidence_embedding else np.ones(slots.size)
-            gallery_ema(store.gallery, store.gallery_count, slots, embeddings, self.ema_momentum, weights)
-
-    def _confirm(self, slots: np.ndarray) -> None:
-        """Confirm tentative tracks with enough hits; ids follow birth order."""
-        store = self._store
-        ready = slots[(store.state[slots] == TENTATIVE) & (store.hits[slots] >= self.minimum_consecutive_frames)]
-        if ready.size == 0:
-            return
-        ready = store.order[store.mask(ready)[store.order]]
-        store.state[ready] = CONFIRMED
-        store.track_id[ready] = np.arange(self._next_id, self._next_id + ready.size)
-        self._next_id += int(ready.size)
-
-    def _drop_missed(self, order: np.ndarray, matched_slots: np.ndarray) -> None:
-        store = self._store
-        missed = order[~store.mask(matched_slots)[order]]
-        gone = missed[
-            (store.state[missed] == TENTATIVE)
-            | (store.time_since_update[missed] > self.maximum_frames_without_update)
-        ]
-        store.release(gone)
-
-    def _start_tracks(
-        self,
-        det_to_slot: np.ndarray,
-        measurements: np.ndarray,
-        scores: np.ndarray,
-        embeddings: np.ndarray | None,
-        classes: np.ndarray,
-        high: np.ndarray,
-    ) -> None:
-        store = self._store
-        new = np.flatnonzero((det_to_slot < 0) & high & (scores >= self.track_activation_threshold))
-        if new.size == 0:
-            return
-        slots = store.allocate(new.size)
-        kalman_initiate(measurements[new], slots, store.mean, store.covariance)
-        store.hits[slots] = 1
-        store.age[slots] = 1
-        store.state[slots] = TENTATIVE
-        store.class_id[slots] = classes[new]
-        if embeddings is not None:
-            self._remember(slots, embeddings[new], scores[new])
-        det_to_slot[new] = slots
-        self._confirm(slots)
+    def _extract(self, boxes: np.ndarray, frame: np.ndarray | None) -> np.ndarray | None:
+        """Unit embeddings of ``boxes`` from the feature extractor (None for no boxes)."""
+        if not boxes.shape[0]:
+            return None
+        if frame is None:
+            raise ValueError(
+                "frame is required: the tracker has a feature_extractor and no embeddings "
+                "were given (pass frame=..., or detections.data['embeddings'])"
+            )
+        raw = np.asarray(self.feature_extractor.extract_features(frame, boxes), dtype=np.float32)
+        if raw.ndim != 2 or raw.shape[0] != boxes.shape[0]:
+            raise ValueError(f"feature_extractor returned shape {raw.shape}, expected ({boxes.shape[0]}, D)")
+        norms = np.linalg.norm(raw, axis=1, keepdims=True)
+        if not np.isfinite(raw).all() or (norms == 0).any():
+            raise ValueError("feature_extractor returned non-finite or all-zero embeddings")
+        if self._store.embedding_dim and raw.shape[1] != self._store.embedding_dim:
+            raise ValueError(
+                f"feature_extractor returned {raw.shape[1]}-d embeddings, this tracker holds "
+                f"{self._store.embedding_dim}-d ones; call reset() to change models"
+            )
+        return np.ascontiguousarray(raw / norms)
 
     # ------------------------------------------------------------------ state
     @property
@@ -531,7 +414,7 @@ class DeepSORTTracker:
             "version": STATE_VERSION,
             "settings": self.settings.to_dict(),
             "frame_count": self.frame_count,
-            "next_id": self._next_id,
+            "next_id": self._store.next_id,
             "embedding_dim": self._store.embedding_dim,
             "tracks": self._store.to_arrays(),
         }
@@ -556,7 +439,7 @@ class DeepSORTTracker:
         self._apply_settings(checked.settings)
         self.reset()
         self._store = store
-        self._next_id = checked.next_id
+        store.next_id = checked.next_id
         self.frame_count = checked.frame_count
 
     def save(self, path: str | Path) -> Path:
@@ -620,7 +503,7 @@ class DeepSORTTracker:
         extractor = type(self.feature_extractor).__name__ if self.feature_extractor is not None else None
         return (
             f"DeepSORTTracker(tracks={len(self._store)}, confirmed={confirmed}, frame={self.frame_count}, "
-            f"next_id={self._next_id}, appearance={appearance}, matching={self.matching!r}, "
+            f"next_id={self._store.next_id}, appearance={appearance}, matching={self.matching!r}, "
             f"gating={self.gating!r}, max_age={self.maximum_frames_without_update}, preset={self.preset!r}, "
             f"feature_extractor={extractor})"
         )

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .boxes import xyah_to_xyxy
+from .kernels.frame import CONFIRMED, FREE, LIVE, NEXT_ID, TENTATIVE
 
-TENTATIVE = 0
-CONFIRMED = 1
+__all__ = ["CONFIRMED", "TENTATIVE", "TRACK_FIELDS", "TrackStore", "TrackView"]
 
 # Per-track arrays other than the gallery, with their dtypes and trailing shapes.
 TRACK_FIELDS: dict[str, tuple[type, tuple[int, ...]]] = {
@@ -48,21 +48,40 @@ class TrackView:
 
 
 class TrackStore:
-    """Growable arrays holding every live track's filter state and gallery."""
+    """Growable arrays holding every live track's filter state and gallery.
+
+    ``order`` is a view of the live slots in birth order; unused slots wait
+    on a stack (``free``). ``counts`` holds the live and free counts and the
+    next track id, so the frame kernel can change all of them in place.
+    """
 
     def __init__(self, gallery_size: int, capacity: int = 64) -> None:
         self.gallery_size = gallery_size
         self.embedding_dim = 0
         self.capacity = 0
-        self.order = np.empty(0, dtype=np.intp)
-        self._free: list[int] = []
+        self.counts = np.array([0, 0, 1], dtype=np.int64)  # live, free, next id (frame.LIVE/FREE/NEXT_ID)
+        self.order_buffer = np.empty(0, dtype=np.intp)
+        self.free = np.empty(0, dtype=np.intp)
         self.gallery = np.zeros((0, gallery_size, 0), dtype=np.float32)
         for name, (dtype, shape) in TRACK_FIELDS.items():
             setattr(self, name, np.zeros((0, *shape), dtype=dtype))
         self._grow(capacity)
 
     def __len__(self) -> int:
-        return int(self.order.shape[0])
+        return int(self.counts[LIVE])
+
+    @property
+    def order(self) -> np.ndarray:
+        """Live slots in birth order (a view: copy it to keep it past the next frame)."""
+        return self.order_buffer[: self.counts[LIVE]]
+
+    @property
+    def next_id(self) -> int:
+        return int(self.counts[NEXT_ID])
+
+    @next_id.setter
+    def next_id(self, value: int) -> None:
+        self.counts[NEXT_ID] = value
 
     def _grow(self, capacity: int) -> None:
         """Enlarge every array to ``capacity`` rows, keeping their contents."""
@@ -74,8 +93,21 @@ class TrackStore:
         gallery = np.zeros((capacity, self.gallery_size, self.embedding_dim), dtype=np.float32)
         gallery[:old] = self.gallery
         self.gallery = gallery
-        self._free.extend(range(capacity - 1, old - 1, -1))  # pop() hands out low slots first
+        order = np.empty(capacity, dtype=np.intp)
+        order[:old] = self.order_buffer
+        self.order_buffer = order
+        n_free = int(self.counts[FREE])
+        free = np.empty(capacity, dtype=np.intp)
+        free[:n_free] = self.free[:n_free]
+        free[n_free : n_free + capacity - old] = np.arange(capacity - 1, old - 1, -1)  # low slots on top
+        self.free = free
+        self.counts[FREE] = n_free + capacity - old
         self.capacity = capacity
+
+    def reserve(self, count: int) -> None:
+        """Make sure at least ``count`` slots are free (the frame kernel never grows arrays)."""
+        if count > self.counts[FREE]:
+            self._grow(max(2 * self.capacity, self.capacity + count))
 
     def set_embedding_dim(self, dim: int) -> None:
         """Fix the embedding dimension (allocates galleries on first use)."""
@@ -90,22 +122,17 @@ class TrackStore:
         self.gallery = np.zeros((self.capacity, self.gallery_size, dim), dtype=np.float32)
 
     def allocate(self, count: int) -> np.ndarray:
-        """Reserve ``count`` fresh slots, appended to ``order`` (birth order)."""
-        if count > len(self._free):
-            self._grow(max(2 * self.capacity, self.capacity + count))
-        slots = np.array([self._free.pop() for _ in range(count)], dtype=np.intp)
+        """Take ``count`` fresh slots off the free stack, appended to ``order`` (birth order)."""
+        self.reserve(count)
+        n_free, n_live = int(self.counts[FREE]), int(self.counts[LIVE])
+        slots = self.free[n_free - count : n_free][::-1].copy()
         for name in ("track_id", "state", "hits", "age", "time_since_update", "gallery_count", "gallery_head",
                      "class_id"):
             getattr(self, name)[slots] = 0
-        self.order = np.concatenate([self.order, slots])
+        self.order_buffer[n_live : n_live + count] = slots
+        self.counts[FREE] -= count
+        self.counts[LIVE] += count
         return slots
-
-    def release(self, slots: np.ndarray) -> None:
-        """Free ``slots``; the remaining tracks keep their relative order."""
-        if slots.size == 0:
-            return
-        self.order = self.order[~self.mask(slots)[self.order]]
-        self._free.extend(int(s) for s in slots)
 
     def mask(self, slots: np.ndarray) -> np.ndarray:
         """Boolean ``(capacity,)`` mask that is True at ``slots`` (cheaper than ``np.isin``)."""

@@ -42,17 +42,6 @@ class InvalidDetectionWarning(UserWarning):
     """Some detections were dropped because their values were invalid."""
 
 
-@dataclass
-class CleanDetections:
-    """Validated detections: only the rows that passed, plus their input indices."""
-
-    xyxy: np.ndarray  # (M, 4) float64
-    scores: np.ndarray  # (M,) float64
-    embeddings: np.ndarray | None  # (M, D) float32, unit norm
-    kept: np.ndarray  # (M,) intp: row index in the caller's input
-    num_input: int
-
-
 def as_float_array(value: object, name: str, ndim: int, dtype: type = np.float64) -> np.ndarray:
     """``value`` as a float array of rank ``ndim``, or a TypeError/ValueError naming ``name``."""
     try:
@@ -79,43 +68,40 @@ def check_frame(frame: object) -> np.ndarray:
     return frame
 
 
-def validate_detections(
-    xyxy: object,
-    scores: object | None,
-    embeddings: object | None,
-    *,
-    frame_shape: tuple[int, ...] | None,
-    embedding_dim: int,
-    on_invalid: str,
-) -> CleanDetections:
-    """Check one frame's detections and return the rows that may be tracked.
+@dataclass
+class DetectionArrays:
+    """One frame's detections with shapes and dtypes checked (values not yet)."""
 
-    Args:
-        xyxy: ``(N, 4)`` boxes, left-top-right-bottom.
-        scores: ``(N,)`` confidences (any finite value), or None (all 1).
-        embeddings: ``(N, D)`` appearance vectors, or None.
-        frame_shape: the frame's shape when there is one; boxes wholly
-            outside it are invalid.
-        embedding_dim: the dimension the tracker already holds (0 if none).
-        on_invalid: ``"drop"`` (warn, output -1 for those rows) or ``"raise"``.
-    """
+    xyxy: np.ndarray  # (N, 4) float64, C-contiguous
+    scores: np.ndarray  # (N,) float64
+    embeddings: np.ndarray | None  # (N, D) float32, C-contiguous, as given (not normalised)
+
+    @property
+    def count(self) -> int:
+        return int(self.xyxy.shape[0])
+
+
+def detection_arrays(
+    xyxy: object, scores: object | None, embeddings: object | None, *, embedding_dim: int
+) -> DetectionArrays:
+    """Check shapes and dtypes of one frame's detections (``embedding_dim`` 0: any dimension)."""
     if isinstance(xyxy, (list, tuple)) and len(xyxy) == 0:
         xyxy = np.zeros((0, 4))  # an empty list is a frame without detections
     boxes = as_float_array(xyxy, "xyxy", 2)
     if boxes.shape[1] != 4 and boxes.shape[0] != 0:
         raise ValueError(f"xyxy must have shape (N, 4), got {boxes.shape}")
-    boxes = boxes.reshape(-1, 4)
+    boxes = np.ascontiguousarray(boxes.reshape(-1, 4))
     count = boxes.shape[0]
     if scores is None:
         conf = np.ones(count)
     else:
-        conf = as_float_array(scores, "scores", 1)
+        conf = np.ascontiguousarray(as_float_array(scores, "scores", 1))
         if conf.shape[0] != count:
             raise ValueError(f"scores must have shape ({count},) to match xyxy, got {conf.shape}")
     emb = None
     if embeddings is not None:
         # float32 throughout: embeddings are stored and compared in float32.
-        emb = as_float_array(embeddings, "embeddings", 2, dtype=np.float32)
+        emb = np.ascontiguousarray(as_float_array(embeddings, "embeddings", 2, dtype=np.float32))
         if emb.shape[0] != count:
             raise ValueError(f"embeddings must have {count} rows to match xyxy, got shape {emb.shape}")
         if count and emb.shape[1] == 0:
@@ -125,48 +111,56 @@ def validate_detections(
                 f"embeddings must have dimension {embedding_dim} (the dimension this tracker "
                 f"already holds), got {emb.shape[1]}; call reset() to change models"
             )
+    return DetectionArrays(boxes, conf, emb)
 
-    problems = np.empty(count, dtype=np.uint8)
-    width, height = (float(frame_shape[1]), float(frame_shape[0])) if frame_shape is not None else (0.0, 0.0)
-    clean = row_problems(np.ascontiguousarray(boxes), np.ascontiguousarray(conf), width, height,
-                         MAX_COORDINATE, problems)
-    unit = None
-    if emb is not None:
-        unit = np.empty_like(emb, dtype=np.float32)
-        clean &= unit_rows(np.ascontiguousarray(emb), unit, problems)
 
-    if clean:
-        kept = np.arange(count)
-    else:
-        reasons = {
-            NOT_FINITE: "non-finite coordinates",
-            BEYOND_RANGE: f"a coordinate beyond +-{MAX_COORDINATE:g}",
-            EMPTY_BOX: "x2 <= x1 or y2 <= y1 (inverted or zero-area box)",
-            BAD_SCORE: "score not finite",
-            OUTSIDE_FRAME: "box wholly outside the frame",
-            BAD_EMBEDDING: "embedding not finite or all zero",
-        }
-        summary = "; ".join(
-            f"{int(mask.sum())} with {reason} (rows {np.flatnonzero(mask)[:5].tolist()})"
-            for bit, reason in reasons.items()
-            if (mask := (problems & bit) != 0).any()
-        )
-        if on_invalid == "raise":
-            raise ValueError(f"invalid detections: {summary}")
-        ok = problems == 0
-        warnings.warn(
-            f"dropped {int((~ok).sum())} of {count} detections: {summary}",
-            InvalidDetectionWarning,
-            stacklevel=3,
-        )
-        kept = np.flatnonzero(ok)
-        boxes, conf = boxes[kept], conf[kept]
-        if unit is not None:
-            unit = unit[kept]
-    return CleanDetections(
-        xyxy=np.ascontiguousarray(boxes),
-        scores=conf,
-        embeddings=unit,
-        kept=kept,
-        num_input=count,
+def frame_size(frame_shape: tuple[int, ...] | None) -> tuple[float, float]:
+    """``(width, height)`` for the row checks; ``(0, 0)`` means no frame."""
+    return (float(frame_shape[1]), float(frame_shape[0])) if frame_shape is not None else (0.0, 0.0)
+
+
+def kept_rows(problems: np.ndarray, on_invalid: str, stacklevel: int = 4) -> np.ndarray:
+    """Rows without problem bits; warns about the others (``"drop"``) or raises ``ValueError``."""
+    reasons = {
+        NOT_FINITE: "non-finite coordinates",
+        BEYOND_RANGE: f"a coordinate beyond +-{MAX_COORDINATE:g}",
+        EMPTY_BOX: "x2 <= x1 or y2 <= y1 (inverted or zero-area box)",
+        BAD_SCORE: "score not finite",
+        OUTSIDE_FRAME: "box wholly outside the frame",
+        BAD_EMBEDDING: "embedding not finite or all zero",
+    }
+    summary = "; ".join(
+        f"{int(mask.sum())} with {reason} (rows {np.flatnonzero(mask)[:5].tolist()})"
+        for bit, reason in reasons.items()
+        if (mask := (problems & bit) != 0).any()
     )
+    if on_invalid == "raise":
+        raise ValueError(f"invalid detections: {summary}")
+    ok = problems == 0
+    warnings.warn(
+        f"dropped {int((~ok).sum())} of {problems.shape[0]} detections: {summary}",
+        InvalidDetectionWarning,
+        stacklevel=stacklevel,  # the caller of DeepSORTTracker.update_arrays
+    )
+    return np.flatnonzero(ok)
+
+
+def check_rows(
+    arrays: DetectionArrays, *, frame_shape: tuple[int, ...] | None, on_invalid: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows that may be tracked and their unit embeddings (None without embeddings).
+
+    The checks the frame kernel runs itself, for callers that need the clean
+    rows before tracking (to crop them for the feature extractor).
+    """
+    problems = np.empty(arrays.count, dtype=np.uint8)
+    width, height = frame_size(frame_shape)
+    clean = row_problems(arrays.xyxy, arrays.scores, width, height, MAX_COORDINATE, problems)
+    unit = None
+    if arrays.embeddings is not None:
+        unit = np.empty_like(arrays.embeddings)
+        clean = unit_rows(arrays.embeddings, unit, problems) and clean
+    if clean:
+        return np.arange(arrays.count), unit
+    kept = kept_rows(problems, on_invalid, stacklevel=5)
+    return kept, (unit[kept] if unit is not None else None)

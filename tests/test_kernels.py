@@ -126,37 +126,80 @@ def random_boxes(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.c_[xy, xy + rng.uniform(20, 60, size=(n, 2))]
 
 
+def xyxy_to_xyah(boxes: np.ndarray) -> np.ndarray:
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    return np.c_[boxes[:, 0] + w / 2, boxes[:, 1] + h / 2, w / h, h]
+
+
+def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:
+    w = xyah[:, 2] * xyah[:, 3]
+    return np.c_[xyah[:, 0] - w / 2, xyah[:, 1] - xyah[:, 3] / 2, xyah[:, 0] + w / 2, xyah[:, 1] + xyah[:, 3] / 2]
+
+
+def tracks_near(rng: np.random.Generator, n_tracks: int, capacity: int, spread: float) -> tuple:
+    """Predicted tracks (means, covariances) at random slots, boxes spread over ``spread`` pixels."""
+    slots = rng.permutation(capacity)[:n_tracks].astype(np.intp)
+    z0 = np.c_[rng.uniform(0, spread, n_tracks), rng.uniform(0, spread / 2, n_tracks),
+               rng.uniform(0.3, 0.7, n_tracks), rng.uniform(30, 90, n_tracks)]
+    means, covs = np.zeros((capacity, 8)), np.zeros((capacity, 8, 8))
+    kalman.kalman_initiate(z0, slots, means, covs)
+    for _ in range(int(rng.integers(1, 4))):
+        kalman.kalman_predict(means, covs, slots)
+    return slots, means, covs
+
+
+def sorted_by_x(measurements: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    by_x, xs = costs.sort_by_x(measurements)
+    np.testing.assert_array_equal(xs, np.sort(measurements[:, 0]))
+    np.testing.assert_array_equal(measurements[by_x, 0], xs)
+    return by_x, xs
+
+
 @pytest.mark.parametrize("metric", [costs.METRIC_COSINE, costs.METRIC_EUCLIDEAN])
 @pytest.mark.parametrize("motion_from_iou", [False, True])
 @pytest.mark.parametrize("lost_needs_overlap", [False, True])
 @pytest.mark.parametrize("class_aware", [False, True])
-def test_gated_cost_matches_reference(metric, motion_from_iou, lost_needs_overlap, class_aware):
+@pytest.mark.parametrize("position_only", [False, True])
+def test_cascade_costs_match_dense_reference(metric, motion_from_iou, lost_needs_overlap, class_aware, position_only):
     rng = np.random.default_rng(3)
-    n_tracks, n_dets, budget, dim = 6, 8, 5, 16
-    gallery = rng.normal(size=(n_tracks + 2, budget, dim)).astype(np.float32)
+    n_tracks, capacity, n_dets, budget, dim = 30, 40, 60, 5, 16
+    slots, means, covs = tracks_near(rng, n_tracks, capacity, spread=600.0)
+    gallery = rng.normal(size=(capacity, budget, dim)).astype(np.float32)
     gallery /= np.linalg.norm(gallery, axis=2, keepdims=True)
-    counts = np.array([0, 1, 5, 3, 2, 5, 4, 4], dtype=np.int32)
-    slots = np.array([0, 1, 2, 3, 6, 7], dtype=np.intp)
-    emb = rng.normal(size=(n_dets, dim)).astype(np.float32)
+    counts = rng.integers(0, budget + 1, size=capacity).astype(np.int32)
+    # Detections near tracks (some inside the gate, some not), with embeddings near the galleries.
+    near = rng.integers(0, n_tracks, n_dets)
+    measurements = means[slots[near], :4] + rng.normal(scale=[6, 6, 0.03, 4], size=(n_dets, 4))
+    det_boxes = xyah_to_xyxy(measurements)
+    emb = (gallery[slots[near], 0] + rng.normal(scale=0.6, size=(n_dets, dim))).astype(np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    squared = rng.uniform(0, 15, size=(n_tracks, n_dets))
-    squared[0, 0] = np.nan
-    track_boxes, det_boxes = random_boxes(rng, n_tracks), random_boxes(rng, n_dets)
-    iou = ref.iou_matrix(track_boxes, det_boxes)
-    gate, threshold, weight, min_iou = 9.4877, 1.1, 0.3, 0.2
-    lost = np.array([1, 3, 2, 1, 1, 1, 1, 5], dtype=np.int32)  # frames since update, by slot
-    track_classes = rng.integers(0, 2, size=n_tracks + 2)  # by slot
+    columns = np.flatnonzero(rng.random(n_dets) < 0.8)  # the cascade sees a subset of the detections
+    lost = rng.integers(1, 4, size=capacity).astype(np.int32)  # frames since update, by slot
+    track_classes = rng.integers(0, 2, size=capacity)  # by slot
     det_classes = rng.integers(0, 2, size=n_dets)
-    out = np.empty((n_tracks, n_dets))
-    costs.gated_cost(squared, gate, track_boxes, det_boxes, gallery, counts, slots, lost, emb, True, metric,
-                        threshold, weight, motion_from_iou, min_iou, lost_needs_overlap, track_classes,
-                        det_classes, class_aware, out)
+    gate = gating.CHI2_095[2 if position_only else 4]
+    threshold, weight, min_iou = 0.9, 0.3, 0.2
+    by_x, xs = sorted_by_x(measurements)
+    indptr, indices, values = costs.cascade_costs(
+        means, covs, slots, measurements, det_boxes, columns, by_x, xs, gallery, counts, lost, emb, True, metric,
+        threshold, weight, motion_from_iou, min_iou, lost_needs_overlap, track_classes, det_classes, class_aware,
+        position_only, gate,
+    )
+    for t in range(n_tracks):
+        row = indices[indptr[t]:indptr[t + 1]]
+        assert (np.diff(row) > 0).all(), "columns ascending"
+    out = costs.to_dense(indptr, indices, values, columns.size)
     name = "cosine" if metric == costs.METRIC_COSINE else "euclidean"
+    track_boxes = xyah_to_xyxy(means[slots, :4])
+    iou = ref.iou_matrix(track_boxes, det_boxes)
     outcomes = set()
     for t, s in enumerate(slots):
-        for n in range(n_dets):
-            motion = 1 - iou[t, n] if motion_from_iou else squared[t, n] / gate
-            if not squared[t, n] <= gate or (class_aware and track_classes[s] != det_classes[n]):
+        squared = ref.squared_mahalanobis(means[s], covs[s], measurements, 2 if position_only else 4)
+        for c, n in enumerate(columns):
+            if abs(squared[n] - gate) < 1e-9:
+                continue
+            motion = 1 - iou[t, n] if motion_from_iou else squared[n] / gate
+            if not squared[n] <= gate or (class_aware and track_classes[s] != det_classes[n]):
                 expected = costs.INFEASIBLE
             elif counts[s] == 0:
                 overlap_ok = iou[t, n] >= min_iou and iou[t, n] > 0
@@ -168,47 +211,65 @@ def test_gated_cost_matches_reference(metric, motion_from_iou, lost_needs_overla
                 if abs(app - bound) < 1e-6:
                     continue  # float32 rounding decides; either answer is right
                 expected = costs.INFEASIBLE if app > bound else weight * app + (1 - weight) * motion
-            assert out[t, n] == pytest.approx(expected, abs=1e-5), (t, n)
+            assert out[t, c] == pytest.approx(expected, abs=1e-5), (t, n)
             outcomes.add("infeasible" if expected == costs.INFEASIBLE else "feasible")
     assert outcomes == {"feasible", "infeasible"}
 
 
-def test_gated_cost_without_appearance_is_motion_only():
-    squared = np.array([[1.0, 20.0], [9.0, 0.0]])
-    boxes = np.array([[0.0, 0.0, 10.0, 10.0], [100.0, 100.0, 110.0, 110.0]])
+def test_cascade_costs_without_appearance_are_motion_only():
+    rng = np.random.default_rng(8)
+    slots, means, covs = tracks_near(rng, 2, 2, spread=400.0)
+    # Detection 0 sits on track 0; detection 1 is shifted off track 1's box but inside its gate.
+    measurements = means[slots, :4].copy()
+    shift = 1.05 * means[slots[1], 2] * means[slots[1], 3]
+    measurements[1, 0] += shift
+    det_boxes = xyah_to_xyxy(measurements)
     gallery = np.ones((2, 3, 4), dtype=np.float32)
     counts = np.array([3, 3], dtype=np.int32)
     none = np.zeros((0, 1), np.float32)
-    out = np.empty((2, 2))
-    lost = np.array([2, 2], dtype=np.int32)
     classes = np.zeros(2, dtype=np.int64)
-    costs.gated_cost(squared, 9.4877, boxes, boxes, gallery, counts, np.arange(2), lost, none, False, 0, 0.2,
-                        0.5, False, 0.3, False, classes, classes, False, out)
-    np.testing.assert_allclose(out, [[1 / 9.4877, costs.INFEASIBLE], [9 / 9.4877, 0.0]])
-    # IoU motion: the (1, 0) pair is inside the gate but does not overlap, so a
-    # track lost for two frames cannot take it; one seen last frame can.
-    costs.gated_cost(squared, 9.4877, boxes, boxes, gallery, counts, np.arange(2), lost, none, False, 0, 0.2,
-                        0.5, True, 0.3, False, classes, classes, False, out)
-    np.testing.assert_allclose(out, [[0.0, costs.INFEASIBLE], [costs.INFEASIBLE, 0.0]])
-    lost[:] = 1
-    costs.gated_cost(squared, 9.4877, boxes, boxes, gallery, counts, np.arange(2), lost, none, False, 0, 0.2,
-                        0.5, True, 0.3, False, classes, classes, False, out)
-    np.testing.assert_allclose(out, [[0.0, costs.INFEASIBLE], [1.0, 0.0]])
+    by_x, xs = sorted_by_x(measurements)
+    covs[slots[1], 0, 0] += shift**2  # widen track 1's gate along x so the shifted detection is inside
+
+    def dense(lost_frames: int, motion_from_iou: bool) -> np.ndarray:
+        lost = np.full(2, lost_frames, dtype=np.int32)
+        csr = costs.cascade_costs(means, covs, slots, measurements, det_boxes, np.arange(2), by_x, xs, gallery,
+                                  counts, lost, none, False, 0, 0.2, 0.5, motion_from_iou, 0.3, False, classes,
+                                  classes, False, False, 9.4877)
+        return costs.to_dense(*csr, 2)
+
+    squared = ref.squared_mahalanobis(means[slots[1]], covs[slots[1]], measurements[1:], 4)[0]
+    assert squared <= 9.4877
+    np.testing.assert_allclose(dense(2, False)[1, 1], squared / 9.4877)
+    # IoU motion: the pair does not overlap, so a track lost for two frames cannot take it; one seen last frame can.
+    assert dense(2, True)[1, 1] == costs.INFEASIBLE
+    assert dense(1, True)[1, 1] == pytest.approx(1.0)
+    assert dense(2, True)[0, 0] == pytest.approx(0.0)
 
 
-def test_iou_cost_matches_reference():
+@pytest.mark.parametrize("class_aware", [False, True])
+def test_iou_costs_match_reference(class_aware):
     rng = np.random.default_rng(4)
-    xy = rng.uniform(0, 100, size=(30, 2))
-    boxes = np.c_[xy, xy + rng.uniform(1, 40, size=(30, 2))]
-    a, b = boxes[:12], boxes[12:]
-    out = np.empty((12, 18))
-    ca, cb = rng.integers(0, 2, 12), rng.integers(0, 2, 18)
-    iou = ref.iou_matrix(a, b)
+    xy = rng.uniform(0, 150, size=(90, 2))
+    boxes = np.c_[xy, xy + rng.uniform(5, 40, size=(90, 2))]
+    capacity = 40
+    slots = rng.permutation(capacity)[:30].astype(np.intp)
+    means = np.zeros((capacity, 8))
+    means[slots, :4] = xyxy_to_xyah(boxes[:30])
+    dets = boxes[30:]
+    columns = np.flatnonzero(rng.random(60) < 0.7)
+    track_classes, det_classes = rng.integers(0, 2, capacity), rng.integers(0, 2, 60)
+    by_x, xs = sorted_by_x(xyxy_to_xyah(dets))
+    half_width = 0.5 * (dets[:, 2] - dets[:, 0]).max()
+    csr = costs.iou_costs(means, slots, dets, columns, by_x, xs, half_width, 0.2, track_classes, det_classes,
+                          class_aware)
+    out = costs.to_dense(*csr, columns.size)
+    iou = ref.iou_matrix(xyah_to_xyxy(means[slots, :4]), dets[columns])
     expected = np.where((iou >= 0.2) & (iou > 0), 1 - iou, costs.INFEASIBLE)
-    costs.iou_cost(a, b, 0.2, ca, cb, False, out)
-    np.testing.assert_allclose(out, expected, atol=1e-12)
-    costs.iou_cost(a, b, 0.2, ca, cb, True, out)
-    np.testing.assert_allclose(out, np.where(ca[:, None] == cb[None, :], expected, costs.INFEASIBLE), atol=1e-12)
+    if class_aware:
+        expected = np.where(track_classes[slots][:, None] == det_classes[columns][None, :], expected, costs.INFEASIBLE)
+    assert (expected < costs.INFEASIBLE).sum() >= 5
+    np.testing.assert_allclose(out, expected, atol=1e-9)
 
 
 def test_gallery_ring_buffer_never_exceeds_budget():
@@ -221,7 +282,7 @@ def test_gallery_ring_buffer_never_exceeds_budget():
     for _ in range(11):
         slots = np.array([0, 2], dtype=np.intp)
         emb = rng.normal(size=(2, dim)).astype(np.float32)
-        gallery_kernels.gallery_append(gallery, counts, heads, slots, emb)
+        gallery_kernels.gallery_append(gallery, counts, heads, slots, emb, np.arange(2))
         history[0].append(emb[0])
         history[2].append(emb[1])
         assert counts.max() <= budget
@@ -237,13 +298,13 @@ def test_ema_blends_and_renormalises():
     counts = np.zeros(1, dtype=np.int32)
     first = np.array([[1.0, 0.0]], dtype=np.float32)
     second = np.array([[0.0, 1.0]], dtype=np.float32)
-    gallery_kernels.gallery_ema(gallery, counts, np.array([0]), first, 0.9, np.ones(1))
-    gallery_kernels.gallery_ema(gallery, counts, np.array([0]), second, 0.9, np.ones(1))
+    gallery_kernels.gallery_ema(gallery, counts, np.array([0]), first, np.array([0]), 0.9, np.ones(1))
+    gallery_kernels.gallery_ema(gallery, counts, np.array([0]), second, np.array([0]), 0.9, np.ones(1))
     expected = np.array([0.9, 0.1]) / np.hypot(0.9, 0.1)
     np.testing.assert_allclose(gallery[0, 0], expected, rtol=1e-6)
     assert counts[0] == 1
     # Confidence-aware: a detection scoring 0.5 enters with half the weight.
-    gallery_kernels.gallery_ema(gallery, counts, np.array([0]), first, 0.9, np.array([0.5]))
+    gallery_kernels.gallery_ema(gallery, counts, np.array([0]), first, np.array([0]), 0.9, np.array([0.5]))
     blended = 0.95 * expected + 0.05 * np.array([1.0, 0.0])
     np.testing.assert_allclose(gallery[0, 0], blended / np.linalg.norm(blended), rtol=1e-6)
 

@@ -339,7 +339,7 @@ def test_invalid_inputs_raise() -> None:
         solve_assignment(np.array([[1.0, -INF]]), 2.0)
     with pytest.raises(ValueError, match="cost_limit"):
         solve_assignment(np.zeros((2, 2)), np.nan)
-    with pytest.raises(TypeError):  # explicit signature: float64, C-contiguous only
+    with pytest.raises(TypeError):  # float64, C-contiguous only
         solve_assignment(np.zeros((2, 2), dtype=np.float32), 1.0)
     with pytest.raises(TypeError):
         solve_assignment(np.zeros((3, 2)).T, 1.0)

@@ -416,7 +416,7 @@ def test_bounds_checks_are_on_in_this_run():
     galleries = np.zeros((2, BUDGET, 3), np.float32)
     with pytest.raises(IndexError):
         gallery_append(galleries, np.zeros(2, np.int32), np.array([BUDGET, 0], np.int32),
-                       np.array([0], np.intp), np.ones((1, 3), np.float32))
+                       np.array([0], np.intp), np.ones((1, 3), np.float32), np.array([0], np.intp))
 
 
 @pytest.mark.slow

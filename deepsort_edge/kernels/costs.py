@@ -1,10 +1,16 @@
-"""Association costs: the cascade's gated appearance + motion cost, and the IoU cost.
+"""Association costs as sparse rows: the cascade's gated appearance + motion cost, and the IoU cost.
+
+Each track gets one CSR row listing only its feasible detections (columns
+ascending), found through detections sorted by centre x: a pair can only be
+inside the Mahalanobis gate if its x offset is within ``sqrt(gate)`` standard
+deviations, and it can only overlap if the centres are closer than the half
+widths allow. So a crowded frame costs about one distance per nearby pair,
+not one per track x detection, and no dense matrix is ever built.
 
 Appearance embeddings are L2-normalised float32, so cosine distance is
 ``1 - dot`` and Euclidean distance is ``sqrt(2 - 2 dot)``; both are monotone
 in the dot product. Appearance is only computed for pairs inside the motion
-gate: after gating most pairs are infeasible, which is where the speed comes
-from.
+gate, which is where the speed comes from.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import numpy as np
 
 from .boxes import iou as box_iou
 from .gallery import max_dot
+from .gating import squared_distance
+from .kalman import cholesky4, innovation_covariance
 
 # Cost of a pair that must never be matched. Finite so that sums and
 # comparisons stay well defined; far above any feasible cost (those are <= 1).
@@ -26,16 +34,154 @@ ASSIGNMENT_LIMIT = INFEASIBLE / 2.0
 METRIC_COSINE = 0
 METRIC_EUCLIDEAN = 1
 
+# Relative slack on the search windows: they may only ever hold more
+# candidates than needed, never fewer (each candidate is then checked exactly).
+_SLACK = 1e-6
+
 
 @numba.njit(cache=True, nogil=True)
-def gated_cost(
-    squared_mahalanobis: np.ndarray,
-    gate: float,
-    track_boxes: np.ndarray,
+def sort_by_x(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row order of ``values[:, 0]`` ascending, and the sorted values (for :func:`window`).
+
+    A bottom-up merge sort in plain loops: it compiles in a fraction of the
+    time ``np.argsort`` takes, and a frame holds at most a few thousand rows.
+    """
+    n = values.shape[0]
+    by_x = np.empty(n, np.intp)
+    xs = np.empty(n)
+    for i in range(n):
+        by_x[i] = i
+        xs[i] = values[i, 0]
+    spare_i = np.empty(n, np.intp)
+    spare_x = np.empty(n)
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            a, b, k = lo, mid, lo
+            while a < mid and b < hi:
+                if xs[b] < xs[a]:
+                    spare_x[k] = xs[b]
+                    spare_i[k] = by_x[b]
+                    b += 1
+                else:
+                    spare_x[k] = xs[a]
+                    spare_i[k] = by_x[a]
+                    a += 1
+                k += 1
+            while a < mid:
+                spare_x[k] = xs[a]
+                spare_i[k] = by_x[a]
+                a += 1
+                k += 1
+            while b < hi:
+                spare_x[k] = xs[b]
+                spare_i[k] = by_x[b]
+                b += 1
+                k += 1
+        xs, spare_x = spare_x, xs
+        by_x, spare_i = spare_i, by_x
+        width *= 2
+    return by_x, xs
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _first_at_least(xs: np.ndarray, value: float) -> int:
+    """Position of the first ``xs`` entry >= ``value`` (binary search)."""
+    lo, hi = 0, xs.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if xs[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _first_above(xs: np.ndarray, value: float) -> int:
+    """Position of the first ``xs`` entry > ``value`` (binary search)."""
+    lo, hi = 0, xs.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if xs[mid] <= value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def window(xs: np.ndarray, lo: float, hi: float) -> tuple[int, int]:
+    """Positions ``[start, stop)`` of the sorted ``xs`` that lie in ``[lo, hi]``, with a little slack."""
+    pad = _SLACK * (abs(lo) + abs(hi) + 1.0)
+    return _first_at_least(xs, lo - pad), _first_above(xs, hi + pad)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def track_box(mean: np.ndarray, out: np.ndarray) -> None:
+    """xyxy box of one xyah state row."""
+    h = mean[3]
+    w = mean[2] * h
+    out[0] = mean[0] - 0.5 * w
+    out[1] = mean[1] - 0.5 * h
+    out[2] = out[0] + w
+    out[3] = out[1] + h
+
+
+@numba.njit(cache=True, nogil=True)
+def _reserve(indices: np.ndarray, values: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR entry buffers, doubled until they hold ``need`` entries."""
+    if need <= indices.shape[0]:
+        return indices, values
+    size = max(need, 2 * indices.shape[0])
+    grown_i = np.empty(size, np.intp)
+    grown_v = np.empty(size)
+    for k in range(indices.shape[0]):
+        grown_i[k] = indices[k]
+        grown_v[k] = values[k]
+    return grown_i, grown_v
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sort_columns(cols: np.ndarray, extra: np.ndarray, count: int) -> None:
+    """Insertion sort of ``cols[:count]`` ascending, carrying ``extra`` along (candidate lists are short)."""
+    for a in range(1, count):
+        c = cols[a]
+        e = extra[a]
+        b = a - 1
+        while b >= 0 and cols[b] > c:
+            cols[b + 1] = cols[b]
+            extra[b + 1] = extra[b]
+            b -= 1
+        cols[b + 1] = c
+        extra[b + 1] = e
+
+
+@numba.njit(cache=True, nogil=True)
+def column_positions(columns: np.ndarray, n_dets: int) -> np.ndarray:
+    """``(n_dets,)`` position of each detection in ``columns``, -1 where it is not a column."""
+    position = np.empty(n_dets, np.intp)
+    for n in range(n_dets):
+        position[n] = -1
+    for c in range(columns.shape[0]):
+        position[columns[c]] = c
+    return position
+
+
+@numba.njit(cache=True, nogil=True)
+def cascade_costs(
+    means: np.ndarray,
+    covariances: np.ndarray,
+    slots: np.ndarray,
+    measurements: np.ndarray,
     detection_boxes: np.ndarray,
+    columns: np.ndarray,
+    by_x: np.ndarray,
+    xs: np.ndarray,
     galleries: np.ndarray,
     gallery_counts: np.ndarray,
-    slots: np.ndarray,
     time_since_update: np.ndarray,
     embeddings: np.ndarray,
     use_appearance: bool,
@@ -48,17 +194,23 @@ def gated_cost(
     track_classes: np.ndarray,
     detection_classes: np.ndarray,
     class_aware: bool,
-    out: np.ndarray,
-) -> None:
-    """Matching-cascade cost ``(T, N)`` for the tracks at ``slots``.
+    position_only: bool,
+    gate: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Matching-cascade cost of the tracks at ``slots`` as CSR ``(indptr, indices, values)``.
 
-    Every feasible pair lies inside the Mahalanobis gate (squared distance
-    <= ``gate``) and, with ``class_aware``, shares its class. Its motion term
-    is ``1 - IoU`` of the predicted and detected xyxy boxes
-    (``motion_from_iou``) or the squared distance over the gate (the paper's
-    d1). With appearance, a pair must also have its nearest-gallery distance
-    within ``appearance_threshold`` (the paper's second gate) and costs
-    ``w * appearance + (1 - w) * motion``. Without appearance (none this
+    ``indices``/``values`` may be longer than ``indptr[-1]`` (spare capacity).
+
+    Columns are positions in ``columns`` (detection indices, ascending);
+    ``by_x``/``xs`` come from :func:`sort_by_x` on ``measurements`` (xyah).
+    Only feasible pairs are stored. A pair is feasible when it lies inside
+    the Mahalanobis gate (squared distance <= ``gate``, over x, y or all of
+    xyah with ``position_only`` False) and, with ``class_aware``, shares its
+    class. Its motion term is ``1 - IoU`` of the predicted and detected xyxy
+    boxes (``motion_from_iou``) or the squared distance over the gate (the
+    paper's d1). With appearance, a pair must also have its nearest-gallery
+    distance within ``appearance_threshold`` (the paper's second gate) and
+    costs ``w * appearance + (1 - w) * motion``. Without appearance (none this
     frame, or an empty gallery) the cost is the motion term alone, and with
     IoU motion a track lost for more than one frame also needs
     ``IoU >= minimum_iou``, as in SORT: its gate has widened, and with no
@@ -66,58 +218,136 @@ def gated_cost(
     recovery. ``lost_needs_overlap`` applies the same caution with
     appearance: a track lost for more than one frame whose predicted box does
     not overlap the detection needs an appearance distance within half the
-    threshold. Infeasible pairs get ``INFEASIBLE``.
+    threshold.
     """
-    n_tracks, n_dets = squared_mahalanobis.shape
+    n_tracks = slots.shape[0]
+    n_dets = measurements.shape[0]
+    dims = 2 if position_only else 4
+    position = column_positions(columns, n_dets)
+    indptr = np.zeros(n_tracks + 1, np.intp)
+    indices = np.empty(4 * n_tracks + 16, np.intp)
+    values = np.empty(4 * n_tracks + 16)
+    cand = np.empty(n_dets, np.intp)
+    cand_d = np.empty(n_dets)
+    S = np.empty((4, 4))
+    L = np.empty((4, 4))
+    inverse_diagonal = np.empty(4)
+    u = np.empty(4)
+    box = np.empty(4)
+    radius_scale = np.sqrt(gate)
+    k = 0
     for t in range(n_tracks):
         s = slots[t]
+        mean = means[s]
+        innovation_covariance(mean, covariances[s], S, 1.0)
+        cholesky4(S, L)
+        for i in range(4):
+            inverse_diagonal[i] = 1.0 / L[i, i]
+        # |dx| / L00 is the first term of the distance: beyond sqrt(gate) it alone leaves the gate.
+        radius = radius_scale * L[0, 0]
+        start, stop = window(xs, mean[0] - radius, mean[0] + radius)
+        n_cand = 0
+        for p in range(start, stop):
+            n = by_x[p]
+            if position[n] < 0 or (class_aware and track_classes[s] != detection_classes[n]):
+                continue
+            d = squared_distance(L, inverse_diagonal, mean, measurements[n], dims, gate, u)
+            if d <= gate:  # False for NaN too
+                cand[n_cand] = n
+                cand_d[n_cand] = d
+                n_cand += 1
+        _sort_columns(cand, cand_d, n_cand)
+        indices, values = _reserve(indices, values, k + n_cand)
         count = gallery_counts[s] if use_appearance else 0
         lost = time_since_update[s] > 1
-        for n in range(n_dets):
-            d = squared_mahalanobis[t, n]
-            if not d <= gate or (class_aware and track_classes[s] != detection_classes[n]):
-                out[t, n] = INFEASIBLE  # "not <=" also rejects NaN
-                continue
-            iou = box_iou(track_boxes[t], detection_boxes[n])
+        track_box(mean, box)
+        for c in range(n_cand):
+            n = cand[c]
+            d = cand_d[c]
+            iou = box_iou(box, detection_boxes[n])
             motion = 1.0 - iou if motion_from_iou else d / gate
             if count == 0:
                 if motion_from_iou and lost and (iou < minimum_iou or iou <= 0.0):
-                    out[t, n] = INFEASIBLE
+                    continue
+                cost = motion
+            else:
+                dot = max_dot(galleries[s], count, embeddings[n])
+                if metric == METRIC_COSINE:
+                    appearance = 1.0 - dot
                 else:
-                    out[t, n] = motion
-                continue
-            dot = max_dot(galleries[s], count, embeddings[n])
-            if metric == METRIC_COSINE:
-                appearance = 1.0 - dot
-            else:
-                appearance = np.sqrt(max(0.0, 2.0 - 2.0 * dot))
-            bound = appearance_threshold
-            if lost_needs_overlap and lost and iou <= 0.0:
-                bound = 0.5 * appearance_threshold
-            if appearance > bound:
-                out[t, n] = INFEASIBLE
-            else:
-                out[t, n] = appearance_weight * appearance + (1.0 - appearance_weight) * motion
+                    appearance = np.sqrt(max(0.0, 2.0 - 2.0 * dot))
+                bound = appearance_threshold
+                if lost_needs_overlap and lost and iou <= 0.0:
+                    bound = 0.5 * appearance_threshold
+                if not appearance <= bound:
+                    continue
+                cost = appearance_weight * appearance + (1.0 - appearance_weight) * motion
+            indices[k] = position[n]
+            values[k] = cost
+            k += 1
+        indptr[t + 1] = k
+    return indptr, indices, values
 
 
 @numba.njit(cache=True, nogil=True)
-def iou_cost(
-    track_boxes: np.ndarray,
+def iou_costs(
+    means: np.ndarray,
+    slots: np.ndarray,
     detection_boxes: np.ndarray,
+    columns: np.ndarray,
+    by_x: np.ndarray,
+    xs: np.ndarray,
+    half_width: float,
     minimum_iou: float,
     track_classes: np.ndarray,
     detection_classes: np.ndarray,
     class_aware: bool,
-    out: np.ndarray,
-) -> None:
-    """``1 - IoU`` for xyxy boxes ``(T, 4)`` x ``(N, 4)``; below ``minimum_iou`` (or another class) is infeasible.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``1 - IoU`` of the tracks' predicted boxes and the detections in ``columns``, as CSR (spare capacity as above).
 
-    ``track_classes`` is per row of ``track_boxes`` here (not per slot).
+    A pair is feasible when ``IoU >= minimum_iou``, ``IoU > 0`` and, with
+    ``class_aware``, the classes agree. ``by_x``/``xs`` sort the detections
+    by centre x and ``half_width`` is the largest detection half width, so
+    every overlapping detection has its centre within the track box widened
+    by it. ``track_classes`` is indexed by slot.
     """
-    for t in range(track_boxes.shape[0]):
-        for n in range(detection_boxes.shape[0]):
-            if class_aware and track_classes[t] != detection_classes[n]:
-                out[t, n] = INFEASIBLE
+    n_tracks = slots.shape[0]
+    n_dets = detection_boxes.shape[0]
+    position = column_positions(columns, n_dets)
+    indptr = np.zeros(n_tracks + 1, np.intp)
+    indices = np.empty(2 * n_tracks + 16, np.intp)
+    values = np.empty(2 * n_tracks + 16)
+    cand = np.empty(n_dets, np.intp)
+    cand_cost = np.empty(n_dets)
+    box = np.empty(4)
+    k = 0
+    for t in range(n_tracks):
+        s = slots[t]
+        track_box(means[s], box)
+        start, stop = window(xs, box[0] - half_width, box[2] + half_width)
+        n_cand = 0
+        for p in range(start, stop):
+            n = by_x[p]
+            if position[n] < 0 or (class_aware and track_classes[s] != detection_classes[n]):
                 continue
-            iou = box_iou(track_boxes[t], detection_boxes[n])
-            out[t, n] = 1.0 - iou if iou >= minimum_iou and iou > 0.0 else INFEASIBLE
+            iou = box_iou(box, detection_boxes[n])
+            if iou >= minimum_iou and iou > 0.0:
+                cand[n_cand] = position[n]
+                cand_cost[n_cand] = 1.0 - iou
+                n_cand += 1
+        _sort_columns(cand, cand_cost, n_cand)
+        indices, values = _reserve(indices, values, k + n_cand)
+        for c in range(n_cand):
+            indices[k] = cand[c]
+            values[k] = cand_cost[c]
+            k += 1
+        indptr[t + 1] = k
+    return indptr, indices, values
+
+
+def to_dense(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int) -> np.ndarray:
+    """CSR rows as a dense ``(rows, n_cols)`` matrix with ``INFEASIBLE`` where no entry is (for inspection)."""
+    dense = np.full((indptr.shape[0] - 1, n_cols), INFEASIBLE)  # entries past indptr[-1] are spare
+    for i in range(indptr.shape[0] - 1):
+        dense[i, indices[indptr[i]:indptr[i + 1]]] = values[indptr[i]:indptr[i + 1]]
+    return dense

@@ -34,13 +34,15 @@ def gallery_append(
     gallery_heads: np.ndarray,
     slots: np.ndarray,
     embeddings: np.ndarray,
+    rows: np.ndarray,
 ) -> None:
-    """Write one embedding per track into its ring buffer (never past the budget)."""
+    """Write ``embeddings[rows[m]]`` into the ring buffer of track ``slots[m]`` (never past the budget)."""
     budget = galleries.shape[1]
     for m in range(slots.shape[0]):
         s = slots[m]
         head = gallery_heads[s]
-        galleries[s, head, :] = embeddings[m]
+        for k in range(embeddings.shape[1]):
+            galleries[s, head, k] = embeddings[rows[m], k]
         gallery_heads[s] = (head + 1) % budget
         if gallery_counts[s] < budget:
             gallery_counts[s] += 1
@@ -52,10 +54,11 @@ def gallery_ema(
     gallery_counts: np.ndarray,
     slots: np.ndarray,
     embeddings: np.ndarray,
+    rows: np.ndarray,
     momentum: float,
     weights: np.ndarray,
 ) -> None:
-    """Blend each embedding into the track's single smoothed vector, renormalised.
+    """Blend ``embeddings[rows[m]]`` into track ``slots[m]``'s single smoothed vector, renormalised.
 
     The new embedding enters with weight ``(1 - momentum) * weights[m]``
     (``weights`` all 1 for a plain EMA; detection scores for a
@@ -65,14 +68,16 @@ def gallery_ema(
     for m in range(slots.shape[0]):
         s = slots[m]
         row = galleries[s, 0]
+        new = embeddings[rows[m]]
         if gallery_counts[s] == 0:
-            row[:] = embeddings[m]
+            for k in range(dim):
+                row[k] = new[k]
             gallery_counts[s] = 1
             continue
         w = (1.0 - momentum) * weights[m]
         norm = np.float32(0.0)
         for k in range(dim):
-            v = (1.0 - w) * row[k] + w * embeddings[m, k]
+            v = (1.0 - w) * row[k] + w * new[k]
             row[k] = v
             norm += v * v
         norm = np.sqrt(norm)

@@ -17,6 +17,28 @@ import numpy as np
 CHI2_095 = {1: 3.8415, 2: 5.9915, 3: 7.8147, 4: 9.4877, 5: 11.070, 6: 12.592, 7: 14.067, 8: 15.507, 9: 16.919}
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def squared_distance(
+    L: np.ndarray, inverse_diagonal: np.ndarray, mean: np.ndarray, z: np.ndarray, dims: int, cutoff: float,
+    u: np.ndarray,
+) -> float:
+    """Squared distance of measurement ``z`` to ``mean`` under Cholesky factor ``L`` (first ``dims`` terms).
+
+    Exact up to ``cutoff``; a larger distance may come back as any value above it.
+    ``inverse_diagonal`` holds ``1 / L[i, i]``; ``u`` is scratch of length 4.
+    """
+    total = 0.0
+    for i in range(dims):
+        acc = z[i] - mean[i]
+        for k in range(i):
+            acc -= L[i, k] * u[k]
+        u[i] = acc * inverse_diagonal[i]
+        total += u[i] * u[i]
+        if total > cutoff:
+            break
+    return total
+
+
 @numba.njit(cache=True, nogil=True)
 def mahalanobis_distances(
     projected_means: np.ndarray,
@@ -39,13 +61,4 @@ def mahalanobis_distances(
         for i in range(4):
             inverse_diagonal[i] = 1.0 / L[i, i]
         for n in range(measurements.shape[0]):
-            total = 0.0
-            for i in range(dims):
-                acc = measurements[n, i] - projected_means[t, i]
-                for k in range(i):
-                    acc -= L[i, k] * u[k]
-                u[i] = acc * inverse_diagonal[i]
-                total += u[i] * u[i]
-                if total > cutoff:
-                    break
-            out[t, n] = total
+            out[t, n] = squared_distance(L, inverse_diagonal, projected_means[t], measurements[n], dims, cutoff, u)

@@ -71,7 +71,7 @@ def kalman_predict(means: np.ndarray, covariances: np.ndarray, slots: np.ndarray
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _innovation_covariance(mean: np.ndarray, P: np.ndarray, S: np.ndarray, noise_scale: float) -> None:
+def innovation_covariance(mean: np.ndarray, P: np.ndarray, S: np.ndarray, noise_scale: float) -> None:
     """S = H P H' + c R for one track (R scales with the predicted height, c with confidence)."""
     pos = STD_WEIGHT_POSITION * mean[3]
     r = (pos * pos, pos * pos, STD_ASPECT_MEASUREMENT * STD_ASPECT_MEASUREMENT, pos * pos)
@@ -82,7 +82,7 @@ def _innovation_covariance(mean: np.ndarray, P: np.ndarray, S: np.ndarray, noise
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _cholesky4(S: np.ndarray, L: np.ndarray) -> None:
+def cholesky4(S: np.ndarray, L: np.ndarray) -> None:
     """Lower Cholesky factor of a 4x4 SPD matrix, written into ``L``."""
     for i in range(4):
         for j in range(4):
@@ -114,8 +114,8 @@ def kalman_project(
         s = slots[i]
         for k in range(4):
             projected_means[i, k] = means[s, k]
-        _innovation_covariance(means[s], covariances[s], S, 1.0)
-        _cholesky4(S, cholesky_factors[i])
+        innovation_covariance(means[s], covariances[s], S, 1.0)
+        cholesky4(S, cholesky_factors[i])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -162,8 +162,8 @@ def kalman_update_scaled(
     for m in range(slots.shape[0]):
         s = slots[m]
         P = covariances[s]
-        _innovation_covariance(means[s], P, S, noise_scales[m])
-        _cholesky4(S, L)
+        innovation_covariance(means[s], P, S, noise_scales[m])
+        cholesky4(S, L)
         for c in range(8):
             # Forward then back substitution on column c of H P (= P[:4, c]).
             for i in range(4):
@@ -219,7 +219,7 @@ def kalman_warp(means: np.ndarray, covariances: np.ndarray, slots: np.ndarray, a
     """
     scale = np.sqrt(abs(affine[0, 0] * affine[1, 1] - affine[0, 1] * affine[1, 0]))
     J = np.zeros((8, 8))
-    for b in (0, 4):
+    for b in range(0, 8, 4):
         J[b, b] = affine[0, 0]
         J[b, b + 1] = affine[0, 1]
         J[b + 1, b] = affine[1, 0]
@@ -237,7 +237,8 @@ def kalman_warp(means: np.ndarray, covariances: np.ndarray, slots: np.ndarray, a
             x[r] = acc
         x[0] += affine[0, 2]
         x[1] += affine[1, 2]
-        means[s, :] = x
+        for r in range(8):
+            means[s, r] = x[r]
         P = covariances[s]
         for r in range(8):
             for c in range(8):

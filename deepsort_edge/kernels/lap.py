@@ -42,9 +42,7 @@ numbers of that size.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
-
-_PAIR = types.UniTuple(types.intp[::1], 2)
+from numba import njit
 
 
 @njit(cache=True, nogil=True)
@@ -54,62 +52,26 @@ def _is_feasible(c: float, cost_limit: float) -> bool:
 
 
 @njit(cache=True, nogil=True)
-def _count_feasible(cost: np.ndarray, cost_limit: float):
-    """Degrees of rows and columns in the feasible graph, last feasible column per row, cost range."""
+def _dense_to_csr(cost: np.ndarray, cost_limit: float):
+    """Feasible entries of a dense cost as CSR ``(indptr, indices, values)``, columns ascending."""
     n_rows, n_cols = cost.shape
-    row_deg = np.zeros(n_rows, np.intp)
-    col_deg = np.zeros(n_cols, np.intp)
-    last_col = np.full(n_rows, -1, np.intp)
-    lo = np.inf
-    hi = -np.inf
+    indptr = np.zeros(n_rows + 1, np.intp)
+    for i in range(n_rows):
+        count = 0
+        for j in range(n_cols):
+            if _is_feasible(cost[i, j], cost_limit):
+                count += 1
+        indptr[i + 1] = indptr[i] + count
+    indices = np.empty(indptr[n_rows], np.intp)
+    values = np.empty(indptr[n_rows], np.float64)
+    k = 0
     for i in range(n_rows):
         for j in range(n_cols):
             c = cost[i, j]
             if _is_feasible(c, cost_limit):
-                # -inf would make every dual infinite; refuse it rather than return garbage.
-                if c == -np.inf:
-                    raise ValueError("cost must not contain -inf")
-                row_deg[i] += 1
-                col_deg[j] += 1
-                last_col[i] = j
-                lo = min(lo, c)
-                hi = max(hi, c)
-    return row_deg, col_deg, last_col, lo, hi
-
-
-@njit(cache=True, nogil=True)
-def _feasible_csr(cost: np.ndarray, cost_limit: float, transpose: bool, degree: np.ndarray):
-    """Feasible entries as CSR ``(indptr, indices, values)``; rows are cost columns if ``transpose``.
-
-    ``degree`` holds the feasible count of each CSR row (cost row, or cost column
-    when transposed).
-    """
-    n_rows, n_cols = cost.shape
-    n_out = degree.shape[0]
-    indptr = np.zeros(n_out + 1, np.intp)
-    for a in range(n_out):
-        indptr[a + 1] = indptr[a] + degree[a]
-    indices = np.empty(indptr[n_out], np.intp)
-    values = np.empty(indptr[n_out], np.float64)
-    if not transpose:
-        k = 0
-        for i in range(n_rows):
-            for j in range(n_cols):
-                c = cost[i, j]
-                if _is_feasible(c, cost_limit):
-                    indices[k] = j
-                    values[k] = c
-                    k += 1
-    else:
-        fill = indptr[:n_out].copy()
-        for i in range(n_rows):
-            for j in range(n_cols):
-                c = cost[i, j]
-                if _is_feasible(c, cost_limit):
-                    k = fill[j]
-                    indices[k] = i
-                    values[k] = c
-                    fill[j] = k + 1
+                indices[k] = j
+                values[k] = c
+                k += 1
     return indptr, indices, values
 
 
@@ -256,41 +218,82 @@ def _shortest_augmenting_paths(
             state[touched[t]] = 0
 
 
-@njit(_PAIR(types.float64[:, ::1], types.float64), cache=True, nogil=True)
-def solve_assignment(cost: np.ndarray, cost_limit: float) -> tuple[np.ndarray, np.ndarray]:
-    """Minimum-cost partial assignment where leaving an end unassigned costs ``cost_limit / 2``.
+@njit(cache=True, nogil=True)
+def _transpose_csr(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int):
+    """The same entries with rows and columns swapped; each new row lists its columns in ascending order."""
+    n_rows = indptr.shape[0] - 1
+    t_indptr = np.zeros(n_cols + 1, np.intp)
+    for k in range(indptr[n_rows]):
+        t_indptr[indices[k] + 1] += 1
+    for j in range(n_cols):
+        t_indptr[j + 1] += t_indptr[j]
+    fill = np.empty(n_cols, np.intp)
+    for j in range(n_cols):
+        fill[j] = t_indptr[j]
+    t_indices = np.empty(indptr[n_rows], np.intp)
+    t_values = np.empty(indptr[n_rows], np.float64)
+    for i in range(n_rows):
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            p = fill[j]
+            t_indices[p] = i
+            t_values[p] = values[k]
+            fill[j] = p + 1
+    return t_indptr, t_indices, t_values
 
-    Minimises ``sum cost[i, j]`` over assigned pairs plus ``cost_limit / 2`` per
-    unassigned row and per unassigned column. Pairs with ``cost > cost_limit``,
-    ``+inf`` or ``NaN`` are never assigned; a pair with ``cost == cost_limit``
-    changes nothing and may go either way. ``cost_limit = inf`` gives the
-    classic rectangular assignment: as many pairs as possible among finite
-    entries (``min(n_rows, n_cols)`` when such a matching exists), then the
-    minimum total cost.
 
-    Args:
-        cost: ``(n_rows, n_cols)`` float64, C-contiguous; not modified. Any
-            shape, including empty. ``-inf`` entries raise ``ValueError``.
-        cost_limit: Largest cost a pair may have; not NaN.
+@njit(cache=True, nogil=True)
+def solve_sparse(
+    indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int, cost_limit: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`solve_assignment` for a cost given as CSR rows; absent entries are forbidden.
 
-    Returns:
-        ``(row_to_col, col_to_row)``: intp arrays of shapes ``(n_rows,)`` and
-        ``(n_cols,)``; ``-1`` marks an unassigned row or column.
+    ``indices``/``values`` are read up to ``indptr[-1]`` (they may be longer).
 
-    Example:
-        >>> cost = np.array([[0.1, 0.9], [0.2, np.inf]])
-        >>> row_to_col, col_to_row = solve_assignment(cost, 0.5)
-        >>> row_to_col.tolist(), col_to_row.tolist()
-        ([0, -1], [0, -1])
+    Each row lists its columns in ascending order. Entries that are not
+    feasible (above ``cost_limit``, ``inf``, ``NaN``) are ignored like absent
+    ones, so the result equals ``solve_assignment`` on the dense matrix.
     """
-    if np.isnan(cost_limit):
-        raise ValueError("cost_limit must not be NaN")
-    n_rows, n_cols = cost.shape
+    n_rows = indptr.shape[0] - 1
     row_to_col = np.full(n_rows, -1, np.intp)
     col_to_row = np.full(n_cols, -1, np.intp)
     if n_rows == 0 or n_cols == 0:
         return row_to_col, col_to_row
-    row_deg, col_deg, last_col, lo, hi = _count_feasible(cost, cost_limit)
+    # Keep only feasible entries (a no-op copy-free pass when all are) and take degrees and range.
+    row_deg = np.zeros(n_rows, np.intp)
+    col_deg = np.zeros(n_cols, np.intp)
+    last_col = np.full(n_rows, -1, np.intp)
+    lo = np.inf
+    hi = -np.inf
+    dropped = False
+    for i in range(n_rows):
+        for k in range(indptr[i], indptr[i + 1]):
+            c = values[k]
+            if _is_feasible(c, cost_limit):
+                if c == -np.inf:
+                    raise ValueError("cost must not contain -inf")
+                j = indices[k]
+                row_deg[i] += 1
+                col_deg[j] += 1
+                last_col[i] = j
+                lo = min(lo, c)
+                hi = max(hi, c)
+            else:
+                dropped = True
+    if dropped:
+        kept_ptr = np.zeros(n_rows + 1, np.intp)
+        for i in range(n_rows):
+            kept_ptr[i + 1] = kept_ptr[i] + row_deg[i]
+        kept_idx = np.empty(kept_ptr[n_rows], np.intp)
+        kept_val = np.empty(kept_ptr[n_rows], np.float64)
+        p = 0
+        for i in range(n_rows):
+            for k in range(indptr[i], indptr[i + 1]):
+                if _is_feasible(values[k], cost_limit):
+                    kept_idx[p] = indices[k]
+                    kept_val[p] = values[k]
+                    p += 1
+        indptr, indices, values = kept_ptr, kept_idx, kept_val
 
     # Fast path: each row and column has at most one feasible partner, so every such pair is optimal.
     one_to_one = True
@@ -318,9 +321,44 @@ def solve_assignment(cost: np.ndarray, cost_limit: float) -> tuple[np.ndarray, n
         unassigned_cost = abs(hi) + (k + 1) * (hi - lo) + 1.0
     # One search per row: put the shorter side on the rows.
     if n_rows <= n_cols:
-        indptr, indices, values = _feasible_csr(cost, cost_limit, False, row_deg)
         _shortest_augmenting_paths(indptr, indices, values, n_cols, unassigned_cost, row_to_col, col_to_row)
     else:
-        indptr, indices, values = _feasible_csr(cost, cost_limit, True, col_deg)
-        _shortest_augmenting_paths(indptr, indices, values, n_rows, unassigned_cost, col_to_row, row_to_col)
+        t_indptr, t_indices, t_values = _transpose_csr(indptr, indices, values, n_cols)
+        _shortest_augmenting_paths(t_indptr, t_indices, t_values, n_rows, unassigned_cost, col_to_row, row_to_col)
     return row_to_col, col_to_row
+
+
+def solve_assignment(cost: np.ndarray, cost_limit: float) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-cost partial assignment where leaving an end unassigned costs ``cost_limit / 2``.
+
+    Minimises ``sum cost[i, j]`` over assigned pairs plus ``cost_limit / 2`` per
+    unassigned row and per unassigned column. Pairs with ``cost > cost_limit``,
+    ``+inf`` or ``NaN`` are never assigned; a pair with ``cost == cost_limit``
+    changes nothing and may go either way. ``cost_limit = inf`` gives the
+    classic rectangular assignment: as many pairs as possible among finite
+    entries (``min(n_rows, n_cols)`` when such a matching exists), then the
+    minimum total cost.
+
+    Args:
+        cost: ``(n_rows, n_cols)`` float64, C-contiguous; not modified. Any
+            shape, including empty. ``-inf`` entries raise ``ValueError``.
+        cost_limit: Largest cost a pair may have; not NaN.
+
+    Returns:
+        ``(row_to_col, col_to_row)``: intp arrays of shapes ``(n_rows,)`` and
+        ``(n_cols,)``; ``-1`` marks an unassigned row or column.
+
+    Example:
+        >>> cost = np.array([[0.1, 0.9], [0.2, np.inf]])
+        >>> row_to_col, col_to_row = solve_assignment(cost, 0.5)
+        >>> row_to_col.tolist(), col_to_row.tolist()
+        ([0, -1], [0, -1])
+    """
+    if not (isinstance(cost, np.ndarray) and cost.dtype == np.float64 and cost.ndim == 2
+            and cost.flags.c_contiguous):
+        raise TypeError("cost must be a C-contiguous (n_rows, n_cols) float64 array")
+    cost_limit = float(cost_limit)
+    if np.isnan(cost_limit):
+        raise ValueError("cost_limit must not be NaN")
+    indptr, indices, values = _dense_to_csr(cost, cost_limit)
+    return solve_sparse(indptr, indices, values, cost.shape[1], cost_limit)
