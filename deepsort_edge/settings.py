@@ -75,6 +75,10 @@ class TrackerSettings:
         "ema", ("gallery", "ema"), "gallery: nearest of the last nn_budget embeddings; ema: one smoothed embedding"
     )
     ema_momentum: float = _number(0.9, 0.0, 1.0, "weight of the old embedding in ema mode")
+    gallery_dtype: str = _choice(
+        "float32", ("float32", "float16"),
+        "storage of the kept embeddings; float16 halves gallery mode's memory reads (distances within 1e-3)",
+    )
     gating: str = _choice("full", ("full", "position"), "Mahalanobis gate: full (4 dof) or position (2 dof)")
     matching: str = _choice("cascade", ("cascade", "global"), "matching cascade by track age, or one assignment")
     motion_cost: str = _choice(

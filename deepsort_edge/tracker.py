@@ -12,6 +12,7 @@ import numpy as np
 from .kernels.costs import METRIC_COSINE, METRIC_EUCLIDEAN
 from .kernels.frame import FrameSettings, track_frame
 from .kernels.gating import CHI2_095
+from .kernels.half import check_float16
 from .settings import TrackerSettings, preset_values
 from .state import (
     DEFAULT_MAX_BYTES,
@@ -139,6 +140,8 @@ class DeepSORTTracker:
         self.maximum_frames_without_update = settings.max_age_frames
         self._gallery_size = self.nn_budget if self.appearance_mode == "gallery" else 1
         self._gate = CHI2_095[_GATING_DOF[self.gating]]
+        if self.gallery_dtype == "float16":
+            check_float16()
         self._metric = _METRICS[self.distance_metric]
         # Plain numbers of fixed types, so the frame kernel compiles once for every configuration.
         self._frame_settings = FrameSettings(
@@ -166,7 +169,7 @@ class DeepSORTTracker:
 
     def reset(self) -> None:
         """Forget every track; ids start again at 1."""
-        self._store = TrackStore(self._gallery_size)
+        self._store = TrackStore(self._gallery_size, gallery_dtype=self.gallery_dtype)
         self.frame_count = 0
         self._camera = None
         if self.camera_motion == "affine":
@@ -434,7 +437,8 @@ class DeepSORTTracker:
         """
         checked = check_state(state)
         store = TrackStore.from_arrays(
-            checked.tracks, checked.tracks["gallery"].shape[1], checked.embedding_dim
+            checked.tracks, checked.tracks["gallery"].shape[1], checked.embedding_dim,
+            checked.settings.gallery_dtype,
         )
         self._apply_settings(checked.settings)
         self.reset()

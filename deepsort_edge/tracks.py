@@ -55,14 +55,16 @@ class TrackStore:
     next track id, so the frame kernel can change all of them in place.
     """
 
-    def __init__(self, gallery_size: int, capacity: int = 64) -> None:
+    def __init__(self, gallery_size: int, capacity: int = 64, gallery_dtype: str = "float32") -> None:
         self.gallery_size = gallery_size
+        # float16 entries live as their uint16 bits (numba has no float16; see kernels/half.py).
+        self.gallery_storage = np.uint16 if gallery_dtype == "float16" else np.float32
         self.embedding_dim = 0
         self.capacity = 0
         self.counts = np.array([0, 0, 1], dtype=np.int64)  # live, free, next id (frame.LIVE/FREE/NEXT_ID)
         self.order_buffer = np.empty(0, dtype=np.intp)
         self.free = np.empty(0, dtype=np.intp)
-        self.gallery = np.zeros((0, gallery_size, 0), dtype=np.float32)
+        self.gallery = np.zeros((0, gallery_size, 0), dtype=self.gallery_storage)
         for name, (dtype, shape) in TRACK_FIELDS.items():
             setattr(self, name, np.zeros((0, *shape), dtype=dtype))
         self._grow(capacity)
@@ -90,7 +92,7 @@ class TrackStore:
             grown = np.zeros((capacity, *shape), dtype=dtype)
             grown[:old] = getattr(self, name)
             setattr(self, name, grown)
-        gallery = np.zeros((capacity, self.gallery_size, self.embedding_dim), dtype=np.float32)
+        gallery = np.zeros((capacity, self.gallery_size, self.embedding_dim), dtype=self.gallery_storage)
         gallery[:old] = self.gallery
         self.gallery = gallery
         order = np.empty(capacity, dtype=np.intp)
@@ -119,7 +121,7 @@ class TrackStore:
                 f"{self.embedding_dim}-d embeddings; call reset() to change models"
             )
         self.embedding_dim = dim
-        self.gallery = np.zeros((self.capacity, self.gallery_size, dim), dtype=np.float32)
+        self.gallery = np.zeros((self.capacity, self.gallery_size, dim), dtype=self.gallery_storage)
 
     def allocate(self, count: int) -> np.ndarray:
         """Take ``count`` fresh slots off the free stack, appended to ``order`` (birth order)."""
@@ -163,21 +165,28 @@ class TrackStore:
         """Live tracks in birth order, as compact copies (for saving state)."""
         order = self.order
         arrays = {name: getattr(self, name)[order].copy() for name in TRACK_FIELDS}
-        gallery = self.gallery[order]  # fancy indexing: already a copy
+        gallery = self.gallery_float32(order)
         # Rows past gallery_count are never read; a slot's earlier owner may have left them.
         gallery[np.arange(self.gallery_size)[None, :] >= arrays["gallery_count"][:, None]] = 0.0
         arrays["gallery"] = gallery
         return arrays
 
+    def gallery_float32(self, slots: np.ndarray) -> np.ndarray:
+        """The galleries of ``slots`` as float32 (a copy)."""
+        gallery = self.gallery[slots]
+        return gallery.view(np.float16).astype(np.float32) if self.gallery_storage == np.uint16 else gallery
+
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], gallery_size: int, embedding_dim: int) -> TrackStore:
+    def from_arrays(
+        cls, arrays: dict[str, np.ndarray], gallery_size: int, embedding_dim: int, gallery_dtype: str = "float32"
+    ) -> TrackStore:
         """Rebuild a store from :meth:`to_arrays` output (slots 0..n-1 in order).
 
         Only shapes are checked here: values must already have passed
         ``deepsort_edge.state.check_state``.
         """
         count = int(arrays["mean"].shape[0])
-        store = cls(gallery_size, capacity=max(64, count))
+        store = cls(gallery_size, capacity=max(64, count), gallery_dtype=gallery_dtype)
         if embedding_dim:
             store.set_embedding_dim(embedding_dim)
         slots = store.allocate(count)
@@ -192,5 +201,5 @@ class TrackStore:
                 f"state field 'gallery' has shape {gallery.shape}, "
                 f"expected {(count, gallery_size, embedding_dim)}"
             )
-        store.gallery[slots] = gallery
+        store.gallery[slots] = gallery.astype(np.float16).view(np.uint16) if gallery_dtype == "float16" else gallery
         return store

@@ -344,3 +344,37 @@ def test_row_checks_match_numpy():
     good = [0, 3, 4, 5]
     expected = emb[good].astype(np.float64) / np.linalg.norm(emb[good].astype(np.float64), axis=1, keepdims=True)
     np.testing.assert_allclose(unit[good], expected, rtol=1e-6)
+
+
+def test_float16_entries_convert_like_numpy():
+    import numba
+
+    from deepsort_edge.kernels.half import load, store
+
+    @numba.njit
+    def roundtrip(values, bits, back):
+        for i in range(values.shape[0]):
+            bits[i] = store(values[i], bits[i])
+            back[i] = load(bits[i])
+
+    rng = np.random.default_rng(9)
+    values = np.r_[rng.normal(scale=0.05, size=500), 1e-6, -3e-5, 0.0, -0.0, 1.0, 65504.0].astype(np.float32)
+    bits, back = np.zeros(values.size, np.uint16), np.zeros(values.size, np.float32)
+    roundtrip(values, bits, back)
+    np.testing.assert_array_equal(bits, values.astype(np.float16).view(np.uint16))  # round to nearest even
+    np.testing.assert_array_equal(back, values.astype(np.float16).astype(np.float32))
+
+
+@pytest.mark.parametrize("storage", [np.float32, np.float16])
+def test_max_dots_matches_numpy(storage):
+    rng = np.random.default_rng(10)
+    gallery = rng.normal(size=(7, 32)).astype(np.float32)
+    gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
+    emb = rng.normal(size=(5, 32)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    stored = gallery.astype(np.float16).view(np.uint16) if storage == np.float16 else gallery
+    rows = np.array([4, 0, 2], dtype=np.intp)
+    out = np.empty(5)
+    gallery_kernels.max_dots(stored, 6, emb, rows, 3, out)
+    exact = (gallery[:6].astype(np.float64) @ emb[rows].T.astype(np.float64)).max(axis=0)
+    np.testing.assert_allclose(out[:3], exact, atol=1e-5 if storage == np.float32 else 2e-3)

@@ -210,3 +210,20 @@ def test_roboflow_positional_arguments_bind_the_same_way(tmp_path):
     assert tracker.maximum_frames_without_update == 6
     with pytest.raises(ValueError, match="not available"):
         DeepSORTTracker(str(default_model_path()), "rocm")
+
+
+def test_float16_gallery_tracks_like_float32_and_saves_as_float32(tmp_path):
+    from deepsort_edge.synthetic import SceneConfig, generate_scene
+
+    frames = generate_scene(SceneConfig(num_objects=12, seed=4, embedding_dim=32), 80)
+    outputs = {}
+    for dtype in ("float32", "float16"):
+        tracker = DeepSORTTracker(appearance_mode="gallery", nn_budget=10, gallery_dtype=dtype)
+        outputs[dtype] = [tracker.update_arrays(f.xyxy, f.scores, f.embeddings) for f in frames]
+    assert all(np.array_equal(a, b) for a, b in zip(outputs["float32"], outputs["float16"]))
+    assert tracker._store.gallery.dtype == np.uint16  # float16 bits
+    path = tracker.save(tmp_path / "half.npz")
+    resumed = DeepSORTTracker.load(path)
+    assert resumed.gallery_dtype == "float16"
+    np.testing.assert_array_equal(resumed._store.gallery[resumed._store.order], tracker._store.gallery[tracker._store.order])
+    assert tracker.state_dict()["tracks"]["gallery"].dtype == np.float32

@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from .boxes import iou as box_iou
-from .gallery import max_dot
+from .gallery import max_dots
 from .gating import squared_distance
 from .kalman import cholesky4, innovation_covariance
 
@@ -229,6 +229,7 @@ def cascade_costs(
     values = np.empty(4 * n_tracks + 16)
     cand = np.empty(n_dets, np.intp)
     cand_d = np.empty(n_dets)
+    dots = np.empty(n_dets)
     S = np.empty((4, 4))
     L = np.empty((4, 4))
     inverse_diagonal = np.empty(4)
@@ -259,6 +260,8 @@ def cascade_costs(
         _sort_columns(cand, cand_d, n_cand)
         indices, values = _reserve(indices, values, k + n_cand)
         count = gallery_counts[s] if use_appearance else 0
+        if count:
+            max_dots(galleries[s], count, embeddings, cand, n_cand, dots)
         lost = time_since_update[s] > 1
         track_box(mean, box)
         for c in range(n_cand):
@@ -271,7 +274,7 @@ def cascade_costs(
                     continue
                 cost = motion
             else:
-                dot = max_dot(galleries[s], count, embeddings[n])
+                dot = dots[c]
                 if metric == METRIC_COSINE:
                     appearance = 1.0 - dot
                 else:

@@ -2,6 +2,8 @@
 
 Embeddings are L2-normalised float32, so the nearest gallery entry (smallest
 cosine or Euclidean distance) is the one with the largest dot product.
+Galleries hold float32 entries, or float16 bits as uint16 (``half``): half
+the bytes to read, which is what gallery mode's time is made of.
 """
 
 from __future__ import annotations
@@ -9,22 +11,33 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .half import load, store
+
 _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: NaN checks stay valid
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
-def max_dot(gallery: np.ndarray, count: int, embedding: np.ndarray) -> float:
-    """Largest dot product between ``embedding`` and the first ``count`` rows."""
-    best = -np.inf
-    dim = embedding.shape[0]
+def max_dots(
+    gallery: np.ndarray, count: int, embeddings: np.ndarray, rows: np.ndarray, n_rows: int, out: np.ndarray
+) -> None:
+    """``out[c]``: the largest dot product of ``embeddings[rows[c]]`` with the first ``count`` gallery entries.
+
+    Each gallery entry is read once for all ``n_rows`` embeddings (it stays
+    in L1 while they are compared), so a track with several candidate
+    detections costs one pass over its gallery.
+    """
+    dim = embeddings.shape[1]
+    for c in range(n_rows):
+        out[c] = -np.inf
     for g in range(count):
-        acc = np.float32(0.0)
-        row = gallery[g]
-        for k in range(dim):
-            acc += row[k] * embedding[k]
-        if acc > best:
-            best = acc
-    return best
+        entry = gallery[g]
+        for c in range(n_rows):
+            embedding = embeddings[rows[c]]
+            acc = np.float32(0.0)
+            for k in range(dim):
+                acc += load(entry[k]) * embedding[k]
+            if acc > out[c]:
+                out[c] = acc
 
 
 @numba.njit(cache=True, nogil=True)
@@ -41,8 +54,9 @@ def gallery_append(
     for m in range(slots.shape[0]):
         s = slots[m]
         head = gallery_heads[s]
+        entry = galleries[s, head]
         for k in range(embeddings.shape[1]):
-            galleries[s, head, k] = embeddings[rows[m], k]
+            entry[k] = store(embeddings[rows[m], k], entry[k])
         gallery_heads[s] = (head + 1) % budget
         if gallery_counts[s] < budget:
             gallery_counts[s] += 1
@@ -71,16 +85,16 @@ def gallery_ema(
         new = embeddings[rows[m]]
         if gallery_counts[s] == 0:
             for k in range(dim):
-                row[k] = new[k]
+                row[k] = store(new[k], row[k])
             gallery_counts[s] = 1
             continue
         w = (1.0 - momentum) * weights[m]
         norm = np.float32(0.0)
         for k in range(dim):
-            v = (1.0 - w) * row[k] + w * new[k]
-            row[k] = v
+            v = (1.0 - w) * load(row[k]) + w * new[k]
+            row[k] = store(v, row[k])
             norm += v * v
         norm = np.sqrt(norm)
         if norm > 0.0:
             for k in range(dim):
-                row[k] /= norm
+                row[k] = store(load(row[k]) / norm, row[k])
