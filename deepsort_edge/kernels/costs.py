@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from .boxes import iou as box_iou
-from .gallery import max_dots
+from .gallery import METRIC_COSINE, METRIC_EUCLIDEAN, distance, first_within, max_dots
 from .gating import squared_distance
 from .kalman import cholesky4, innovation_covariance
 
@@ -31,8 +31,6 @@ INFEASIBLE = 1e5
 # an infeasible one.
 ASSIGNMENT_LIMIT = INFEASIBLE / 2.0
 
-METRIC_COSINE = 0
-METRIC_EUCLIDEAN = 1
 
 # Relative slack on the search windows: they may only ever hold more
 # candidates than needed, never fewer (each candidate is then checked exactly).
@@ -182,6 +180,7 @@ def cascade_costs(
     xs: np.ndarray,
     galleries: np.ndarray,
     gallery_counts: np.ndarray,
+    gallery_heads: np.ndarray,
     time_since_update: np.ndarray,
     embeddings: np.ndarray,
     use_appearance: bool,
@@ -224,17 +223,15 @@ def cascade_costs(
     n_dets = measurements.shape[0]
     dims = 2 if position_only else 4
     position = column_positions(columns, n_dets)
-    indptr = np.zeros(n_tracks + 1, np.intp)
-    indices = np.empty(4 * n_tracks + 16, np.intp)
-    values = np.empty(4 * n_tracks + 16)
-    cand = np.empty(n_dets, np.intp)
-    cand_d = np.empty(n_dets)
-    dots = np.empty(n_dets)
+    # Pass 1: each track's gated candidates (columns ascending), and how many tracks gate each detection.
+    cand_ptr = np.zeros(n_tracks + 1, np.intp)
+    cand = np.empty(4 * n_tracks + 16, np.intp)
+    cand_d = np.empty(4 * n_tracks + 16)
+    degree = np.zeros(n_dets, np.intp)
     S = np.empty((4, 4))
     L = np.empty((4, 4))
     inverse_diagonal = np.empty(4)
     u = np.empty(4)
-    box = np.empty(4)
     radius_scale = np.sqrt(gate)
     k = 0
     for t in range(n_tracks):
@@ -247,26 +244,43 @@ def cascade_costs(
         # |dx| / L00 is the first term of the distance: beyond sqrt(gate) it alone leaves the gate.
         radius = radius_scale * L[0, 0]
         start, stop = window(xs, mean[0] - radius, mean[0] + radius)
-        n_cand = 0
+        cand, cand_d = _reserve(cand, cand_d, k + stop - start)
+        first = k
         for p in range(start, stop):
             n = by_x[p]
             if position[n] < 0 or (class_aware and track_classes[s] != detection_classes[n]):
                 continue
             d = squared_distance(L, inverse_diagonal, mean, measurements[n], dims, gate, u)
             if d <= gate:  # False for NaN too
-                cand[n_cand] = n
-                cand_d[n_cand] = d
-                n_cand += 1
-        _sort_columns(cand, cand_d, n_cand)
-        indices, values = _reserve(indices, values, k + n_cand)
+                cand[k] = n
+                cand_d[k] = d
+                degree[n] += 1
+                k += 1
+        _sort_columns(cand[first:], cand_d[first:], k - first)
+        cand_ptr[t + 1] = k
+
+    # Pass 2: costs. A pair that is the only candidate of both its track and its detection is
+    # matched whenever it is feasible whatever its cost, so its gallery is scanned only until
+    # one entry is close enough (usually the newest) instead of in full.
+    indptr = np.zeros(n_tracks + 1, np.intp)
+    indices = np.empty(k, np.intp)
+    values = np.empty(k)
+    dots = np.empty(n_dets)
+    box = np.empty(4)
+    e = 0
+    for t in range(n_tracks):
+        s = slots[t]
+        first, stop = cand_ptr[t], cand_ptr[t + 1]
+        n_cand = stop - first
         count = gallery_counts[s] if use_appearance else 0
-        if count:
-            max_dots(galleries[s], count, embeddings, cand, n_cand, dots)
         lost = time_since_update[s] > 1
-        track_box(mean, box)
+        track_box(means[s], box)
+        alone = n_cand == 1 and degree[cand[first]] == 1
+        if count and not alone:
+            max_dots(galleries[s], count, embeddings, cand, first, n_cand, dots)
         for c in range(n_cand):
-            n = cand[c]
-            d = cand_d[c]
+            n = cand[first + c]
+            d = cand_d[first + c]
             iou = box_iou(box, detection_boxes[n])
             motion = 1.0 - iou if motion_from_iou else d / gate
             if count == 0:
@@ -274,21 +288,20 @@ def cascade_costs(
                     continue
                 cost = motion
             else:
-                dot = dots[c]
-                if metric == METRIC_COSINE:
-                    appearance = 1.0 - dot
-                else:
-                    appearance = np.sqrt(max(0.0, 2.0 - 2.0 * dot))
                 bound = appearance_threshold
                 if lost_needs_overlap and lost and iou <= 0.0:
                     bound = 0.5 * appearance_threshold
+                if alone:
+                    appearance = first_within(galleries[s], count, gallery_heads[s], embeddings[n], metric, bound)
+                else:
+                    appearance = distance(dots[c], metric)
                 if not appearance <= bound:
                     continue
                 cost = appearance_weight * appearance + (1.0 - appearance_weight) * motion
-            indices[k] = position[n]
-            values[k] = cost
-            k += 1
-        indptr[t + 1] = k
+            indices[e] = position[n]
+            values[e] = cost
+            e += 1
+        indptr[t + 1] = e
     return indptr, indices, values
 
 

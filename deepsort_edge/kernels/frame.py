@@ -124,12 +124,12 @@ def _iou_stage(means, slots, free_mask, xyxy, by_x, xs, half_width, track_classe
         cfg.class_aware,
     )
     # One level for every row: a single global assignment.
-    return _match(slots, columns, indptr, indices, values, np.ones(slots.shape[0], np.int32), 1, det_to_slot)
+    return _match(slots, columns, indptr, indices, values, np.ones(slots.shape[0], np.int32), np.int64(1), det_to_slot)
 
 
 @numba.njit(cache=True, nogil=True)
 def _associate(
-    means, covariances, states, time_since_update, galleries, gallery_counts, track_classes,
+    means, covariances, states, time_since_update, galleries, gallery_counts, gallery_heads, track_classes,
     live, measurements, xyxy, embeddings, use_embeddings, classes, high, cfg,
 ) -> np.ndarray:
     """Run the three stages; returns the track slot joined by each detection (-1: none)."""
@@ -158,7 +158,7 @@ def _associate(
     if confirmed.shape[0] and strong.shape[0]:
         indptr, indices, values = cascade_costs(
             means, covariances, confirmed, measurements, xyxy, strong, by_x, xs, galleries, gallery_counts,
-            time_since_update, embeddings, use_embeddings, cfg.metric, cfg.appearance_threshold,
+            gallery_heads, time_since_update, embeddings, use_embeddings, cfg.metric, cfg.appearance_threshold,
             cfg.appearance_weight, cfg.motion_from_iou, cfg.minimum_iou, cfg.lost_needs_overlap, track_classes,
             classes, cfg.class_aware, cfg.position_only, cfg.gate,
         )
@@ -249,8 +249,8 @@ def _remember(galleries, gallery_counts, gallery_heads, slots, embeddings, rows,
 
 
 @numba.njit(cache=True, nogil=True)
-def _confirm(slots, states, hits, track_ids, order, n_live, counts, n_init, is_slot) -> None:
-    """Confirm tentative tracks among ``slots`` with enough hits; ids follow birth order."""
+def _confirm(slots, states, hits, track_ids, order, counts, n_init, is_slot) -> None:
+    """Confirm tentative tracks among ``slots`` with enough hits; ids follow birth order (``order``)."""
     any_ready = False
     for m in range(slots.shape[0]):
         s = slots[m]
@@ -259,7 +259,7 @@ def _confirm(slots, states, hits, track_ids, order, n_live, counts, n_init, is_s
             any_ready = True
     if not any_ready:
         return
-    for p in range(n_live):
+    for p in range(counts[LIVE]):
         s = order[p]
         if is_slot[s]:
             is_slot[s] = False
@@ -358,7 +358,7 @@ def track_frame(
     for n in range(n_dets):
         high[n] = det_scores[n] >= cfg.activation_threshold or not cfg.low_score_matching
     det_to_slot = _associate(
-        means, covariances, states, time_since_update, galleries, gallery_counts, track_classes, live,
+        means, covariances, states, time_since_update, galleries, gallery_counts, gallery_heads, track_classes, live,
         measurements, boxes, det_embeddings, use_embeddings, det_classes, high, cfg,
     )
 
@@ -381,7 +381,7 @@ def track_frame(
         _remember(galleries, gallery_counts, gallery_heads, _select(learn, slots), det_embeddings,
                   _select(learn, matched_rows), det_scores, cfg)
     is_slot = np.zeros(means.shape[0], np.bool_)  # scratch mask over slots, all False between uses
-    _confirm(slots, states, hits, track_ids, order, n_live, counts, cfg.n_init, is_slot)
+    _confirm(slots, states, hits, track_ids, order, counts, cfg.n_init, is_slot)
 
     # Delete tentative tracks that missed and confirmed ones missed for longer than max_age.
     for m in range(slots.shape[0]):
@@ -405,8 +405,8 @@ def track_frame(
     for n in range(n_dets):
         starts[n] = det_to_slot[n] < 0 and high[n] and det_scores[n] >= cfg.activation_threshold
     new = _where(starts)
+    born = np.empty(new.shape[0], np.intp)
     if new.shape[0]:
-        born = np.empty(new.shape[0], np.intp)
         for m in range(new.shape[0]):
             n_free -= 1
             s = free[n_free]
@@ -425,9 +425,10 @@ def track_frame(
         kalman_initiate(_rows_of(new, measurements), born, means, covariances)
         if use_embeddings:
             _remember(galleries, gallery_counts, gallery_heads, born, det_embeddings, new, det_scores, cfg)
-        _confirm(born, states, hits, track_ids, order, n_live, counts, cfg.n_init, is_slot)
     counts[LIVE] = n_live
     counts[FREE] = n_free
+    if new.shape[0]:
+        _confirm(born, states, hits, track_ids, order, counts, cfg.n_init, is_slot)
 
     # Ids (and output boxes) per input row.
     for i in range(n_input):

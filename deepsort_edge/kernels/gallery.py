@@ -16,28 +16,64 @@ from .half import load, store
 _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: NaN checks stay valid
 
 
+METRIC_COSINE = 0
+METRIC_EUCLIDEAN = 1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def distance(dot: float, metric: int) -> float:
+    """Cosine or Euclidean distance of two unit vectors from their dot product."""
+    if metric == METRIC_COSINE:
+        return 1.0 - dot
+    return np.sqrt(max(0.0, 2.0 - 2.0 * dot))
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, inline="always")
+def _dot(entry: np.ndarray, embedding: np.ndarray) -> float:
+    acc = np.float32(0.0)
+    for k in range(embedding.shape[0]):
+        acc += load(entry[k]) * embedding[k]
+    return acc
+
+
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def max_dots(
-    gallery: np.ndarray, count: int, embeddings: np.ndarray, rows: np.ndarray, n_rows: int, out: np.ndarray
+    gallery: np.ndarray, count: int, embeddings: np.ndarray, rows: np.ndarray, first: int, n_rows: int,
+    out: np.ndarray,
 ) -> None:
-    """``out[c]``: the largest dot product of ``embeddings[rows[c]]`` with the first ``count`` gallery entries.
+    """``out[c]``: the largest dot product of ``embeddings[rows[first + c]]`` with the first ``count`` entries.
 
     Each gallery entry is read once for all ``n_rows`` embeddings (it stays
     in L1 while they are compared), so a track with several candidate
     detections costs one pass over its gallery.
     """
-    dim = embeddings.shape[1]
     for c in range(n_rows):
         out[c] = -np.inf
     for g in range(count):
         entry = gallery[g]
         for c in range(n_rows):
-            embedding = embeddings[rows[c]]
-            acc = np.float32(0.0)
-            for k in range(dim):
-                acc += load(entry[k]) * embedding[k]
+            acc = _dot(entry, embeddings[rows[first + c]])
             if acc > out[c]:
                 out[c] = acc
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def first_within(
+    gallery: np.ndarray, count: int, head: int, embedding: np.ndarray, metric: int, bound: float
+) -> float:
+    """The distance of the first gallery entry within ``bound`` of ``embedding``, newest first; inf if none.
+
+    Within ``bound`` exactly when the nearest entry is (the same dot
+    products as :func:`max_dots`), so it decides feasibility like the full
+    scan, usually after one entry.
+    """
+    budget = gallery.shape[0]
+    for i in range(count):
+        g = (head - 1 - i) % budget
+        d = distance(_dot(gallery[g], embedding), metric)
+        if d <= bound:
+            return d
+    return np.inf
 
 
 @numba.njit(cache=True, nogil=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import platform
 
+import numba
+import numpy as np
 from llvmlite import binding, ir
 from numba.core import types
 from numba.extending import intrinsic
@@ -57,3 +59,16 @@ def check_float16() -> None:
     machine = platform.machine().lower()
     if machine in ("x86_64", "amd64", "i386", "i686") and "+f16c" not in binding.get_host_cpu_features().flatten():
         raise ValueError("gallery_dtype='float16' needs a CPU with F16C (x86-64 since 2012); use 'float32'")
+
+
+if numba.config.DISABLE_JIT:  # intrinsics only exist in compiled code: plain numpy stands in for them
+
+    def load(value):  # noqa: F811
+        if isinstance(value, np.uint16):
+            return np.array(value, dtype=np.uint16).view(np.float16).astype(np.float32)[()]
+        return np.float32(value)
+
+    def store(value, like):  # noqa: F811
+        if isinstance(like, np.uint16):
+            return np.array(value, dtype=np.float16).view(np.uint16)[()]
+        return np.float32(value)
