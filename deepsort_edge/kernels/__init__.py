@@ -4,9 +4,12 @@ Modules are named for their math:
 
 - ``kalman``: constant-velocity filter in xyah space (predict, update, warp);
 - ``gating``: Mahalanobis distances and the chi-square gate;
-- ``costs``: the association costs (gated appearance + motion, IoU);
+- ``costs``: the association costs as sparse rows (gated appearance + motion, IoU);
 - ``gallery``: per-track appearance (ring buffer, EMA, nearest entry);
 - ``boxes``: IoU of two boxes, state rows to xyxy;
 - ``rows``: per-row checks of a frame's detections;
-- ``cascade`` and ``lap``: the matching cascade and Jonker-Volgenant assignment.
+- ``cascade`` and ``lap``: the matching cascade and Jonker-Volgenant assignment;
+- ``half``: float16 gallery entries (as uint16 bits);
+- ``frame``: one whole tracker update in one call, built from the above;
+- ``stale``: dropping cached kernels when any kernel source changed.
 """

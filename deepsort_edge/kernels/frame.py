@@ -34,6 +34,7 @@ from .kalman import (
     kalman_warp,
 )
 from .rows import row_problems, unit_rows
+from .stale import drop_stale
 
 TENTATIVE = 0
 CONFIRMED = 1
@@ -443,3 +444,6 @@ def track_frame(
             if want_boxes:
                 track_box(means[s], boxes_out[rows[n]])
     return True
+
+
+drop_stale(track_frame)  # before anything loads a cached kernel: see kernels/stale.py
