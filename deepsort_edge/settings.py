@@ -80,6 +80,12 @@ class TrackerSettings:
         "storage of the kept embeddings; float16 halves gallery mode's memory reads (distances within 1e-3)",
     )
     gating: str = _choice("full", ("full", "position"), "Mahalanobis gate: full (4 dof) or position (2 dof)")
+    appearance_gate_scale: float = _number(
+        1.0,
+        1.0,
+        1e6,
+        "Mahalanobis gate of a pair that appearance also checks, in multiples of the motion-only gate",
+    )
     matching: str = _choice("cascade", ("cascade", "global"), "matching cascade by track age, or one assignment")
     motion_cost: str = _choice(
         "iou", ("iou", "mahalanobis"), "motion term of the cost: 1 - IoU, or the Mahalanobis distance over the gate"

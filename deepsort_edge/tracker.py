@@ -146,6 +146,7 @@ class DeepSORTTracker:
         # Plain numbers of fixed types, so the frame kernel compiles once for every configuration.
         self._frame_settings = FrameSettings(
             gate=float(self._gate),
+            appearance_gate=float(self._gate * self.appearance_gate_scale),
             position_only=self.gating == "position",
             metric=int(self._metric),
             appearance_threshold=float(self.appearance_threshold),

@@ -160,7 +160,10 @@ def sorted_by_x(measurements: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("lost_needs_overlap", [False, True])
 @pytest.mark.parametrize("class_aware", [False, True])
 @pytest.mark.parametrize("position_only", [False, True])
-def test_cascade_costs_match_dense_reference(metric, motion_from_iou, lost_needs_overlap, class_aware, position_only):
+@pytest.mark.parametrize("gate_scale", [1.0, 4.0])
+def test_cascade_costs_match_dense_reference(
+    metric, motion_from_iou, lost_needs_overlap, class_aware, position_only, gate_scale
+):
     rng = np.random.default_rng(3)
     n_tracks, capacity, n_dets, budget, dim = 30, 40, 60, 5, 16
     slots, means, covs = tracks_near(rng, n_tracks, capacity, spread=600.0)
@@ -184,7 +187,7 @@ def test_cascade_costs_match_dense_reference(metric, motion_from_iou, lost_needs
     indptr, indices, values = costs.cascade_costs(
         means, covs, slots, measurements, det_boxes, columns, by_x, xs, gallery, counts, heads, lost, emb, True, metric,
         threshold, weight, motion_from_iou, min_iou, lost_needs_overlap, track_classes, det_classes, class_aware,
-        position_only, gate,
+        position_only, gate, gate * gate_scale,
     )
     for t in range(n_tracks):
         row = indices[indptr[t]:indptr[t + 1]]
@@ -195,7 +198,9 @@ def test_cascade_costs_match_dense_reference(metric, motion_from_iou, lost_needs
     iou = ref.iou_matrix(track_boxes, det_boxes)
     dims = 2 if position_only else 4
     squared = np.array([ref.squared_mahalanobis(means[s], covs[s], measurements, dims) for s in slots])
-    gated = squared <= gate
+    # A track that appearance also checks (it has a gallery) gates gate_scale times further out.
+    limit = np.where(counts[slots] > 0, gate * gate_scale, gate)[:, None]
+    gated = squared <= limit
     if class_aware:
         gated &= track_classes[slots][:, None] == det_classes[None, :]
     gated[:, np.setdiff1d(np.arange(n_dets), columns)] = False
@@ -204,9 +209,9 @@ def test_cascade_costs_match_dense_reference(metric, motion_from_iou, lost_needs
     outcomes = set()
     for t, s in enumerate(slots):
         for c, n in enumerate(columns):
-            if abs(squared[t, n] - gate) < 1e-9:
+            if abs(squared[t, n] - limit[t, 0]) < 1e-9:
                 continue
-            motion = 1 - iou[t, n] if motion_from_iou else squared[t, n] / gate
+            motion = 1 - iou[t, n] if motion_from_iou else squared[t, n] / limit[t, 0]
             if not gated[t, n]:
                 expected = costs.INFEASIBLE
             elif counts[s] == 0:
@@ -248,7 +253,7 @@ def test_cascade_costs_without_appearance_are_motion_only():
         lost = np.full(2, lost_frames, dtype=np.int32)
         csr = costs.cascade_costs(means, covs, slots, measurements, det_boxes, np.arange(2), by_x, xs, gallery,
                                   counts, np.zeros(2, np.int32), lost, none, False, 0, 0.2, 0.5, motion_from_iou, 0.3, False, classes,
-                                  classes, False, False, 9.4877)
+                                  classes, False, False, 9.4877, 9.4877)
         return costs.to_dense(*csr, 2)
 
     squared = ref.squared_mahalanobis(means[slots[1]], covs[slots[1]], measurements[1:], 4)[0]

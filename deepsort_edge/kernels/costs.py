@@ -195,6 +195,7 @@ def cascade_costs(
     class_aware: bool,
     position_only: bool,
     gate: float,
+    appearance_gate: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Matching-cascade cost of the tracks at ``slots`` as CSR ``(indptr, indices, values)``.
 
@@ -204,10 +205,12 @@ def cascade_costs(
     ``by_x``/``xs`` come from :func:`sort_by_x` on ``measurements`` (xyah).
     Only feasible pairs are stored. A pair is feasible when it lies inside
     the Mahalanobis gate (squared distance <= ``gate``, over x, y or all of
-    xyah with ``position_only`` False) and, with ``class_aware``, shares its
-    class. Its motion term is ``1 - IoU`` of the predicted and detected xyxy
-    boxes (``motion_from_iou``) or the squared distance over the gate (the
-    paper's d1). With appearance, a pair must also have its nearest-gallery
+    xyah with ``position_only`` False; <= ``appearance_gate`` for a pair that
+    appearance also checks: a track with a gallery, in a frame with
+    embeddings) and, with ``class_aware``, shares its class. Its motion term
+    is ``1 - IoU`` of the predicted and detected xyxy boxes
+    (``motion_from_iou``) or the squared distance over its gate (the paper's
+    d1). With appearance, a pair must also have its nearest-gallery
     distance within ``appearance_threshold`` (the paper's second gate) and
     costs ``w * appearance + (1 - w) * motion``. Without appearance (none this
     frame, or an empty gallery) the cost is the motion term alone, and with
@@ -232,17 +235,18 @@ def cascade_costs(
     L = np.empty((4, 4))
     inverse_diagonal = np.empty(4)
     u = np.empty(4)
-    radius_scale = np.sqrt(gate)
     k = 0
     for t in range(n_tracks):
         s = slots[t]
         mean = means[s]
+        # Appearance is a second gate, so a pair it checks may lie further out.
+        limit = appearance_gate if use_appearance and gallery_counts[s] > 0 else gate
         innovation_covariance(mean, covariances[s], S, 1.0)
         cholesky4(S, L)
         for i in range(4):
             inverse_diagonal[i] = 1.0 / L[i, i]
-        # |dx| / L00 is the first term of the distance: beyond sqrt(gate) it alone leaves the gate.
-        radius = radius_scale * L[0, 0]
+        # |dx| / L00 is the first term of the distance: beyond sqrt(limit) it alone leaves the gate.
+        radius = np.sqrt(limit) * L[0, 0]
         start, stop = window(xs, mean[0] - radius, mean[0] + radius)
         cand, cand_d = _reserve(cand, cand_d, k + stop - start)
         first = k
@@ -250,8 +254,8 @@ def cascade_costs(
             n = by_x[p]
             if position[n] < 0 or (class_aware and track_classes[s] != detection_classes[n]):
                 continue
-            d = squared_distance(L, inverse_diagonal, mean, measurements[n], dims, gate, u)
-            if d <= gate:  # False for NaN too
+            d = squared_distance(L, inverse_diagonal, mean, measurements[n], dims, limit, u)
+            if d <= limit:  # False for NaN too
                 cand[k] = n
                 cand_d[k] = d
                 degree[n] += 1
@@ -273,6 +277,7 @@ def cascade_costs(
         first, stop = cand_ptr[t], cand_ptr[t + 1]
         n_cand = stop - first
         count = gallery_counts[s] if use_appearance else 0
+        limit = appearance_gate if count > 0 else gate
         lost = time_since_update[s] > 1
         track_box(means[s], box)
         alone = n_cand == 1 and degree[cand[first]] == 1
@@ -282,7 +287,7 @@ def cascade_costs(
             n = cand[first + c]
             d = cand_d[first + c]
             iou = box_iou(box, detection_boxes[n])
-            motion = 1.0 - iou if motion_from_iou else d / gate
+            motion = 1.0 - iou if motion_from_iou else d / limit
             if count == 0:
                 if motion_from_iou and lost and (iou < minimum_iou or iou <= 0.0):
                     continue

@@ -49,6 +49,7 @@ class FrameSettings(NamedTuple):
     """The settings one frame needs, as plain numbers (see ``TrackerSettings`` for their meaning)."""
 
     gate: float
+    appearance_gate: float
     position_only: bool
     metric: int
     appearance_threshold: float
@@ -161,7 +162,7 @@ def _associate(
             means, covariances, confirmed, measurements, xyxy, strong, by_x, xs, galleries, gallery_counts,
             gallery_heads, time_since_update, embeddings, use_embeddings, cfg.metric, cfg.appearance_threshold,
             cfg.appearance_weight, cfg.motion_from_iou, cfg.minimum_iou, cfg.lost_needs_overlap, track_classes,
-            classes, cfg.class_aware, cfg.position_only, cfg.gate,
+            classes, cfg.class_aware, cfg.position_only, cfg.gate, cfg.appearance_gate,
         )
         max_level = cfg.max_age + 1
         levels = np.empty(confirmed.shape[0], np.int32)
