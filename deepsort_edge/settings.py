@@ -81,7 +81,7 @@ class TrackerSettings:
     )
     gating: str = _choice("full", ("full", "position"), "Mahalanobis gate: full (4 dof) or position (2 dof)")
     appearance_gate_scale: float = _number(
-        1.0,
+        6.0,
         1.0,
         1e6,
         "Mahalanobis gate of a pair that appearance also checks, in multiples of the motion-only gate",
@@ -205,6 +205,7 @@ _PLAIN_DEEPSORT: dict[str, Any] = {
     "confidence_noise": False,
     "confidence_embedding": False,
     "coast_damping": 1.0,
+    "appearance_gate_scale": 1.0,
     "output_box": "detection",
     "camera_motion": "none",
 }

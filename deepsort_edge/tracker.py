@@ -44,7 +44,8 @@ class DeepSORTTracker:
 
     Each frame: Kalman predict for every track; a matching cascade over
     confirmed tracks (appearance cost, gated by the chi-square 0.95 quantile
-    of the Mahalanobis distance and by ``appearance_threshold``); IoU
+    of the Mahalanobis distance, ``appearance_gate_scale`` times wider where
+    appearance also gates the pair, and by ``appearance_threshold``); IoU
     matching for tentative tracks and tracks missed for one frame; with
     ``low_score_matching``, IoU matching of the remaining just-seen tracks
     to the low-score detections; Kalman update of matched tracks; new

@@ -194,3 +194,21 @@ def test_interpolation_matches_a_plain_loop():
     assert interpolate_gaps(results, 0) is results
     with pytest.raises(ValueError, match="max_gap"):
         interpolate_gaps(results, -1)
+
+
+def test_appearance_gate_scale_lets_a_matching_embedding_past_the_motion_gate():
+    from deepsort_edge.kernels.gating import CHI2_095
+
+    look = np.array([[1.0, 0.0, 0.0, 0.0]], dtype=np.float32)
+    jump = box(130)  # past the 0.95 motion gate, and too little overlap for the IoU stage
+    xyah = np.array([[130.0, 200.0, 0.4, 100.0]])
+    outcome = {}
+    for scale in (1.0, 4.0):
+        tracker = DeepSORTTracker(minimum_consecutive_frames=1, appearance_gate_scale=scale)
+        for _ in range(6):
+            tracker.update_arrays(np.array([box(100)]), np.array([0.9]), look)
+        mean, covariance = ref.kf_predict(tracker._store.mean[0], tracker._store.covariance[0])
+        d2 = ref.squared_mahalanobis(mean, covariance, xyah, 4)[0]
+        assert CHI2_095[4] < d2 <= 4.0 * CHI2_095[4], "the jump must lie between the two gates"
+        outcome[scale] = tracker.update_arrays(np.array([jump]), np.array([0.9]), look).tolist()
+    assert outcome == {1.0: [2], 4.0: [1]}  # a new track with the motion gate; the same one with the wider gate

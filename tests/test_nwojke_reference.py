@@ -133,6 +133,7 @@ NWOJKE_EQUIVALENT = dict(
     nn_budget=100,
     appearance_mode="gallery",
     gating="full",
+    appearance_gate_scale=1.0,  # one Mahalanobis gate for every pair
     matching="cascade",
     motion_cost="mahalanobis",
     use_appearance=True,

@@ -78,6 +78,7 @@ ABLATION: dict[str, dict[str, Any]] = {
     "lost_track_buffer=30": {"lost_track_buffer": 30},
     "appearance_threshold=0.2": {"appearance_threshold": 0.2},
     "appearance_threshold=0.3": {"appearance_threshold": 0.3},
+    "appearance_gate_scale=1": {"appearance_gate_scale": 1.0},
     "track_activation_threshold=0.5": {"track_activation_threshold": 0.5},
     "minimum_score=0.1": {"minimum_score": 0.1},
 }

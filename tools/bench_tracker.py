@@ -258,9 +258,15 @@ def _progress(iterable: Iterable, total: int | None, desc: str, enabled: bool) -
 
 
 def make_ours(mode: str, settings: TrackerSettings, **extra: object):
-    """Our tracker with ``settings``; ``extra`` are further DeepSORTTracker settings."""
+    """Our tracker with ``settings``; ``extra`` are further DeepSORTTracker settings.
+
+    The Mahalanobis gate is deep-sort-realtime's one gate for every pair
+    (``appearance_gate_scale=1``) unless ``extra`` says otherwise, so both
+    trackers compare the same candidate pairs.
+    """
     from deepsort_edge import DeepSORTTracker
 
+    extra.setdefault("appearance_gate_scale", 1.0)
     return DeepSORTTracker(
         lost_track_buffer=settings.max_age,
         frame_rate=30.0,
