@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .kernels.costs import METRIC_COSINE, METRIC_EUCLIDEAN
+from .kernels.gallery import METRIC_COSINE, METRIC_EUCLIDEAN
 from .kernels.frame import FrameSettings, track_frame
 from .kernels.gating import CHI2_095
 from .kernels.half import check_float16

@@ -20,3 +20,47 @@ def assert_same_state(a: dict, b: dict) -> None:
                 np.testing.assert_array_equal(a[key][name], b[key][name], err_msg=name)
         else:
             assert a[key] == b[key], key
+
+
+def kalman_project(means: np.ndarray, covs: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Projected means ``(T, 4)`` and Cholesky factors of S ``(T, 4, 4)``, from the kernels' own steps."""
+    from deepsort_edge.kernels import kalman
+
+    projected = np.ascontiguousarray(means[slots, :4])
+    factors = np.empty((slots.size, 4, 4))
+    S = np.empty((4, 4))
+    for i, s in enumerate(slots):
+        kalman.innovation_covariance(means[s], covs[s], S, 1.0)
+        kalman.cholesky4(S, factors[i])
+    return projected, factors
+
+
+def squared_distances(projected, factors, dets, position_only: bool, cutoff: float) -> np.ndarray:
+    """``(T, N)`` squared Mahalanobis distances through the kernel that gates every pair."""
+    from deepsort_edge.kernels import gating
+
+    u = np.empty(4)
+    out = np.empty((projected.shape[0], dets.shape[0]))
+    for t in range(projected.shape[0]):
+        inverse = 1.0 / np.diagonal(factors[t]).copy()
+        for n in range(dets.shape[0]):
+            out[t, n] = gating.squared_distance(factors[t], inverse, projected[t], dets[n], 2 if position_only else 4,
+                                                cutoff, u)
+    return out
+
+
+def kalman_update(means, covs, slots, z) -> None:
+    """The paper's update (noise scale 1) through ``kalman_update_scaled``."""
+    from deepsort_edge.kernels import kalman
+
+    kalman.kalman_update_scaled(means, covs, slots, z, np.ones(slots.shape[0]))
+
+
+def to_dense(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int) -> np.ndarray:
+    """CSR rows as a dense matrix with ``INFEASIBLE`` where no entry is (entries past indptr[-1] are spare)."""
+    from deepsort_edge.kernels.costs import INFEASIBLE
+
+    dense = np.full((indptr.shape[0] - 1, n_cols), INFEASIBLE)
+    for i in range(indptr.shape[0] - 1):
+        dense[i, indices[indptr[i]:indptr[i + 1]]] = values[indptr[i]:indptr[i + 1]]
+    return dense

@@ -9,6 +9,7 @@ from scipy.stats import chi2
 
 from deepsort_edge.kernels import costs, gating, kalman
 from deepsort_edge.kernels import gallery as gallery_kernels
+from tests import common
 from tests import reference as ref
 
 
@@ -37,7 +38,7 @@ def test_kalman_matches_numpy_over_a_trajectory():
         # Update a changing subset, as matching would.
         chosen = rng.random(n_tracks) < 0.7
         z = np.array([e[0][:4] for e in expected]) + rng.normal(scale=[3, 3, 0.01, 2], size=(n_tracks, 4))
-        kalman.kalman_update(means, covs, np.ascontiguousarray(slots[chosen]), np.ascontiguousarray(z[chosen]))
+        common.kalman_update(means, covs, np.ascontiguousarray(slots[chosen]), np.ascontiguousarray(z[chosen]))
         expected = [ref.kf_update(m, c, zi) if ok else (m, c) for (m, c), zi, ok in zip(expected, z, chosen)]
         for i, s in enumerate(slots):
             np.testing.assert_allclose(means[s], expected[i][0], rtol=1e-9, atol=1e-9)
@@ -98,14 +99,10 @@ def test_mahalanobis_matches_numpy(position_only):
     kalman.kalman_initiate(z0, slots, means, covs)
     for _ in range(3):
         kalman.kalman_predict(means, covs, slots)
-    projected = np.empty((5, 4))
-    factors = np.empty((5, 4, 4))
-    kalman.kalman_project(means, covs, slots, projected, factors)
+    projected, factors = common.kalman_project(means, covs, slots)
     dets = z0[rng.integers(0, 5, 9)] + rng.normal(scale=[8, 8, 0.05, 6], size=(9, 4))
-    out = np.empty((5, 9))
-    gating.mahalanobis_distances(projected, factors, dets, position_only, np.inf, out)
-    cut = np.empty((5, 9))
-    gating.mahalanobis_distances(projected, factors, dets, position_only, 9.4877, cut)
+    out = common.squared_distances(projected, factors, dets, position_only, np.inf)
+    cut = common.squared_distances(projected, factors, dets, position_only, 9.4877)
     dims = 2 if position_only else 4
     seen_inside = seen_outside = False
     for t in range(5):
@@ -155,7 +152,7 @@ def sorted_by_x(measurements: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return by_x, xs
 
 
-@pytest.mark.parametrize("metric", [costs.METRIC_COSINE, costs.METRIC_EUCLIDEAN])
+@pytest.mark.parametrize("metric", [gallery_kernels.METRIC_COSINE, gallery_kernels.METRIC_EUCLIDEAN])
 @pytest.mark.parametrize("motion_from_iou", [False, True])
 @pytest.mark.parametrize("lost_needs_overlap", [False, True])
 @pytest.mark.parametrize("class_aware", [False, True])
@@ -192,8 +189,8 @@ def test_cascade_costs_match_dense_reference(
     for t in range(n_tracks):
         row = indices[indptr[t]:indptr[t + 1]]
         assert (np.diff(row) > 0).all(), "columns ascending"
-    out = costs.to_dense(indptr, indices, values, columns.size)
-    name = "cosine" if metric == costs.METRIC_COSINE else "euclidean"
+    out = common.to_dense(indptr, indices, values, columns.size)
+    name = "cosine" if metric == gallery_kernels.METRIC_COSINE else "euclidean"
     track_boxes = xyah_to_xyxy(means[slots, :4])
     iou = ref.iou_matrix(track_boxes, det_boxes)
     dims = 2 if position_only else 4
@@ -254,7 +251,7 @@ def test_cascade_costs_without_appearance_are_motion_only():
         csr = costs.cascade_costs(means, covs, slots, measurements, det_boxes, np.arange(2), by_x, xs, gallery,
                                   counts, np.zeros(2, np.int32), lost, none, False, 0, 0.2, 0.5, motion_from_iou, 0.3, False, classes,
                                   classes, False, False, 9.4877, 9.4877)
-        return costs.to_dense(*csr, 2)
+        return common.to_dense(*csr, 2)
 
     squared = ref.squared_mahalanobis(means[slots[1]], covs[slots[1]], measurements[1:], 4)[0]
     assert squared <= 9.4877
@@ -281,7 +278,7 @@ def test_iou_costs_match_reference(class_aware):
     half_width = 0.5 * (dets[:, 2] - dets[:, 0]).max()
     csr = costs.iou_costs(means, slots, dets, columns, by_x, xs, half_width, 0.2, track_classes, det_classes,
                           class_aware)
-    out = costs.to_dense(*csr, columns.size)
+    out = common.to_dense(*csr, columns.size)
     iou = ref.iou_matrix(xyah_to_xyxy(means[slots, :4]), dets[columns])
     expected = np.where((iou >= 0.2) & (iou > 0), 1 - iou, costs.INFEASIBLE)
     if class_aware:

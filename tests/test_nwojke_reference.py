@@ -27,9 +27,10 @@ import numpy as np
 import pytest
 
 from deepsort_edge import DeepSORTTracker
-from deepsort_edge.kernels import gating, kalman
+from deepsort_edge.kernels import kalman
 from deepsort_edge.kernels.gating import CHI2_095
 from deepsort_edge.synthetic import SceneConfig, iter_scene
+from tests import common
 
 dsr_kf = pytest.importorskip("deep_sort_realtime.deep_sort.kalman_filter")
 dsr_detection = pytest.importorskip("deep_sort_realtime.deep_sort.detection")
@@ -70,9 +71,7 @@ def test_kalman_filter_matches_nwojke_over_random_trajectories():
         kalman.kalman_predict(means, covs, slots)
         theirs = [kf.predict(m, c) for m, c in theirs]
 
-        projected = np.empty((n_tracks, 4))
-        factors = np.empty((n_tracks, 4, 4))
-        kalman.kalman_project(means, covs, slots, projected, factors)
+        projected, factors = common.kalman_project(means, covs, slots)
         for i in range(n_tracks):
             mean_z, cov_z = kf.project(*theirs[i])
             assert_close(projected[i], mean_z)
@@ -81,7 +80,7 @@ def test_kalman_filter_matches_nwojke_over_random_trajectories():
         chosen = np.flatnonzero(rng.random(n_tracks) < 0.75)  # a changing subset, as matching
         z = np.array([theirs[i][0][:4] for i in chosen]).reshape(-1, 4)
         z = z + rng.normal(scale=[4, 4, 0.02, 3], size=z.shape)
-        kalman.kalman_update(means, covs, np.ascontiguousarray(slots[chosen]), np.ascontiguousarray(z))
+        common.kalman_update(means, covs, np.ascontiguousarray(slots[chosen]), np.ascontiguousarray(z))
         for row, i in enumerate(chosen):
             theirs[i] = kf.update(theirs[i][0], theirs[i][1], z[row])
         updates += len(chosen)
@@ -102,13 +101,11 @@ def test_mahalanobis_gating_matches_nwojke(only_position):
     kalman.kalman_initiate(z0, slots, means, covs)
     for _ in range(4):
         kalman.kalman_predict(means, covs, slots)
-    kalman.kalman_update(means, covs, slots, z0 + rng.normal(scale=[3, 3, 0.01, 2], size=z0.shape))
+    common.kalman_update(means, covs, slots, z0 + rng.normal(scale=[3, 3, 0.01, 2], size=z0.shape))
     kalman.kalman_predict(means, covs, slots)
-    projected, factors = np.empty((n_tracks, 4)), np.empty((n_tracks, 4, 4))
-    kalman.kalman_project(means, covs, slots, projected, factors)
+    projected, factors = common.kalman_project(means, covs, slots)
     dets = z0[rng.integers(0, n_tracks, n_dets)] + rng.normal(scale=[15, 15, 0.05, 10], size=(n_dets, 4))
-    ours = np.empty((n_tracks, n_dets))
-    gating.mahalanobis_distances(projected, factors, dets, only_position, np.inf, ours)
+    ours = common.squared_distances(projected, factors, dets, only_position, np.inf)
     gate = CHI2_095[2 if only_position else 4]
     inside = 0
     for t in range(n_tracks):

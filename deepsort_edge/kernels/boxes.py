@@ -1,4 +1,4 @@
-"""Box kernels: IoU of two boxes and xyah state rows to xyxy."""
+"""Box kernels: IoU of two xyxy boxes."""
 
 from __future__ import annotations
 
@@ -16,16 +16,3 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = iw * ih
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0.0 else 0.0
-
-
-@numba.njit(cache=True, nogil=True)
-def xyah_to_xyxy_rows(means: np.ndarray, slots: np.ndarray, out: np.ndarray) -> None:
-    """Boxes ``(T, 4)`` xyxy from the first four state entries of the tracks at ``slots``."""
-    for i in range(slots.shape[0]):
-        s = slots[i]
-        h = means[s, 3]
-        w = means[s, 2] * h
-        out[i, 0] = means[s, 0] - 0.5 * w
-        out[i, 1] = means[s, 1] - 0.5 * h
-        out[i, 2] = out[i, 0] + w
-        out[i, 3] = out[i, 1] + h

@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from .boxes import iou as box_iou
-from .gallery import METRIC_COSINE, METRIC_EUCLIDEAN, distance, first_within, max_dots
+from .gallery import distance, first_within, max_dots
 from .gating import squared_distance
 from .kalman import cholesky4, innovation_covariance
 
@@ -364,11 +364,3 @@ def iou_costs(
             k += 1
         indptr[t + 1] = k
     return indptr, indices, values
-
-
-def to_dense(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int) -> np.ndarray:
-    """CSR rows as a dense ``(rows, n_cols)`` matrix with ``INFEASIBLE`` where no entry is (for inspection)."""
-    dense = np.full((indptr.shape[0] - 1, n_cols), INFEASIBLE)  # entries past indptr[-1] are spare
-    for i in range(indptr.shape[0] - 1):
-        dense[i, indices[indptr[i]:indptr[i + 1]]] = values[indptr[i]:indptr[i + 1]]
-    return dense

@@ -37,28 +37,3 @@ def squared_distance(
         if total > cutoff:
             break
     return total
-
-
-@numba.njit(cache=True, nogil=True)
-def mahalanobis_distances(
-    projected_means: np.ndarray,
-    cholesky_factors: np.ndarray,
-    measurements: np.ndarray,
-    position_only: bool,
-    cutoff: float,
-    out: np.ndarray,
-) -> None:
-    """Write squared distances ``(T, N)`` of ``measurements (N, 4)`` to each track.
-
-    Distances up to ``cutoff`` are exact; a larger one may be written as any
-    value above ``cutoff`` (pass ``inf`` for exact values everywhere).
-    """
-    dims = 2 if position_only else 4
-    u = np.empty(4)
-    inverse_diagonal = np.empty(4)
-    for t in range(projected_means.shape[0]):
-        L = cholesky_factors[t]
-        for i in range(4):
-            inverse_diagonal[i] = 1.0 / L[i, i]
-        for n in range(measurements.shape[0]):
-            out[t, n] = squared_distance(L, inverse_diagonal, projected_means[t], measurements[n], dims, cutoff, u)

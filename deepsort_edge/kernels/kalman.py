@@ -101,32 +101,6 @@ def cholesky4(S: np.ndarray, L: np.ndarray) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
-def kalman_project(
-    means: np.ndarray,
-    covariances: np.ndarray,
-    slots: np.ndarray,
-    projected_means: np.ndarray,
-    cholesky_factors: np.ndarray,
-) -> None:
-    """Measurement-space mean ``(T, 4)`` and Cholesky factor of S ``(T, 4, 4)``."""
-    S = np.empty((4, 4))
-    for i in range(slots.shape[0]):
-        s = slots[i]
-        for k in range(4):
-            projected_means[i, k] = means[s, k]
-        innovation_covariance(means[s], covariances[s], S, 1.0)
-        cholesky4(S, cholesky_factors[i])
-
-
-@numba.njit(cache=True, nogil=True)
-def kalman_update(
-    means: np.ndarray, covariances: np.ndarray, slots: np.ndarray, measurements: np.ndarray
-) -> None:
-    """Correct the tracks at ``slots`` with ``measurements (M, 4)`` xyah (the paper's noise)."""
-    kalman_update_scaled(means, covariances, slots, measurements, np.ones(slots.shape[0]))
-
-
-@numba.njit(cache=True, nogil=True)
 def confidence_noise_scales(scores: np.ndarray) -> np.ndarray:
     """Measurement-noise factor per detection: ``1 + 2 (1 - score)``, score clipped to [0, 1].
 
