@@ -6,7 +6,7 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two xyxy boxes (0 when disjoint or degenerate)."""
     iw = min(a[2], b[2]) - max(a[0], b[0])

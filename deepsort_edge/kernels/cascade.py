@@ -17,7 +17,7 @@ from .costs import ASSIGNMENT_LIMIT
 from .lap import solve_sparse
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def matching_cascade(
     indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int, levels: np.ndarray, max_level: int
 ) -> np.ndarray:

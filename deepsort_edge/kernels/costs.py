@@ -37,7 +37,7 @@ ASSIGNMENT_LIMIT = INFEASIBLE / 2.0
 _SLACK = 1e-6
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def sort_by_x(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row order of ``values[:, 0]`` ascending, and the sorted values (for :func:`window`).
 
@@ -84,7 +84,7 @@ def sort_by_x(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return by_x, xs
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _first_at_least(xs: np.ndarray, value: float) -> int:
     """Position of the first ``xs`` entry >= ``value`` (binary search)."""
     lo, hi = 0, xs.shape[0]
@@ -97,7 +97,7 @@ def _first_at_least(xs: np.ndarray, value: float) -> int:
     return lo
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _first_above(xs: np.ndarray, value: float) -> int:
     """Position of the first ``xs`` entry > ``value`` (binary search)."""
     lo, hi = 0, xs.shape[0]
@@ -110,14 +110,14 @@ def _first_above(xs: np.ndarray, value: float) -> int:
     return lo
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def window(xs: np.ndarray, lo: float, hi: float) -> tuple[int, int]:
     """Positions ``[start, stop)`` of the sorted ``xs`` that lie in ``[lo, hi]``, with a little slack."""
     pad = _SLACK * (abs(lo) + abs(hi) + 1.0)
     return _first_at_least(xs, lo - pad), _first_above(xs, hi + pad)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def track_box(mean: np.ndarray, out: np.ndarray) -> None:
     """xyxy box of one xyah state row."""
     h = mean[3]
@@ -128,7 +128,7 @@ def track_box(mean: np.ndarray, out: np.ndarray) -> None:
     out[3] = out[1] + h
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _reserve(indices: np.ndarray, values: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:
     """The CSR entry buffers, doubled until they hold ``need`` entries."""
     if need <= indices.shape[0]:
@@ -142,7 +142,7 @@ def _reserve(indices: np.ndarray, values: np.ndarray, need: int) -> tuple[np.nda
     return grown_i, grown_v
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _sort_columns(cols: np.ndarray, extra: np.ndarray, count: int) -> None:
     """Insertion sort of ``cols[:count]`` ascending, carrying ``extra`` along (candidate lists are short)."""
     for a in range(1, count):
@@ -157,7 +157,7 @@ def _sort_columns(cols: np.ndarray, extra: np.ndarray, count: int) -> None:
         extra[b + 1] = e
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def column_positions(columns: np.ndarray, n_dets: int) -> np.ndarray:
     """``(n_dets,)`` position of each detection in ``columns``, -1 where it is not a column."""
     position = np.empty(n_dets, np.intp)
@@ -168,7 +168,7 @@ def column_positions(columns: np.ndarray, n_dets: int) -> np.ndarray:
     return position
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def cascade_costs(
     means: np.ndarray,
     covariances: np.ndarray,
@@ -310,7 +310,7 @@ def cascade_costs(
     return indptr, indices, values
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def iou_costs(
     means: np.ndarray,
     slots: np.ndarray,

@@ -71,7 +71,7 @@ class FrameSettings(NamedTuple):
     n_init: int
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _select(mask: np.ndarray, items: np.ndarray) -> np.ndarray:
     """``items[mask]`` for 1-d intp arrays (order kept)."""
     count = 0
@@ -87,7 +87,7 @@ def _select(mask: np.ndarray, items: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _where(mask: np.ndarray) -> np.ndarray:
     """Indices where ``mask`` is True (``np.flatnonzero`` in a plain loop)."""
     count = 0
@@ -103,107 +103,7 @@ def _where(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, nogil=True)
-def _match(slots, columns, indptr, indices, values, levels, max_level, det_to_slot) -> np.ndarray:
-    """Assign CSR cost rows of ``slots`` over ``columns`` by cascade levels; returns the unmatched mask."""
-    row_to_col = matching_cascade(indptr, indices, values, columns.shape[0], levels, max_level)
-    unmatched = np.empty(slots.shape[0], np.bool_)
-    for i in range(slots.shape[0]):
-        unmatched[i] = row_to_col[i] < 0
-        if not unmatched[i]:
-            det_to_slot[columns[row_to_col[i]]] = slots[i]
-    return unmatched
-
-
-@numba.njit(cache=True, nogil=True)
-def _iou_stage(means, slots, free_mask, xyxy, by_x, xs, half_width, track_classes, classes, cfg, det_to_slot):
-    """Match ``slots`` by IoU to the detections where ``free_mask``; returns the unmatched mask of ``slots``."""
-    columns = _where(free_mask)
-    if slots.shape[0] == 0 or columns.shape[0] == 0:
-        return np.ones(slots.shape[0], np.bool_)
-    indptr, indices, values = iou_costs(
-        means, slots, xyxy, columns, by_x, xs, half_width, cfg.minimum_iou, track_classes, classes,
-        cfg.class_aware,
-    )
-    # One level for every row: a single global assignment.
-    return _match(slots, columns, indptr, indices, values, np.ones(slots.shape[0], np.int32), np.int64(1), det_to_slot)
-
-
-@numba.njit(cache=True, nogil=True)
-def _associate(
-    means, covariances, states, time_since_update, galleries, gallery_counts, gallery_heads, track_classes,
-    live, measurements, xyxy, embeddings, use_embeddings, classes, high, cfg,
-) -> np.ndarray:
-    """Run the three stages; returns the track slot joined by each detection (-1: none)."""
-    n_dets = measurements.shape[0]
-    n_live = live.shape[0]
-    det_to_slot = np.empty(n_dets, np.intp)
-    for n in range(n_dets):
-        det_to_slot[n] = -1
-    if n_dets == 0 or n_live == 0:
-        return det_to_slot
-    is_confirmed = np.empty(n_live, np.bool_)
-    is_tentative = np.empty(n_live, np.bool_)
-    for p in range(n_live):
-        is_confirmed[p] = states[live[p]] == CONFIRMED
-        is_tentative[p] = not is_confirmed[p]
-    confirmed = _select(is_confirmed, live)
-    unconfirmed = _select(is_tentative, live)
-    strong = _where(high)
-    by_x, xs = sort_by_x(measurements)
-    half_width = 0.0
-    for n in range(n_dets):
-        half_width = max(half_width, 0.5 * (xyxy[n, 2] - xyxy[n, 0]))
-
-    # Stage 1: the matching cascade over confirmed tracks and the high-score detections.
-    leftover = confirmed
-    if confirmed.shape[0] and strong.shape[0]:
-        indptr, indices, values = cascade_costs(
-            means, covariances, confirmed, measurements, xyxy, strong, by_x, xs, galleries, gallery_counts,
-            gallery_heads, time_since_update, embeddings, use_embeddings, cfg.metric, cfg.appearance_threshold,
-            cfg.appearance_weight, cfg.motion_from_iou, cfg.minimum_iou, cfg.lost_needs_overlap, track_classes,
-            classes, cfg.class_aware, cfg.position_only, cfg.gate, cfg.appearance_gate,
-        )
-        max_level = cfg.max_age + 1
-        levels = np.empty(confirmed.shape[0], np.int32)
-        for i in range(confirmed.shape[0]):
-            level = time_since_update[confirmed[i]]
-            if not cfg.cascade:
-                level = 1 if level <= max_level else 0
-            levels[i] = level
-        leftover = _select(_match(confirmed, strong, indptr, indices, values, levels, max_level, det_to_slot),
-                           confirmed)
-
-    # Stage 2: IoU for tentative tracks and tracks lost only this frame.
-    is_recent = np.empty(leftover.shape[0], np.bool_)
-    n_recent = 0
-    for i in range(leftover.shape[0]):
-        is_recent[i] = time_since_update[leftover[i]] == 1
-        n_recent += is_recent[i]
-    recent = _select(is_recent, leftover)
-    stage2 = np.empty(unconfirmed.shape[0] + n_recent, np.intp)
-    for i in range(unconfirmed.shape[0]):
-        stage2[i] = unconfirmed[i]
-    for i in range(n_recent):
-        stage2[unconfirmed.shape[0] + i] = recent[i]
-    free_mask = np.empty(n_dets, np.bool_)
-    for n in range(n_dets):
-        free_mask[n] = det_to_slot[n] < 0 and high[n]
-    unmatched = _iou_stage(means, stage2, free_mask, xyxy, by_x, xs, half_width, track_classes, classes, cfg,
-                           det_to_slot)
-    # Stage 3: tracks seen last frame and still unmatched may continue on a low-score detection.
-    if cfg.low_score_matching and n_recent:
-        for n in range(n_dets):
-            free_mask[n] = det_to_slot[n] < 0 and not high[n]
-        still = np.empty(n_recent, np.bool_)
-        for i in range(n_recent):
-            still[i] = unmatched[unconfirmed.shape[0] + i]
-        _iou_stage(means, _select(still, recent), free_mask, xyxy, by_x, xs,
-                   half_width, track_classes, classes, cfg, det_to_slot)
-    return det_to_slot
-
-
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _xyxy_to_xyah(xyxy: np.ndarray) -> np.ndarray:
     """Measurements ``(N, 4)`` xyah (the same arithmetic as ``boxes.xyxy_to_xyah``)."""
     out = np.empty((xyxy.shape[0], 4))
@@ -217,7 +117,7 @@ def _xyxy_to_xyah(xyxy: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _rows_of(rows: np.ndarray, source: np.ndarray) -> np.ndarray:
     """``source[rows]`` for a 2-d array, C-contiguous."""
     out = np.empty((rows.shape[0], source.shape[1]), source.dtype)
@@ -227,7 +127,7 @@ def _rows_of(rows: np.ndarray, source: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _entries_of(rows: np.ndarray, source: np.ndarray) -> np.ndarray:
     """``source[rows]`` for a 1-d array."""
     out = np.empty(rows.shape[0], source.dtype)
@@ -237,7 +137,7 @@ def _entries_of(rows: np.ndarray, source: np.ndarray) -> np.ndarray:
 
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _remember(galleries, gallery_counts, gallery_heads, slots, embeddings, rows, scores, cfg) -> None:
     """Teach the tracks at ``slots`` the embeddings at ``rows`` (gallery ring buffer or EMA)."""
     if cfg.gallery_mode:
@@ -250,7 +150,7 @@ def _remember(galleries, gallery_counts, gallery_heads, slots, embeddings, rows,
     gallery_ema(galleries, gallery_counts, slots, embeddings, rows, cfg.ema_momentum, weights)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _confirm(slots, states, hits, track_ids, order, counts, n_init, is_slot) -> None:
     """Confirm tentative tracks among ``slots`` with enough hits; ids follow birth order (``order``)."""
     any_ready = False
@@ -269,7 +169,7 @@ def _confirm(slots, states, hits, track_ids, order, counts, n_init, is_slot) -> 
             track_ids[s] = counts[NEXT_ID]
             counts[NEXT_ID] += 1
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def track_frame(
     means: np.ndarray,
     covariances: np.ndarray,
@@ -359,10 +259,87 @@ def track_frame(
     high = np.empty(n_dets, np.bool_)
     for n in range(n_dets):
         high[n] = det_scores[n] >= cfg.activation_threshold or not cfg.low_score_matching
-    det_to_slot = _associate(
-        means, covariances, states, time_since_update, galleries, gallery_counts, gallery_heads, track_classes, live,
-        measurements, boxes, det_embeddings, use_embeddings, det_classes, high, cfg,
-    )
+    det_to_slot = np.empty(n_dets, np.intp)
+    for n in range(n_dets):
+        det_to_slot[n] = -1
+    if n_dets and n_live:
+        # The stages are written out here rather than in helpers: each compiled helper is
+        # optimised again inside every caller, so fewer levels compile faster.
+        is_confirmed = np.empty(n_live, np.bool_)
+        is_tentative = np.empty(n_live, np.bool_)
+        for p in range(n_live):
+            is_confirmed[p] = states[live[p]] == CONFIRMED
+            is_tentative[p] = not is_confirmed[p]
+        confirmed = _select(is_confirmed, live)
+        unconfirmed = _select(is_tentative, live)
+        strong = _where(high)
+        by_x, xs = sort_by_x(measurements)
+        half_width = 0.0
+        for n in range(n_dets):
+            half_width = max(half_width, 0.5 * (boxes[n, 2] - boxes[n, 0]))
+
+        # Stage 1: the matching cascade over confirmed tracks and the high-score detections.
+        leftover = confirmed
+        if confirmed.shape[0] and strong.shape[0]:
+            indptr, indices, values = cascade_costs(
+                means, covariances, confirmed, measurements, boxes, strong, by_x, xs, galleries, gallery_counts,
+                gallery_heads, time_since_update, det_embeddings, use_embeddings, cfg.metric,
+                cfg.appearance_threshold, cfg.appearance_weight, cfg.motion_from_iou, cfg.minimum_iou,
+                cfg.lost_needs_overlap, track_classes, det_classes, cfg.class_aware, cfg.position_only, cfg.gate,
+                cfg.appearance_gate,
+            )
+            max_level = cfg.max_age + 1
+            levels = np.empty(confirmed.shape[0], np.int32)
+            for i in range(confirmed.shape[0]):
+                level = time_since_update[confirmed[i]]
+                if not cfg.cascade:
+                    level = 1 if level <= max_level else 0
+                levels[i] = level
+            row_to_col = matching_cascade(indptr, indices, values, strong.shape[0], levels, max_level)
+            missed = np.empty(confirmed.shape[0], np.bool_)
+            for i in range(confirmed.shape[0]):
+                missed[i] = row_to_col[i] < 0
+                if not missed[i]:
+                    det_to_slot[strong[row_to_col[i]]] = confirmed[i]
+            leftover = _select(missed, confirmed)
+
+        # Stage 2: IoU for tentative tracks and tracks lost only this frame. Stage 3
+        # (low_score_matching): those just-seen tracks still unmatched, on low-score detections.
+        is_recent = np.empty(leftover.shape[0], np.bool_)
+        n_recent = 0
+        for i in range(leftover.shape[0]):
+            is_recent[i] = time_since_update[leftover[i]] == 1
+            n_recent += is_recent[i]
+        recent = _select(is_recent, leftover)
+        rows_of_stage = np.empty(unconfirmed.shape[0] + n_recent, np.intp)
+        for i in range(unconfirmed.shape[0]):
+            rows_of_stage[i] = unconfirmed[i]
+        for i in range(n_recent):
+            rows_of_stage[unconfirmed.shape[0] + i] = recent[i]
+        free_mask = np.empty(n_dets, np.bool_)
+        for stage in range(2):
+            for n in range(n_dets):
+                free_mask[n] = det_to_slot[n] < 0 and high[n] == (stage == 0)
+            columns = _where(free_mask)
+            unmatched = np.ones(rows_of_stage.shape[0], np.bool_)
+            if rows_of_stage.shape[0] and columns.shape[0]:
+                indptr, indices, values = iou_costs(
+                    means, rows_of_stage, boxes, columns, by_x, xs, half_width, cfg.minimum_iou, track_classes,
+                    det_classes, cfg.class_aware,
+                )
+                # One level for every row: a single global assignment.
+                row_to_col = matching_cascade(indptr, indices, values, columns.shape[0],
+                                              np.ones(rows_of_stage.shape[0], np.int32), np.int64(1))
+                for i in range(rows_of_stage.shape[0]):
+                    if row_to_col[i] >= 0:
+                        unmatched[i] = False
+                        det_to_slot[columns[row_to_col[i]]] = rows_of_stage[i]
+            if stage == 1 or not (cfg.low_score_matching and n_recent):
+                break
+            still = np.empty(n_recent, np.bool_)
+            for i in range(n_recent):
+                still[i] = unmatched[unconfirmed.shape[0] + i]
+            rows_of_stage = _select(still, recent)
 
     # Correct the matched tracks.
     matched = np.empty(n_dets, np.bool_)

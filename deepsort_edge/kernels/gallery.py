@@ -20,7 +20,7 @@ METRIC_COSINE = 0
 METRIC_EUCLIDEAN = 1
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def distance(dot: float, metric: int) -> float:
     """Cosine or Euclidean distance of two unit vectors from their dot product."""
     if metric == METRIC_COSINE:
@@ -28,7 +28,7 @@ def distance(dot: float, metric: int) -> float:
     return np.sqrt(max(0.0, 2.0 - 2.0 * dot))
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FAST, inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def _dot(entry: np.ndarray, embedding: np.ndarray) -> float:
     acc = np.float32(0.0)
     for k in range(embedding.shape[0]):
@@ -36,7 +36,7 @@ def _dot(entry: np.ndarray, embedding: np.ndarray) -> float:
     return acc
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def max_dots(
     gallery: np.ndarray, count: int, embeddings: np.ndarray, rows: np.ndarray, first: int, n_rows: int,
     out: np.ndarray,
@@ -57,7 +57,7 @@ def max_dots(
                 out[c] = acc
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def first_within(
     gallery: np.ndarray, count: int, head: int, embedding: np.ndarray, metric: int, bound: float
 ) -> float:
@@ -76,7 +76,7 @@ def first_within(
     return np.inf
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def gallery_append(
     galleries: np.ndarray,
     gallery_counts: np.ndarray,
@@ -98,7 +98,7 @@ def gallery_append(
             gallery_counts[s] += 1
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def gallery_ema(
     galleries: np.ndarray,
     gallery_counts: np.ndarray,

@@ -17,7 +17,7 @@ import numpy as np
 CHI2_095 = {1: 3.8415, 2: 5.9915, 3: 7.8147, 4: 9.4877, 5: 11.070, 6: 12.592, 7: 14.067, 8: 15.507, 9: 16.919}
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def squared_distance(
     L: np.ndarray, inverse_diagonal: np.ndarray, mean: np.ndarray, z: np.ndarray, dims: int, cutoff: float,
     u: np.ndarray,

@@ -18,7 +18,7 @@ OUTSIDE_FRAME = 16
 BAD_EMBEDDING = 32
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def row_problems(
     boxes: np.ndarray, scores: np.ndarray, width: float, height: float, limit: float, out: np.ndarray
 ) -> bool:
@@ -60,7 +60,7 @@ def row_problems(
 _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def unit_rows(embeddings: np.ndarray, out: np.ndarray, problems: np.ndarray) -> bool:
     """L2-normalise float32 rows into ``out``; set ``BAD_EMBEDDING`` in ``problems`` where impossible.
 
