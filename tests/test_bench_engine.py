@@ -40,4 +40,4 @@ def test_bench_engine_quick_reports_targets_and_skips_without_data(tmp_path):
     # No shared data here: the MOT17-04 rows are skipped, not failed; 2850 objects did not run.
     assert all(status[name] == "SKIP" for name in status if name.startswith("MOT17-04"))
     assert status["synthetic 2850 objects, gallery: ms per update"] == "SKIP"
-    assert "| target | value | target | result |" in out.stdout
+    assert "| target | value | threshold | result |" in out.stdout

@@ -485,20 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "startup" in args.sections:
         section_startup(report, args, progress)
 
-    emit("## Targets (issue 10)")
-    emit()
-    emit("| target | value | target | result |")
-    emit("|---|---:|---:|---|")
-    for t in report.targets:
-        emit(f"| {t['target']} | {bt._fmt(t['value'], 4)} | {t['threshold']} | {t['status']} |")
-    emit()
-    elapsed = time.perf_counter() - started
-    emit(f"Total time {elapsed:.0f} s.")
-    report.results.update(targets=report.targets, elapsed_s=elapsed, report_markdown="\n".join(report.lines))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report.results, indent=2, default=bt._json_default))
-        print(f"wrote {args.json}", file=sys.stderr)
+    report.finish("Targets (issue 10)", started, args.json, digits=4)
     return 0
 
 

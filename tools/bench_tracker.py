@@ -596,6 +596,23 @@ class Report:
     def target(self, name: str, value: float | None, threshold: float, better: str) -> None:
         self.targets.append(_target(name, value, threshold, better))
 
+    def finish(self, title: str, started: float, json_path: Path | None, digits: int = 2) -> None:
+        """Print the targets table and the total time; write every number as JSON if asked."""
+        self.emit(f"## {title}")
+        self.emit()
+        self.emit("| target | value | threshold | result |")
+        self.emit("|---|---:|---:|---|")
+        for t in self.targets:
+            self.emit(f"| {t['target']} | {_fmt(t['value'], digits)} | {t['threshold']} | {t['status']} |")
+        self.emit()
+        elapsed = time.perf_counter() - started
+        self.emit(f"Total time {elapsed:.0f} s.")
+        self.results.update(targets=self.targets, elapsed_s=elapsed, report_markdown="\n".join(self.lines))
+        if json_path:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps(self.results, indent=2, default=_json_default))
+            print(f"wrote {json_path}", file=sys.stderr)
+
 
 def section_header(report: Report, args: argparse.Namespace, settings: TrackerSettings) -> None:
     info = machine_info()
@@ -817,21 +834,7 @@ def main(argv: list[str] | None = None) -> int:
     section_synthetic(report, args, settings, progress)
     section_long_run(report, args, settings, progress)
 
-    emit = report.emit
-    emit("## Targets")
-    emit()
-    emit("| target | value | threshold | result |")
-    emit("|---|---:|---:|---|")
-    for t in report.targets:
-        emit(f"| {t['target']} | {_fmt(t['value'])} | {t['threshold']} | {t['status']} |")
-    emit()
-    elapsed = time.perf_counter() - started
-    emit(f"Total benchmark time {elapsed:.0f} s.")
-    report.results.update(targets=report.targets, elapsed_s=elapsed, report_markdown="\n".join(report.lines))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report.results, indent=2, default=_json_default))
-        print(f"wrote {args.json}", file=sys.stderr)
+    report.finish("Targets", started, args.json)
     return 0
 
 

@@ -89,18 +89,8 @@ def _select(mask: np.ndarray, items: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _where(mask: np.ndarray) -> np.ndarray:
-    """Indices where ``mask`` is True (``np.flatnonzero`` in a plain loop)."""
-    count = 0
-    for i in range(mask.shape[0]):
-        if mask[i]:
-            count += 1
-    out = np.empty(count, np.intp)
-    k = 0
-    for i in range(mask.shape[0]):
-        if mask[i]:
-            out[k] = i
-            k += 1
-    return out
+    """Indices where ``mask`` is True (``np.flatnonzero``)."""
+    return _select(mask, np.arange(mask.shape[0]))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
