@@ -423,13 +423,13 @@ def test_bounds_checks_are_on_in_this_run():
 @pytest.mark.skipif(os.environ.get("NUMBA_BOUNDSCHECK") == "1", reason="already inside the bounds-checked run")
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="needs compiled kernels")
 def test_state_tests_pass_with_numba_bounds_checks(tmp_path):
-    """This module again with every kernel compiled with bounds checks (own cache folder)."""
+    """This module and the recorded sequences again, every kernel compiled with bounds checks (own cache)."""
     # The same deepsort_edge as this run (installed or source); PYTHONSAFEPATH keeps
     # `python -m` from putting the checkout first on sys.path.
     env = subprocess_env(NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"), PYTHONSAFEPATH="1")
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(Path(__file__)),
-         "-k", "not test_state_tests_pass_with_numba_bounds_checks"],
+         str(Path(__file__).with_name("test_recorded.py")), "-k", "not test_state_tests_pass_with_numba_bounds_checks"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
