@@ -393,3 +393,37 @@ def test_max_dots_matches_numpy(storage):
     gallery_kernels.max_dots(stored, 6, emb, rows, 0, 3, out)
     exact = (gallery[:6].astype(np.float64) @ emb[rows].T.astype(np.float64)).max(axis=0)
     np.testing.assert_allclose(out[:3], exact, atol=1e-5 if storage == np.float32 else 2e-3)
+
+
+def test_window_matches_searchsorted():
+    rng = np.random.default_rng(13)
+    xs = np.sort(np.r_[rng.uniform(0, 100, 200), np.full(5, 50.0)])
+    for lo, hi in [(10.0, 20.0), (50.0, 50.0), (-5.0, 0.0), (99.0, 200.0), (30.0, 29.0)]:
+        start, stop = costs.window(xs, lo, hi)
+        pad = 1e-6 * (abs(lo) + abs(hi) + 1.0)
+        assert (start, stop) == (np.searchsorted(xs, lo - pad, "left"), np.searchsorted(xs, hi + pad, "right"))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_first_within_decides_like_the_nearest_entry(metric):
+    rng = np.random.default_rng(14)
+    code = gallery_kernels.METRIC_COSINE if metric == "cosine" else gallery_kernels.METRIC_EUCLIDEAN
+    seen = set()
+    for _ in range(200):
+        budget, count = 6, int(rng.integers(1, 7))
+        gallery = rng.normal(size=(budget, 16)).astype(np.float32)
+        gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
+        emb = (gallery[0] + rng.normal(scale=1.5, size=16)).astype(np.float32)
+        emb /= np.linalg.norm(emb)
+        head = int(rng.integers(0, budget)) if count == budget else count
+        bound = float(rng.uniform(0.2, 1.4))
+        nearest = cdist(gallery[:count].astype(np.float64), emb[None].astype(np.float64), metric).min()
+        if abs(nearest - bound) < 1e-5:
+            continue
+        got = gallery_kernels.first_within(gallery, count, head, emb, code, bound)
+        if nearest <= bound:
+            assert nearest - 1e-5 <= got <= bound  # some entry within the bound, maybe not the nearest
+        else:
+            assert got == np.inf
+        seen.add(nearest <= bound)
+    assert seen == {True, False}

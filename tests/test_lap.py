@@ -343,3 +343,27 @@ def test_invalid_inputs_raise() -> None:
         solve_assignment(np.zeros((2, 2), dtype=np.float32), 1.0)
     with pytest.raises(TypeError):
         solve_assignment(np.zeros((3, 2)).T, 1.0)
+
+
+def test_sparse_rows_match_augmented_scipy() -> None:
+    """solve_sparse on CSR rows (infeasible entries kept in, spare capacity past indptr[-1])."""
+    from deepsort_edge.kernels.lap import solve_sparse
+
+    rng = np.random.default_rng(77)
+    for _ in range(500):
+        shape = random_shape(rng, 15)
+        cost = random_costs(rng, shape)
+        present = rng.random(shape) < rng.uniform(0.2, 1.0)
+        stored = cost.copy()
+        odd = present & (rng.random(shape) < 0.2)  # stored but forbidden: inf, NaN, above the limit
+        stored[odd] = rng.choice([INF, np.nan, 1e9], size=int(odd.sum()))
+        limit = float(rng.uniform(0.5, 12.0))
+        indptr = np.r_[0, np.cumsum(present.sum(axis=1))].astype(np.intp)
+        rows, cols = np.nonzero(present)  # row-major: columns ascending within a row
+        spare = int(rng.integers(0, 4))
+        indices = np.r_[cols, np.zeros(spare, np.intp)].astype(np.intp)
+        values = np.r_[stored[rows, cols], np.zeros(spare)]
+        row_to_col, col_to_row = solve_sparse(indptr, indices, values, shape[1], limit)
+        dense = np.where(present, stored, INF)
+        check_valid(dense, limit, row_to_col, col_to_row)
+        assert close(objective(dense, limit, row_to_col, col_to_row), augmented_reference(dense, limit))
