@@ -190,6 +190,15 @@ def run_both(cfg: SceneConfig, num_frames: int) -> list[tuple[dict[int, int], di
     return frames
 
 
+def _same_identity(a: int | None, b: int | None, ours_to_theirs: dict, theirs_to_ours: dict) -> bool:
+    """Whether our id ``a`` and their id ``b`` for one detection agree, pairing ids on first sight."""
+    if a is None or b is None:
+        return False
+    if a not in ours_to_theirs and b not in theirs_to_ours:
+        ours_to_theirs[a], theirs_to_ours[b] = b, a
+    return ours_to_theirs.get(a) == b and theirs_to_ours.get(b) == a
+
+
 def agreement(frames: list[tuple[dict[int, int], dict[int, int]]]) -> tuple[int, int, int]:
     """(identical frames, identical assignments, all assignments) under one id renumbering.
 
@@ -205,12 +214,7 @@ def agreement(frames: list[tuple[dict[int, int], dict[int, int]]]) -> tuple[int,
         frame_ok = True
         for det in set(mine) | set(other):
             total += 1
-            a, b = mine.get(det), other.get(det)
-            ok = a is not None and b is not None
-            if ok:
-                if a not in ours_to_theirs and b not in theirs_to_ours:
-                    ours_to_theirs[a], theirs_to_ours[b] = b, a
-                ok = ours_to_theirs.get(a) == b and theirs_to_ours.get(b) == a
+            ok = _same_identity(mine.get(det), other.get(det), ours_to_theirs, theirs_to_ours)
             same += ok
             frame_ok &= ok
         same_frames += frame_ok
@@ -246,11 +250,7 @@ def first_divergences(frames, scene) -> list[tuple[int, int, int | None, int | N
     for (mine, other), frame in zip(frames, scene, strict=True):
         for det in sorted(set(mine) | set(other)):
             a, b = mine.get(det), other.get(det)
-            ok = a is not None and b is not None
-            if ok:
-                if a not in ours_to_theirs and b not in theirs_to_ours:
-                    ours_to_theirs[a], theirs_to_ours[b] = b, a
-                ok = ours_to_theirs.get(a) == b and theirs_to_ours.get(b) == a
+            ok = _same_identity(a, b, ours_to_theirs, theirs_to_ours)
             gt = int(frame.det_gt_ids[det])
             if not ok and gt not in diverged:
                 diverged.add(gt)
