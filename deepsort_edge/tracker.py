@@ -145,7 +145,7 @@ class DeepSORTTracker:
             check_float16()
         self._metric = _METRICS[self.distance_metric]
         # Plain numbers of fixed types, so the frame kernel compiles once for every configuration.
-        self._frame_settings = FrameSettings(
+        self._frame_settings = tuple(FrameSettings(
             gate=float(self._gate),
             appearance_gate=float(self._gate * self.appearance_gate_scale),
             position_only=self.gating == "position",
@@ -167,7 +167,7 @@ class DeepSORTTracker:
             confidence_embedding=bool(self.confidence_embedding),
             coast_damping=float(self.coast_damping),
             n_init=int(self.minimum_consecutive_frames),
-        )
+        ))
 
     def reset(self) -> None:
         """Forget every track; ids start again at 1."""
@@ -308,9 +308,8 @@ class DeepSORTTracker:
             )
         # The kernel checks the rows itself and changes nothing when one is bad. Rows are
         # checked first instead when something must happen between the checks and tracking:
-        # crops for the feature extractor, the camera-motion estimate, the first embeddings.
-        first_embeddings = arrays.embeddings is not None and arrays.count and not store.embedding_dim
-        if not (extract or self._camera is not None or first_embeddings):
+        # crops for the feature extractor, the camera-motion estimate.
+        if not (extract or self._camera is not None):
             result = self._track(arrays, classes, None, True, frame_shape, return_boxes)
             if result is not None:
                 return result
@@ -352,6 +351,7 @@ class DeepSORTTracker:
         store = self._store
         count = arrays.count
         embeddings = arrays.embeddings
+        first_embeddings = embeddings is not None and count and not store.embedding_dim
         if embeddings is not None and count:
             store.set_embedding_dim(embeddings.shape[1])
         store.reserve(count)
@@ -374,6 +374,8 @@ class DeepSORTTracker:
             self._frame_settings, ids, boxes, corrected,
         )
         if not done:
+            if first_embeddings:
+                store.clear_embedding_dim()  # a rejected call leaves the tracker as it was
             return None
         self.frame_count += 1
         if not return_boxes:

@@ -123,6 +123,11 @@ class TrackStore:
         self.embedding_dim = dim
         self.gallery = np.zeros((self.capacity, self.gallery_size, dim), dtype=self.gallery_storage)
 
+    def clear_embedding_dim(self) -> None:
+        """Undo the first :meth:`set_embedding_dim` (its frame was rejected)."""
+        self.embedding_dim = 0
+        self.gallery = np.zeros((self.capacity, self.gallery_size, 0), dtype=self.gallery_storage)
+
     def allocate(self, count: int) -> np.ndarray:
         """Take ``count`` fresh slots off the free stack, appended to ``order`` (birth order)."""
         self.reserve(count)

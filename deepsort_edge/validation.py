@@ -44,8 +44,13 @@ class InvalidDetectionWarning(UserWarning):
 
 def as_float_array(value: object, name: str, ndim: int, dtype: type = np.float64) -> np.ndarray:
     """``value`` as a float array of rank ``ndim``, or a TypeError/ValueError naming ``name``."""
-    if type(value) is np.ndarray and value.dtype == dtype and value.ndim == ndim:
-        return value  # the usual case, decided in one step (this runs three times a frame)
+    if type(value) is np.ndarray and value.ndim == ndim:
+        # The usual cases, decided in a step or two (this runs three times a frame;
+        # detectors often give float32 boxes and scores).
+        if value.dtype == dtype:
+            return value
+        if value.dtype.kind in "fiub":
+            return value.astype(dtype)
     try:
         array = np.asarray(value)
     except Exception as exc:  # ragged lists and the like

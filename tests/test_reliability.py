@@ -94,6 +94,22 @@ def test_bad_rows_raise_or_drop_and_never_change_state_when_rejected(name, bad_b
     assert_same_state(reference.state_dict(), lenient.state_dict())
 
 
+def test_rejected_first_embeddings_do_not_fix_the_dimension():
+    """The first frame with embeddings sets the tracker's dimension only if the frame is taken."""
+    tracker = DeepSORTTracker(minimum_consecutive_frames=1, on_invalid="raise")
+    bad = np.ones((2, 16), np.float32)
+    bad[1] = np.nan
+    with pytest.raises(ValueError, match="embedding not finite"):
+        tracker.update_arrays(GOOD, None, bad)
+    assert tracker.state_dict()["embedding_dim"] == 0
+    assert len(tracker.tracks) == 0
+    # Another model's 8-d embeddings are then as welcome as on a new tracker.
+    fresh = DeepSORTTracker(minimum_consecutive_frames=1, on_invalid="raise")
+    emb = np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32)
+    assert tracker.update_arrays(GOOD, None, emb).tolist() == fresh.update_arrays(GOOD, None, emb).tolist()
+    assert_same_state(fresh.state_dict(), tracker.state_dict())
+
+
 def test_coordinate_range_is_stated_in_the_warning():
     from deepsort_edge.validation import MAX_COORDINATE
 

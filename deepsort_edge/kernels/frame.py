@@ -188,7 +188,7 @@ def track_frame(
     coordinate_limit: float,
     problems: np.ndarray,
     unit: np.ndarray,
-    cfg: FrameSettings,
+    settings: tuple,
     ids: np.ndarray,
     boxes_out: np.ndarray,
     want_boxes: bool,
@@ -203,7 +203,10 @@ def track_frame(
     (``rows.row_problems``, ``rows.unit_rows``). Writes ``ids (N,)`` (track
     id, -1 for none) and, with ``want_boxes``, ``boxes_out (N, 4)``: the
     corrected box of each tracked row, the row's own box otherwise.
+    ``settings`` is ``tuple(FrameSettings(...))``: numba types a plain tuple
+    in C at each call (0.4 us) but a named tuple in Python (2 us).
     """
+    cfg = FrameSettings(*settings)
     n_input = xyxy.shape[0]
     if check_rows:
         clean = row_problems(xyxy, scores, frame_width, frame_height, coordinate_limit, problems)
