@@ -89,3 +89,15 @@ def test_cli_quantize_and_its_errors(tmp_path, capsys):
     assert "--calibration-data" in capsys.readouterr().err
     assert main([*args, "--keep-float", "-1"]) == 2
     assert "--keep-float must be >= 0" in capsys.readouterr().err
+
+
+def test_summary_says_when_int8_is_the_slower_model():
+    from deepsort_edge.quantization import QuantizeReport
+
+    def report(int8: float, fp32: float) -> str:
+        return QuantizeReport(Path("m-int8.onnx"), 8, 8, 0.99, 0.95, fp32, int8).summary()
+
+    assert "slower" not in report(int8=200.0, fp32=70.0)
+    slower = report(int8=318.0, fp32=510.0)
+    assert "(0.62x)" in slower
+    assert "int8 model is slower than the float32 one" in slower.splitlines()[-1]
