@@ -41,3 +41,30 @@ def test_bench_engine_quick_reports_targets_and_skips_without_data(tmp_path):
     assert all(status[name] == "SKIP" for name in status if name.startswith("MOT17-04"))
     assert status["synthetic 2850 objects, gallery: ms per update"] == "SKIP"
     assert "| target | value | threshold | result |" in out.stdout
+
+
+_KERNEL_CLOCK = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import bench_engine as be
+import deepsort_edge.tracker as tracker_module
+from deepsort_edge import DeepSORTTracker
+
+kernel = tracker_module.track_frame
+tracker = DeepSORTTracker(minimum_consecutive_frames=1)
+boxes = np.array([[10.0, 10.0, 50.0, 110.0]])
+with be.KernelClock() as clock:
+    for step in range(3):
+        tracker.update_arrays(boxes + step, np.array([0.9]))
+assert tracker_module.track_frame is kernel  # put back
+tracker.update_arrays(boxes + 3, np.array([0.9]))
+assert len(clock.times_ms) == 3 and all(t >= 0 for t in clock.times_ms), clock.times_ms
+print("ok")
+"""
+
+
+def test_kernel_clock_times_each_kernel_call_and_puts_the_kernel_back():
+    out = subprocess.run([sys.executable, "-c", _KERNEL_CLOCK, str(REPO / "tools")], env=subprocess_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
