@@ -35,6 +35,7 @@ def test_bench_engine_quick_reports_targets_and_skips_without_data(tmp_path):
     assert set(sizes) == {"190", "380"}
     for row in sizes.values():
         assert row["median_ms"] > 0 and row["detections_per_frame"] > 100
+        assert row["gallery_mb"] > 0 and row["read_floor_ms"] > 0
         assert len(row["times_ms"][0]) == data["synthetic"]["frames"]
     status = {t["target"]: t["status"] for t in data["targets"]}
     # No shared data here: the MOT17-04 rows are skipped, not failed; 2850 objects did not run.
