@@ -39,13 +39,12 @@ def squared_distances(projected, factors, dets, position_only: bool, cutoff: flo
     """``(T, N)`` squared Mahalanobis distances through the kernel that gates every pair."""
     from deepsort_edge.kernels import gating
 
-    u = np.empty(4)
     out = np.empty((projected.shape[0], dets.shape[0]))
     for t in range(projected.shape[0]):
         inverse = 1.0 / np.diagonal(factors[t]).copy()
+        factor = gating.gate_factor(factors[t], inverse, np.ascontiguousarray(projected[t]))
         for n in range(dets.shape[0]):
-            out[t, n] = gating.squared_distance(factors[t], inverse, projected[t], dets[n], 2 if position_only else 4,
-                                                cutoff, u)
+            out[t, n] = gating.squared_distance(factor, *dets[n, :4], 2 if position_only else 4, cutoff)
     return out
 
 

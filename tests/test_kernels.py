@@ -395,6 +395,33 @@ def test_max_dots_matches_numpy(storage):
     np.testing.assert_allclose(out[:3], exact, atol=1e-5 if storage == np.float32 else 2e-3)
 
 
+@pytest.mark.parametrize("storage", [np.float32, np.float16])
+def test_max_dots_blocks_agree_exactly_with_one_entry_at_a_time(storage):
+    """1-9 candidates (blocks of four and three, then one or two): numpy's maxima, and bit for bit the
+    dot products first_within takes one entry at a time, so feasibility is decided the same both ways."""
+    rng = np.random.default_rng(11)
+    gallery = rng.normal(size=(9, 512)).astype(np.float32)
+    gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
+    emb = rng.normal(size=(12, 512)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    stored = gallery.astype(np.float16).view(np.uint16) if storage == np.float16 else gallery
+    values = gallery.astype(np.float16).astype(np.float64) if storage == np.float16 else gallery.astype(np.float64)
+    count = 9  # a full ring: every head is valid for first_within
+    for n_rows in range(1, 10):
+        rows = rng.permutation(12)[:n_rows].astype(np.intp)
+        padded = np.r_[np.zeros(2, np.intp), rows]  # candidates start at ``first`` = 2
+        out = np.full(n_rows, np.nan)
+        gallery_kernels.max_dots(stored, count, emb, padded, 2, n_rows, out)
+        np.testing.assert_allclose(out, (values[:count] @ emb[rows].T.astype(np.float64)).max(axis=0), atol=1e-5)
+        for c, row in enumerate(rows):
+            # The nearest entry is within a bound just above its own distance, and first_within
+            # (newest first from ``head``) finds an entry exactly as close: the same dot.
+            nearest = 1.0 - out[c]
+            got = [gallery_kernels.first_within(stored, count, head, emb, int(row), gallery_kernels.METRIC_COSINE,
+                                                nearest) for head in range(count)]
+            assert min(got) == nearest, (n_rows, c)
+
+
 def test_window_matches_searchsorted():
     rng = np.random.default_rng(13)
     xs = np.sort(np.r_[rng.uniform(0, 100, 200), np.full(5, 50.0)])
@@ -420,7 +447,7 @@ def test_first_within_decides_like_the_nearest_entry(metric):
         nearest = cdist(gallery[:count].astype(np.float64), emb[None].astype(np.float64), metric).min()
         if abs(nearest - bound) < 1e-5:
             continue
-        got = gallery_kernels.first_within(gallery, count, head, emb, code, bound)
+        got = gallery_kernels.first_within(gallery, count, head, emb[None], 0, code, bound)
         if nearest <= bound:
             assert nearest - 1e-5 <= got <= bound  # some entry within the bound, maybe not the nearest
         else:

@@ -7,8 +7,11 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two xyxy boxes (0 when disjoint or degenerate)."""
+def iou(a: tuple, b: tuple) -> float:
+    """Intersection over union of two xyxy boxes given as 4-tuples (0 when disjoint or degenerate).
+
+    Tuples, not arrays: arrays handed to a helper in a per-pair loop cost atomic reference counting.
+    """
     iw = min(a[2], b[2]) - max(a[0], b[0])
     ih = min(a[3], b[3]) - max(a[1], b[1])
     if iw <= 0.0 or ih <= 0.0:

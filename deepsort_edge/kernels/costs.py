@@ -20,7 +20,7 @@ import numpy as np
 
 from .boxes import iou as box_iou
 from .gallery import distance, first_within, max_dots
-from .gating import squared_distance
+from .gating import gate_factor, squared_distance
 from .kalman import cholesky4, innovation_covariance
 
 # Cost of a pair that must never be matched. Finite so that sums and
@@ -234,7 +234,6 @@ def cascade_costs(
     S = np.empty((4, 4))
     L = np.empty((4, 4))
     inverse_diagonal = np.empty(4)
-    u = np.empty(4)
     k = 0
     for t in range(n_tracks):
         s = slots[t]
@@ -245,6 +244,7 @@ def cascade_costs(
         cholesky4(S, L)
         for i in range(4):
             inverse_diagonal[i] = 1.0 / L[i, i]
+        factor = gate_factor(L, inverse_diagonal, mean)
         # |dx| / L00 is the first term of the distance: beyond sqrt(limit) it alone leaves the gate.
         radius = np.sqrt(limit) * L[0, 0]
         start, stop = window(xs, mean[0] - radius, mean[0] + radius)
@@ -254,7 +254,8 @@ def cascade_costs(
             n = by_x[p]
             if position[n] < 0 or (class_aware and track_classes[s] != detection_classes[n]):
                 continue
-            d = squared_distance(L, inverse_diagonal, mean, measurements[n], dims, limit, u)
+            d = squared_distance(factor, measurements[n, 0], measurements[n, 1], measurements[n, 2],
+                                 measurements[n, 3], dims, limit)
             if d <= limit:  # False for NaN too
                 cand[k] = n
                 cand_d[k] = d
@@ -280,13 +281,15 @@ def cascade_costs(
         limit = appearance_gate if count > 0 else gate
         lost = time_since_update[s] > 1
         track_box(means[s], box)
+        a = (box[0], box[1], box[2], box[3])
         alone = n_cand == 1 and degree[cand[first]] == 1
         if count and not alone:
             max_dots(galleries[s], count, embeddings, cand, first, n_cand, dots)
         for c in range(n_cand):
             n = cand[first + c]
             d = cand_d[first + c]
-            iou = box_iou(box, detection_boxes[n])
+            iou = box_iou(a, (detection_boxes[n, 0], detection_boxes[n, 1], detection_boxes[n, 2],
+                              detection_boxes[n, 3]))
             motion = 1.0 - iou if motion_from_iou else d / limit
             if count == 0:
                 if motion_from_iou and lost and (iou < minimum_iou or iou <= 0.0):
@@ -297,7 +300,7 @@ def cascade_costs(
                 if lost_needs_overlap and lost and iou <= 0.0:
                     bound = 0.5 * appearance_threshold
                 if alone:
-                    appearance = first_within(galleries[s], count, gallery_heads[s], embeddings[n], metric, bound)
+                    appearance = first_within(galleries[s], count, gallery_heads[s], embeddings, n, metric, bound)
                 else:
                     appearance = distance(dots[c], metric)
                 if not appearance <= bound:
@@ -345,13 +348,15 @@ def iou_costs(
     for t in range(n_tracks):
         s = slots[t]
         track_box(means[s], box)
+        a = (box[0], box[1], box[2], box[3])
         start, stop = window(xs, box[0] - half_width, box[2] + half_width)
         n_cand = 0
         for p in range(start, stop):
             n = by_x[p]
             if position[n] < 0 or (class_aware and track_classes[s] != detection_classes[n]):
                 continue
-            iou = box_iou(box, detection_boxes[n])
+            iou = box_iou(a, (detection_boxes[n, 0], detection_boxes[n, 1], detection_boxes[n, 2],
+                              detection_boxes[n, 3]))
             if iou >= minimum_iou and iou > 0.0:
                 cand[n_cand] = position[n]
                 cand_cost[n_cand] = 1.0 - iou

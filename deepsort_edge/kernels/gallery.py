@@ -29,11 +29,45 @@ def distance(dot: float, metric: int) -> float:
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
-def _dot(entry: np.ndarray, embedding: np.ndarray) -> float:
+def _dot(gallery: np.ndarray, g: int, embeddings: np.ndarray, row: int) -> float:
+    """Entry ``g`` of ``gallery`` dotted with ``embeddings[row]``.
+
+    Rows by index, not as views: a view per entry and candidate would cost two
+    atomic reference-count updates, as much as a short dot product.
+    """
     acc = np.float32(0.0)
-    for k in range(embedding.shape[0]):
-        acc += load(entry[k]) * embedding[k]
+    for k in range(embeddings.shape[1]):
+        acc += load(gallery[g, k]) * embeddings[row, k]
     return acc
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
+def _max_dots4(
+    gallery: np.ndarray, count: int, embeddings: np.ndarray, r0: int, r1: int, r2: int, r3: int
+) -> tuple[float, float, float, float]:
+    """The largest dot products of ``embeddings`` rows ``r0..r3`` with the first ``count`` entries.
+
+    Each entry is loaded (and converted, for float16) once for the four rows;
+    every dot is summed exactly as :func:`_dot` sums it.
+    """
+    b0 = b1 = b2 = b3 = -np.inf
+    for g in range(count):
+        a0 = a1 = a2 = a3 = np.float32(0.0)
+        for k in range(embeddings.shape[1]):
+            x = load(gallery[g, k])
+            a0 += x * embeddings[r0, k]
+            a1 += x * embeddings[r1, k]
+            a2 += x * embeddings[r2, k]
+            a3 += x * embeddings[r3, k]
+        if a0 > b0:
+            b0 = a0
+        if a1 > b1:
+            b1 = a1
+        if a2 > b2:
+            b2 = a2
+        if a3 > b3:
+            b3 = a3
+    return b0, b1, b2, b3
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
@@ -43,25 +77,36 @@ def max_dots(
 ) -> None:
     """``out[c]``: the largest dot product of ``embeddings[rows[first + c]]`` with the first ``count`` entries.
 
-    Each gallery entry is read once for all ``n_rows`` embeddings (it stays
-    in L1 while they are compared), so a track with several candidate
-    detections costs one pass over its gallery.
+    One pass over the gallery per four candidates (three or four at a time,
+    the last of three padded), then one pass for the last one or two; the
+    dot products are exactly :func:`_dot`'s.
     """
-    for c in range(n_rows):
-        out[c] = -np.inf
+    c = 0
+    while n_rows - c >= 3:
+        m = min(4, n_rows - c)
+        r = first + c
+        b0, b1, b2, b3 = _max_dots4(gallery, count, embeddings, rows[r], rows[r + 1], rows[r + 2],
+                                    rows[r + m - 1])
+        out[c] = b0
+        out[c + 1] = b1
+        out[c + 2] = b2
+        if m == 4:
+            out[c + 3] = b3
+        c += m
+    for j in range(c, n_rows):
+        out[j] = -np.inf
     for g in range(count):
-        entry = gallery[g]
-        for c in range(n_rows):
-            acc = _dot(entry, embeddings[rows[first + c]])
-            if acc > out[c]:
-                out[c] = acc
+        for j in range(c, n_rows):
+            acc = _dot(gallery, g, embeddings, rows[first + j])
+            if acc > out[j]:
+                out[j] = acc
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def first_within(
-    gallery: np.ndarray, count: int, head: int, embedding: np.ndarray, metric: int, bound: float
+    gallery: np.ndarray, count: int, head: int, embeddings: np.ndarray, row: int, metric: int, bound: float
 ) -> float:
-    """The distance of the first gallery entry within ``bound`` of ``embedding``, newest first; inf if none.
+    """The distance of the first gallery entry within ``bound`` of ``embeddings[row]``, newest first; inf if none.
 
     Within ``bound`` exactly when the nearest entry is (the same dot
     products as :func:`max_dots`), so it decides feasibility like the full
@@ -70,7 +115,7 @@ def first_within(
     budget = gallery.shape[0]
     for i in range(count):
         g = (head - 1 - i) % budget
-        d = distance(_dot(gallery[g], embedding), metric)
+        d = distance(_dot(gallery, g, embeddings, row), metric)
         if d <= bound:
             return d
     return np.inf

@@ -17,23 +17,40 @@ import numpy as np
 CHI2_095 = {1: 3.8415, 2: 5.9915, 3: 7.8147, 4: 9.4877, 5: 11.070, 6: 12.592, 7: 14.067, 8: 15.507, 9: 16.919}
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def gate_factor(L: np.ndarray, inverse_diagonal: np.ndarray, mean: np.ndarray) -> tuple:
+    """One track's part of :func:`squared_distance` as a tuple of 14 numbers.
+
+    ``L`` is the Cholesky factor of the innovation covariance, ``inverse_diagonal``
+    holds ``1 / L[i, i]`` and ``mean`` the projected mean (xyah). Plain numbers
+    rather than arrays: an array handed to a helper inside a per-pair loop costs
+    two atomic reference-count updates per call, more than the distance itself.
+    """
+    return (
+        mean[0], mean[1], mean[2], mean[3],
+        inverse_diagonal[0], inverse_diagonal[1], inverse_diagonal[2], inverse_diagonal[3],
+        L[1, 0], L[2, 0], L[2, 1], L[3, 0], L[3, 1], L[3, 2],
+    )
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def squared_distance(
-    L: np.ndarray, inverse_diagonal: np.ndarray, mean: np.ndarray, z: np.ndarray, dims: int, cutoff: float,
-    u: np.ndarray,
-) -> float:
-    """Squared distance of measurement ``z`` to ``mean`` under Cholesky factor ``L`` (first ``dims`` terms).
+def squared_distance(factor: tuple, z0: float, z1: float, z2: float, z3: float, dims: int, cutoff: float) -> float:
+    """Squared distance of measurement ``z`` (xyah) to a track, from its :func:`gate_factor` (first ``dims`` terms).
 
     Exact up to ``cutoff``; a larger distance may come back as any value above it.
-    ``inverse_diagonal`` holds ``1 / L[i, i]``; ``u`` is scratch of length 4.
     """
-    total = 0.0
-    for i in range(dims):
-        acc = z[i] - mean[i]
-        for k in range(i):
-            acc -= L[i, k] * u[k]
-        u[i] = acc * inverse_diagonal[i]
-        total += u[i] * u[i]
-        if total > cutoff:
-            break
-    return total
+    m0, m1, m2, m3, i0, i1, i2, i3, l10, l20, l21, l30, l31, l32 = factor
+    u0 = (z0 - m0) * i0
+    total = u0 * u0
+    if total > cutoff:
+        return total
+    u1 = (z1 - m1 - l10 * u0) * i1
+    total += u1 * u1
+    if dims == 2 or total > cutoff:
+        return total
+    u2 = (z2 - m2 - l20 * u0 - l21 * u1) * i2
+    total += u2 * u2
+    if total > cutoff:
+        return total
+    u3 = (z3 - m3 - l30 * u0 - l31 * u1 - l32 * u2) * i3
+    return total + u3 * u3
