@@ -380,14 +380,20 @@ def test_float16_entries_convert_like_numpy():
     np.testing.assert_array_equal(back, values.astype(np.float16).astype(np.float32))
 
 
-@pytest.mark.parametrize("storage", [np.float32, np.float16])
-def test_max_dots_matches_numpy(storage):
-    rng = np.random.default_rng(10)
-    gallery = rng.normal(size=(7, 32)).astype(np.float32)
+def _unit_gallery_and_embeddings(seed: int, entries: int, rows: int, dim: int, storage: type):
+    """Unit float32 gallery entries and embeddings, and the gallery as stored (float16 as uint16 bits)."""
+    rng = np.random.default_rng(seed)
+    gallery = rng.normal(size=(entries, dim)).astype(np.float32)
     gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
-    emb = rng.normal(size=(5, 32)).astype(np.float32)
+    emb = rng.normal(size=(rows, dim)).astype(np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     stored = gallery.astype(np.float16).view(np.uint16) if storage == np.float16 else gallery
+    return rng, gallery, emb, stored
+
+
+@pytest.mark.parametrize("storage", [np.float32, np.float16])
+def test_max_dots_matches_numpy(storage):
+    _, gallery, emb, stored = _unit_gallery_and_embeddings(10, 7, 5, 32, storage)
     rows = np.array([4, 0, 2], dtype=np.intp)
     out = np.empty(5)
     gallery_kernels.max_dots(stored, 6, emb, rows, 0, 3, out)
@@ -399,12 +405,7 @@ def test_max_dots_matches_numpy(storage):
 def test_max_dots_blocks_agree_exactly_with_one_entry_at_a_time(storage):
     """1-9 candidates (blocks of four and three, then one or two): numpy's maxima, and bit for bit the
     dot products first_within takes one entry at a time, so feasibility is decided the same both ways."""
-    rng = np.random.default_rng(11)
-    gallery = rng.normal(size=(9, 512)).astype(np.float32)
-    gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
-    emb = rng.normal(size=(12, 512)).astype(np.float32)
-    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    stored = gallery.astype(np.float16).view(np.uint16) if storage == np.float16 else gallery
+    rng, gallery, emb, stored = _unit_gallery_and_embeddings(11, 9, 12, 512, storage)
     values = gallery.astype(np.float16).astype(np.float64) if storage == np.float16 else gallery.astype(np.float64)
     count = 9  # a full ring: every head is valid for first_within
     for n_rows in range(1, 10):
