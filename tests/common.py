@@ -42,7 +42,7 @@ def squared_distances(projected, factors, dets, position_only: bool, cutoff: flo
     out = np.empty((projected.shape[0], dets.shape[0]))
     for t in range(projected.shape[0]):
         inverse = 1.0 / np.diagonal(factors[t]).copy()
-        factor = gating.gate_factor(factors[t], inverse, np.ascontiguousarray(projected[t]))
+        factor = gating.gate_factor(factors[t], inverse, projected[t])
         for n in range(dets.shape[0]):
             out[t, n] = gating.squared_distance(factor, *dets[n, :4], 2 if position_only else 4, cutoff)
     return out

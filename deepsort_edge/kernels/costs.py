@@ -118,14 +118,13 @@ def window(xs: np.ndarray, lo: float, hi: float) -> tuple[int, int]:
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def track_box(mean: np.ndarray, out: np.ndarray) -> None:
-    """xyxy box of one xyah state row."""
+def track_box(mean: np.ndarray) -> tuple[float, float, float, float]:
+    """xyxy box of one xyah state row, as a tuple (what :func:`boxes.iou` takes)."""
     h = mean[3]
     w = mean[2] * h
-    out[0] = mean[0] - 0.5 * w
-    out[1] = mean[1] - 0.5 * h
-    out[2] = out[0] + w
-    out[3] = out[1] + h
+    x1 = mean[0] - 0.5 * w
+    y1 = mean[1] - 0.5 * h
+    return x1, y1, x1 + w, y1 + h
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -271,7 +270,6 @@ def cascade_costs(
     indices = np.empty(k, np.intp)
     values = np.empty(k)
     dots = np.empty(n_dets)
-    box = np.empty(4)
     e = 0
     for t in range(n_tracks):
         s = slots[t]
@@ -280,8 +278,7 @@ def cascade_costs(
         count = gallery_counts[s] if use_appearance else 0
         limit = appearance_gate if count > 0 else gate
         lost = time_since_update[s] > 1
-        track_box(means[s], box)
-        a = (box[0], box[1], box[2], box[3])
+        a = track_box(means[s])
         alone = n_cand == 1 and degree[cand[first]] == 1
         if count and not alone:
             max_dots(galleries[s], count, embeddings, cand, first, n_cand, dots)
@@ -343,13 +340,11 @@ def iou_costs(
     values = np.empty(2 * n_tracks + 16)
     cand = np.empty(n_dets, np.intp)
     cand_cost = np.empty(n_dets)
-    box = np.empty(4)
     k = 0
     for t in range(n_tracks):
         s = slots[t]
-        track_box(means[s], box)
-        a = (box[0], box[1], box[2], box[3])
-        start, stop = window(xs, box[0] - half_width, box[2] + half_width)
+        a = track_box(means[s])
+        start, stop = window(xs, a[0] - half_width, a[2] + half_width)
         n_cand = 0
         for p in range(start, stop):
             n = by_x[p]

@@ -413,7 +413,9 @@ def track_frame(
         if s >= 0 and states[s] == CONFIRMED:
             ids[rows[n]] = track_ids[s]
             if want_boxes:
-                track_box(means[s], boxes_out[rows[n]])
+                box = track_box(means[s])
+                for k in range(4):
+                    boxes_out[rows[n], k] = box[k]
     return True
 
 
