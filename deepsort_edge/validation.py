@@ -42,26 +42,27 @@ class InvalidDetectionWarning(UserWarning):
     """Some detections were dropped because their values were invalid."""
 
 
+# dtype kinds of real numbers (bool, ints, floats, and timedelta, which numpy counts as an integer).
+_REAL_KINDS = "biufm"
+
+
 def as_float_array(value: object, name: str, ndim: int, dtype: type = np.float64) -> np.ndarray:
     """``value`` as a float array of rank ``ndim``, or a TypeError/ValueError naming ``name``."""
-    if type(value) is np.ndarray and value.ndim == ndim:
-        # The usual cases, decided in a step or two (this runs three times a frame;
-        # detectors often give float32 boxes and scores).
-        if value.dtype == dtype:
-            return value
-        if value.dtype.kind in "fiub":
-            return value.astype(dtype)
-    try:
-        array = np.asarray(value)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name} must be array-like, got {type(value).__name__}") from exc
-    if np.issubdtype(array.dtype, np.complexfloating):
+    if type(value) is np.ndarray:
+        array = value  # the usual case (this runs three times a frame): no conversion to try
+    else:
+        try:
+            array = np.asarray(value)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name} must be array-like, got {type(value).__name__}") from exc
+    kind = array.dtype.kind
+    if kind == "c":
         raise TypeError(f"{name} must hold real numbers, got complex dtype {array.dtype}")
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+    if kind not in _REAL_KINDS:
         raise TypeError(f"{name} must hold numbers, got dtype {array.dtype}")
     if array.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
-    return array.astype(dtype, copy=False)
+    return array if array.dtype == dtype else array.astype(dtype)
 
 
 def check_frame(frame: object) -> np.ndarray:
