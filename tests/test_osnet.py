@@ -243,6 +243,7 @@ def test_cli_export_matches_the_shared_model(shared_model, rebuilt_checkpoint, p
     assert extractor.metadata["feature_dim"] == 512
 
 
+@pytest.mark.slow
 def test_int8_export_with_calibration_data(shared_data, shared_model, rebuilt_checkpoint, tmp_path):
     out, report = tmp_path / "osnet-int8.onnx", tmp_path / "report.json"
     argv = [
@@ -301,6 +302,7 @@ def test_cli_missing_extra_exits_2(monkeypatch, capsys, random_x05_checkpoint):
     assert "export extra" in error_line(capsys)
 
 
+@pytest.mark.slow
 def test_synthetic_crops_export_verifies_against_torch(random_x05_checkpoint, tmp_path):
     from deepsort_edge.export import export_osnet
 
