@@ -125,7 +125,9 @@ def test_checkpoint_errors_are_one_line(tmp_path):
     state = dict(build_osnet("osnet_x0_25").state_dict())
     del state["conv3.1.conv2c.2.bn.weight"]
     torch.save(state, tmp_path / "missing.pth")
-    _one_line_error(build_osnet("osnet_x0_25"), tmp_path / "missing.pth", "conv3.1.conv2c.2.bn.weight")
+    _one_line_error(
+        build_osnet("osnet_x0_25"), tmp_path / "missing.pth", "conv3.1.conv2c.2.bn.weight"
+    )
 
     state = dict(build_osnet("osnet_x0_25").state_dict())
     state["conv1.IN.weight"] = torch.ones(16)  # e.g. an instance-norm (osnet_ain) variant
@@ -221,10 +223,15 @@ def _onnx_features(path: Path, batch: np.ndarray) -> np.ndarray:
 def test_rebuilt_weights_cover_the_whole_module(rebuilt_checkpoint):
     model = build_osnet("osnet_x0_25")
     # Strict: every weight of the module comes from the shared file, nothing is left over.
-    assert load_osnet_checkpoint(model, rebuilt_checkpoint) == ("classifier.weight", "classifier.bias")
+    assert load_osnet_checkpoint(model, rebuilt_checkpoint) == (
+        "classifier.weight",
+        "classifier.bias",
+    )
 
 
-def test_cli_export_matches_the_shared_model(shared_model, rebuilt_checkpoint, pets_crops, tmp_path):
+def test_cli_export_matches_the_shared_model(
+    shared_model, rebuilt_checkpoint, pets_crops, tmp_path
+):
     out = tmp_path / "osnet.onnx"
     argv = ["export", "osnet_x0_25", "--checkpoint", str(rebuilt_checkpoint), "-o", str(out), "-q"]
     assert cli_main(argv) == 0
