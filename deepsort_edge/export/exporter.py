@@ -412,22 +412,15 @@ def export_osnet(
     checkpoint: str | os.PathLike[str],
     *,
     input_size: tuple[int, int] | None = None,
-    opset: int = 17,
-    precision: str = "fp32",
-    calibration_crops: Sequence[np.ndarray] | None = None,
-    verify: bool = True,
-    verify_crops: Sequence[np.ndarray] | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-    int8_keep_float: int = 3,
-    progress: bool = True,
-    log: Callable[[str], None] | None = None,
+    **options: Any,
 ) -> ExportReport:
     """Export a torchreid / boxmot OSNet checkpoint to an ONNX appearance model.
 
     Builds :class:`~deepsort_edge.export.osnet.OSNet` of the named width,
     loads the checkpoint (:func:`~deepsort_edge.export.osnet.load_osnet_checkpoint`:
-    the classifier is dropped) and exports the 512-d features like
+    the classifier is dropped) and exports the 512-d features with
     :func:`export_module`. Needs torch and onnx (the export extra), no download.
 
     Args:
@@ -438,8 +431,9 @@ def export_osnet(
             published ReID checkpoints were trained on.
         mean: input mean (RGB); default ImageNet's, what torchreid trains with.
         std: input standard deviation (RGB); default ImageNet's.
-        opset, precision, calibration_crops, verify, verify_crops,
-            int8_keep_float, progress, log: as for :func:`export_timm`.
+        **options: ``opset``, ``precision``, ``calibration_crops``, ``verify``,
+            ``verify_crops``, ``int8_keep_float``, ``progress``, ``log``: as for
+            :func:`export_module`.
 
     Returns:
         An :class:`ExportReport`.
@@ -454,29 +448,18 @@ def export_osnet(
     require_export_extra()
     from deepsort_edge.export.osnet import OSNET_INPUT_SIZE, build_osnet, load_osnet_checkpoint
 
-    input_size = _check_export_args(
-        precision, OSNET_INPUT_SIZE if input_size is None else input_size, calibration_crops
-    )
-    say = log or (lambda message: _log(progress, message))
     model = build_osnet(model_name)
-    say(f"building {model_name} from {checkpoint}")
     ignored = load_osnet_checkpoint(model, checkpoint)
     return export_module(
         model,
         output,
         model_name=model_name,
-        input_size=input_size,
+        input_size=OSNET_INPUT_SIZE if input_size is None else input_size,
         mean=IMAGENET_MEAN if mean is None else mean,
         std=IMAGENET_STD if std is None else std,
-        opset=opset,
-        precision=precision,
-        calibration_crops=calibration_crops,
-        verify=verify,
-        verify_crops=verify_crops,
-        int8_keep_float=int8_keep_float,
         checkpoint=checkpoint,
         ignored_keys=ignored,
-        log=say,
+        **options,
     )
 
 
@@ -520,6 +503,10 @@ def export_module(
 
     Returns:
         An :class:`ExportReport`.
+
+    Raises:
+        ValueError: for an unknown precision, a bad input size or int8
+            without calibration crops.
 
     Example:
         >>> export_module(model, "reid.onnx", model_name="my_reid", input_size=(256, 128),
