@@ -109,6 +109,28 @@ def test_plain_state_dict_without_batch_counters_loads(tmp_path):
     assert load_osnet_checkpoint(build_osnet("osnet_x0_25"), tmp_path / "plain.pth") == ()
 
 
+def test_training_checkpoint_with_numpy_metrics_loads(tmp_path):
+    """torchreid stores rank1 / mAP as numpy scalars; numpy 1.x names them numpy.core.*."""
+    import zipfile
+
+    source = build_osnet("osnet_x0_25")
+    metrics = {"rank1": np.float32(0.5), "mAP": np.float64(0.25), "epoch": 150}
+    torch.save({"state_dict": source.state_dict(), **metrics}, tmp_path / "new.pth")
+    with (
+        zipfile.ZipFile(tmp_path / "new.pth") as new,
+        zipfile.ZipFile(tmp_path / "old.pth", "w") as old,
+    ):
+        for name in new.namelist():
+            data = new.read(name)
+            if name.endswith("data.pkl"):  # the global as numpy 1.x pickles it
+                data = data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+            old.writestr(name, data)
+    for name in ("new.pth", "old.pth"):
+        target = build_osnet("osnet_x0_25")
+        assert load_osnet_checkpoint(target, tmp_path / name) == ()
+        assert torch.equal(target.conv5.conv.weight, source.conv5.conv.weight)
+
+
 def _one_line_error(model, path, match: str) -> str:
     with pytest.raises(ValueError, match=match) as info:
         load_osnet_checkpoint(model, path)

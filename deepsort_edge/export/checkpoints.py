@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping
@@ -85,6 +86,24 @@ def _remap_efficientnet_pytorch(state: dict[str, Any], model: torch.nn.Module) -
     return renamed
 
 
+def _numpy_scalars_allowed() -> contextlib.AbstractContextManager[Any]:
+    """Let ``weights_only`` loading rebuild numpy scalars and dtypes (nothing that runs code).
+
+    Training checkpoints (torchreid's among them) store metrics such as
+    ``rank1`` as numpy scalars next to the weights; files written under numpy
+    1.x name the rebuild function ``numpy.core.multiarray.scalar``.
+    """
+    import numpy as np
+    import torch
+
+    allow = getattr(torch.serialization, "safe_globals", None)
+    if allow is None:  # torch < 2.5: no allow-list
+        return contextlib.nullcontext()
+    scalar = np.float32(0).__reduce__()[0]
+    dtypes = {type(np.dtype(code)) for code in "?bBhHiIlLqQefdg"}
+    return allow([scalar, (scalar, "numpy.core.multiarray.scalar"), np.dtype, *dtypes])
+
+
 def read_state_dict(checkpoint: str | os.PathLike[str]) -> dict[str, Any]:
     """The state dict stored in a checkpoint file, unwrapped and without ``module.`` prefixes.
 
@@ -121,7 +140,8 @@ def read_state_dict(checkpoint: str | os.PathLike[str]) -> dict[str, Any]:
 
             raw: Any = load_file(str(path))
         else:
-            raw = torch.load(str(path), map_location="cpu", weights_only=True)
+            with _numpy_scalars_allowed():
+                raw = torch.load(str(path), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"checkpoint {path} cannot be read as weights: {first}") from exc
