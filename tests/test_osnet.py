@@ -152,9 +152,12 @@ def test_checkpoint_errors_are_one_line(tmp_path):
     )
 
     state = dict(build_osnet("osnet_x0_25").state_dict())
-    state["conv1.IN.weight"] = torch.ones(16)  # e.g. an instance-norm (osnet_ain) variant
+    state["conv2.0.IN.weight"] = torch.ones(64)  # an instance-norm (osnet_ibn) variant
     torch.save(state, tmp_path / "extra.pth")
-    _one_line_error(build_osnet("osnet_x0_25"), tmp_path / "extra.pth", "conv1.IN.weight")
+    message = _one_line_error(
+        build_osnet("osnet_x0_25"), tmp_path / "extra.pth", "conv2.0.IN.weight"
+    )
+    assert "osnet_ain_*, osnet_ibn_*" in message
 
     state = dict(build_osnet("osnet_x0_25").state_dict())
     state["fc.0.weight"] = torch.zeros(256, 128)

@@ -68,6 +68,7 @@ _STREAMS = 4  # T in the paper
 _BOTTLENECK = 4  # a block's streams run at a quarter of its output channels
 _GATE_REDUCTION = 16  # hidden units of the aggregation gate: channels / 16
 _CLASSIFIER = "classifier."
+_INSTANCE_NORM = ".IN."  # torchreid's name for the instance norm of the osnet_ain / ibn variants
 
 
 class _ConvBN(nn.Module):
@@ -249,8 +250,11 @@ def load_osnet_checkpoint(model: OSNet, checkpoint: str | os.PathLike[str]) -> t
             parts.append(f"lacks {len(missing)} {arch} weights ({_names(missing)})")
         if unexpected:
             parts.append(f"has {len(unexpected)} keys {arch} does not ({_names(unexpected)})")
+        hint = ""
+        if any(_INSTANCE_NORM in k for k in unexpected):
+            hint = "; instance-norm variants (osnet_ain_*, osnet_ibn_*) are not supported"
         raise ValueError(
-            f"checkpoint {checkpoint} is not a plain {arch}: it " + " and ".join(parts)
+            f"checkpoint {checkpoint} is not a plain {arch}: it " + " and ".join(parts) + hint
         )
     mismatched = [
         f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}"
