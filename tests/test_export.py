@@ -510,3 +510,39 @@ def test_hub_access_goes_offline_only_when_unreachable(extra, monkeypatch):
     monkeypatch.setattr(hub, "can_connect", lambda url, timeout: pytest.fail("probed"))
     with hub.hub_access(HUB_MODEL) as reachable:
         assert reachable is True and constants.HF_HUB_OFFLINE is False
+
+
+@pytest.mark.slow
+def test_from_timm_keywords_reach_timm_create_model(extra, tmp_path):
+    """2.0.1 forwarded **kwargs to timm.create_model; num_classes=0 used to collide with ours."""
+    _, timm = extra
+    seen = []
+    real = timm.create_model
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(timm, "create_model", spy)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # random weights
+            pooled = DeepSORTFeatureExtractor.from_timm(
+                "test_resnet", "cpu", (64, 32), False, num_classes=0, drop_rate=0.25,
+                cache_dir=tmp_path, color_order="BGR",
+            )
+            logits = DeepSORTFeatureExtractor.from_timm(
+                "test_resnet", "cpu", (64, 32), False, num_classes=5, cache_dir=tmp_path
+            )
+    finally:
+        mp.undo()
+    assert seen[0]["num_classes"] == 0 and seen[0]["drop_rate"] == 0.25
+    assert "color_order" not in seen[0] and pooled.color_order == "BGR"  # a constructor option
+    assert pooled.feature_dim == real("test_resnet", pretrained=False, num_classes=0).num_features
+    assert logits.feature_dim == 5  # the classifier kept, as asked
+    with pytest.raises(TypeError, match="drop_rate"):
+        DeepSORTFeatureExtractor.from_timm(
+            "test_resnet", pretrained=False, drop_rate=0.1, model_kwargs={"drop_rate": 0.2},
+            cache_dir=tmp_path,
+        )

@@ -357,8 +357,9 @@ def export_timm(
         with contextlib.ExitStack() as stack:
             if pretrained:
                 reachable = stack.enter_context(hub_access(model_name))
+            # num_classes=0 (pooled features) unless the caller's model_kwargs say otherwise.
             model = timm.create_model(
-                model_name, pretrained=pretrained, num_classes=0, **dict(model_kwargs or {})
+                model_name, pretrained=pretrained, **{"num_classes": 0, **dict(model_kwargs or {})}
             )
     except (OSError, RuntimeError) as exc:  # hub errors subclass these (offline, no cache)
         if not pretrained:
