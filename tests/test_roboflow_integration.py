@@ -128,21 +128,45 @@ def _write_gt(path, sequence) -> None:
                 handle.write(f"{frame_index},{obj},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},1,1,1\n")
 
 
-def test_roboflow_track_cli_runs_deepsort(base_tracker, tmp_path):
+def test_roboflow_track_cli_runs_deepsort_with_its_defaults(base_tracker, tmp_path):
+    """``trackers track --tracker deepsort`` through our entry point: the ids DeepSORTTracker gives.
+
+    roboflow's CLI gives every tracker the first registered tracker's defaults
+    for shared option names; the entry point passes deepsort's own instead.
+    """
+    from trackers.io.mot import _mot_frame_to_detections, load_mot_file
+
     sequence = list(_walk(frames=10))
     det, out = tmp_path / "det.txt", tmp_path / "out.txt"
     _write_mot(det, sequence)
-    args = ["track", "--detections", str(det), "--tracker", "deepsort", "--mot-output", str(out),
-            "--tracker.minimum_consecutive_frames", "2"]
+    args = ["track", "--detections", str(det), "--tracker", "deepsort", "--mot-output", str(out)]
     result = subprocess.run(
         [sys.executable, "-m", "deepsort_edge.integrations.roboflow", *args],
         env=subprocess_env(), capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     rows = np.loadtxt(out, delimiter=",", ndmin=2)
-    tracked = rows[rows[:, 1] >= 0]  # roboflow's writer also writes the rows without an id (-1)
-    assert len(rows) == 3 * 10 and len(tracked) == 3 * 9  # three objects, confirmed at frame 2
-    assert len(np.unique(tracked[:, 1])) == 3
+
+    expected = []
+    plain = DeepSORTTracker(class_aware=False)  # the wrapper's one changed default
+    for frame, data in sorted(load_mot_file(det).items()):
+        ids = plain.update(_mot_frame_to_detections(data)).tracker_id
+        expected += [(frame, i) for i in ids]
+    np.testing.assert_array_equal(rows[:, :2], np.array(expected, dtype=float))
+    tracked = rows[rows[:, 1] >= 0]
+    assert len(tracked) == 3 * 8 and len(np.unique(tracked[:, 1])) == 3  # confirmed at the 3rd frame
+
+
+def test_cli_defaults_are_added_only_for_deepsort(base_tracker):
+    add = integration._with_deepsort_defaults
+    assert add(["track", "--tracker", "sort"]) == ["track", "--tracker", "sort"]
+    assert add(["tune", "--tracker", "deepsort"]) == ["tune", "--tracker", "deepsort"]
+    argv = add(["track", "--tracker", "deepsort", "--tracker.lost_track_buffer", "9"])
+    assert argv.count("--tracker.lost_track_buffer") == 1 and "9" in argv
+    options = dict(zip(argv[5::2], argv[6::2], strict=True))
+    assert options["--tracker.minimum_consecutive_frames"] == "3"
+    assert options["--tracker.feature_extractor"] == "auto"
+    assert "--tracker.class_aware" not in options  # a switch: its default is already ours
 
 
 def test_roboflow_tuner_tunes_deepsort(base_tracker, tmp_path):

@@ -127,6 +127,9 @@ def _define() -> type:
             minimum_iou_threshold: Minimum IoU for a match by overlap.
             appearance_threshold: Maximum appearance (cosine) distance for a match.
             appearance_weight: Weight of appearance against motion in the cascade cost.
+            class_aware: Keep each track to one class_id. Off by default, as in
+                roboflow's trackers (MOT detection files often carry no real
+                class in column 8).
             feature_extractor: "auto" (the shipped model when update() gets
                 frames, motion only when it does not), "default" (the shipped
                 model), "none" (motion only), or the path of an ONNX or torch
@@ -147,6 +150,7 @@ def _define() -> type:
             minimum_iou_threshold: float = defaults.minimum_iou_threshold,
             appearance_threshold: float = defaults.appearance_threshold,
             appearance_weight: float = defaults.appearance_weight,
+            class_aware: bool = False,
             feature_extractor: str = "auto",
             device: str = "auto",
             preset: str = "default",
@@ -164,6 +168,7 @@ def _define() -> type:
                 minimum_iou_threshold=minimum_iou_threshold,
                 appearance_threshold=appearance_threshold,
                 appearance_weight=appearance_weight,
+                class_aware=class_aware,
                 preset=preset,
             )
             self._choice = feature_extractor
@@ -253,8 +258,33 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _with_deepsort_defaults(argv: list[str]) -> list[str]:
+    """``argv`` plus ``--tracker.NAME DEFAULT`` for each deepsort option it does not set.
+
+    roboflow's ``track`` command adds one ``--tracker.NAME`` flag per name for
+    all registered trackers, with the default of the first tracker (in name
+    order) that has it, so ``--tracker deepsort`` would otherwise run with
+    BoT-SORT's ``lost_track_buffer``, ``track_activation_threshold`` and
+    ``minimum_consecutive_frames``.
+    """
+    import inspect
+
+    chosen = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--tracker"]
+    chosen += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--tracker=")]
+    if not argv or argv[0] != "track" or chosen[-1:] != [REGISTRY_NAME]:
+        return argv
+    given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--tracker.")}
+    extra = []
+    for name, param in inspect.signature(register().__init__).parameters.items():
+        flag = f"--tracker.{name}"
+        if name == "self" or flag in given or isinstance(param.default, bool):
+            continue  # flags of bools are switches, and their defaults are ours already
+        extra += [flag, str(param.default)]
+    return [*argv, *extra]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run roboflow's ``trackers`` CLI with ``deepsort`` registered.
+    """Run roboflow's ``trackers`` CLI with ``deepsort`` registered (and its own defaults).
 
     Example:
         >>> main(["track", "--detections", "det.txt", "--tracker", "deepsort",
@@ -268,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     from trackers.scripts.__main__ import main as trackers_main
 
     saved = sys.argv
-    sys.argv = ["trackers", *(sys.argv[1:] if argv is None else argv)]
+    sys.argv = ["trackers", *_with_deepsort_defaults(sys.argv[1:] if argv is None else list(argv))]
     try:
         return int(trackers_main() or 0)
     finally:
