@@ -204,8 +204,8 @@ class DeepSORTFeatureExtractor:
         model_or_checkpoint_path: an ONNX model with one input
             ``[N, 3, H, W]`` and one output ``[N, D]`` (or ``[N, D, 1, 1]``);
             a ``torch.nn.Module``; or a ``.pt``/``.pth`` file holding a
-            pickled module or a TorchScript archive (loaded with
-            ``weights_only=False`` as 2.0.1 did, so only files you trust).
+            pickled module (loaded with ``weights_only=False`` as 2.0.1 did,
+            so only files you trust).
         device: roboflow's device string (``"auto"``, ``"cpu"``, ``"cuda"``,
             ``"cuda:1"``, ``"mps"``), or an ONNX Runtime provider name or
             list; ignored when ``providers`` is given.

@@ -9,8 +9,6 @@ missing-extra message is tested by hiding those modules.
 
 from __future__ import annotations
 
-import builtins
-import sys
 import warnings
 
 import cv2
@@ -21,6 +19,8 @@ import supervision as sv
 import deepsort_edge.export.torch_module as torch_module
 from deepsort_edge import DeepSORTTracker
 from deepsort_edge.embedder import DeepSORTFeatureExtractor
+
+from .common import hide_modules
 
 SIZE = (64, 32)
 
@@ -75,20 +75,6 @@ def _forbid_export(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("exported again; expected the cached file")
 
     monkeypatch.setattr(torch_module, "_export", no_export)
-
-
-def _hide(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name.split(".")[0] in names:
-            raise ModuleNotFoundError(f"No module named {name!r} (hidden by test)")
-        return real_import(name, *args, **kwargs)
-
-    for name in list(sys.modules):
-        if name.split(".")[0] in names:
-            monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setattr(builtins, "__import__", fake_import)
 
 
 def test_module_features_match_torch_and_hit_the_cache(torch, tmp_path, monkeypatch):
@@ -148,7 +134,7 @@ def test_checkpoint_file_loads_then_caches_without_torch(torch, tmp_path, monkey
 
     # The key of a file is its bytes: the second construction needs neither torch nor an export.
     _forbid_export(monkeypatch)
-    _hide(monkeypatch, "torch", "onnx")
+    hide_modules(monkeypatch, "torch", "onnx")
     again = DeepSORTFeatureExtractor(path, "cpu", SIZE, cache_dir=tmp_path / "cache")
     assert again.model_path == fx.model_path
 
@@ -176,7 +162,7 @@ def test_missing_checkpoint_file(tmp_path):
 def test_without_the_export_extra_a_clear_import_error(tmp_path, monkeypatch):
     path = tmp_path / "reid.pt"
     path.write_bytes(b"not read: the import fails first")
-    _hide(monkeypatch, "torch", "onnx")
+    hide_modules(monkeypatch, "torch", "onnx")
     with pytest.raises(ImportError, match=r'pip install "deepsort-edge\[export\]"') as info:
         DeepSORTFeatureExtractor(path, "cpu", SIZE, cache_dir=tmp_path / "cache")
     assert "torch" in str(info.value) and "reid.pt" in str(info.value)
@@ -184,7 +170,7 @@ def test_without_the_export_extra_a_clear_import_error(tmp_path, monkeypatch):
 
 def test_module_without_onnx_is_a_clear_import_error(torch, tmp_path, monkeypatch):
     net = _tiny_net(torch)
-    _hide(monkeypatch, "onnx")
+    hide_modules(monkeypatch, "onnx")
     with pytest.raises(ImportError, match=r"onnx.*deepsort-edge\[export\]"):
         DeepSORTFeatureExtractor(net, "cpu", SIZE, cache_dir=tmp_path)
 

@@ -66,14 +66,14 @@ INPUT_NAME = "images"
 OUTPUT_NAME = "features"
 
 
-def require_export_extra() -> None:
-    """Import torch, timm and onnx, or raise an ImportError that says how to install them.
+def require_export_extra(packages: Sequence[str] = ("torch", "timm", "onnx")) -> None:
+    """Import the export extra's ``packages``, or raise an ImportError that says how to install them.
 
     Raises:
         ImportError: naming the missing package and the install command.
     """
     missing = []
-    for name in ("torch", "timm", "onnx"):
+    for name in packages:
         try:
             __import__(name)
         except ImportError as exc:

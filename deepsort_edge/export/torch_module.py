@@ -28,8 +28,10 @@ import copy
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +46,7 @@ from deepsort_edge.export.exporter import (
     _set_metadata,
     _sha256,
     _torch_export,
+    require_export_extra,
 )
 from deepsort_edge.model_metadata import encode_metadata
 from deepsort_edge.preprocess import preprocess_images
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "MIN_COSINE",
     "TORCH_EXTRA_HINT",
     "TORCH_SUFFIXES",
     "is_torch_checkpoint",
@@ -61,10 +65,10 @@ __all__ = [
     "torch_model_digest",
 ]
 
-#: File suffixes read as torch files (a pickled module or a TorchScript archive).
+#: File suffixes read as torch files (a pickled ``torch.nn.Module``).
 TORCH_SUFFIXES = (".pt", ".pth")
 #: How to get torch and onnx when a torch model must be exported.
-TORCH_EXTRA_HINT = 'pip install "deepsort-edge[export]" (in a clone: pip install ".[cpu,export]")'
+TORCH_EXTRA_HINT = 'pip install "deepsort-edge[export]"'
 #: Smallest cosine between ONNX Runtime's and torch's features accepted for the cache.
 MIN_COSINE = 0.999
 # Bumped when the export or the digest changes, so stale cache entries are never read.
@@ -87,17 +91,10 @@ def is_torch_checkpoint(path: str | os.PathLike[str]) -> bool:
 
 
 def _require_torch_and_onnx(what: str) -> None:
-    missing = []
-    for name in ("torch", "onnx"):
-        try:
-            __import__(name)
-        except ImportError as exc:
-            missing.append(f"{name} ({exc})")
-    if missing:
-        raise ImportError(
-            f"{what} must be exported to ONNX once, which needs the export extra; missing: "
-            f"{', '.join(missing)}. Install it with: {TORCH_EXTRA_HINT}"
-        )
+    try:
+        require_export_extra(("torch", "onnx"))
+    except ImportError as exc:
+        raise ImportError(f"{what} must be exported to ONNX once: {exc}; or: {TORCH_EXTRA_HINT}") from exc
 
 
 def load_torch_checkpoint(path: str | os.PathLike[str]) -> torch.nn.Module:
@@ -243,6 +240,7 @@ def onnx_for_torch_model(
     }
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
     name = type(model).__name__ if is_module else Path(model).stem  # type: ignore[arg-type]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
     folder = Path(cache_dir).expanduser()
     path = folder / f"{name}_{input_size[0]}x{input_size[1]}_{key}.onnx"
     if path.is_file():
@@ -251,7 +249,7 @@ def onnx_for_torch_model(
     module = model if is_module else load_torch_checkpoint(model)  # type: ignore[arg-type]
     _refuse_torchscript(module)  # type: ignore[arg-type]
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         _export(module, tmp, name, (int(input_size[0]), int(input_size[1])), mean, std, color_order, opset)
         os.replace(tmp, path)
