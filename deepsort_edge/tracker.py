@@ -295,7 +295,13 @@ class DeepSORTTracker:
         self._camera = _camera_estimator(self.camera_motion)
 
     def warmup(self) -> DeepSORTTracker:
-        """Compile (or load from cache) every kernel now rather than on the first frame."""
+        """Compile (or load from cache) every kernel a frame can need, now rather than on the first frame.
+
+        Covers the frame kernel (every stage, with and without embeddings,
+        bad rows included), the row checks an extractor or camera motion
+        needs before tracking, and OpenCV's import for camera motion. The
+        feature extractor itself is not run. The tracker's state is not touched.
+        """
         # Two hits to confirm: frame 2 runs the IoU stage, frames 3-4 the cascade
         # with and without embeddings (and a low-score detection), so every kernel compiles here.
         probe = DeepSORTTracker(
@@ -314,6 +320,9 @@ class DeepSORTTracker:
             low = high
         probe.update_arrays(boxes + 6.0, np.array([high, low]), None)
         probe.update_arrays(boxes + 8.0, scores, None)
+        # With an extractor or camera motion the rows are checked before tracking, by the row
+        # kernels called from Python: compiled here too (a clean probe: no warning).
+        check_rows(DetectionArrays(boxes, scores, embeddings), frame_shape=(240, 320, 3), on_invalid="raise")
         if self.camera_motion == "affine":
             from .camera_motion import CameraMotionEstimator
 
