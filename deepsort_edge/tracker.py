@@ -119,10 +119,16 @@ class DeepSORTTracker:
     Call :meth:`update` once per frame, also when there are no detections.
     Every setting is described in :class:`~deepsort_edge.settings.TrackerSettings`
     (README has the table). The first arguments are roboflow's, in its order
-    and meaning; their defaults are chosen by measurement. ``preset="paper"``
-    runs DeepSORT as nwojke/deep_sort does and ``preset="roboflow-2.0.1"``
-    with that release's values; arguments you pass that differ from the
-    defaults override the preset.
+    and meaning; left as None they take the preset's value, else the
+    schema's default (chosen by measurement). ``preset="paper"`` takes
+    nwojke/deep_sort's values and ``preset="roboflow-2.0.1"`` that release's
+    (values, not outputs: README says what each sets); every argument you
+    pass overrides the preset, whatever its value. Every setting is also an
+    attribute; assigning one calls :meth:`configure` (checked, and in effect
+    from the next update).
+
+    :meth:`update` is :meth:`prepare` then :meth:`commit`; callers that embed
+    crops themselves (many trackers in one batch) call the two halves.
 
     Args:
         feature_extractor: a ``DeepSORTFeatureExtractor``, a path to an ONNX
