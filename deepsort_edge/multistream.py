@@ -33,7 +33,16 @@ from typing import Any
 
 import numpy as np
 
-from .tracker import DeepSORTTracker, FeatureExtractor, FrameResult, PreparedFrame, _load_extractor, detached_result, single_caller
+from .tracker import (
+    DeepSORTTracker,
+    FeatureExtractor,
+    FrameResult,
+    PreparedFrame,
+    _load_extractor,
+    detached_result,
+    detection_arguments,
+    single_caller,
+)
 from .tracks import TrackView
 
 __all__ = ["MultiStreamTracker", "StreamError", "embed_requests"]
@@ -290,9 +299,7 @@ def unpack_detections(
         if not isinstance(dets, sv.Detections):
             errors[stream_id] = TypeError(f"detections must be supervision.Detections, got {type(dets).__name__}")
             continue
-        embeddings = dets.data.get("embeddings") if dets.data else None
-        frame = frames.get(stream_id) if frames is not None else None
-        inputs[stream_id] = (dets.xyxy, dets.confidence, embeddings, frame, dets.class_id)
+        inputs[stream_id] = detection_arguments(dets, frames.get(stream_id) if frames is not None else None)
     return inputs, errors
 
 

@@ -39,7 +39,10 @@ from .validation import (
     kept_rows,
 )
 
-__all__ = ["DeepSORTTracker", "FeatureExtractor", "FrameResult", "PreparedFrame", "detached_result", "single_caller"]
+__all__ = [
+    "DeepSORTTracker", "FeatureExtractor", "FrameResult", "PreparedFrame", "detached_result", "detection_arguments",
+    "single_caller",
+]
 
 _METRICS = {"cosine": METRIC_COSINE, "euclidean": METRIC_EUCLIDEAN}
 _GATING_DOF = {"full": 4, "position": 2}
@@ -366,10 +369,7 @@ class DeepSORTTracker:
             raise TypeError(f"detections must be supervision.Detections, got {type(detections).__name__}")
         _check_timestamp(timestamp)
         with self._exclusive():
-            embeddings = detections.data.get("embeddings") if detections.data else None
-            prepared = self._prepare(
-                detections.xyxy, detections.confidence, embeddings, frame, detections.class_id, detections
-            )
+            prepared = self._prepare(*detection_arguments(detections, frame), detections)
             tracked = self._commit(prepared, self._features(prepared))
         return detached_result(detections, tracked)
 
@@ -426,8 +426,8 @@ class DeepSORTTracker:
         one batch (``MultiStreamTracker`` does): ``prepare`` -> embed
         ``prepared.embed_input`` -> :meth:`commit`. Nothing changes in the
         tracker until :meth:`commit`; a prepared frame not committed is simply
-        dropped. ``update(d, f)`` is exactly ``commit(prepare(d, f),
-        extract(prepare(...)))``.
+        dropped. ``update(d, f)`` runs ``p = prepare(d, f)``, ``commit(p,
+        extract(p))`` and packages the result.
 
         Args:
             detections: ``sv.Detections`` as for :meth:`update`, or an ``(N, 4)``
@@ -454,10 +454,7 @@ class DeepSORTTracker:
 
         with self._exclusive():
             if isinstance(detections, sv.Detections):
-                embeddings = detections.data.get("embeddings") if detections.data else None
-                return self._prepare(
-                    detections.xyxy, detections.confidence, embeddings, frame, detections.class_id, detections
-                )
+                return self._prepare(*detection_arguments(detections, frame), detections)
             return self._prepare(detections, None, None, frame, None, None)
 
     def prepare_arrays(
@@ -830,6 +827,15 @@ def _check_timestamp(timestamp: object) -> None:
         raise TypeError(f"timestamp must be a number or None, got {type(timestamp).__name__}")
     if not math.isfinite(timestamp):
         raise ValueError(f"timestamp must be finite, got {timestamp!r}")
+
+
+def detection_arguments(detections: Any, frame: np.ndarray | None) -> tuple[Any, Any, Any, Any, Any]:
+    """``sv.Detections`` (and a frame) as the arguments of :meth:`DeepSORTTracker.update_arrays`.
+
+    ``(xyxy, confidence, data["embeddings"] or None, frame, class_id)``.
+    """
+    embeddings = detections.data.get("embeddings") if detections.data else None
+    return detections.xyxy, detections.confidence, embeddings, frame, detections.class_id
 
 
 def _detached(value: Any) -> Any:
