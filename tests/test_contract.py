@@ -15,6 +15,7 @@ import supervision as sv
 from deepsort_edge import DeepSORTTracker, MultiStreamTracker
 from deepsort_edge.settings import TrackerSettings
 from deepsort_edge.tracker import FrameResult, PreparedFrame
+from tests.common import BlockingExtractor
 
 
 
@@ -289,20 +290,8 @@ def test_commit_with_a_bad_row_checks_once_and_drops_it():
 
 
 # --------------------------------------------------------------------------- threads
-class _Gate:
-    """An extractor that holds its first call until released, so a second thread arrives meanwhile."""
-
-    def __init__(self) -> None:
-        self.entered, self.release = threading.Event(), threading.Event()
-
-    def extract_features(self, frame: np.ndarray, detections: object) -> np.ndarray:
-        self.entered.set()
-        assert self.release.wait(60)
-        return np.ones((len(detections), 4), np.float32)
-
-
 def test_multistream_second_thread_raises_instead_of_losing_frames():
-    extractor = _Gate()
+    extractor = BlockingExtractor()
     multi = MultiStreamTracker(feature_extractor=extractor, minimum_consecutive_frames=1)
     frame = np.zeros((240, 480, 3), np.uint8)
     dets = sv.Detections(xyxy=np.array([person(50, 50)]), confidence=np.array([0.9]))
