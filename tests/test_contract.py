@@ -312,3 +312,28 @@ def test_multistream_second_thread_raises_instead_of_losing_frames():
 
 def test_schema_allows_zero_consecutive_frames():
     assert TrackerSettings(minimum_consecutive_frames=0).minimum_consecutive_frames == 0
+
+
+def test_ray_refuses_camera_motion_it_cannot_see():
+    """Tracker actors get frame shapes, never pixels: camera motion is refused, not silently off."""
+    pytest.importorskip("ray")
+    from deepsort_edge.distributed import RayMultiStreamTracker
+
+    with pytest.raises(ValueError, match="camera_motion='affine' is not supported by RayMultiStreamTracker"):
+        RayMultiStreamTracker(camera_motion="affine")
+
+
+def test_multistream_camera_motion_runs_where_the_frames_are():
+    """In-process, each stream's commit estimates its camera motion from its own frames."""
+    rng = np.random.default_rng(3)
+    texture = rng.integers(0, 255, (260, 360, 3), dtype=np.uint8)
+    multi = MultiStreamTracker(camera_motion="affine", minimum_consecutive_frames=1, use_appearance=False)
+    alone = DeepSORTTracker(camera_motion="affine", minimum_consecutive_frames=1, use_appearance=False)
+    for t in range(6):
+        frame = np.ascontiguousarray(texture[10:250, 4 * t : 4 * t + 320])  # the camera pans 4 px a frame
+        dets = sv.Detections(xyxy=np.array([person(100 - 4 * t, 120)]), confidence=np.array([0.9]))
+        got = multi.update({"cam": dets}, {"cam": frame})["cam"]
+        want = alone.update(dets, frame)
+        np.testing.assert_array_equal(got.tracker_id, want.tracker_id)
+        np.testing.assert_allclose(got.data["track_xyxy"], want.data["track_xyxy"])
+    assert multi.tracks("cam")[0].track_id == 1
