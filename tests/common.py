@@ -81,3 +81,18 @@ def hide_modules(monkeypatch, *names: str) -> None:
         if name.split(".")[0] in names:
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setattr(builtins, "__import__", fake_import)
+
+
+class BlockingExtractor:
+    """Holds the first ``extract_features`` call until released: a second thread arrives meanwhile."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def extract_features(self, frame: np.ndarray, detections: object) -> np.ndarray:
+        self.entered.set()
+        assert self.release.wait(60)
+        return np.ones((len(detections), 4), np.float32)

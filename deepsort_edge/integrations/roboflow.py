@@ -97,21 +97,6 @@ def _define() -> type:
 
     defaults = TrackerSettings()
 
-    class _Track:
-        """One live track as roboflow's tracklets show it (``TrackletProtocol``)."""
-
-        __slots__ = ("_xyxy", "number_of_successful_updates", "time_since_update", "tracker_id")
-
-        def __init__(self, view: Any) -> None:
-            self.tracker_id = int(view.track_id) if view.confirmed else -1
-            self.number_of_successful_updates = int(view.hits)
-            self.time_since_update = int(view.time_since_update)
-            self._xyxy = np.asarray(view.xyxy, dtype=np.float64)
-
-        def get_state_bbox(self) -> np.ndarray:
-            """The Kalman box ``[x1, y1, x2, y2]``."""
-            return self._xyxy.copy()
-
     class DeepSORTBaseTracker(BaseTracker):
         """DeepSORT (deepsort-edge: Numba kernels, ONNX Runtime appearance) for roboflow trackers.
 
@@ -191,9 +176,13 @@ def _define() -> type:
             return self._tracker
 
         @property
-        def tracks(self) -> list[_Track]:  # type: ignore[override]
-            """Live tracks (tentative ones with ``tracker_id == -1``), in birth order."""
-            return [_Track(view) for view in self._tracker.tracks]
+        def tracks(self) -> list[Any]:  # type: ignore[override]
+            """Live tracks (tentative ones with ``tracker_id == -1``), in birth order.
+
+            :class:`deepsort_edge.tracks.TrackView` snapshots, which satisfy
+            roboflow's ``TrackletProtocol`` (``tracker_id``, ``get_state_bbox()``).
+            """
+            return self._tracker.tracks
 
         def _decide(self, frame: np.ndarray | None) -> None:
             """"auto": appearance when the sequence's first update brings a frame."""
