@@ -208,3 +208,15 @@ def test_tracker_takes_a_module_or_a_checkpoint(torch, tmp_path, monkeypatch):
         assert len(out) == len(boxes) and (out.tracker_id >= 0).all()
     # One export per content: the module and its pickle are two keys, nothing more.
     assert len(list((tmp_path / "cache" / "torch").glob("*.onnx"))) == 2
+
+
+def test_pickled_extractor_reloads_the_cached_export(torch, tmp_path, monkeypatch):
+    import pickle
+
+    net = _tiny_net(torch, seed=3)
+    fx = DeepSORTFeatureExtractor(net, "cpu", SIZE, cache_dir=tmp_path)
+    frame, boxes = _scene(3)
+    _forbid_export(monkeypatch)
+    copy = pickle.loads(pickle.dumps(fx))  # rebuilt from the cached ONNX file, not the module
+    assert copy.model_path == fx.model_path and copy.color_order == "BGR" and copy.input_size == SIZE
+    np.testing.assert_array_equal(copy.extract_features(frame, boxes), fx.extract_features(frame, boxes))
