@@ -220,3 +220,23 @@ def test_pickled_extractor_reloads_the_cached_export(torch, tmp_path, monkeypatc
     copy = pickle.loads(pickle.dumps(fx))  # rebuilt from the cached ONNX file, not the module
     assert copy.model_path == fx.model_path and copy.color_order == "BGR" and copy.input_size == SIZE
     np.testing.assert_array_equal(copy.extract_features(frame, boxes), fx.extract_features(frame, boxes))
+
+
+def test_torch_file_of_any_name_is_recognised(torch, tmp_path):
+    """2.0.1 read every path with torch.load; a torch.save file named .bin is a torch file here too."""
+    from deepsort_edge.embedder import default_model_path
+    from deepsort_edge.export.torch_module import is_torch_checkpoint
+
+    path = tmp_path / "reid.bin"
+    torch.save(_tiny_net(torch, seed=4), path)
+    assert is_torch_checkpoint(path) and not is_torch_checkpoint(default_model_path())
+    assert not is_torch_checkpoint(tmp_path / "absent.onnx")
+    fx = DeepSORTFeatureExtractor(path, "cpu", SIZE, cache_dir=tmp_path / "cache")
+    assert fx.feature_dim == 12 and fx.model_path.parent == tmp_path / "cache" / "torch"
+
+
+def test_unreadable_torch_file(torch, tmp_path):
+    path = tmp_path / "broken.pt"
+    path.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match="torch.load cannot read"):
+        DeepSORTFeatureExtractor(path, "cpu", SIZE, cache_dir=tmp_path)

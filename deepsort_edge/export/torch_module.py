@@ -86,8 +86,23 @@ def is_torch_module(obj: object) -> bool:
 
 
 def is_torch_checkpoint(path: str | os.PathLike[str]) -> bool:
-    """Whether a path names a torch file (``.pt`` or ``.pth``) rather than an ONNX model."""
-    return Path(path).suffix.lower() in TORCH_SUFFIXES
+    """Whether a path names a torch file rather than an ONNX model.
+
+    ``.pt`` and ``.pth`` are torch files; any other existing file is one when
+    it starts as ``torch.save`` writes (a zip archive, or a pickle from
+    torch < 1.6), since roboflow trackers 2.0.1 read every path with
+    ``torch.load`` (``.bin``, ``.ckpt``...). An ONNX file starts with a
+    protobuf field tag instead.
+    """
+    path = Path(path).expanduser()
+    if path.suffix.lower() in TORCH_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return False
+    return head == b"PK\x03\x04" or head[:1] == b"\x80"
 
 
 def _require_torch_and_onnx(what: str) -> None:
@@ -118,7 +133,12 @@ def load_torch_checkpoint(path: str | os.PathLike[str]) -> torch.nn.Module:
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"model_or_checkpoint_path: torch checkpoint not found: {path}")
-    loaded = torch.load(str(path), map_location="cpu", weights_only=False)
+    try:
+        loaded = torch.load(str(path), map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises pickle, zip and runtime errors for unreadable files
+        raise ValueError(
+            f"model_or_checkpoint_path: torch.load cannot read {path} (corrupt, or not a torch file): {exc}"
+        ) from exc
     if isinstance(loaded, torch.nn.Module):
         return loaded
     hint = ""
