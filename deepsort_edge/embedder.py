@@ -275,6 +275,11 @@ class DeepSORTFeatureExtractor:
         )
 
         source = model_or_checkpoint_path
+        if isinstance(source, str) and re.match(r"[a-z][a-z0-9+.-]*://", source, re.IGNORECASE):
+            raise ValueError(
+                f"model_or_checkpoint_path: {source!r} is a URL; deepsort-edge downloads nothing "
+                "(roboflow 2.0.1 did): download the file and pass its path"
+            )
         if is_torch_module(source) or (
             isinstance(source, (str, os.PathLike)) and is_torch_checkpoint(source)
         ):

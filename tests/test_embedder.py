@@ -415,6 +415,11 @@ def test_unknown_provider_lists_available():
     assert "NoSuchExecutionProvider" in str(info.value)
 
 
+def test_url_is_refused_with_advice():
+    with pytest.raises(ValueError, match="URL.*download the file"):
+        DeepSORTFeatureExtractor("https://example.com/reid.pth")
+
+
 def test_non_path_model_is_a_type_error():
     with pytest.raises(TypeError, match="model_or_checkpoint_path.*torch.nn.Module"):
         DeepSORTFeatureExtractor(object())
