@@ -25,7 +25,6 @@ reports the real figure.
 
 from __future__ import annotations
 
-import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -38,10 +37,10 @@ from .tracker import (
     FeatureExtractor,
     FrameResult,
     PreparedFrame,
+    SingleCaller,
     _load_extractor,
     detached_result,
     detection_arguments,
-    single_caller,
 )
 from .tracks import TrackView
 
@@ -364,11 +363,8 @@ class MultiStreamTracker:
     ) -> None:
         self.feature_extractor = _load_extractor(feature_extractor, device)
         self._group = _StreamGroup(tracker_kwargs, embeds=self.feature_extractor is not None)
-        self._busy = threading.Lock()  # one update at a time (see _exclusive)
-
-    def _exclusive(self) -> Any:
-        return single_caller(
-            self._busy, f"MultiStreamTracker at {id(self):#x}",
+        self._busy = SingleCaller(  # one update at a time
+            f"MultiStreamTracker at {id(self):#x}",
             "it updates its streams together: use one MultiStreamTracker per thread (or a lock)",
         )
 
@@ -399,7 +395,7 @@ class MultiStreamTracker:
                 use one ``MultiStreamTracker`` per thread, or a lock).
         """
         inputs, errors = unpack_detections(detections, frames)
-        with self._exclusive():
+        with self._busy:
             sources = {sid: detections[sid] for sid in inputs}
             ids, requests, more, caught = self._group.begin(inputs, sources)
             errors.update(more)
@@ -432,12 +428,12 @@ class MultiStreamTracker:
 
     def remove(self, stream_id: str) -> None:
         """Forget a stream and its tracks (KeyError if unknown)."""
-        with self._exclusive():
+        with self._busy:
             self._group.remove(stream_id)
 
     def reset(self, stream_id: str | None = None) -> None:
         """Forget the tracks of one stream (ids restart at 1), or of every stream when None."""
-        with self._exclusive():
+        with self._busy:
             for sid in self.streams if stream_id is None else (stream_id,):
                 self._group.get(sid).reset()
 
@@ -469,7 +465,7 @@ class MultiStreamTracker:
 
     def load_state_dict(self, stream_id: str, state: dict[str, Any]) -> None:
         """Restore one stream from a ``state_dict`` (creating it if new); unchanged if it fails."""
-        with self._exclusive():
+        with self._busy:
             self._group.load(stream_id, state)
 
     def __repr__(self) -> str:

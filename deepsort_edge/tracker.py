@@ -6,8 +6,6 @@ import copy
 import dataclasses
 import math
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -41,7 +39,7 @@ from .validation import (
 
 __all__ = [
     "DeepSORTTracker", "FeatureExtractor", "FrameResult", "PreparedFrame", "detached_result", "detection_arguments",
-    "single_caller",
+    "SingleCaller",
 ]
 
 _METRICS = {"cosine": METRIC_COSINE, "euclidean": METRIC_EUCLIDEAN}
@@ -65,9 +63,9 @@ class FrameResult(NamedTuple):
     """``(N, 4)`` float64: the filter's corrected box of each tracked row, the row's own box elsewhere."""
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)  # not frozen: a frozen init costs microseconds, and this is made every frame
 class PreparedFrame:
-    """One frame checked by :meth:`DeepSORTTracker.prepare`, waiting for :meth:`~DeepSORTTracker.commit`.
+    """One frame checked by :meth:`DeepSORTTracker.prepare`, waiting for :meth:`~DeepSORTTracker.commit` (read-only).
 
     Attributes:
         xyxy: ``(N, 4)`` float64 boxes of every input row.
@@ -204,7 +202,7 @@ class DeepSORTTracker:
         self._epoch = 0  # bumped by every change of state: a PreparedFrame is good for one epoch
         self._apply_settings(TrackerSettings.from_dict(values))
         self.feature_extractor = _load_extractor(feature_extractor, device)
-        self._busy = threading.Lock()  # detects concurrent update calls (see _exclusive)
+        self._busy = _update_guard(self)  # detects concurrent update calls
         self.reset()
 
     # ------------------------------------------------------------------ setup
@@ -281,7 +279,7 @@ class DeepSORTTracker:
         new = TrackerSettings.from_dict({**self._settings.to_dict(), **changes})
         old = self._settings
         reshaped = any(getattr(new, name) != getattr(old, name) for name in _STORE_SHAPING)
-        with self._exclusive():
+        with self._busy:
             if reshaped and len(self._store):
                 raise ValueError(
                     f"{', '.join(_STORE_SHAPING)} shape the track store and change only while it holds no "
@@ -369,7 +367,7 @@ class DeepSORTTracker:
         if not isinstance(detections, sv.Detections):
             raise TypeError(f"detections must be supervision.Detections, got {type(detections).__name__}")
         _check_timestamp(timestamp)
-        with self._exclusive():
+        with self._busy:
             prepared = self._prepare(*detection_arguments(detections, frame), detections)
             tracked = self._commit(prepared, self._features(prepared))
         return detached_result(detections, tracked)
@@ -411,7 +409,7 @@ class DeepSORTTracker:
             >>> tracker.update_arrays(np.array([[0., 0., 10., 30.]]), np.array([0.8]))
             array([1])
         """
-        with self._exclusive():
+        with self._busy:
             prepared = self._prepare(xyxy, scores, embeddings, frame, class_id, None)
             tracked = self._commit(prepared, self._features(prepared))
         if not return_boxes:
@@ -453,7 +451,7 @@ class DeepSORTTracker:
         """
         import supervision as sv
 
-        with self._exclusive():
+        with self._busy:
             if isinstance(detections, sv.Detections):
                 return self._prepare(*detection_arguments(detections, frame), detections)
             return self._prepare(detections, None, None, frame, None, None)
@@ -467,12 +465,12 @@ class DeepSORTTracker:
         class_id: np.ndarray | None = None,
     ) -> PreparedFrame:
         """:meth:`prepare` for plain arrays (the arguments of :meth:`update_arrays`)."""
-        with self._exclusive():
+        with self._busy:
             return self._prepare(xyxy, scores, embeddings, frame, class_id, None)
 
     def extract(self, prepared: PreparedFrame) -> np.ndarray | None:
         """This tracker's feature extractor on ``prepared.embed_input`` (None when no row needs features)."""
-        with self._exclusive():
+        with self._busy:
             return self._features(prepared)
 
     def commit(self, prepared: PreparedFrame, features: np.ndarray | None = None) -> FrameResult:
@@ -493,14 +491,8 @@ class DeepSORTTracker:
                 invalid; the tracker is then unchanged.
             RuntimeError: Another thread is inside this tracker.
         """
-        with self._exclusive():
+        with self._busy:
             return self._commit(prepared, features)
-
-    def _exclusive(self) -> Any:
-        return single_caller(
-            self._busy, f"DeepSORTTracker at {id(self):#x}",
-            "a tracker holds one stream's state: use one tracker per thread (or a lock)",
-        )
 
     def _prepare(
         self,
@@ -764,7 +756,7 @@ class DeepSORTTracker:
         self.feature_extractor = pickled["feature_extractor"]
         self.preset = None
         self._epoch = 0
-        self._busy = threading.Lock()  # locks do not pickle: a fresh one
+        self._busy = _update_guard(self)  # locks do not pickle: a fresh one
         self.load_state_dict(pickled["state"])
 
     def __repr__(self) -> str:
@@ -781,21 +773,36 @@ class DeepSORTTracker:
         )
 
 
-@contextmanager
-def single_caller(lock: threading.Lock, owner: str, advice: str) -> Iterator[None]:
-    """Hold ``lock`` for the block, or raise ``RuntimeError`` at once if another thread holds it.
+class SingleCaller:
+    """``with guard:`` holds the guard's lock, or raises ``RuntimeError`` at once if another thread holds it.
 
     Not a lock to wait on: two threads updating one tracker is a bug in the
-    caller (frames would interleave), so the second call fails loudly.
+    caller (frames would interleave), so the second call fails loudly. A
+    class rather than a generator context manager: it runs every frame.
+
+    Args:
+        owner: names the guarded object in the error.
+        advice: what to do instead, appended to the error.
     """
-    if not lock.acquire(blocking=False):
-        raise RuntimeError(
-            f"{owner} is already being updated from another thread; {advice}"
-        )
-    try:
-        yield
-    finally:
-        lock.release()
+
+    __slots__ = ("_lock", "_message")
+
+    def __init__(self, owner: str, advice: str) -> None:
+        self._lock = threading.Lock()
+        self._message = f"{owner} is already being updated from another thread; {advice}"
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError(self._message)
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def _update_guard(tracker: DeepSORTTracker) -> SingleCaller:
+    return SingleCaller(
+        f"DeepSORTTracker at {id(tracker):#x}", "a tracker holds one stream's state: use one tracker per thread (or a lock)"
+    )
 
 
 def _setting_property(name: str) -> property:

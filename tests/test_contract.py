@@ -165,7 +165,7 @@ def test_update_takes_a_timestamp_that_does_not_change_tracking():
 
 
 # --------------------------------------------------------------------------- settings a user can trust
-def test_assigned_setting_takes_effect_from_the_next_update():
+def test_assigned_setting_takes_effect_from_the_next_update(tmp_path):
     scene = _scene(10)
     changed = DeepSORTTracker(minimum_consecutive_frames=1)
     changed.update(scene[0])
@@ -179,6 +179,8 @@ def test_assigned_setting_takes_effect_from_the_next_update():
     assert changed.settings == fresh.settings
     assert changed.state_dict()["settings"]["track_activation_threshold"] == 0.85
     assert changed.track_activation_threshold == 0.85 and DeepSORTTracker().track_activation_threshold == 0.3
+    saved = DeepSORTTracker.load(changed.save(tmp_path / "t.npz"))
+    assert saved.settings == changed.settings  # save() writes what runs
 
 
 def test_assigned_setting_mid_stream_keeps_tracks_and_changes_what_follows():
