@@ -194,3 +194,16 @@ def test_register_without_trackers_says_what_to_install(monkeypatch):
     with pytest.raises(ImportError, match=r"trackers>=2\.6.*|trackers >= 2\.6"):
         integration.register()
     assert integration.main(["track"]) == 2
+
+
+@pytest.mark.parametrize("choice", ["default", "path"])
+def test_named_appearance_model_is_used_from_the_first_frame(base_tracker, choice):
+    from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_model_path
+
+    given = "default" if choice == "default" else str(default_model_path())
+    tracker = integration.register()(feature_extractor=given, device="cpu", minimum_consecutive_frames=1)
+    assert isinstance(tracker.deepsort.feature_extractor, DeepSORTFeatureExtractor)
+    frame = np.random.default_rng(1).integers(0, 256, (240, 640, 3), dtype=np.uint8)
+    assert (tracker.update(next(_walk()), frame=frame).tracker_id >= 0).all()
+    with pytest.raises(ValueError, match="frame"):
+        tracker.update(next(_walk()))  # appearance without a frame: the tracker's own error

@@ -91,7 +91,7 @@ def _define() -> type:
     import supervision as sv
     from trackers.core.base import BaseTracker
 
-    from deepsort_edge.embedder import DeepSORTFeatureExtractor
+    from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_model_path
     from deepsort_edge.settings import TrackerSettings
     from deepsort_edge.tracker import DeepSORTTracker
 
@@ -161,7 +161,7 @@ def _define() -> type:
             if feature_extractor == "none" or feature_extractor == "auto":
                 self._extractor: Any = None  # "auto" decides at the first update of a sequence
             elif feature_extractor == "default":
-                self._extractor = DeepSORTFeatureExtractor.default(providers=_providers(device))
+                self._extractor = DeepSORTFeatureExtractor(default_model_path(), device)
             else:
                 self._extractor = DeepSORTFeatureExtractor(feature_extractor, device)
             self._tracker = DeepSORTTracker(feature_extractor=self._extractor, **self._settings)
@@ -190,7 +190,7 @@ def _define() -> type:
             if frame is None:
                 return
             if self._extractor is None:
-                self._extractor = DeepSORTFeatureExtractor.default(providers=_providers(self._device))
+                self._extractor = DeepSORTFeatureExtractor(default_model_path(), self._device)
             self._tracker = DeepSORTTracker(feature_extractor=self._extractor, **self._settings)
 
         def update(
@@ -233,12 +233,6 @@ def _define() -> type:
 
     DeepSORTBaseTracker.__module__ = __name__
     return DeepSORTBaseTracker
-
-
-def _providers(device: str) -> str | list:
-    from deepsort_edge.providers import providers_for_device
-
-    return providers_for_device(device)
 
 
 def __getattr__(name: str) -> Any:
