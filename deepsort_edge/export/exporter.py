@@ -70,14 +70,14 @@ INPUT_NAME = "images"
 OUTPUT_NAME = "features"
 
 
-def require_export_extra() -> None:
-    """Import torch, timm and onnx, or raise an ImportError that says how to install them.
+def require_export_extra(packages: Sequence[str] = ("torch", "timm", "onnx")) -> None:
+    """Import the export extra's ``packages``, or raise an ImportError that says how to install them.
 
     Raises:
         ImportError: naming the missing package and the install command.
     """
     missing = []
-    for name in ("torch", "timm", "onnx"):
+    for name in packages:
         try:
             __import__(name)
         except ImportError as exc:
@@ -364,8 +364,9 @@ def export_timm(
         with contextlib.ExitStack() as stack:
             if pretrained:
                 reachable = stack.enter_context(hub_access(model_name))
+            # num_classes=0 (pooled features) unless the caller's model_kwargs say otherwise.
             model = timm.create_model(
-                model_name, pretrained=pretrained, num_classes=0, **dict(model_kwargs or {})
+                model_name, pretrained=pretrained, **{"num_classes": 0, **dict(model_kwargs or {})}
             )
     except (OSError, RuntimeError) as exc:  # hub errors subclass these (offline, no cache)
         if not pretrained:
