@@ -38,8 +38,15 @@ def _number(
     return field(default=default, metadata=meta)
 
 
-def _integer(default: int | None, low: int, help: str, *, optional: bool = False) -> Any:
-    return field(default=default, metadata={"kind": "int", "low": low, "optional": optional, "help": help})
+# Upper bound of the integer settings: counts of frames and embeddings far
+# beyond any real use, small enough for the kernels' int32/int64 arithmetic.
+MAX_FRAMES_SETTING = 2**31 - 1
+MAX_NN_BUDGET = 2**16
+
+
+def _integer(default: int | None, low: int, help: str, *, high: int = MAX_FRAMES_SETTING, optional: bool = False) -> Any:
+    meta = {"kind": "int", "low": low, "high": high, "optional": optional, "help": help}
+    return field(default=default, metadata=meta)
 
 
 def _choice(default: str, choices: tuple[str, ...], help: str) -> Any:
@@ -70,7 +77,7 @@ class TrackerSettings:
     appearance_threshold: float = _number(0.25, 0.0, 2.0, "maximum appearance distance for a match")
     appearance_weight: float = _number(1.0, 0.0, 1.0, "weight of appearance against motion in the matching cost")
     distance_metric: str = _choice("cosine", ("cosine", "euclidean"), "appearance distance (on unit embeddings)")
-    nn_budget: int = _integer(100, 1, "embeddings kept per track in gallery mode")
+    nn_budget: int = _integer(100, 1, "embeddings kept per track in gallery mode", high=MAX_NN_BUDGET)
     appearance_mode: str = _choice(
         "ema", ("gallery", "ema"), "gallery: nearest of the last nn_budget embeddings; ema: one smoothed embedding"
     )
@@ -172,6 +179,8 @@ def _check(f: dataclasses.Field, value: Any) -> Any:
             raise TypeError(f"{name} must be an int, got {type(value).__name__}")
         if value < meta["low"]:
             raise ValueError(f"{name} must be >= {meta['low']}, got {value}")
+        if value > meta["high"]:
+            raise ValueError(f"{name} must be <= {meta['high']}, got {value}")
         return int(value)
     low, high, low_open = meta["range"]
     number = float(value)
@@ -261,7 +270,7 @@ def markdown_table() -> str:
         elif meta["kind"] == "bool":
             values = "None / True / False" if meta.get("optional") else "True / False"
         elif meta["kind"] == "int":
-            values = f">= {meta['low']}"
+            values = f"[{meta['low']}, {meta['high']}]"
         else:
             low, high, low_open = meta["range"]
             values = "any finite" if math.isinf(low) and math.isinf(high) else (

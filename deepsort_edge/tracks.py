@@ -185,7 +185,8 @@ class TrackStore:
         ``deepsort_edge.state.check_state``.
         """
         count = int(arrays["mean"].shape[0])
-        store = cls(gallery_size, capacity=max(64, count), gallery_dtype=gallery_dtype)
+        # Exactly the loaded tracks: a spare 64 slots of a large gallery would be gigabytes.
+        store = cls(gallery_size, capacity=max(count, 1), gallery_dtype=gallery_dtype)
         if embedding_dim:
             store.set_embedding_dim(embedding_dim)
         slots = store.allocate(count)
