@@ -21,7 +21,9 @@ Example:
 from __future__ import annotations
 
 import configparser
+import os
 import re
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,7 +290,8 @@ def write_mot(path: str | Path, data: MOTData) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_format_rows(data.table), encoding="utf-8")
+    with MOTResultWriter(path) as writer:
+        writer.write_text(_format_rows(data.table))
 
 
 class MOTResultWriter:
@@ -296,6 +299,10 @@ class MOTResultWriter:
 
     Rows are ``frame,id,left,top,width,height,score,-1,-1,-1``. Only rows with
     ``id >= 1`` are written (``-1`` marks a detection without a confirmed track).
+    They go to a temporary file beside ``path`` (``.NAME.PID.XXXXXXXX.tmp``),
+    renamed to ``path`` by :meth:`close`; :meth:`discard` (or leaving a
+    ``with`` block by an exception) deletes it instead, so ``path`` is either
+    complete or untouched.
 
     Example:
         >>> with MOTResultWriter("results.txt") as writer:  # doctest: +SKIP
@@ -305,7 +312,8 @@ class MOTResultWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: TextIO | None = self.path.open("w", encoding="utf-8")
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        self._fh: TextIO | None = self._tmp.open("x", encoding="utf-8")
         self.rows_written = 0
 
     def write(
@@ -338,17 +346,40 @@ class MOTResultWriter:
         self._fh.write(_format_rows(table[keep]))
         self.rows_written += int(keep.sum())
 
+    def write_text(self, text: str) -> None:
+        """Append already formatted rows."""
+        if self._fh is None:
+            raise ValueError(f"writer for {self.path} is closed")
+        self._fh.write(text)
+
     def close(self) -> None:
-        """Flush and close the file (idempotent)."""
+        """Flush, close and rename the file to ``path`` (idempotent)."""
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            try:
+                fh.close()
+                os.replace(self._tmp, self.path)
+            except BaseException:
+                self._tmp.unlink(missing_ok=True)
+                raise
+
+    def discard(self) -> None:
+        """Close and delete the unfinished file; ``path`` is left as it was (idempotent)."""
+        if self._fh is not None:
+            fh, self._fh = self._fh, None
+            try:
+                fh.close()
+            finally:
+                self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> MOTResultWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.discard()
 
 
 @dataclass(frozen=True)

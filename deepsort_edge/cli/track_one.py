@@ -323,15 +323,18 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         # With images, decoding overlaps embedding and tracking (a reader thread).
         frames = prefetch(source) if source.kind != "detections" else source
         stats = track_frames(frames, detections, tracker, extractor, on_frame, bar)
+    except BaseException:
+        writer.discard()  # no truncated results file: the output is complete or untouched
+        raise
     finally:
         bar.close()
         source.close()
         if video is not None:
             video.release()
-        try:
-            writer.close()
-        except OSError as exc:  # a full disk often shows only here, when the buffer is flushed
-            raise InputError(f"-o/--output {output}: writing failed ({exc.strerror or exc})") from None
+    try:
+        writer.close()
+    except OSError as exc:  # a full disk often shows only here, when the buffer is flushed
+        raise InputError(f"-o/--output {output}: writing failed ({exc.strerror or exc})") from None
     stats.warmup_s = warmup_s
     if args.interpolate:
         from deepsort_edge.interpolation import interpolate_gaps  # noqa: PLC0415
