@@ -155,14 +155,32 @@ def _triple(value: Sequence[float], name: str) -> tuple[float, float, float]:
     return triple  # type: ignore[return-value]
 
 
+#: Largest model input side: re-id inputs are a few hundred pixels; a batch of
+#: larger crops would need gigabytes.
+MAX_INPUT_SIDE = 1024
+
+
+class ModelError(ValueError):
+    """The appearance model gave output that cannot be features: one row of ``D >= 1`` values per crop."""
+
+
 def _size(value: Sequence[int], name: str) -> tuple[int, int]:
     try:
         size = tuple(int(v) for v in value)
-    except TypeError as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise TypeError(f"{name} must be (height, width), got {value!r}") from exc
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"{name} must be (height, width) with positive sides, got {value!r}")
+    if len(size) != 2 or min(size) < 1 or max(size) > MAX_INPUT_SIDE:
+        raise ValueError(f"{name} must be (height, width) with sides in [1, {MAX_INPUT_SIDE}], got {value!r}")
     return size  # type: ignore[return-value]
+
+
+def _check_output_shape(shape: list, model: str) -> None:
+    """Features are ``[N, D]`` or ``[N, D, 1, 1]``; a map such as ``[N, 8, 8]`` is no feature vector."""
+    if len(shape) > 2 and any(d != 1 for d in shape[2:] if isinstance(d, int)):
+        raise ModelError(
+            f"{model}: the model's output has shape {shape}; expected [N, D] or [N, D, 1, 1] "
+            "(a feature map needs pooling before it can be compared)"
+        )
 
 
 # ------------------------------------------------------------------------- extractor
@@ -508,6 +526,7 @@ class DeepSORTFeatureExtractor:
         # A model exported with a fixed batch dimension can only take that many crops a call.
         self._fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
         out_shape = list(outputs[0].shape)
+        _check_output_shape(out_shape, self.model_path.name)
         dim = None
         if len(out_shape) >= 2 and all(isinstance(d, int) for d in out_shape[1:]):
             dim = int(np.prod(out_shape[1:]))
@@ -516,6 +535,8 @@ class DeepSORTFeatureExtractor:
         if dim is None:
             probe = np.zeros((1, 3, *self.input_size), dtype=self._input_dtype)
             dim = int(np.prod(self._run(probe).shape[1:]))
+        if dim < 1:
+            raise ModelError(f"{self.model_path.name}: the model gives {dim} features per crop; expected >= 1")
         self.feature_dim = dim
         self.source_model = str(meta.get("source_model", self.model_path.name))
 
@@ -550,8 +571,9 @@ class DeepSORTFeatureExtractor:
     def _run(self, batch: np.ndarray) -> np.ndarray:
         out = np.asarray(self._session.run([self._output_name], {self._input_name: batch})[0])
         # Reshaping a wrong batch would silently give crops each other's features.
+        _check_output_shape(list(out.shape), self.model_path.name)
         if out.ndim == 0 or out.shape[0] != len(batch):
-            raise ValueError(
+            raise ModelError(
                 f"{self.model_path.name}: the model returned output of shape {out.shape} for "
                 f"{len(batch)} crops; expected one row per crop ([{len(batch)}, D] or "
                 f"[{len(batch)}, D, 1, 1])"

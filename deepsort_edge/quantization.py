@@ -72,7 +72,8 @@ def quantize_model(
             as for ``DeepSORTFeatureExtractor.from_onnx`` (default: the model's metadata).
 
     Raises:
-        ValueError: no calibration or verification crops, or a bad ``keep_float``.
+        ValueError: no calibration or verification crops, a bad ``keep_float``,
+            or ``out_path`` is ``model_path`` (the float32 model is never overwritten).
     """
     import tempfile
 
@@ -87,6 +88,8 @@ def quantize_model(
     if isinstance(keep_float, bool) or not isinstance(keep_float, int) or keep_float < 0:
         raise ValueError(f"keep_float must be an int >= 0, got {keep_float!r}")
     model_path, out_path = Path(model_path), Path(out_path)
+    if out_path.resolve() == model_path.resolve() or (out_path.exists() and out_path.samefile(model_path)):
+        raise ValueError(f"out_path {out_path} is the float32 model itself; it would be overwritten")
     fp32 = DeepSORTFeatureExtractor.from_onnx(model_path, providers="cpu", **preprocessing)
 
     def batch(crops: Sequence[np.ndarray]) -> np.ndarray:

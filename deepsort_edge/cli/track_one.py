@@ -323,8 +323,13 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         # With images, decoding overlaps embedding and tracking (a reader thread).
         frames = prefetch(source) if source.kind != "detections" else source
         stats = track_frames(frames, detections, tracker, extractor, on_frame, bar)
-    except BaseException:
+    except BaseException as exc:
         writer.discard()  # no truncated results file: the output is complete or untouched
+        if extractor is not None:
+            from deepsort_edge.embedder import ModelError  # noqa: PLC0415  (already imported with the extractor)
+
+            if isinstance(exc, ModelError):
+                raise InputError(f"--model: {exc}") from None
         raise
     finally:
         bar.close()
