@@ -72,7 +72,9 @@ class TrackerSettings:
     track_activation_threshold: float = _number(
         0.3, -math.inf, math.inf, "minimum detection score (as given) to start a track"
     )
-    minimum_consecutive_frames: int = _integer(3, 1, "matched frames before a track is confirmed and gets an id")
+    minimum_consecutive_frames: int = _integer(
+        3, 0, "matched frames before a track is confirmed and gets an id (0 behaves as 1, as in roboflow's)"
+    )
     minimum_iou_threshold: float = _number(0.3, 0.0, 1.0, "minimum IoU for a match by overlap")
     appearance_threshold: float = _number(0.25, 0.0, 2.0, "maximum appearance distance for a match")
     appearance_weight: float = _number(1.0, 0.0, 1.0, "weight of appearance against motion in the matching cost")
