@@ -1,0 +1,137 @@
+"""A real two-node Ray cluster on loopback, one node killed mid-run (run by tests/test_ray_cluster.py).
+
+Run inside a loopback-only network namespace (``unshare --net``): it starts
+a head and a worker node with ``ray start --block`` (each in its own process
+group), tracks several streams with :class:`RayMultiStreamTracker`, kills the
+worker node's process group by id while frames flow, goes on, and prints one
+JSON line with what happened. Every process it started is stopped by its
+process group id at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.test_multistream import SETTINGS, embedding_stream  # noqa: E402
+
+FRAMES = 30
+KILL_AT = 12
+STREAMS = [f"cam{i}" for i in range(6)]
+PORT = 6391
+
+
+def listening() -> list[str]:
+    """Local addresses of every listening TCP socket in this namespace."""
+    out = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout
+    return [line.split()[3] for line in out.splitlines() if line.strip()]
+
+
+def start_node(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(["ray", "start", "--block", *args], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid``'s children, their children, ... (from /proc), found before any of them is killed."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def stop(node: subprocess.Popen) -> list[int]:
+    """Kill a node: its `ray start` process and everything it started (raylet, object store, workers)."""
+    tree = [node.pid, *descendants(node.pid)]
+    for pid in tree:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    node.wait()
+    return tree
+
+
+def main() -> None:
+    import ray
+
+    from deepsort_edge import MultiStreamTracker
+    from deepsort_edge.distributed import RayMultiStreamTracker
+
+    temp = tempfile.mkdtemp(prefix="dse-ray-", dir="/tmp")  # short: Ray's socket paths have a length limit
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+           "PYTHONPATH": str(REPO), "RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "5"}
+    os.environ.update({k: env[k] for k in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")})
+    common = ["--node-ip-address=127.0.0.1", f"--temp-dir={temp}", "--disable-usage-stats", "--num-cpus=1"]
+    head = start_node(["--head", f"--port={PORT}", "--include-dashboard=false", *common], env)
+    worker = None
+    report: dict = {}
+    try:
+        for _ in range(120):  # the head's GCS answers
+            if any(a.endswith(f":{PORT}") for a in listening()):
+                break
+            time.sleep(0.5)
+        worker = start_node([f"--address=127.0.0.1:{PORT}", *common], env)
+        ray.init(address=f"127.0.0.1:{PORT}", log_to_driver=False)
+        for _ in range(240):
+            if sum(1 for n in ray.nodes() if n["Alive"]) == 2:
+                break
+            time.sleep(0.5)
+        report["nodes"] = sum(1 for n in ray.nodes() if n["Alive"])
+        head_id = ray.get_runtime_context().get_node_id()
+
+        streams = {sid: embedding_stream(100 + i, FRAMES) for i, sid in enumerate(STREAMS)}
+        local = MultiStreamTracker(**SETTINGS)
+        expected = [{s: local.update({s: streams[s][t]})[s].tracker_id.tolist() for s in STREAMS}
+                    for t in range(FRAMES)]
+        multi = RayMultiStreamTracker(num_workers=2, snapshot_every=5, timeout_s=300, **SETTINGS)
+        nodes = ray.get([w.node.remote() for w in multi.workers])
+        report["actors_on_worker_node"] = sum(1 for n in nodes if n != head_id)
+        got, seconds = [], []
+        for t in range(FRAMES):
+            if t == KILL_AT:
+                report["killed_pids"] = len(stop(worker))  # the whole node: raylet, object store, actors
+            start = time.monotonic()
+            out = multi.update({s: streams[s][t] for s in STREAMS})
+            seconds.append(time.monotonic() - start)
+            got.append({s: out[s].tracker_id.tolist() for s in STREAMS})
+        report["ids_identical"] = got == expected
+        report["frame_counts"] = {s: multi.state_dict(s)["frame_count"] for s in STREAMS}
+        report["restarts"] = multi.restarts
+        report["slowest_update_s"] = max(seconds)
+        report["recovery_update_s"] = seconds[KILL_AT]
+        report["actors_after"] = sorted(set(ray.get([w.node.remote() for w in multi.workers])) - {head_id})
+        report["listening"] = listening()
+        multi.close()
+        ray.shutdown()
+    finally:
+        # Everything the head started too: GCS, raylet, workers (some outlive their parent).
+        for node in (worker, head):
+            if node is not None:
+                stop(node)
+    print("REPORT " + json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    main()
