@@ -15,7 +15,7 @@ from deepsort_edge.cli.track_many import _apply, _BarProgress
 from deepsort_edge.demo_scene import SceneRenderer
 from deepsort_edge.mot import MOTData, read_mot, write_mot
 from deepsort_edge.synthetic import SceneConfig, generate_scene
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, require_loopback_only_network
 
 
 def _scene(seed: int, frames: int, width: int = 192, height: int = 144):
@@ -108,6 +108,7 @@ def test_ray_tasks_give_byte_identical_results(
     inputs: Path, one_by_one: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ray = pytest.importorskip("ray", reason='the ray extra is not installed (pip install ".[cpu,ray]")')
+    require_loopback_only_network()
     if ray.is_initialized():
         ray.shutdown()
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))  # Ray's workers import this checkout
