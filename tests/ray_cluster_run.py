@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -92,8 +92,10 @@ def main() -> None:
             if any(a.endswith(f":{PORT}") for a in listening()):
                 break
             time.sleep(0.5)
-        worker = start_node([f"--address=127.0.0.1:{PORT}", *common], env)
+        # The driver joins before the worker node exists: both nodes are 127.0.0.1, and a driver
+        # attached to the worker node's raylet would die with it.
         ray.init(address=f"127.0.0.1:{PORT}", log_to_driver=False)
+        worker = start_node([f"--address=127.0.0.1:{PORT}", *common], env)
         for _ in range(240):
             if sum(1 for n in ray.nodes() if n["Alive"]) == 2:
                 break
@@ -130,6 +132,7 @@ def main() -> None:
         for node in (worker, head):
             if node is not None:
                 stop(node)
+        shutil.rmtree(temp, ignore_errors=True)
     print("REPORT " + json.dumps(report), flush=True)
 
 
