@@ -600,22 +600,33 @@ class RayMultiStreamTracker:
             pass
 
     def _restart(self, worker: int, deadline: float) -> None:
-        """Replace a dead tracker actor (on a live node) and restore its streams from snapshots plus logs."""
-        self._kill(self._workers[worker])
-        self._dead.add(worker)
-        self._workers[worker] = self._new_worker()
-        self.restarts += 1
+        """Replace a dead tracker actor (on a live node) and restore its streams from snapshots plus logs.
+
+        A replacement can die too: placed on a node that is lost but not yet
+        declared dead, say. Then another is started, until ``deadline``.
+        """
         sids = [sid for sid, w in self._streams.items() if w == worker]
         states = {sid: self._snapshots[sid] for sid in sids if sid in self._snapshots}
         logs = {sid: self._logs.get(sid, []) for sid in sids}
         seqs = {sid: self._seq.get(sid, 0) for sid in sids}
-        try:
-            self._wait(self._workers[worker].restore.remote(states, logs, seqs), deadline,
-                       f"tracker actor {worker} to be restored ({len(sids)} streams)")
-        except self._ray.exceptions.RayTaskError:
-            raise
-        except self._ray.exceptions.RayError as exc:  # the new actor died too: the next try starts another
-            raise RuntimeError(f"tracker actor {worker} could not be restored: {type(exc).__name__}") from None
+        self._dead.add(worker)
+        while True:
+            self._kill(self._workers[worker])
+            self._workers[worker] = self._new_worker()
+            self.restarts += 1
+            try:
+                self._wait(self._workers[worker].restore.remote(states, logs, seqs), deadline,
+                           f"tracker actor {worker} to be restored ({len(sids)} streams)")
+                break
+            except self._ray.exceptions.RayTaskError:
+                raise
+            except self._ray.exceptions.RayError as exc:  # the replacement died as well
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(
+                        f"tracker actor {worker} could not be restored within timeout_s={self.timeout_s:g} s "
+                        f"(the last replacement: {type(exc).__name__})"
+                    ) from None
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))  # let Ray notice the lost node
         self._dead.discard(worker)
 
     def _call(self, worker: int, method: str, *args: Any) -> Any:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,6 +127,8 @@ def main() -> None:
         report["listening"] = listening()
         multi.close()
         ray.shutdown()
+    except Exception:  # noqa: BLE001  (reported, then the cluster is stopped)
+        report["error"] = traceback.format_exc()
     finally:
         # Everything the head started too: GCS, raylet, workers (some outlive their parent).
         for node in (worker, head):

@@ -48,6 +48,7 @@ def test_a_killed_node_loses_no_frame_and_applies_none_twice():
     lines = [line for line in run.stdout.splitlines() if line.startswith("REPORT ")]
     assert run.returncode == 0 and lines, run.stderr[-4000:]
     report = json.loads(lines[-1][len("REPORT "):])
+    assert "error" not in report, report.get("error")
     assert report["nodes"] == 2
     assert report["actors_on_worker_node"] >= 1, report  # SPREAD placed an actor where the kill lands
     assert report["ids_identical"], report  # every frame's ids equal an undisturbed in-process run
