@@ -293,3 +293,17 @@ def test_results_are_complete_or_untouched(tmp_path: Path) -> None:
     with MOTResultWriter(path) as writer:
         writer.write(1, np.array([1]), np.array([[0.0, 0.0, 10.0, 10.0]]))
     assert path.read_text().startswith("1,1,0.00,0.00,10.00,10.00") and len(list(tmp_path.iterdir())) == 1
+
+
+def test_a_lost_progress_queue_does_not_fail_the_input() -> None:
+    """On Ray the progress queue is an actor; if its node is lost, the inputs still finish."""
+    from deepsort_edge.cli.track_many import _QueueProgress
+
+    class LostQueue:
+        def put(self, message: tuple) -> None:
+            raise ConnectionError("the queue's node is gone")
+
+    bar = _QueueProgress(LostQueue())(10, "a")
+    for _ in range(10):
+        bar.update(1)
+    bar.close()

@@ -166,7 +166,13 @@ class _QueueProgress:
         self.queue = queue
 
     def __call__(self, total: int | None, name: str) -> _QueueBar:
-        return _QueueBar(self.queue.put, total)
+        return _QueueBar(self._put, total)
+
+    def _put(self, message: tuple) -> None:
+        try:
+            self.queue.put(message)
+        except Exception:  # noqa: BLE001  (progress is cosmetic: a queue lost with its node must not fail the input)
+            pass
 
 
 class _BarProgress:
