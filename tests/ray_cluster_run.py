@@ -21,6 +21,8 @@ import time
 import traceback
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -63,6 +65,8 @@ def descendants(pid: int) -> list[int]:
 
 def stop(node: subprocess.Popen) -> list[int]:
     """Kill a node: its `ray start` process and everything it started (raylet, object store, workers)."""
+    if node.returncode is not None:
+        return []  # stopped and reaped already: its pid may belong to someone else by now
     tree = [node.pid, *descendants(node.pid)]
     for pid in tree:
         try:
@@ -71,6 +75,52 @@ def stop(node: subprocess.Popen) -> list[int]:
             pass
     node.wait()
     return tree
+
+
+def long_sequence(root: Path, name: str, frames: int, seed: int) -> None:
+    """A detections-only sequence: a few boxes walking, long enough to be running when a node dies."""
+    from deepsort_edge.mot import MOTData, write_mot
+
+    rng = np.random.default_rng(seed)
+    frame = np.repeat(np.arange(1, frames + 1), 3)
+    x = 10.0 + (frame % 400) + np.tile([0.0, 150.0, 300.0], frames) + rng.normal(0, 1, frame.size)
+    xyxy = np.stack([x, np.full_like(x, 20.0), x + 40.0, np.full_like(x, 120.0)], axis=1)
+    (root / name / "det").mkdir(parents=True)
+    write_mot(root / name / "det" / "det.txt", MOTData.from_arrays(frame, np.full(frame.size, -1), xyxy))
+
+
+def batch_run(env: dict[str, str], common: list[str], temp: str) -> dict:
+    """``track DIR --ray ADDRESS`` on the cluster, a new worker node killed while its task runs."""
+    root = Path(temp) / "batch"
+    names = [f"SEQ-{i}" for i in range(4)]
+    for i, name in enumerate(names):
+        long_sequence(root / "in", name, 40_000, i)
+    options = ["--no-progress", "-q", "--minimum-consecutive-frames", "2"]
+    cli = [sys.executable, "-m", "deepsort_edge.cli", "track"]
+    for name in names:  # the reference: each input alone, no Ray
+        subprocess.run([*cli, str(root / "in" / name), "-o", str(root / "ref" / f"{name}.txt"), *options],
+                       env=env, check=True)
+    node = start_node([f"--address=127.0.0.1:{PORT}", *common], env)
+    result: dict = {}
+    try:
+        time.sleep(10)  # the new node registers
+        run = subprocess.Popen([*cli, str(root / "in"), "-o", str(root / "out"), "--ray", f"127.0.0.1:{PORT}",
+                                "--workers", "2", "--summary", str(root / "summary.json"), *options],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while run.poll() is None and "killed" not in result:
+            if len(list((root / "out").glob(".*.tmp"))) >= 2:  # two tasks running: one per node
+                result["killed"] = len(stop(node))
+            time.sleep(0.05)
+        _, stderr = run.communicate(timeout=600)
+        result["exit"] = run.returncode
+        result["stderr"] = stderr[-2000:]
+        result["identical"] = {n: (root / "out" / f"{n}.txt").is_file() and
+                               (root / "out" / f"{n}.txt").read_bytes() == (root / "ref" / f"{n}.txt").read_bytes()
+                               for n in names}
+        result["out_files"] = sorted(p.name for p in (root / "out").iterdir())
+    finally:
+        stop(node)
+    return result
 
 
 def main() -> None:
@@ -127,6 +177,7 @@ def main() -> None:
         report["listening"] = listening()
         multi.close()
         ray.shutdown()
+        report["batch"] = batch_run(env, common, temp)
     except Exception:  # noqa: BLE001  (reported, then the cluster is stopped)
         report["error"] = traceback.format_exc()
     finally:

@@ -1,6 +1,7 @@
 """RayMultiStreamTracker on a real two-node cluster, one node killed mid-run.
 
-The cluster (two ``ray start`` processes on this machine) lives in a
+Then ``track DIR --ray ADDRESS`` runs on the same cluster and a worker
+node is killed while one of its tasks runs. The cluster (two ``ray start`` processes on this machine) lives in a
 loopback-only network namespace (``unshare --net``, then ``ip link set lo
 up``): Ray advertises the host's routable address even when told
 127.0.0.1, so only a namespace keeps it off the network. The run itself is
@@ -56,3 +57,9 @@ def test_a_killed_node_loses_no_frame_and_applies_none_twice():
     assert report["restarts"] >= 1 and report["actors_after"] == [], report  # restored on the live node
     assert report["recovery_update_s"] < 60, report
     assert all(address.startswith(LOOPBACK) for address in report["listening"]), report["listening"]
+    # track DIR --ray on the same cluster, a node killed while one of its tasks runs: the task is
+    # retried elsewhere and every results file is complete (byte-identical to a run without Ray).
+    batch = report["batch"]
+    assert batch["killed"] and batch["exit"] == 0, batch
+    assert all(batch["identical"].values()), batch
+    assert batch["out_files"] == [f"SEQ-{i}.txt" for i in range(4)], batch  # no partial or temporary file

@@ -292,8 +292,8 @@ def _exit_reason(code: int | None) -> str:
     return f"exited with status {code} before reporting"
 
 
-def _remove_partial(output: Path, pid: int | None) -> None:
-    """Delete the temporary results file a killed worker left (MOTResultWriter names it by pid)."""
+def _remove_partial(output: Path, pid: int | str | None) -> None:
+    """Delete the temporary results files a killed worker left (MOTResultWriter names them by pid; "*": any)."""
     for leftover in output.parent.glob(f".{output.name}.{pid}.*.tmp"):
         leftover.unlink(missing_ok=True)
 
@@ -405,6 +405,8 @@ def run_many(args: argparse.Namespace, inputs: list[Input]) -> int:
     finally:
         bar.close()
     wall = time.perf_counter() - start
+    for job in jobs:  # what workers lost mid-run left (a Ray task on a lost node cannot clean up)
+        _remove_partial(job.output, "*")
     by_item = dict(zip(runnable, ran))
     results = [by_item[item] if item in by_item else _not_run(item) for item in inputs]
     failed = [(item, r) for item, r in zip(inputs, results) if r["status"] == "failed"]
