@@ -302,7 +302,9 @@ class MOTResultWriter:
     They go to a temporary file beside ``path`` (``.NAME.PID.XXXXXXXX.tmp``),
     renamed to ``path`` by :meth:`close`; :meth:`discard` (or leaving a
     ``with`` block by an exception) deletes it instead, so ``path`` is either
-    complete or untouched.
+    complete or untouched. A symlink's target is the file replaced; an
+    existing path that is no regular file (a device, a pipe) is written
+    directly.
 
     Example:
         >>> with MOTResultWriter("results.txt") as writer:  # doctest: +SKIP
@@ -312,8 +314,15 @@ class MOTResultWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        self._fh: TextIO | None = self._tmp.open("x", encoding="utf-8")
+        # The file a symlink names is the one replaced; a device or pipe (/dev/stdout) is written as it is.
+        target = Path(os.path.realpath(self.path))
+        self._tmp: Path | None = None
+        if target.exists() and not target.is_file():
+            self._fh: TextIO | None = target.open("w", encoding="utf-8")
+        else:
+            self._tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+            self._fh = self._tmp.open("x", encoding="utf-8")
+        self._target = target
         self.rows_written = 0
 
     def write(
@@ -358,9 +367,11 @@ class MOTResultWriter:
             fh, self._fh = self._fh, None
             try:
                 fh.close()
-                os.replace(self._tmp, self.path)
+                if self._tmp is not None:
+                    os.replace(self._tmp, self._target)
             except BaseException:
-                self._tmp.unlink(missing_ok=True)
+                if self._tmp is not None:
+                    self._tmp.unlink(missing_ok=True)
                 raise
 
     def discard(self) -> None:
@@ -370,7 +381,8 @@ class MOTResultWriter:
             try:
                 fh.close()
             finally:
-                self._tmp.unlink(missing_ok=True)
+                if self._tmp is not None:
+                    self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> MOTResultWriter:
         return self

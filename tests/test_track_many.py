@@ -307,3 +307,20 @@ def test_a_lost_progress_queue_does_not_fail_the_input() -> None:
     for _ in range(10):
         bar.update(1)
     bar.close()
+
+
+def test_results_to_a_device_or_a_symlink_keep_them(tmp_path: Path) -> None:
+    """No temporary file where the output is no regular file: a device stays a device, a link a link."""
+    import stat
+
+    from deepsort_edge.mot import MOTResultWriter
+
+    with MOTResultWriter("/dev/null") as writer:
+        writer.write(1, np.array([1]), np.array([[0.0, 0.0, 10.0, 10.0]]))
+    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+    target = tmp_path / "real.txt"
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    with MOTResultWriter(link) as writer:
+        writer.write(1, np.array([1]), np.array([[0.0, 0.0, 10.0, 10.0]]))
+    assert link.is_symlink() and target.read_text().startswith("1,1,")
