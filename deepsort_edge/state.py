@@ -356,18 +356,24 @@ def write_state_file(state: Mapping[str, Any], path: str | Path) -> Path:
 
     Returns:
         The path written.
+
+    Raises:
+        ValueError: ``path`` exists and is no regular file (a device, a folder).
     """
     path = Path(path)
+    target = Path(os.path.realpath(path))  # through a symlink: the file it names is replaced
+    if target.exists() and not target.is_file():
+        raise ValueError(f"{path} exists and is not a regular file; a state file replaces a file")
     meta = {k: state[k] for k in _REQUIRED if k != "tracks"}
     meta["written_by"] = f"deepsort-edge {__version__}"
     text = json.dumps(meta, allow_nan=False, sort_keys=True)
     arrays = {name: np.ascontiguousarray(state["tracks"][name]) for name in _ARRAY_NAMES}
     # A fresh name beside the target, then a rename: readers never see half a file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with tmp.open("xb") as fh:
             np.savez(fh, meta=np.array(text), **arrays)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -174,3 +174,16 @@ def test_version_true_is_not_version_1():
     state["version"] = True
     with pytest.raises(ValueError, match="version True is not supported"):
         check_state(state)
+
+
+def test_save_never_replaces_a_device_and_writes_through_a_symlink(tmp_path):
+    import stat
+
+    tracker = DeepSORTTracker()
+    with pytest.raises(ValueError, match="/dev/null exists and is not a regular file"):
+        tracker.save("/dev/null")
+    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+    link = tmp_path / "link.npz"
+    link.symlink_to(tmp_path / "real.npz")
+    tracker.save(link)
+    assert link.is_symlink() and DeepSORTTracker.load(link).frame_count == 0
