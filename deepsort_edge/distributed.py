@@ -573,6 +573,7 @@ class RayMultiStreamTracker:
                 self.restarts += 1
             if time.monotonic() >= deadline:
                 break
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))  # let Ray notice a lost node
         raise TimeoutError(
             f"embedder actor(s) {sorted(failed)} failed {self.max_restarts + 1} times or did not answer "
             f"within timeout_s={self.timeout_s:g} s in one update"
