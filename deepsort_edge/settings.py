@@ -118,7 +118,11 @@ class TrackerSettings:
     coast_damping: float = _number(
         1.0, 0.0, 1.0, "factor on a lost track's velocity per missed frame (1: constant velocity)"
     )
-    output_box: str = _choice("kalman", ("kalman", "detection"), "box reported for a tracked detection")
+    output_box: str = _choice(
+        "kalman", ("kalman", "detection"),
+        "box update_arrays(return_boxes=True) and MOT results give a tracked detection "
+        "(update() keeps the detector's; the Kalman box is in data['track_xyxy'])",
+    )
     camera_motion: str = _choice(
         "none", ("none", "affine"), "compensate camera motion from frames (optical flow + RANSAC affine)"
     )

@@ -15,6 +15,7 @@ import supervision as sv
 from deepsort_edge import DeepSORTTracker, MultiStreamTracker
 from deepsort_edge.settings import TrackerSettings
 from deepsort_edge.tracker import FrameResult, PreparedFrame
+from tests.common import BlockingExtractor
 
 
 
@@ -164,7 +165,7 @@ def test_update_takes_a_timestamp_that_does_not_change_tracking():
 
 
 # --------------------------------------------------------------------------- settings a user can trust
-def test_assigned_setting_takes_effect_from_the_next_update():
+def test_assigned_setting_takes_effect_from_the_next_update(tmp_path):
     scene = _scene(10)
     changed = DeepSORTTracker(minimum_consecutive_frames=1)
     changed.update(scene[0])
@@ -178,6 +179,8 @@ def test_assigned_setting_takes_effect_from_the_next_update():
     assert changed.settings == fresh.settings
     assert changed.state_dict()["settings"]["track_activation_threshold"] == 0.85
     assert changed.track_activation_threshold == 0.85 and DeepSORTTracker().track_activation_threshold == 0.3
+    saved = DeepSORTTracker.load(changed.save(tmp_path / "t.npz"))
+    assert saved.settings == changed.settings  # save() writes what runs
 
 
 def test_assigned_setting_mid_stream_keeps_tracks_and_changes_what_follows():
@@ -289,20 +292,8 @@ def test_commit_with_a_bad_row_checks_once_and_drops_it():
 
 
 # --------------------------------------------------------------------------- threads
-class _Gate:
-    """An extractor that holds its first call until released, so a second thread arrives meanwhile."""
-
-    def __init__(self) -> None:
-        self.entered, self.release = threading.Event(), threading.Event()
-
-    def extract_features(self, frame: np.ndarray, detections: object) -> np.ndarray:
-        self.entered.set()
-        assert self.release.wait(60)
-        return np.ones((len(detections), 4), np.float32)
-
-
 def test_multistream_second_thread_raises_instead_of_losing_frames():
-    extractor = _Gate()
+    extractor = BlockingExtractor()
     multi = MultiStreamTracker(feature_extractor=extractor, minimum_consecutive_frames=1)
     frame = np.zeros((240, 480, 3), np.uint8)
     dets = sv.Detections(xyxy=np.array([person(50, 50)]), confidence=np.array([0.9]))
@@ -323,3 +314,28 @@ def test_multistream_second_thread_raises_instead_of_losing_frames():
 
 def test_schema_allows_zero_consecutive_frames():
     assert TrackerSettings(minimum_consecutive_frames=0).minimum_consecutive_frames == 0
+
+
+def test_ray_refuses_camera_motion_it_cannot_see():
+    """Tracker actors get frame shapes, never pixels: camera motion is refused, not silently off."""
+    pytest.importorskip("ray")
+    from deepsort_edge.distributed import RayMultiStreamTracker
+
+    with pytest.raises(ValueError, match="camera_motion='affine' is not supported by RayMultiStreamTracker"):
+        RayMultiStreamTracker(camera_motion="affine")
+
+
+def test_multistream_camera_motion_runs_where_the_frames_are():
+    """In-process, each stream's commit estimates its camera motion from its own frames."""
+    rng = np.random.default_rng(3)
+    texture = rng.integers(0, 255, (260, 360, 3), dtype=np.uint8)
+    multi = MultiStreamTracker(camera_motion="affine", minimum_consecutive_frames=1, use_appearance=False)
+    alone = DeepSORTTracker(camera_motion="affine", minimum_consecutive_frames=1, use_appearance=False)
+    for t in range(6):
+        frame = np.ascontiguousarray(texture[10:250, 4 * t : 4 * t + 320])  # the camera pans 4 px a frame
+        dets = sv.Detections(xyxy=np.array([person(100 - 4 * t, 120)]), confidence=np.array([0.9]))
+        got = multi.update({"cam": dets}, {"cam": frame})["cam"]
+        want = alone.update(dets, frame)
+        np.testing.assert_array_equal(got.tracker_id, want.tracker_id)
+        np.testing.assert_allclose(got.data["track_xyxy"], want.data["track_xyxy"])
+    assert multi.tracks("cam")[0].track_id == 1
