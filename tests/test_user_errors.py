@@ -20,6 +20,7 @@ from deepsort_edge import DeepSORTTracker  # noqa: E402
 from deepsort_edge.cli.__main__ import main  # noqa: E402
 from deepsort_edge.mot import MOTData, read_mot, write_mot  # noqa: E402
 from deepsort_edge.settings import fields  # noqa: E402
+from tests.common import save_onnx  # noqa: E402
 
 
 def _model(path: Path, *, shape=("N", 3, 16, 8), dtype=TensorProto.FLOAT, output="mean", meta=None) -> Path:
@@ -43,13 +44,7 @@ def _model(path: Path, *, shape=("N", 3, 16, 8), dtype=TensorProto.FLOAT, output
         out_shape = [shape[0], shape[2], shape[3]]
     graph = helper.make_graph(nodes, "g", [x], [helper.make_tensor_value_info("y", dtype, out_shape)],
                               initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    for key, value in (meta or {}).items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, str(path))
-    return path
+    return save_onnx(graph, path, 13, meta)
 
 
 @pytest.fixture(scope="module")
