@@ -127,6 +127,89 @@ class VideoSource(FrameSource):
         self.capture.release()
 
 
+#: URL schemes read as live streams (besides a camera index such as ``0``).
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def is_live_source(spec: str | Path) -> bool:
+    """True for a camera index (``"0"``) or a stream URL (``rtsp://``, ``http://``, ...).
+
+    Example:
+        >>> is_live_source("0"), is_live_source("rtsp://cam/1"), is_live_source("clip.mp4")
+        (True, True, False)
+    """
+    text = str(spec)
+    return text.isdigit() or text.lower().startswith(STREAM_SCHEMES)
+
+
+class ImageFilesSource(FrameSource):
+    """The images of a plain folder, in name order, as frames ``1..N``."""
+
+    kind = "images"
+
+    def __init__(self, folder: Path, max_frames: int | None = None) -> None:
+        files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if max_frames is not None:
+            files = files[:max_frames]
+        super().__init__(len(files))
+        self.files = files
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
+        import cv2  # noqa: PLC0415
+
+        for frame, path in enumerate(self.files, start=1):
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                self.unreadable.append(frame)
+            elif self.size is None:
+                self.size = (image.shape[1], image.shape[0])
+            yield frame, image
+
+
+class StreamSource(FrameSource):
+    """A camera (by index) or a network stream (URL), read with OpenCV until it ends.
+
+    Frames are numbered as they are read. A read that fails
+    ``_MAX_READ_RETRIES + 1`` times in a row ends the stream.
+    """
+
+    kind = "live"
+
+    def __init__(self, spec: str, max_frames: int | None = None) -> None:
+        import cv2  # noqa: PLC0415
+
+        self.spec = spec
+        self.capture = cv2.VideoCapture(int(spec) if spec.isdigit() else spec)
+        if not self.capture.isOpened():
+            what = f"camera {spec}" if spec.isdigit() else f"stream {spec}"
+            raise VideoError(f"cannot open {what} (no such device, unreachable, or a protocol OpenCV lacks)")
+        super().__init__(max_frames or 0)
+        fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        # Streams often report nonsense rates (FFmpeg's 90000 tick rate, 1000 for MJPEG).
+        self.fps = fps if 0 < fps <= 240 else None
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
+        frame = 0
+        failed = 0
+        while self.num_frames <= 0 or frame < self.num_frames:
+            ok, image = self.capture.read()
+            if not ok:
+                failed += 1
+                if failed > _MAX_READ_RETRIES:
+                    self.ended_at = frame
+                    return
+                continue
+            failed = 0
+            frame += 1
+            if self.size is None:
+                self.size = (image.shape[1], image.shape[0])
+            yield frame, image
+
+    def close(self) -> None:
+        self.capture.release()
+
+
 # --------------------------------------------------------------------------- video output
 def open_video_writer(path: Path, fps: float, size: tuple[int, int]) -> tuple[Any, Path]:
     """Open a ``cv2.VideoWriter``: mp4v for ``.mp4``, MJPG for ``.avi`` (and as fall-back).
