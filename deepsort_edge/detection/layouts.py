@@ -192,7 +192,7 @@ def guess_layout(
     """
     metadata = metadata or {}
     shapes = [tuple(int(d) for d in shape) for shape in output_shapes]
-    hint = "; name it with layout= (one of " + ", ".join(LAYOUTS) + ")"
+    hint = "; name it with layout= (--detector-layout on the command line): one of " + ", ".join(LAYOUTS)
     if len(shapes) == 2 and all(len(s) == 3 for s in shapes):
         boxes = [i for i, s in enumerate(shapes) if s[2] == 4]
         if len(boxes) >= 1 and shapes[0][1] == shapes[1][1]:
