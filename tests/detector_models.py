@@ -63,3 +63,40 @@ def yolov8_raw(rng: np.random.Generator, candidates: int, classes: int, input_si
     h = rng.uniform(2, height / 2, candidates)
     scores = rng.uniform(0, 1, (classes, candidates))
     return np.concatenate([np.stack([cx, cy, w, h]), scores])[None]
+
+
+def conv_detector(path: Path, seed: int = 0, metadata: Mapping[str, str] | None = None) -> Path:
+    """A small real detector graph (random weights): 8x8 stride-8 convolution -> ``[1, 6, 64]`` yolov8 layout.
+
+    Input ``[1, 3, 64, 64]``; per output cell: sigmoid of the convolution, the
+    first four channels scaled to pixels (cx, cy, w, h), the last two class scores.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(0, 0.05, (6, 3, 8, 8)).astype(np.float32)
+    bias = rng.normal(0, 0.5, 6).astype(np.float32)
+    scale = np.array([64, 64, 32, 32, 1, 1], np.float32).reshape(1, 6, 1, 1)
+    nodes = [
+        helper.make_node("Conv", ["images", "w", "b"], ["conv"], kernel_shape=[8, 8], strides=[8, 8]),
+        helper.make_node("Sigmoid", ["conv"], ["squashed"]),
+        helper.make_node("Mul", ["squashed", "scale"], ["scaled"]),
+        helper.make_node("Reshape", ["scaled", "shape"], ["output0"]),
+    ]
+    initializers = [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(bias, "b"),
+                    numpy_helper.from_array(scale, "scale"),
+                    numpy_helper.from_array(np.array([1, 6, 64], np.int64), "shape")]
+    graph = helper.make_graph(
+        nodes, "conv_detector",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 6, 64])], initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

@@ -324,3 +324,38 @@ def test_hog_people_detector(shared_data):
     iou = inter / (area(xyxy)[:, None] + area(gt_xyxy)[None, :] - inter)
     assert iou.max() > 0.3
     assert len(detector(frame)) == len(xyxy)
+
+
+# --------------------------------------------------------------------------- quantize
+def test_quantize_a_detector_on_frames(tmp_path, capsys):
+    import cv2
+    import onnx
+    import onnxruntime as ort
+
+    from deepsort_edge.cli.__main__ import main
+    from deepsort_edge.detection import ONNXDetector
+    from tests.detector_models import conv_detector
+
+    model = conv_detector(tmp_path / "det.onnx", metadata={"names": "{0: 'person', 1: 'car'}"})
+    rng = np.random.default_rng(8)
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (FRAME[1], FRAME[0]))
+    for _ in range(20):
+        writer.write(cv2.GaussianBlur(rng.integers(0, 256, (*FRAME, 3), dtype=np.uint8), (5, 5), 0))
+    writer.release()
+    out = tmp_path / "det-int8.onnx"
+    rc = main(["quantize", str(model), "-o", str(out), "--detector", "--calibration-data", str(video),
+               "--calibration-count", "8", "--verify-count", "4"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "float32 detections" in captured.out and "calibrated on 8 frames" in captured.out
+    proto = onnx.load(str(out))
+    assert any(n.op_type == "QuantizeLinear" for n in proto.graph.node)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["names"] == "{0: 'person', 1: 'car'}" and meta["precision"] == "int8"
+    # The int8 graph computes what the float32 one does, to int8 precision (raw outputs, ONNX Runtime direct).
+    blob = ONNXDetector(model, providers="cpu").preprocess(cv2.VideoCapture(str(video)).read()[1])[0]
+    raw = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"images": blob})[0]
+           for p in (model, out)]
+    np.testing.assert_allclose(raw[1], raw[0], atol=0.03 * 64)
+    assert ONNXDetector(out, providers="cpu").class_names == {0: "person", 1: "car"}
