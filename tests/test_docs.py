@@ -29,6 +29,7 @@ import pytest
         "deepsort_edge.detection.letterbox",
         "deepsort_edge.detection.nms",
         "deepsort_edge.detection.onnx_detector",
+        "deepsort_edge.detect_track",
         "deepsort_edge",
     ],
 )
