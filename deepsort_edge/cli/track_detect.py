@@ -53,7 +53,8 @@ def add_detector_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--detector", default=None, metavar="MODEL.onnx|hog",
                        help="detect in every frame with this ONNX model (YOLOv5/v8/11, NMS-free, YOLOX, "
                             "RT-DETR/D-FINE/RF-DETR exports) or OpenCV's HOG people detector (hog: a "
-                            "weak, weights-free baseline; needs OpenCV < 5)")
+                            "weak, weights-free baseline for people >= 128 px tall, hog:2 for >= 64 px at "
+                            "4x the cost; needs OpenCV < 5)")
     group.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
                        help="keep only these classes: names (from the model's metadata) or ids "
                             "(default: all)")
@@ -77,7 +78,7 @@ def build_detector(args: argparse.Namespace) -> Any:
         if not 0.0 <= args.detector_threshold <= 1.0:
             raise InputError(f"--detector-threshold must be in [0, 1], got {args.detector_threshold:g}")
         kwargs["score_threshold"] = args.detector_threshold
-    if spec.lower() == "hog":
+    if spec.lower().partition(":")[0] == "hog":
         if args.classes is not None and any(c not in ("person", "0") for c in args.classes):
             raise InputError(f"--classes: the hog detector finds only people, got {' '.join(args.classes)}")
         if args.detector_layout is not None:
@@ -170,6 +171,9 @@ def track_with_detector(args: argparse.Namespace) -> dict[str, Any]:
         raise InputError(f"--interpolate must be >= 0, got {args.interpolate}")
     if args.workers is not None or args.ray is not None:
         _warn("--workers and --ray apply to a folder of several inputs with detections; ignored")
+    if args.min_score or args.score_scale is not None or args.score_norm != "auto":
+        _warn("--min-score, --score-norm and --score-scale apply to --detections files; with --detector "
+              "use --detector-threshold")
     detector = build_detector(args)
     name, source, rate = _open_source(args)
     live = source.kind == "live"
@@ -295,7 +299,7 @@ def format_detect_summary(summary: dict[str, Any]) -> str:
     ]
     for key, label in (("detections", "detections"), ("video", "video"), ("summary", "summary")):
         if summary["outputs"][key]:
-            lines.append(f"  {label + ':':<9}{summary['outputs'][key]}")
+            lines.append(f"  {label}: {summary['outputs'][key]}")
     if summary["interrupted"]:
         lines.append("  NOTE: interrupted (Ctrl-C): results up to then are kept")
     return "\n".join(lines)

@@ -37,16 +37,25 @@ _LAZY = {
 
 
 def load_detector(spec: str, **kwargs: Any) -> Any:
-    """``"hog"`` -> :class:`HOGPeopleDetector`, a path -> :class:`ONNXDetector`; ``kwargs`` go to it.
+    """``"hog"`` (or ``"hog:UPSCALE"``) -> :class:`HOGPeopleDetector`, a path -> :class:`ONNXDetector`.
+
+    ``kwargs`` go to the detector.
 
     Example:
         >>> load_detector("yolo11n.onnx", classes=["person"])  # doctest: +SKIP
+        >>> load_detector("hog:2")  # HOG on the frame enlarged twice  # doctest: +SKIP
     """
     if not isinstance(spec, str):
         spec = str(spec)
-    if spec.lower() == "hog":
+    name, _, upscale = spec.partition(":")
+    if name.lower() == "hog":
         from .hog import HOGPeopleDetector  # noqa: PLC0415
 
+        if upscale:
+            try:
+                kwargs["upscale"] = float(upscale)
+            except ValueError:
+                raise ValueError(f"hog:UPSCALE needs a number, got {spec!r}") from None
         return HOGPeopleDetector(**kwargs)
     from .onnx_detector import ONNXDetector  # noqa: PLC0415
 
