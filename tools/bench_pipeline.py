@@ -169,10 +169,25 @@ def bench(spec: str, frames: int, threads: int | None, standin: bool) -> dict[st
     }
 
 
+def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from repeated runs: every speed at its best run's value (noise on a shared machine only slows)."""
+    best = dict(runs[0])
+    best["fps_alone"] = {k: max(r["fps_alone"][k] for r in runs) for k in runs[0]["fps_alone"]}
+    best["fps_overlapped"] = max(r["fps_overlapped"] for r in runs)
+    best["fps_sequential"] = 1 / sum(1 / best["fps_alone"][k] for k in ("read", "detect", "embed", "track + write"))
+    stages = {k: best["fps_alone"][k] for k in ("read", "detect + embed", "track + write")}
+    best["slowest_stage"] = min(stages, key=stages.get)
+    best["slowest_stage_fps"] = stages[best["slowest_stage"]]
+    best["overlapped_vs_slowest"] = best["fps_overlapped"] / best["slowest_stage_fps"]
+    best["runs"] = len(runs)
+    return best
+
+
 def markdown(results: list[dict[str, Any]], command: str) -> str:
     lines = [
-        f"`{command}` ({platform.machine()}, {os.cpu_count()} CPU cores, shared; frames in fps, each "
-        "stage alone on the same frames, then the overlapped pipeline of `deepsort-edge track --detector`):",
+        f"`{command}` ({platform.machine()}, {os.cpu_count()} CPU cores, shared; frames/s, each "
+        "stage alone on the same frames, then the overlapped pipeline of `deepsort-edge track --detector`; "
+        f"best of {results[0]['runs']} runs):",
         "",
         "| detector | ORT threads | det./frame | read | detect | embed | track + write | sequential | overlapped "
         "| slowest stage | overlapped / slowest |",
@@ -197,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: ONNX Runtime's own)")
     parser.add_argument("--standin-detections", action="store_true",
                         help="ONNX detectors: embed and track PETS09's public detections (random-weight models)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run everything this many times; each speed is the best run's (a shared machine)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--docs", type=Path, default=None, help=f"replace the {START} block of this file")
     args = parser.parse_args(argv)
@@ -208,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         for threads in args.threads or [None]:
             if spec == "hog" and threads != (args.threads or [None])[0]:
                 continue  # HOG is OpenCV's, not ONNX Runtime's: one row
-            result = bench(spec, args.frames, threads, args.standin_detections and spec != "hog")
+            runs = [bench(spec, args.frames, threads, args.standin_detections and spec != "hog")
+                    for _ in range(max(1, args.repeat))]
+            result = best_of(runs)
             results.append(result)
             print(json.dumps(result, indent=2), flush=True)
     argv_text = " ".join(["python tools/bench_pipeline.py", *(argv if argv is not None else sys.argv[1:])])
