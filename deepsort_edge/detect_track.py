@@ -6,7 +6,7 @@ calling thread tracks and writes (``on_frame``). ONNX Runtime and OpenCV
 release the GIL while they work, so on two cores the stages overlap and the
 run goes about as fast as its slowest stage.
 
-Every hand-over is a :class:`FrameBuffer` of a few frames, so memory stays
+Every hand-over is a :class:`~deepsort_edge.video.FrameBuffer` of a few frames, so memory stays
 flat however long a run is. From a file (``live=False``) the reader waits when
 the buffer is full: no frame is lost. From a camera or stream (``live=True``)
 it never waits (the camera would not either): when the pipeline falls behind,
@@ -28,102 +28,26 @@ Example:
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["DetectTrackStats", "Detector", "FrameBuffer", "detect_and_track"]
+from .video import FrameBuffer, feed_in_thread
+
+__all__ = ["DetectTrackStats", "Detector", "detect_and_track"]
 
 #: ``on_frame(frame, image, xyxy, scores, ids, detections)``: ``xyxy``/``ids`` are the
 #: tracker's output; ``detections`` the detector's ``(xyxy, scores, class_ids)``.
 DetectFrameCallback = Callable[[int, "np.ndarray | None", np.ndarray, np.ndarray, np.ndarray, tuple], None]
-
-_END = object()
 
 
 class Detector(Protocol):
     """What :func:`detect_and_track` needs of a detector (both of :mod:`deepsort_edge.detection` fit)."""
 
     def detect_arrays(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
-
-
-class FrameBuffer:
-    """A bounded hand-over between two threads.
-
-    Args:
-        capacity: most items held.
-        drop_oldest: when full, ``put`` drops the oldest item (counted in
-            ``dropped``) instead of waiting for room.
-
-    Example:
-        >>> buffer = FrameBuffer(2, drop_oldest=True)
-        >>> for i in range(5):
-        ...     _ = buffer.put(i)
-        >>> buffer.finish()
-        >>> [buffer.get(), buffer.get()], buffer.dropped
-        ([3, 4], 3)
-    """
-
-    def __init__(self, capacity: int, drop_oldest: bool = False) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
-        self.capacity = capacity
-        self.drop_oldest = drop_oldest
-        self.dropped = 0
-        self.peak = 0  # most items held at once
-        self._items: deque[Any] = deque()
-        self._cond = threading.Condition()
-        self._finished = False  # the producer is done
-        self._closed = False  # the consumer is gone
-
-    def put(self, item: Any, force: bool = False) -> bool:
-        """Add an item (``force``: even past capacity, never dropped: errors); False once closed."""
-        with self._cond:
-            while not (force or self.drop_oldest) and len(self._items) >= self.capacity and not self._closed:
-                self._cond.wait(0.1)
-            if self._closed:
-                return False
-            if not force and len(self._items) >= self.capacity:
-                self._items.popleft()
-                self.dropped += 1
-            self._items.append(item)
-            self.peak = max(self.peak, len(self._items))
-            self._cond.notify_all()
-            return True
-
-    def get(self) -> Any:
-        """The next item, waiting for one; :data:`FrameBuffer.END` once finished and empty."""
-        with self._cond:
-            while not self._items and not self._finished and not self._closed:
-                self._cond.wait(0.1)
-            if not self._items:
-                return _END
-            item = self._items.popleft()
-            self._cond.notify_all()
-            return item
-
-    def finish(self) -> None:
-        """The producer has no more items."""
-        with self._cond:
-            self._finished = True
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        """The consumer stops: pending and later items are discarded, waiting producers return."""
-        with self._cond:
-            self._closed = True
-            self._items.clear()
-            self._cond.notify_all()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    END = _END
 
 
 @dataclass
@@ -204,66 +128,42 @@ def detect_and_track(
     frames = FrameBuffer(buffer_size, drop_oldest=live)
     detected = FrameBuffer(buffer_size)
 
-    def read() -> None:
-        iterator = iter(source)
-        try:
-            while True:
-                start = time.perf_counter()
-                try:
-                    item = next(iterator)
-                except StopIteration:
-                    break
-                stats.read_s += time.perf_counter() - start
-                stats.frames_read += 1
-                if item[1] is None:
-                    stats.unreadable.append(item[0])
-                if not frames.put(item):
-                    return
-        except BaseException as exc:  # noqa: BLE001  (raised again in the calling thread)
-            frames.put(exc, force=True)
-        finally:
-            frames.finish()
-
-    def work() -> None:
-        try:
-            while True:
-                item = frames.get()
-                if item is _END:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                frame, image = item
-                features = None
-                if image is None:
-                    found = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
-                else:
-                    start = time.perf_counter()
-                    found = detector.detect_arrays(image)
-                    stats.detect_s += time.perf_counter() - start
-                    if extractor is not None and len(found[0]):
-                        start = time.perf_counter()
-                        features = extractor.extract_features(image, found[0])
-                        stats.embed_s += time.perf_counter() - start
-                stats.peak_buffered = max(stats.peak_buffered, len(frames) + len(detected) + 1)
-                if not detected.put((frame, image, found, features)):
-                    return
-        except BaseException as exc:  # noqa: BLE001
-            detected.put(exc, force=True)
-        finally:
-            detected.finish()
-
-    threads = [threading.Thread(target=read, name="deepsort-edge-reader", daemon=True),
-               threading.Thread(target=work, name="deepsort-edge-detector", daemon=True)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    try:
+    def timed(items: Iterable[tuple[int, np.ndarray | None]]) -> Iterator[tuple[int, np.ndarray | None]]:
+        iterator = iter(items)
         while True:
-            item = detected.get()
-            if item is _END:
-                break
-            if isinstance(item, BaseException):
-                raise item
+            start = time.perf_counter()
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            stats.read_s += time.perf_counter() - start
+            stats.frames_read += 1
+            if item[1] is None:
+                stats.unreadable.append(item[0])
+            yield item
+
+    def work() -> Iterator[tuple[int, np.ndarray | None, tuple, np.ndarray | None]]:
+        while (item := frames.get()) is not FrameBuffer.END:
+            frame, image = item
+            features = None
+            if image is None:
+                found = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+            else:
+                start = time.perf_counter()
+                found = detector.detect_arrays(image)
+                stats.detect_s += time.perf_counter() - start
+                if extractor is not None and len(found[0]):
+                    start = time.perf_counter()
+                    features = extractor.extract_features(image, found[0])
+                    stats.embed_s += time.perf_counter() - start
+            stats.peak_buffered = max(stats.peak_buffered, len(frames) + len(detected) + 1)
+            yield frame, image, found, features
+
+    started = time.perf_counter()
+    threads = [feed_in_thread(timed(source), frames, "deepsort-edge-reader"),
+               feed_in_thread(work(), detected, "deepsort-edge-detector")]
+    try:
+        while (item := detected.get()) is not FrameBuffer.END:
             frame, image, (xyxy, scores, class_ids), features = item
             start = time.perf_counter()
             ids, boxes = tracker.update_arrays(xyxy, scores, features, image, class_ids, return_boxes=True)

@@ -10,7 +10,7 @@ Needs ``onnx`` (the export extra; torch is not needed).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,14 @@ class QuantizeReport:
             f"({self.int8_crops_per_s / self.fp32_crops_per_s:.2f}x), calibrated on {self.calibration_crops} crops"
             + (_SLOWER if self.int8_crops_per_s < self.fp32_crops_per_s else "")
         )
+
+
+def _timed(run: Callable[[Any], Any], warm: Any, items: Any, count: int) -> tuple[Any, float]:
+    """``run(items)`` after a warm-up ``run(warm)`` (the first run allocates): its result and ``count`` per second."""
+    run(warm)
+    start = time.perf_counter()
+    result = run(items)
+    return result, count / max(time.perf_counter() - start, 1e-9)
 
 
 def _quantize_file(
@@ -127,12 +135,7 @@ def quantize_model(
 
     int8 = DeepSORTFeatureExtractor.from_onnx(out_path, providers="cpu")
     held_out = batch(verification)
-    speeds, features = [], []
-    for extractor in (fp32, int8):
-        extractor.embed_batch(held_out[:1])  # first run allocates
-        start = time.perf_counter()
-        features.append(extractor.embed_batch(held_out))
-        speeds.append(len(held_out) / max(time.perf_counter() - start, 1e-9))
+    features, speeds = zip(*(_timed(e.embed_batch, held_out[:1], held_out, len(held_out)) for e in (fp32, int8)))
     cosine = np.einsum("ij,ij->i", features[0], features[1])  # both L2-normalised
     return QuantizeReport(out_path, len(calibration), len(verification), float(cosine.mean()),
                           float(cosine.min()), speeds[0], speeds[1])
@@ -220,12 +223,11 @@ def quantize_detector(
                    batch_size=1)
     options = {"layout": fp32.layout, "input_size": fp32.input_size, **detector_options}
     int8 = ONNXDetector(out_path, providers="cpu", **options)
-    speeds, results = [], []
-    for detector in (fp32, int8):
-        detector.detect_arrays(verification[0])  # first run allocates
-        start = time.perf_counter()
-        results.append([detector.detect_arrays(frame) for frame in verification])
-        speeds.append(len(verification) / max(time.perf_counter() - start, 1e-9))
+    results, speeds = zip(*(
+        _timed(lambda frames, d=d: [d.detect_arrays(f) for f in frames], verification[:1], verification,
+               len(verification))
+        for d in (fp32, int8)
+    ))
     found_fp32 = sum(len(r[0]) for r in results[0])
     found_int8 = sum(len(r[0]) for r in results[1])
     recall = sum(_matched(a, b) for a, b in zip(*results)) / found_fp32 if found_fp32 else 1.0

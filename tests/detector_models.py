@@ -22,7 +22,6 @@ def constant_detector(
     real detector does. ``dynamic`` declares the output shapes symbolic, as many
     exports do, so the detector must run the model to see them.
     """
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     height, width = input_size
@@ -44,6 +43,14 @@ def constant_detector(
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, height, width])],
         graph_outputs, initializers,
     )
+    return _save(graph, path, metadata)
+
+
+def _save(graph, path: Path, metadata: Mapping[str, str] | None) -> Path:
+    """The graph as an opset-13 model with ``metadata`` in its metadata_props, checked and saved."""
+    import onnx
+    from onnx import helper
+
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     for key, value in (metadata or {}).items():
@@ -71,7 +78,6 @@ def conv_detector(path: Path, seed: int = 0, metadata: Mapping[str, str] | None 
     Input ``[1, 3, 64, 64]``; per output cell: sigmoid of the convolution, the
     first four channels scaled to pixels (cx, cy, w, h), the last two class scores.
     """
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -92,11 +98,4 @@ def conv_detector(path: Path, seed: int = 0, metadata: Mapping[str, str] | None 
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 6, 64])], initializers,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    for key, value in (metadata or {}).items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+    return _save(graph, path, metadata)

@@ -40,7 +40,7 @@ def _tracker():
 
 # --------------------------------------------------------------------------- buffers
 def test_frame_buffer_drops_the_oldest_and_counts():
-    from deepsort_edge.detect_track import FrameBuffer
+    from deepsort_edge.video import FrameBuffer
 
     buffer = FrameBuffer(3, drop_oldest=True)
     for i in range(10):
