@@ -260,3 +260,35 @@ def test_mjpeg_stream_with_a_slow_detector_drops_and_counts_frames(tmp_path, cap
     assert summary["frames"] == 5 and summary["dropped_frames"] == _MJPEGHandler.frames - 5
     frames = sorted(set(read_mot(out).frames.tolist()))
     assert frames[-4:] == list(range(_MJPEGHandler.frames - 3, _MJPEGHandler.frames + 1))
+
+
+def test_image_folder_and_sequence_sources(tmp_path, capsys):
+    """A plain folder of images (name order) and a MOT sequence's img1/ (its det.txt unused)."""
+    import cv2
+
+    from deepsort_edge.cli.__main__ import main
+    from deepsort_edge.mot import read_mot
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(6):
+        cv2.imwrite(str(folder / f"f{i:03d}.png"), np.full((*SIZE, 3), 30 * i, np.uint8))
+    (folder / "notes.txt").write_text("not an image")
+    seq = tmp_path / "SEQ"
+    (seq / "img1").mkdir(parents=True)
+    (seq / "det").mkdir()
+    (seq / "det" / "det.txt").write_text("1,-1,0,0,5,5,1,-1,-1,-1\n")  # would be one tiny box: not used
+    (seq / "seqinfo.ini").write_text("[Sequence]\nname=SEQ\nimDir=img1\nframeRate=5\nseqLength=4\n"
+                                     "imWidth=160\nimHeight=120\nimExt=.jpg\n")
+    for i in range(1, 5):
+        cv2.imwrite(str(seq / "img1" / f"{i:06d}.jpg"), np.full((*SIZE, 3), 50, np.uint8))
+    model = _model(tmp_path)
+    for source, frames, rate in ((folder, 6, 30.0), (seq, 4, 5.0)):
+        summary_path = tmp_path / f"{source.name}.json"
+        rc = main(["track", str(source), "--detector", str(model), "-o", str(tmp_path / f"{source.name}.txt"),
+                   "--summary", str(summary_path), "--no-progress", "-q", "--minimum-consecutive-frames", "1"])
+        assert rc == 0, capsys.readouterr().err
+        summary = json.loads(summary_path.read_text())
+        assert summary["mode"] == "images" and summary["frames"] == frames and summary["frame_rate"] == rate
+        assert summary["detections"] == 3 * frames  # the model's boxes, not det.txt's
+        assert read_mot(tmp_path / f"{source.name}.txt").frames.max() == frames
