@@ -155,10 +155,15 @@ class DetectorQuantizeReport:
     int8_frames_per_s: float
 
     def summary(self) -> str:
+        agreement = (
+            f"int8 finds {self.recall:.1%} of the {self.float_detections} float32 detections (IoU >= 0.5, same "
+            f"class) and {self.precision:.1%} of its own are float32's"
+            if self.float_detections
+            else "float32 finds nothing there, so agreement is not measured (use frames with objects)"
+        )
         return (
-            f"wrote {self.output}: on {self.verification_frames} held-out frames int8 finds "
-            f"{self.recall:.1%} of the {self.float_detections} float32 detections (IoU >= 0.5, same class) "
-            f"and {self.precision:.1%} of its own are float32's; CPU speed {self.int8_frames_per_s:,.1f} vs "
+            f"wrote {self.output}: on {self.verification_frames} held-out frames {agreement}; "
+            f"CPU speed {self.int8_frames_per_s:,.1f} vs "
             f"{self.fp32_frames_per_s:,.1f} frames/s ({self.int8_frames_per_s / self.fp32_frames_per_s:.2f}x), "
             f"calibrated on {self.calibration_frames} frames"
             + (_SLOWER if self.int8_frames_per_s < self.fp32_frames_per_s else "")

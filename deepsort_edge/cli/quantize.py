@@ -42,8 +42,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--detector", action="store_true",
                         help="the model is an object detector: calibrate on frames of a video, an image folder "
                              "or a sequence (first half), verify on the rest")
-    parser.add_argument("--detector-layout", default=None, help="with --detector: the output layout "
-                        "(default: told from the model)")
+    from deepsort_edge.detection.layouts import LAYOUTS  # noqa: PLC0415  (plain numpy)
+
+    parser.add_argument("--detector-layout", choices=LAYOUTS, default=None,
+                        help="with --detector: the output layout (default: told from the model)")
     parser.add_argument("--calibration-count", type=int, default=None,
                         help="calibration crops (default: 256), or frames with --detector (default: 32)")
     parser.add_argument("--verify-count", type=int, default=None,

@@ -125,7 +125,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Track objects. SOURCE is a MOTChallenge sequence folder (img1/, det/det.txt, "
             "seqinfo.ini), a video file (with --detections), a MOT detections file "
             "(motion-only), or a folder of several sequence folders and videos (each video "
-            "with its NAME.txt detections), tracked in parallel with --workers or --ray."
+            "with its NAME.txt detections), tracked in parallel with --workers or --ray. With "
+            "--detector no detections file is needed: SOURCE is a video, a folder of images, a "
+            "sequence folder (its img1/), a camera index (0) or a stream URL (rtsp://, http://)."
         ),
         epilog=(
             "Faults: an undecodable frame is tracked as a frame without detections; a video "
