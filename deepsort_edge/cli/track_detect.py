@@ -183,6 +183,8 @@ def track_with_detector(args: argparse.Namespace) -> dict[str, Any]:
         if args.show:
             _check_display()
         frame_rate = args.frame_rate or rate or 30.0
+        if args.frame_rate is None and rate is None:
+            _warn(f"{args.source} reports no frame rate: assuming 30 fps (give --frame-rate)")
         appearance = not args.no_appearance
         from deepsort_edge import DeepSORTTracker  # noqa: PLC0415  (numba: import only when tracking)
 
