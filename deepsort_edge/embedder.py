@@ -48,6 +48,7 @@ from deepsort_edge.preprocess import (
     preprocess_images,
 )
 from deepsort_edge.providers import (
+    CPU_PROVIDER,
     ProviderSpec,
     create_session,
     make_session_options,
