@@ -25,6 +25,11 @@ import pytest
         "deepsort_edge.model_metadata",
         "deepsort_edge.export.calibration",
         "deepsort_edge.synthetic",
+        "deepsort_edge.detection.layouts",
+        "deepsort_edge.detection.letterbox",
+        "deepsort_edge.detection.nms",
+        "deepsort_edge.detection.onnx_detector",
+        "deepsort_edge.detect_track",
         "deepsort_edge",
     ],
 )
