@@ -246,7 +246,13 @@ class RayMultiStreamTracker:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-        DeepSORTTracker(**tracker_kwargs)  # bad settings fail here, before any actor starts
+        probe = DeepSORTTracker(**tracker_kwargs)  # bad settings fail here, before any actor starts
+        if probe.camera_motion == "affine":
+            # Tracker actors get frame shapes, never pixels: they cannot see the camera move.
+            raise ValueError(
+                "camera_motion='affine' is not supported by RayMultiStreamTracker (its tracker actors "
+                "never see the frames); use MultiStreamTracker, or camera_motion='none'"
+            )
         if feature_extractor is not None and not isinstance(feature_extractor, (str, Path)):
             _load_extractor(feature_extractor, device)  # type check only
         self._ray = ray
