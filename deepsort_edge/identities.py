@@ -241,8 +241,10 @@ class IdentityRegistry:
         if not self._dim:
             self._set_dim(emb.shape[1])
         slots = np.array([self._tracklet(s, int(i), time) for i in ids[rows]], dtype=np.intp)
+        previous = self.t_last[slots].copy()
         self._record(slots, _unit(emb), s, time)
-        due = (self.t_phase[slots] != FINAL) & (self.t_count[slots] >= self.t_next[slots])
+        clashed = self._clashes(slots, previous, s)
+        due = clashed | ((self.t_phase[slots] != FINAL) & (self.t_count[slots] >= self.t_next[slots]))
         if due.any():
             self._decide(slots[due], s)
         ident = self.t_ident[slots]
@@ -255,7 +257,8 @@ class IdentityRegistry:
 
         Embeddings come from ``result.data["embeddings"]`` when the input had
         them, else from the tracker's own track embeddings (its smoothed EMA
-        vector, or the newest gallery entry in gallery mode).
+        vector, or the newest gallery entry in gallery mode). A tracker on
+        motion alone has no embeddings: its rows get -1.
 
         Args:
             stream_id: the camera.
@@ -279,28 +282,30 @@ class IdentityRegistry:
         """
         import copy
 
+        out = copy.copy(result)
+        out.data = dict(result.data)
+        out.data["global_id"] = self.global_ids(stream_id, tracker, result, time)
+        return out
+
+    def global_ids(self, stream_id: str, tracker: Any, result: Any, time: float | None = None) -> np.ndarray:
+        """What :meth:`update` puts in ``data["global_id"]``: ``(N,)`` int64, -1 while undecided."""
         ids = np.asarray(result.tracker_id if result.tracker_id is not None else np.full(len(result), -1))
         given = result.data.get("embeddings") if result.data else None
+        tracked = ids >= 0
         if given is not None:
             embeddings = np.asarray(given)
         else:
-            embeddings = np.zeros((ids.shape[0], max(self._dim, 1)), dtype=np.float32)
-            tracked = ids >= 0
-            if tracked.any():
-                found = tracker.track_embeddings(ids[tracked])
-                if found is None:
-                    raise ValueError(
-                        f"stream {stream_id!r}: the tracker holds no embeddings (it tracks on motion alone); "
-                        "global ids need appearance"
-                    )
-                embeddings = np.zeros((ids.shape[0], found.shape[1]), dtype=np.float32)
-                embeddings[tracked] = found
-        if time is None:
+            found = tracker.track_embeddings(ids[tracked]) if tracked.any() else None
+            if found is None:  # nothing tracked, or a tracker on motion alone: no appearance, no global id
+                ids, found = np.full(ids.shape[0], -1), np.zeros((0, 1), dtype=np.float32)
+            embeddings = np.zeros((ids.shape[0], found.shape[1]), dtype=np.float32)
+            embeddings[ids >= 0] = found
+        if time is None:  # the stream's own clock; never behind its last frame (after a tracker reset)
             time = tracker.frame_count / tracker.frame_rate
-        out = copy.copy(result)
-        out.data = dict(result.data)
-        out.data["global_id"] = self.observe(stream_id, ids, embeddings, time)
-        return out
+            s = self._streams.get(stream_id)
+            if s is not None:
+                time = max(time, self._stream_time[s])
+        return self.observe(stream_id, ids, embeddings, time)
 
     def links(self) -> list[dict[str, Any]]:
         """The live tracklets: ``stream``, ``track_id``, ``global_id`` (-1 undecided), ``first``,
@@ -385,6 +390,53 @@ class IdentityRegistry:
         own = keep >= 0
         if own.any():
             bank[g[own], keep[own]] = _unit(self.t_sum[slots[counts][own]])
+
+    def _clashes(self, slots: np.ndarray, previous: np.ndarray, s: int) -> np.ndarray:
+        """Undo links that now put one identity in two places at once; True for rows to decide again.
+
+        A link is made when the identity was not seen elsewhere since the
+        tracklet began, but a tracklet that was only hidden may come back: then
+        two rows of one stream in one frame, or a tracklet seen again after its
+        identity was seen in a non-overlapping stream, share an identity. Of two
+        such tracklets the one that began later leaves the identity and is
+        decided again (now, or at its next frame).
+        """
+        out = np.zeros(slots.size, dtype=bool)
+        ident = self.t_ident[slots]
+        bound = np.flatnonzero(ident >= 0)
+        if bound.size < 1:
+            return out
+        first = self.t_first[slots]
+        # Same frame, same stream: all but the earliest-begun row of each identity leave.
+        order = bound[np.lexsort((first[bound], ident[bound]))]
+        repeat = order[1:][ident[order[1:]] == ident[order[:-1]]]
+        elsewhere = self._busy[s].copy()
+        elsewhere[s] = False
+        if elsewhere.any():
+            seen = self.i_seen[ident[bound]][:, elsewhere]
+            moved = bound[(seen > previous[bound, None]).any(axis=1)]
+        else:
+            moved = bound[:0]
+        for r in np.union1d(repeat, moved):
+            t = int(slots[r])
+            g = int(self.t_ident[t])
+            if g < 0:
+                continue
+            others = [m for m in self._members[g] if m != t and self._busy[s, self.t_stream[m]]
+                      and (self.t_stream[m] != s or r in repeat) and self.t_last[m] > previous[r]]
+            if r in repeat or any(self.t_first[m] <= self.t_first[t] for m in others):
+                self._undecide(t)
+                out[r] = True
+            else:
+                for m in others:
+                    self._undecide(m)
+        return out
+
+    def _undecide(self, t: int) -> None:
+        """Take ``t`` out of its identity; it is decided again at its next frame."""
+        self._leave(t)
+        self.t_phase[t] = PENDING
+        self.t_next[t] = self.t_count[t]
 
     def _new_identity(self, t: int) -> int:
         """A new identity founded by tracklet ``t`` (its model: the tracklet's mean)."""
@@ -537,7 +589,7 @@ class IdentityRegistry:
                 others = [m for m in self._members[g] if m != t and self.t_stream[m] == s]
                 own[s] = max((self.t_last[m] for m in others), default=_NEVER)
                 allowed = not self._forbidden(own[None], first[r : r + 1], s)[0, 0]
-                cost[r, j] = cost[r, j] - margin if allowed else np.inf
+                cost[r, j] = raw[r, j] - margin if allowed else np.inf
             row_to_col, _ = solve_assignment(np.ascontiguousarray(cost), limit)
         else:
             row_to_col = np.full(rows.size, -1, dtype=np.intp)
@@ -777,7 +829,7 @@ def _from_state(state: Mapping[str, Any]) -> IdentityRegistry:
             reg._grow(fields, cap, free)
         for name in fields:
             getattr(reg, name)[:count] = a[name]
-        del free[len(free) - count:]  # the lowest slots (top of the stack) are taken
+        free[:] = range(getattr(reg, cap) - 1, count - 1, -1)  # slots 0..count-1 taken, the lowest free on top
     reg.t_used[:n_t] = True
     reg._keys = {k: t for t, k in enumerate(keys)}
     reg._members = {g: [] for g in range(n_i)}
