@@ -66,14 +66,15 @@ import os
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .kernels.lap import solve_assignment
 from .settings import IdentitySettings
 
-__all__ = ["IDENTITY_STATE_FORMAT", "IdentityRegistry", "IdentitySettings"]
+__all__ = ["IDENTITY_STATE_FORMAT", "IdentityRegistry", "IdentitySettings", "TrackerObservation",
+           "tracker_observation"]
 
 IDENTITY_STATE_FORMAT = "deepsort-edge.identity-state"
 IDENTITY_STATE_VERSION = 1
@@ -289,23 +290,21 @@ class IdentityRegistry:
 
     def global_ids(self, stream_id: str, tracker: Any, result: Any, time: float | None = None) -> np.ndarray:
         """What :meth:`update` puts in ``data["global_id"]``: ``(N,)`` int64, -1 while undecided."""
-        ids = np.asarray(result.tracker_id if result.tracker_id is not None else np.full(len(result), -1))
         given = result.data.get("embeddings") if result.data else None
-        tracked = ids >= 0
-        if given is not None:
-            embeddings = np.asarray(given)
-        else:
-            found = tracker.track_embeddings(ids[tracked]) if tracked.any() else None
-            if found is None:  # nothing tracked, or a tracker on motion alone: no appearance, no global id
-                ids, found = np.full(ids.shape[0], -1), np.zeros((0, 1), dtype=np.float32)
-            embeddings = np.zeros((ids.shape[0], found.shape[1]), dtype=np.float32)
-            embeddings[ids >= 0] = found
-        if time is None:  # the stream's own clock; never behind its last frame (after a tracker reset)
-            time = tracker.frame_count / tracker.frame_rate
+        return self.observe_tracker(stream_id, tracker_observation(tracker, result.tracker_id, given), time)
+
+    def observe_tracker(self, stream_id: str, observation: TrackerObservation, time: float | None = None) -> np.ndarray:
+        """:meth:`observe` with what :func:`tracker_observation` read off a tracker (the route across
+        processes: the tracker and the registry may live in different Ray actors).
+
+        ``time`` None: the tracker's own clock, never behind the stream's last frame (after a reset).
+        """
+        if time is None:
+            time = observation.clock
             s = self._streams.get(stream_id)
             if s is not None:
                 time = max(time, self._stream_time[s])
-        return self.observe(stream_id, ids, embeddings, time)
+        return self.observe(stream_id, observation.track_ids, observation.embeddings, time)
 
     def links(self) -> list[dict[str, Any]]:
         """The live tracklets: ``stream``, ``track_id``, ``global_id`` (-1 undecided), ``first``,
@@ -710,6 +709,38 @@ class IdentityRegistry:
 
 
 # ---------------------------------------------------------------------- helpers
+class TrackerObservation(NamedTuple):
+    """One tracker frame as the registry needs it (plain arrays: cheap to send between processes)."""
+
+    track_ids: np.ndarray  # (N,) local ids, -1 for rows without a confirmed track (all -1 on motion alone)
+    embeddings: np.ndarray  # (N, D) appearance of the rows (rows with id -1 unused)
+    clock: float  # the tracker's frame_count / frame_rate, seconds
+
+
+def tracker_observation(tracker: Any, track_ids: Any, embeddings: Any = None) -> TrackerObservation:
+    """What a ``DeepSORTTracker``'s last update gives the registry.
+
+    Args:
+        tracker: the tracker, right after the update.
+        track_ids: the ``tracker_id`` it returned (None: no rows).
+        embeddings: the rows' embeddings when the input had them; else the
+            tracker's own track embeddings are read (its EMA vector, or the
+            newest gallery entry). A tracker on motion alone has none: every
+            row then gets id -1 here (no global id without appearance).
+    """
+    ids = np.asarray(track_ids if track_ids is not None else np.zeros(0), dtype=np.int64).reshape(-1)
+    clock = tracker.frame_count / tracker.frame_rate
+    if embeddings is not None:
+        return TrackerObservation(ids, np.asarray(embeddings), clock)
+    tracked = ids >= 0
+    found = tracker.track_embeddings(ids[tracked]) if tracked.any() else None
+    if found is None:
+        return TrackerObservation(np.full(ids.shape[0], -1, dtype=np.int64), np.zeros((ids.shape[0], 1)), clock)
+    out = np.zeros((ids.shape[0], found.shape[1]), dtype=np.float32)
+    out[tracked] = found
+    return TrackerObservation(ids, out, clock)
+
+
 def _check_stream(stream_id: object) -> str:
     if not isinstance(stream_id, str):
         raise TypeError(f"stream_id must be a str, got {type(stream_id).__name__}")

@@ -156,12 +156,17 @@ class IdentitySettings:
     """Settings of :class:`~deepsort_edge.identities.IdentityRegistry` (global ids), validated on construction.
 
     Distances are cosine distances between unit embeddings (0 same
-    direction, 2 opposite); times are seconds.
+    direction, 2 opposite); times are seconds. The defaults are chosen by
+    ``tools/bench_identities.py``: linking is kept strict (0.03) because on
+    PETS09 with OSNet-x0.25 different people's tracks come as close as 0.004,
+    so any looser bound links strangers there (docs/benchmarks.md).
     """
 
-    min_frames: int = _integer(5, 1, "matched frames a confirmed track needs before it is linked or gets a new global id")
-    link_threshold: float = _number(0.3, 0.0, 2.0, "largest appearance distance at which a track joins an identity")
-    margin: float = _number(0.05, 0.0, 2.0, "a decision is revised only for an option this much closer (hysteresis)")
+    min_frames: int = _integer(1, 1, "matched frames a confirmed track needs before it is linked or gets a new global id")
+    link_threshold: float = _number(
+        0.03, 0.0, 2.0, "largest appearance distance (cosine) at which a track joins an identity"
+    )
+    margin: float = _number(0.01, 0.0, 2.0, "a decision is revised only for an option this much closer (hysteresis)")
     revise_frames: int = _integer(
         40, 1, "a track's global id may change until it has this many matched frames (rechecked as its frames double)"
     )
