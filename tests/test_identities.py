@@ -240,3 +240,45 @@ def test_a_hidden_track_that_comes_back_takes_its_identity_back() -> None:
     assert feed(cross, "cam1", 2, E[0], [1.0, 1.1]) == [-1, 1]
     assert feed(cross, "cam0", 1, E[0], [1.2]) == [1]  # seen again in cam0: it cannot be in cam1 too
     assert feed(cross, "cam1", 2, E[0], [1.3]) == [2]
+
+
+def _camera_folder(root, name: str, frames: range, total: int = 8) -> None:
+    """A MOT sequence folder: a grey street, one striped person in ``frames`` (det.txt matches)."""
+    import cv2
+
+    (root / name / "img1").mkdir(parents=True)
+    (root / name / "det").mkdir()
+    (root / name / "seqinfo.ini").write_text(
+        f"[Sequence]\nname={name}\nimDir=img1\nframeRate=10\nseqLength={total}\nimWidth=320\nimHeight=240\n"
+        "imExt=.jpg\n")
+    rows = []
+    for f in range(1, total + 1):
+        image = np.full((240, 320, 3), 90, np.uint8)
+        if f in frames:
+            x = 40 + 10 * f
+            image[60:180, x:x + 50] = (40, 40, 200)
+            image[60:180:12, x:x + 50] = (230, 230, 230)
+            rows.append(f"{f},-1,{x},60,50,120,0.9,-1,-1,-1\n")
+        cv2.imwrite(str(root / name / "img1" / f"{f:06d}.jpg"), image)
+    (root / name / "det" / "det.txt").write_text("".join(rows))
+
+
+def test_cli_global_ids_writes_global_mot_files_and_the_links_table(tmp_path) -> None:
+    """The person leaves camera A and appears in camera B: one global id in both files."""
+    import csv
+
+    from deepsort_edge.cli.__main__ import main
+    from deepsort_edge.mot import read_mot
+
+    _camera_folder(tmp_path / "in", "camA", range(1, 5))
+    _camera_folder(tmp_path / "in", "camB", range(5, 9))
+    out = tmp_path / "out"
+    assert main(["track", str(tmp_path / "in"), "-o", str(out), "--global-ids", "--no-progress", "-q",
+                 "--minimum-consecutive-frames", "1"]) == 0
+    a, b = read_mot(out / "camA.txt"), read_mot(out / "camB.txt")
+    assert a.frames.tolist() == [1, 2, 3, 4] and b.frames.tolist() == [5, 6, 7, 8]
+    assert set(a.ids.tolist()) == set(b.ids.tolist()) == {1}
+    with (out / "links.csv").open(newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert [(r["stream"], r["track_id"], r["global_id"], r["first_frame"], r["last_frame"]) for r in table] == [
+        ("camA", "1", "1", "1", "4"), ("camB", "1", "1", "5", "8")]
