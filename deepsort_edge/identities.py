@@ -70,6 +70,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .kernels.gallery import max_dots_many
 from .kernels.lap import solve_assignment
 from .settings import IdentitySettings
 
@@ -110,7 +111,7 @@ _IDENTITY_FIELDS: dict[str, tuple[type, tuple[str | int, ...]]] = {
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    norms = np.sqrt(np.einsum("...i,...i->...", x, x))[..., None]
     return x / np.where(norms > 0, norms, 1.0)
 
 
@@ -221,9 +222,12 @@ class IdentityRegistry:
             if self._dim and emb.shape[1] != self._dim:
                 raise ValueError(f"embeddings are {emb.shape[1]}-d, this registry holds {self._dim}-d ones")
             emb = emb[rows]
-            if not np.isfinite(emb).all() or (np.linalg.norm(emb, axis=1) == 0).any():
+            norms = np.sqrt(np.einsum("ij,ij->i", emb, emb))
+            if not (np.isfinite(norms).all() and norms.all()):
                 raise ValueError("embeddings of tracked rows must be finite and non-zero")
-            if len(np.unique(ids[rows])) != rows.size:
+            emb = emb / norms[:, None]
+            tracked = np.sort(ids[rows])
+            if (tracked[1:] == tracked[:-1]).any():
                 raise ValueError("track_ids must not repeat a track id within one frame")
         s = self._streams.get(stream_id)
         if s is not None and time < self._stream_time[s]:
@@ -243,7 +247,7 @@ class IdentityRegistry:
             self._set_dim(emb.shape[1])
         slots = np.array([self._tracklet(s, int(i), time) for i in ids[rows]], dtype=np.intp)
         previous = self.t_last[slots].copy()
-        self._record(slots, _unit(emb), s, time)
+        self._record(slots, emb, s, time)
         clashed = self._clashes(slots, previous, s)
         due = clashed | ((self.t_phase[slots] != FINAL) & (self.t_count[slots] >= self.t_next[slots]))
         if due.any():
@@ -555,11 +559,11 @@ class IdentityRegistry:
         return self.i_gid[live], self._distances(np.asarray(embeddings, dtype=np.float32), live)
 
     def _distances(self, means: np.ndarray, live: np.ndarray) -> np.ndarray:
-        width = self.settings.samples + 1
-        bank = self.i_bank[: live[-1] + 1].reshape(-1, self._dim)  # contiguous: no copy of the bank
-        sim = (means @ bank.T).reshape(len(means), -1, width)
-        sim = np.where(self.i_valid[: live[-1] + 1], sim, -np.inf).max(axis=2)[:, live]
-        return (1.0 - sim).astype(np.float64)
+        # Valid bank rows are a prefix (the prototype, then samples in the order they came).
+        counts = self.i_valid.sum(axis=1).astype(np.intp)
+        out = np.empty((len(means), live.size))
+        max_dots_many(self.i_bank, counts, live.astype(np.intp), np.ascontiguousarray(means, np.float32), out)
+        return 1.0 - out
 
     def _decide(self, rows: np.ndarray, s: int) -> None:
         """One assignment of stream ``s``'s due tracklets to the live identities (see the module docstring)."""
@@ -567,12 +571,16 @@ class IdentityRegistry:
         limit, margin = st.link_threshold, st.margin
         means = _unit(self.t_sum[rows]).astype(np.float32)
         live = np.flatnonzero(self.i_gid > 0)
+        first = self.t_first[rows]
+        forbidden = self._forbidden(self.i_seen[live], first, s) if live.size else None
+        own = self.t_ident[rows]
+        if live.size:
+            # Distances only to identities some row may join (in a crowd most are in view, so busy).
+            wanted = ~forbidden.all(axis=0) | np.isin(live, own[own >= 0])
+            live, forbidden = live[wanted], forbidden[:, wanted]
         if live.size:
             raw = self._distances(means, live)
-            cost = raw.copy()
-            first = self.t_first[rows]
-            seen = self.i_seen[live]
-            cost[self._forbidden(seen, first, s)] = np.inf
+            cost = np.where(forbidden, np.inf, raw)
             column = {int(g): j for j, g in enumerate(live)}
             for r, t in enumerate(rows):
                 g = int(self.t_ident[t])
