@@ -282,3 +282,19 @@ def test_cli_global_ids_writes_global_mot_files_and_the_links_table(tmp_path) ->
         table = list(csv.DictReader(fh))
     assert [(r["stream"], r["track_id"], r["global_id"], r["first_frame"], r["last_frame"]) for r in table] == [
         ("camA", "1", "1", "1", "4"), ("camB", "1", "1", "5", "8")]
+
+
+def test_distances_are_the_nearest_of_prototype_and_samples() -> None:
+    """The compiled bank scan against plain numpy on the saved banks (prototype + samples per identity)."""
+    reg = IdentityRegistry(min_frames=1, samples=3, link_threshold=0.0)
+    for _, tracks, emb, t in calls(0, 120):
+        reg.observe("all", tracks, emb, time=t)
+    query = np.random.default_rng(5).normal(size=(7, 16))
+    query /= np.linalg.norm(query, axis=1, keepdims=True)
+    gids, got = reg.distances(query)
+    arrays = reg.state_dict()["arrays"]
+    assert gids.tolist() == arrays["i_gid"].tolist() and len(gids) > 3
+    dots = np.einsum("rd,gsd->rgs", query, arrays["i_bank"].astype(np.float64))
+    want = 1.0 - np.where(arrays["i_valid"][None], dots, -np.inf).max(axis=2)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert (arrays["i_valid"].sum(axis=1) > 1).any()  # samples were compared, not only prototypes
