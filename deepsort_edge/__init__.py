@@ -13,6 +13,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .embedder import DeepSORTFeatureExtractor
+    from .identities import IdentityRegistry
     from .multistream import MultiStreamTracker, StreamError
     from .settings import TrackerSettings
     from .tracker import DeepSORTTracker
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DeepSORTFeatureExtractor",
     "DeepSORTTracker",
+    "IdentityRegistry",
     "MultiStreamTracker",
     "StreamError",
     "TrackView",
@@ -34,6 +36,7 @@ _LAZY = {
     "DeepSORTTracker": ".tracker",
     "TrackView": ".tracks",
     "DeepSORTFeatureExtractor": ".embedder",
+    "IdentityRegistry": ".identities",
     "MultiStreamTracker": ".multistream",
     "StreamError": ".multistream",
     "TrackerSettings": ".settings",

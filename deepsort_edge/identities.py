@@ -35,7 +35,10 @@ identity counts ``margin`` more for every link. So it moves to another
 identity when that one is nearer by more than ``margin``; a linked
 tracklet whose identity turns out farther than ``link_threshold + margin``
 gets a new id. An identity left with no tracklet is retired (its id is
-never given again). Ids already returned are not rewritten: from the frame of
+never given again). A link made while the identity's earlier tracklet was
+only hidden is undone when both turn out to be seen at once (in one frame of
+one stream, or interleaved in streams whose views do not overlap): the
+tracklet that began later leaves and is decided again. Ids already returned are not rewritten: from the frame of
 the change on, the rows of that tracklet carry the new id.
 
 Only tracklets past ``revise_frames`` (and the founder of a new identity)
@@ -808,6 +811,13 @@ def _pair_tables(
 
 def _from_state(state: Mapping[str, Any]) -> IdentityRegistry:
     """A registry rebuilt from a state dict, checking every field (trusts nothing)."""
+    try:
+        return _rebuild(state)
+    except (TypeError, KeyError, IndexError, AttributeError) as exc:  # a field of the wrong kind or shape
+        raise ValueError(f"identity state is malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _rebuild(state: Mapping[str, Any]) -> IdentityRegistry:
     if not isinstance(state, Mapping) or not isinstance(state.get("meta"), Mapping) or \
             not isinstance(state.get("arrays"), Mapping):
         raise ValueError("identity state must be a mapping with 'meta' and 'arrays'")

@@ -298,3 +298,11 @@ def test_distances_are_the_nearest_of_prototype_and_samples() -> None:
     want = 1.0 - np.where(arrays["i_valid"][None], dots, -np.inf).max(axis=2)
     np.testing.assert_allclose(got, want, atol=1e-5)
     assert (arrays["i_valid"].sum(axis=1) > 1).any()  # samples were compared, not only prototypes
+
+
+def test_load_rejects_malformed_meta() -> None:
+    state = IdentityRegistry().state_dict()
+    for key, value in (("topology", [["a"]]), ("streams", "cam"), ("settings", {"min_frames": "3"})):
+        bad = {"meta": {**state["meta"], key: value}, "arrays": state["arrays"]}
+        with pytest.raises(ValueError):
+            IdentityRegistry().load_state_dict(bad)
