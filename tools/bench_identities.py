@@ -50,7 +50,7 @@ sys.path.insert(0, str(REPO / "tools"))
 from bench_quality import (  # noqa: E402
     Sequence,
     cell,
-    data_dir,
+    found_data,
     generated_by,
     load_sets,
     md_table,
@@ -288,9 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cost", action="store_true", help="skip the cost measurement")
     parser.add_argument("--docs", action="store_true", help="rewrite docs/benchmarks.md's identities section")
     args = parser.parse_args(argv)
-    data = data_dir()
-    if not (data / "README.md").is_file():
-        print(f"shared data not found at {data}; set DEEPSORT_EDGE_DATA", file=sys.stderr)
+    data = found_data()
+    if data is None:
         return 2
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     started = time.perf_counter()

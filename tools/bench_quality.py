@@ -95,6 +95,15 @@ def data_dir() -> Path:
     return Path(os.environ.get("DEEPSORT_EDGE_DATA", REPO.parent / "shared" / "data"))
 
 
+def found_data() -> Path | None:
+    """The shared data folder, or None after saying on stderr where it was looked for."""
+    data = data_dir()
+    if not (data / "README.md").is_file():
+        print(f"shared data not found at {data}; set DEEPSORT_EDGE_DATA", file=sys.stderr)
+        return None
+    return data
+
+
 # --------------------------------------------------------------------------- data
 @dataclass
 class Sequence:
@@ -274,9 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", action="store_true", help="rewrite README's generated quality table")
     parser.add_argument("--no-ablation", action="store_true", help="presets only")
     args = parser.parse_args(argv)
-    data = data_dir()
-    if not (data / "README.md").is_file():
-        print(f"shared data not found at {data}; set DEEPSORT_EDGE_DATA", file=sys.stderr)
+    data = found_data()
+    if data is None:
         return 2
     started = time.perf_counter()
     sets = split_sets(load_sets(data, args.cache_dir))
