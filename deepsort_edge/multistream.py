@@ -25,7 +25,6 @@ reports the real figure.
 
 from __future__ import annotations
 
-import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -33,8 +32,17 @@ from typing import Any
 
 import numpy as np
 
-from .tracker import DeepSORTTracker, FeatureExtractor, FrameResult, PreparedFrame, _load_extractor, detached_result, single_caller
 from .identities import IdentityRegistry
+from .tracker import (
+    DeepSORTTracker,
+    FeatureExtractor,
+    FrameResult,
+    PreparedFrame,
+    SingleCaller,
+    _load_extractor,
+    detached_result,
+    detection_arguments,
+)
 from .tracks import TrackView
 
 __all__ = ["MultiStreamTracker", "StreamError", "embed_requests"]
@@ -291,9 +299,7 @@ def unpack_detections(
         if not isinstance(dets, sv.Detections):
             errors[stream_id] = TypeError(f"detections must be supervision.Detections, got {type(dets).__name__}")
             continue
-        embeddings = dets.data.get("embeddings") if dets.data else None
-        frame = frames.get(stream_id) if frames is not None else None
-        inputs[stream_id] = (dets.xyxy, dets.confidence, embeddings, frame, dets.class_id)
+        inputs[stream_id] = detection_arguments(dets, frames.get(stream_id) if frames is not None else None)
     return inputs, errors
 
 
@@ -385,11 +391,8 @@ class MultiStreamTracker:
         self.identities = registry_for(global_ids)
         self.feature_extractor = _load_extractor(feature_extractor, device)
         self._group = _StreamGroup(tracker_kwargs, embeds=self.feature_extractor is not None)
-        self._busy = threading.Lock()  # one update at a time (see _exclusive)
-
-    def _exclusive(self) -> Any:
-        return single_caller(
-            self._busy, f"MultiStreamTracker at {id(self):#x}",
+        self._busy = SingleCaller(  # one update at a time
+            f"MultiStreamTracker at {id(self):#x}",
             "it updates its streams together: use one MultiStreamTracker per thread (or a lock)",
         )
 
@@ -427,7 +430,7 @@ class MultiStreamTracker:
                 use one ``MultiStreamTracker`` per thread, or a lock).
         """
         inputs, errors = unpack_detections(detections, frames)
-        with self._exclusive():
+        with self._busy:
             sources = {sid: detections[sid] for sid in inputs}
             ids, requests, more, caught = self._group.begin(inputs, sources)
             errors.update(more)
@@ -440,7 +443,8 @@ class MultiStreamTracker:
         show_warnings(caught)
         results = {sid: with_ids(detections[sid], ids[sid]) for sid in detections if sid in ids}
         if self.identities is not None:
-            add_global_ids(self.identities, self._group.trackers, results, timestamps)
+            with self._busy:  # the registry is shared by the streams: one caller at a time
+                add_global_ids(self.identities, self._group.trackers, results, timestamps)
         if errors:
             raise StreamError({sid: errors[sid] for sid in detections if sid in errors}, results)
         return results
@@ -462,12 +466,12 @@ class MultiStreamTracker:
 
     def remove(self, stream_id: str) -> None:
         """Forget a stream and its tracks (KeyError if unknown)."""
-        with self._exclusive():
+        with self._busy:
             self._group.remove(stream_id)
 
     def reset(self, stream_id: str | None = None) -> None:
         """Forget the tracks of one stream (ids restart at 1), or of every stream when None."""
-        with self._exclusive():
+        with self._busy:
             for sid in self.streams if stream_id is None else (stream_id,):
                 self._group.get(sid).reset()
 
@@ -499,7 +503,7 @@ class MultiStreamTracker:
 
     def load_state_dict(self, stream_id: str, state: dict[str, Any]) -> None:
         """Restore one stream from a ``state_dict`` (creating it if new); unchanged if it fails."""
-        with self._exclusive():
+        with self._busy:
             self._group.load(stream_id, state)
 
     def __repr__(self) -> str:

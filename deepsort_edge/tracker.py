@@ -6,8 +6,6 @@ import copy
 import dataclasses
 import math
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -39,7 +37,10 @@ from .validation import (
     kept_rows,
 )
 
-__all__ = ["DeepSORTTracker", "FeatureExtractor", "FrameResult", "PreparedFrame", "detached_result", "single_caller"]
+__all__ = [
+    "DeepSORTTracker", "FeatureExtractor", "FrameResult", "PreparedFrame", "detached_result", "detection_arguments",
+    "SingleCaller",
+]
 
 _METRICS = {"cosine": METRIC_COSINE, "euclidean": METRIC_EUCLIDEAN}
 _GATING_DOF = {"full": 4, "position": 2}
@@ -62,9 +63,9 @@ class FrameResult(NamedTuple):
     """``(N, 4)`` float64: the filter's corrected box of each tracked row, the row's own box elsewhere."""
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)  # not frozen: a frozen init costs microseconds, and this is made every frame
 class PreparedFrame:
-    """One frame checked by :meth:`DeepSORTTracker.prepare`, waiting for :meth:`~DeepSORTTracker.commit`.
+    """One frame checked by :meth:`DeepSORTTracker.prepare`, waiting for :meth:`~DeepSORTTracker.commit` (read-only).
 
     Attributes:
         xyxy: ``(N, 4)`` float64 boxes of every input row.
@@ -119,10 +120,16 @@ class DeepSORTTracker:
     Call :meth:`update` once per frame, also when there are no detections.
     Every setting is described in :class:`~deepsort_edge.settings.TrackerSettings`
     (README has the table). The first arguments are roboflow's, in its order
-    and meaning; their defaults are chosen by measurement. ``preset="paper"``
-    runs DeepSORT as nwojke/deep_sort does and ``preset="roboflow-2.0.1"``
-    with that release's values; arguments you pass that differ from the
-    defaults override the preset.
+    and meaning; left as None they take the preset's value, else the
+    schema's default (chosen by measurement). ``preset="paper"`` takes
+    nwojke/deep_sort's values and ``preset="roboflow-2.0.1"`` that release's
+    (values, not outputs: README says what each sets); every argument you
+    pass overrides the preset, whatever its value. Every setting is also an
+    attribute; assigning one calls :meth:`configure` (checked, and in effect
+    from the next update).
+
+    :meth:`update` is :meth:`prepare` then :meth:`commit`; callers that embed
+    crops themselves (many trackers in one batch) call the two halves.
 
     Args:
         feature_extractor: a ``DeepSORTFeatureExtractor``, a path to an ONNX
@@ -194,7 +201,7 @@ class DeepSORTTracker:
         self._epoch = 0  # bumped by every change of state: a PreparedFrame is good for one epoch
         self._apply_settings(TrackerSettings.from_dict(values))
         self.feature_extractor = _load_extractor(feature_extractor, device)
-        self._busy = threading.Lock()  # detects concurrent update calls (see _exclusive)
+        self._busy = _update_guard(self)  # detects concurrent update calls
         self.reset()
 
     # ------------------------------------------------------------------ setup
@@ -271,7 +278,7 @@ class DeepSORTTracker:
         new = TrackerSettings.from_dict({**self._settings.to_dict(), **changes})
         old = self._settings
         reshaped = any(getattr(new, name) != getattr(old, name) for name in _STORE_SHAPING)
-        with self._exclusive():
+        with self._busy:
             if reshaped and len(self._store):
                 raise ValueError(
                     f"{', '.join(_STORE_SHAPING)} shape the track store and change only while it holds no "
@@ -295,7 +302,13 @@ class DeepSORTTracker:
         self._camera = _camera_estimator(self.camera_motion)
 
     def warmup(self) -> DeepSORTTracker:
-        """Compile (or load from cache) every kernel now rather than on the first frame."""
+        """Compile (or load from cache) every kernel a frame can need, now rather than on the first frame.
+
+        Covers the frame kernel (every stage, with and without embeddings,
+        bad rows included), the row checks an extractor or camera motion
+        needs before tracking, and OpenCV's import for camera motion. The
+        feature extractor itself is not run. The tracker's state is not touched.
+        """
         # Two hits to confirm: frame 2 runs the IoU stage, frames 3-4 the cascade
         # with and without embeddings (and a low-score detection), so every kernel compiles here.
         probe = DeepSORTTracker(
@@ -314,6 +327,9 @@ class DeepSORTTracker:
             low = high
         probe.update_arrays(boxes + 6.0, np.array([high, low]), None)
         probe.update_arrays(boxes + 8.0, scores, None)
+        # With an extractor or camera motion the rows are checked before tracking, by the row
+        # kernels called from Python: compiled here too (a clean probe: no warning).
+        check_rows(DetectionArrays(boxes, scores, embeddings), frame_shape=(240, 320, 3), on_invalid="raise")
         if self.camera_motion == "affine":
             from .camera_motion import CameraMotionEstimator
 
@@ -350,11 +366,8 @@ class DeepSORTTracker:
         if not isinstance(detections, sv.Detections):
             raise TypeError(f"detections must be supervision.Detections, got {type(detections).__name__}")
         _check_timestamp(timestamp)
-        with self._exclusive():
-            embeddings = detections.data.get("embeddings") if detections.data else None
-            prepared = self._prepare(
-                detections.xyxy, detections.confidence, embeddings, frame, detections.class_id, detections
-            )
+        with self._busy:
+            prepared = self._prepare(*detection_arguments(detections, frame), detections)
             tracked = self._commit(prepared, self._features(prepared))
         return detached_result(detections, tracked)
 
@@ -395,7 +408,7 @@ class DeepSORTTracker:
             >>> tracker.update_arrays(np.array([[0., 0., 10., 30.]]), np.array([0.8]))
             array([1])
         """
-        with self._exclusive():
+        with self._busy:
             prepared = self._prepare(xyxy, scores, embeddings, frame, class_id, None)
             tracked = self._commit(prepared, self._features(prepared))
         if not return_boxes:
@@ -411,8 +424,8 @@ class DeepSORTTracker:
         one batch (``MultiStreamTracker`` does): ``prepare`` -> embed
         ``prepared.embed_input`` -> :meth:`commit`. Nothing changes in the
         tracker until :meth:`commit`; a prepared frame not committed is simply
-        dropped. ``update(d, f)`` is exactly ``commit(prepare(d, f),
-        extract(prepare(...)))``.
+        dropped. ``update(d, f)`` runs ``p = prepare(d, f)``, ``commit(p,
+        extract(p))`` and packages the result.
 
         Args:
             detections: ``sv.Detections`` as for :meth:`update`, or an ``(N, 4)``
@@ -437,12 +450,9 @@ class DeepSORTTracker:
         """
         import supervision as sv
 
-        with self._exclusive():
+        with self._busy:
             if isinstance(detections, sv.Detections):
-                embeddings = detections.data.get("embeddings") if detections.data else None
-                return self._prepare(
-                    detections.xyxy, detections.confidence, embeddings, frame, detections.class_id, detections
-                )
+                return self._prepare(*detection_arguments(detections, frame), detections)
             return self._prepare(detections, None, None, frame, None, None)
 
     def prepare_arrays(
@@ -454,12 +464,12 @@ class DeepSORTTracker:
         class_id: np.ndarray | None = None,
     ) -> PreparedFrame:
         """:meth:`prepare` for plain arrays (the arguments of :meth:`update_arrays`)."""
-        with self._exclusive():
+        with self._busy:
             return self._prepare(xyxy, scores, embeddings, frame, class_id, None)
 
     def extract(self, prepared: PreparedFrame) -> np.ndarray | None:
         """This tracker's feature extractor on ``prepared.embed_input`` (None when no row needs features)."""
-        with self._exclusive():
+        with self._busy:
             return self._features(prepared)
 
     def commit(self, prepared: PreparedFrame, features: np.ndarray | None = None) -> FrameResult:
@@ -480,14 +490,8 @@ class DeepSORTTracker:
                 invalid; the tracker is then unchanged.
             RuntimeError: Another thread is inside this tracker.
         """
-        with self._exclusive():
+        with self._busy:
             return self._commit(prepared, features)
-
-    def _exclusive(self) -> Any:
-        return single_caller(
-            self._busy, f"DeepSORTTracker at {id(self):#x}",
-            "a tracker holds one stream's state: use one tracker per thread (or a lock)",
-        )
 
     def _prepare(
         self,
@@ -763,7 +767,7 @@ class DeepSORTTracker:
         self.feature_extractor = pickled["feature_extractor"]
         self.preset = None
         self._epoch = 0
-        self._busy = threading.Lock()  # locks do not pickle: a fresh one
+        self._busy = _update_guard(self)  # locks do not pickle: a fresh one
         self.load_state_dict(pickled["state"])
 
     def __repr__(self) -> str:
@@ -780,21 +784,36 @@ class DeepSORTTracker:
         )
 
 
-@contextmanager
-def single_caller(lock: threading.Lock, owner: str, advice: str) -> Iterator[None]:
-    """Hold ``lock`` for the block, or raise ``RuntimeError`` at once if another thread holds it.
+class SingleCaller:
+    """``with guard:`` holds the guard's lock, or raises ``RuntimeError`` at once if another thread holds it.
 
     Not a lock to wait on: two threads updating one tracker is a bug in the
-    caller (frames would interleave), so the second call fails loudly.
+    caller (frames would interleave), so the second call fails loudly. A
+    class rather than a generator context manager: it runs every frame.
+
+    Args:
+        owner: names the guarded object in the error.
+        advice: what to do instead, appended to the error.
     """
-    if not lock.acquire(blocking=False):
-        raise RuntimeError(
-            f"{owner} is already being updated from another thread; {advice}"
-        )
-    try:
-        yield
-    finally:
-        lock.release()
+
+    __slots__ = ("_lock", "_message")
+
+    def __init__(self, owner: str, advice: str) -> None:
+        self._lock = threading.Lock()
+        self._message = f"{owner} is already being updated from another thread; {advice}"
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError(self._message)
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def _update_guard(tracker: DeepSORTTracker) -> SingleCaller:
+    return SingleCaller(
+        f"DeepSORTTracker at {id(tracker):#x}", "a tracker holds one stream's state: use one tracker per thread (or a lock)"
+    )
 
 
 def _setting_property(name: str) -> property:
@@ -827,6 +846,15 @@ def _check_timestamp(timestamp: object) -> None:
         raise TypeError(f"timestamp must be a number or None, got {type(timestamp).__name__}")
     if not math.isfinite(timestamp):
         raise ValueError(f"timestamp must be finite, got {timestamp!r}")
+
+
+def detection_arguments(detections: Any, frame: np.ndarray | None) -> tuple[Any, Any, Any, Any, Any]:
+    """``sv.Detections`` (and a frame) as the arguments of :meth:`DeepSORTTracker.update_arrays`.
+
+    ``(xyxy, confidence, data["embeddings"] or None, frame, class_id)``.
+    """
+    embeddings = detections.data.get("embeddings") if detections.data else None
+    return detections.xyxy, detections.confidence, embeddings, frame, detections.class_id
 
 
 def _detached(value: Any) -> Any:

@@ -63,3 +63,18 @@ def to_dense(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols
     for i in range(indptr.shape[0] - 1):
         dense[i, indices[indptr[i]:indptr[i + 1]]] = values[indptr[i]:indptr[i + 1]]
     return dense
+
+
+class BlockingExtractor:
+    """Holds the first ``extract_features`` call until released: a second thread arrives meanwhile."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def extract_features(self, frame: np.ndarray, detections: object) -> np.ndarray:
+        self.entered.set()
+        assert self.release.wait(60)
+        return np.ones((len(detections), 4), np.float32)
