@@ -306,3 +306,12 @@ def test_load_rejects_malformed_meta() -> None:
         bad = {"meta": {**state["meta"], key: value}, "arrays": state["arrays"]}
         with pytest.raises(ValueError):
             IdentityRegistry().load_state_dict(bad)
+
+
+def test_cli_global_ids_needs_frames(tmp_path, capsys) -> None:
+    from deepsort_edge.cli.__main__ import main
+
+    (tmp_path / "det.txt").write_text("1,-1,10,10,20,40,0.9,-1,-1,-1\n")
+    assert main(["track", str(tmp_path / "det.txt"), "-o", str(tmp_path / "out"), "--global-ids", "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("deepsort-edge track: error:") and "--global-ids needs frames" in err[0]
