@@ -91,7 +91,7 @@ _NEVER = -np.inf
 _TRACKLET_FIELDS: dict[str, tuple[type, tuple[str | int, ...]]] = {
     "t_stream": (np.int64, ()),
     "t_local": (np.int64, ()),
-    "t_sum": (np.float64, ("D",)),
+    "t_sum": (np.float32, ("D",)),
     "t_count": (np.int64, ()),
     "t_first": (np.float64, ()),
     "t_last": (np.float64, ()),
@@ -228,7 +228,7 @@ class IdentityRegistry:
             norms = np.sqrt(np.einsum("ij,ij->i", emb, emb))
             if not (np.isfinite(norms).all() and norms.all()):
                 raise ValueError("embeddings of tracked rows must be finite and non-zero")
-            emb = emb / norms[:, None]
+            emb = (emb / norms[:, None]).astype(np.float32)
             tracked = np.sort(ids[rows])
             if (tracked[1:] == tracked[:-1]).any():
                 raise ValueError("track_ids must not repeat a track id within one frame")
@@ -347,7 +347,7 @@ class IdentityRegistry:
 
     def _set_dim(self, dim: int) -> None:
         self._dim = dim
-        self.t_sum = np.zeros((self._t_cap, dim))
+        self.t_sum = np.zeros((self._t_cap, dim), dtype=np.float32)
         self.i_bank = np.zeros((self._i_cap, self.settings.samples + 1, dim), dtype=np.float32)
 
     def _grow(self, fields: dict, cap_name: str, free: list[int]) -> None:
@@ -392,10 +392,7 @@ class IdentityRegistry:
         g, m = ident[counts], self.settings.ema_momentum
         bank = self.i_bank
         bank[g, 0] = _unit(m * bank[g, 0] + (1.0 - m) * emb[counts])
-        keep = self.t_sample[slots[counts]]
-        own = keep >= 0
-        if own.any():
-            bank[g[own], keep[own]] = _unit(self.t_sum[slots[counts][own]])
+        # Samples kept current by their tracklets are refreshed when read (_refresh_samples).
 
     def _clashes(self, slots: np.ndarray, previous: np.ndarray, s: int) -> np.ndarray:
         """Undo links that now put one identity in two places at once; True for rows to decide again.
@@ -496,6 +493,7 @@ class IdentityRegistry:
         n = self.settings.samples
         if n == 0:
             return
+        self._refresh_samples(np.array([g]))
         valid = self.i_valid[g, 1:]
         mean = _unit(self.t_sum[t]).astype(np.float32)
         if not valid.all():
@@ -561,7 +559,15 @@ class IdentityRegistry:
             return self.i_gid[live], np.zeros((len(embeddings), live.size))
         return self.i_gid[live], self._distances(np.asarray(embeddings, dtype=np.float32), live)
 
+    def _refresh_samples(self, slots: np.ndarray) -> None:
+        """Set the samples of identities ``slots`` that a tracklet keeps current to that tracklet's mean."""
+        owner = self.i_owner[slots]
+        g, k = np.nonzero(owner >= 0)
+        if g.size:
+            self.i_bank[slots[g], k] = _unit(self.t_sum[owner[g, k]])
+
     def _distances(self, means: np.ndarray, live: np.ndarray) -> np.ndarray:
+        self._refresh_samples(live)
         # Valid bank rows are a prefix (the prototype, then samples in the order they came).
         counts = self.i_valid.sum(axis=1).astype(np.intp)
         out = np.empty((len(means), live.size))
@@ -647,6 +653,7 @@ class IdentityRegistry:
         """Everything needed to resume: settings, streams, identities and tracklets (plain data)."""
         t_live = np.flatnonzero(self.t_used)
         i_live = np.flatnonzero(self.i_gid > 0)
+        self._refresh_samples(i_live)
         i_index = np.full(max(self._i_cap, 1), -1, dtype=np.int64)
         i_index[i_live] = np.arange(i_live.size)
         t_index = np.full(max(self._t_cap, 1), -1, dtype=np.int64)
