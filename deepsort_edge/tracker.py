@@ -133,7 +133,8 @@ class DeepSORTTracker:
 
     Args:
         feature_extractor: a ``DeepSORTFeatureExtractor``, a path to an ONNX
-            model, or None (then give embeddings in
+            model, a ``torch.nn.Module`` or ``.pt``/``.pth`` file (exported to
+            ONNX once and cached, see ``DeepSORTFeatureExtractor``), or None (then give embeddings in
             ``detections.data["embeddings"]``, or track on motion alone).
         device: where a feature extractor given as a path runs (roboflow's
             argument: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; default the
@@ -884,13 +885,17 @@ def _load_extractor(feature_extractor: object, device: str | None) -> FeatureExt
         raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {type(device).__name__}")
     if feature_extractor is None:
         return None
-    if isinstance(feature_extractor, (str, Path)):
-        from .embedder import DeepSORTFeatureExtractor, providers_for_device
+    from .export.torch_module import is_torch_module  # imports no torch
 
-        return DeepSORTFeatureExtractor.from_onnx(feature_extractor, providers_for_device(device))
+    if isinstance(feature_extractor, (str, Path)) or is_torch_module(feature_extractor):
+        from .embedder import DeepSORTFeatureExtractor
+
+        # An ONNX file, or a torch module / .pt / .pth file exported to ONNX once (cached).
+        return DeepSORTFeatureExtractor(feature_extractor, device)
     if not callable(getattr(feature_extractor, "extract_features", None)):
         raise TypeError(
-            "feature_extractor must be a DeepSORTFeatureExtractor, a path to an ONNX model, "
+            "feature_extractor must be a DeepSORTFeatureExtractor, a path to an ONNX or torch model, "
+            "a torch.nn.Module, "
             f"or have an extract_features(frame, detections) method; got {type(feature_extractor).__name__}"
         )
     return feature_extractor  # type: ignore[return-value]

@@ -121,3 +121,29 @@ def test_reference_solver_prefers_more_pairs_then_less_cost():
     assert sorted(ref.max_cardinality_min_cost(cost)) == [(0, 1), (1, 0)]
     assert ref.max_cardinality_min_cost(np.full((2, 3), inf)) == []
     assert ref.max_cardinality_min_cost(np.zeros((0, 3))) == []
+
+
+def test_lost_track_far_away_needs_the_closer_look_under_the_overlap_rule():
+    """A track lost two frames meets a non-overlapping detection that looks 0.6 thresholds away.
+
+    (appearance_threshold 0.5.) The reference and the kernel agree under both rules, and the rule decides.
+    """
+    unit = np.array([[1.0, 0.0, 0.0, 0.0]], np.float32)
+    seen = np.array([[0.6, 0.8, 0.0, 0.0]], np.float32)  # cosine distance 0.4: within 0.5, not within 0.25
+    outcomes = {}
+    for rule in ("none", "overlap"):
+        tracker = DeepSORTTracker(minimum_consecutive_frames=1, appearance_threshold=0.5, lost_track_rule=rule,
+                                  low_score_matching=False)
+        for step in range(4):
+            tracker.update_arrays(np.array([[100.0 + 6 * step, 100, 140 + 6 * step, 200]]), None, unit)
+        for _ in range(2):
+            tracker.update_arrays(np.zeros((0, 4)))
+        boxes = np.array([[190.0, 100, 230, 200]])  # ahead of the prediction, not overlapping it
+        before = tracker.state_dict()
+        slots = tracker._store.order.copy()
+        expected = ref.associate_dense(before, boxes, np.ones(1), seen, np.zeros(1, np.int64))
+        ids = tracker.update_arrays(boxes, None, seen)
+        got = kernel_matches(slots, tracker._store, ids)
+        assert got == [(t, d) for _, t, d in expected], rule
+        outcomes[rule] = got
+    assert outcomes == {"none": [(0, 0)], "overlap": []}
