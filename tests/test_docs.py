@@ -19,6 +19,7 @@ import pytest
         "deepsort_edge.camera_motion",
         "deepsort_edge.video",
         "deepsort_edge.multistream",
+        "deepsort_edge.identities",
         "deepsort_edge.embedder",
         "deepsort_edge.preprocess",
         "deepsort_edge.providers",

@@ -165,6 +165,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                         help="SOURCE a folder of several inputs: run them as Ray tasks, on a local "
                              "Ray or the cluster at ADDRESS (needs the ray extra)")
+    parser.add_argument("--global-ids", action="store_true",
+                        help="one id per person across the inputs and re-entries (an identity "
+                             "registry over all inputs, stepped together): -o is a folder that gets "
+                             "each input's <name>.txt with global ids and links.csv")
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     _add_tracker_options(parser)
     add_embedder_options(parser)
@@ -219,6 +223,14 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError("--show needs --detector (it shows a detector run's frames)")
 
     inputs = track_many.find_inputs(args)
+    if args.global_ids:  # every input at once, one registry (not in parallel)
+        from deepsort_edge.cli.track_global import run_global  # noqa: PLC0415
+
+        items = inputs or [track_many.Input(args.source.stem, args.source, args.detections)]
+        summary = run_global(args, items)
+        if not args.quiet:
+            print(json.dumps(summary, indent=2))
+        return 0
     if inputs is not None:  # a folder of several sequences or videos
         return track_many.run_many(args, inputs)
     if args.workers is not None or args.ray is not None:
