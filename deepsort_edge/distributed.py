@@ -63,6 +63,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .identities import IdentityRegistry, tracker_observation
 from .multistream import (
     EmbedRequest,
     StreamError,
@@ -70,6 +71,7 @@ from .multistream import (
     _StreamGroup,
     check_stream_id,
     embed_requests,
+    registry_for,
     show_warnings,
     unpack_detections,
     with_ids,
@@ -245,6 +247,31 @@ class _TrackerWorker:
         self.last.pop(stream_id, None)
         return tracker.state_dict()
 
+    def observations(self, requests: dict[str, tuple[np.ndarray, np.ndarray | None]]) -> dict[str, Any]:
+        """What the identity registry needs of each stream's last update (see ``tracker_observation``)."""
+        return {sid: tracker_observation(self.group.get(sid), ids, given) for sid, (ids, given) in requests.items()}
+
+
+class _IdentityWorker:
+    """Ray actor: the one ``IdentityRegistry`` of all streams (global ids)."""
+
+    def __init__(self, registry: IdentityRegistry) -> None:
+        # Rebuilt through its state: arrays Ray hands over are read-only views.
+        self.registry = IdentityRegistry()
+        self.registry.load_state_dict(registry.state_dict())
+
+    def ready(self) -> bool:
+        return True
+
+    def observe(self, batch: list[tuple[str, Any, float | None]]) -> dict[str, np.ndarray]:
+        return {sid: self.registry.observe_tracker(sid, observation, t) for sid, observation, t in batch}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.registry.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.registry.load_state_dict(state)
+
 
 class _EmbedderWorker:
     """Ray actor: one feature extractor; embeds the crops of many streams in one batch."""
@@ -313,6 +340,9 @@ class RayMultiStreamTracker:
             call waits for its actors (starting, restoring, answering);
             past it a ``TimeoutError`` says which actors did not answer (the
             usual cause: no live node has their ``num_cpus`` free).
+        global_ids: as for ``MultiStreamTracker``: the registry runs in
+            its own actor and gives the same ids as in-process; its state is
+            :meth:`identity_state_dict` (not restored when that actor dies).
         **tracker_kwargs: ``DeepSORTTracker`` settings for every stream.
 
     Actors are spread over the nodes (Ray's ``SPREAD`` strategy), so a lost
@@ -334,9 +364,11 @@ class RayMultiStreamTracker:
         num_cpus: float | None = None,
         embedder_num_gpus: float | None = None,
         timeout_s: float = 120.0,
+        global_ids: bool | IdentityRegistry = False,
         **tracker_kwargs: Any,
     ) -> None:
         ray = _require_ray()
+        registry = registry_for(global_ids)
         for name, value, low in (
             ("num_workers", num_workers, 1), ("num_embedders", num_embedders, 1),
             ("snapshot_every", snapshot_every, 1), ("max_restarts", max_restarts, 0),
@@ -358,6 +390,7 @@ class RayMultiStreamTracker:
         self._closed = False
         self._workers: list[Any] = []
         self._embedders: list[Any] = []
+        self._identities: Any = None
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             options: dict[str, Any] = {"address": address}
@@ -392,14 +425,20 @@ class RayMultiStreamTracker:
         self._updates = 0
         self._workers = [self._new_worker() for _ in range(num_workers)]
         self._embedders = [self._new_embedder() for _ in range(num_embedders)] if self._embeds else []
+        # The registry lives in its own actor, fed after every update (same ids as in-process).
+        self._identities = None if registry is None else _remote(ray, _IdentityWorker).options(
+            num_cpus=num_cpus).remote(registry)
         self._busy = {"workers": [0.0] * num_workers, "embedders": [0.0] * len(self._embedders)}
         self._crops = [0] * len(self._embedders)
         try:
-            self._wait([a.ready.remote() for a in [*self._workers, *self._embedders]],
+            self._wait([a.ready.remote() for a in [*self._workers, *self._embedders, *self._identity_actor()]],
                        time.monotonic() + self.timeout_s, f"{actors} actors of {num_cpus:g} CPU each to start")
         except BaseException:
             self.close()
             raise
+
+    def _identity_actor(self) -> list[Any]:
+        return [self._identities] if self._identities is not None else []
 
     def _wait(self, refs: Any, deadline: float, what: str) -> Any:
         """``ray.get(refs)`` until ``deadline``; past it a TimeoutError naming ``what``."""
@@ -426,7 +465,8 @@ class RayMultiStreamTracker:
 
     # ------------------------------------------------------------------ update
     def update(
-        self, detections: Mapping[str, Any], frames: Mapping[str, np.ndarray] | None = None
+        self, detections: Mapping[str, Any], frames: Mapping[str, np.ndarray] | None = None,
+        *, timestamps: Mapping[str, float] | None = None,
     ) -> dict[str, Any]:
         """Track one frame of every stream in ``detections``; as ``MultiStreamTracker.update``.
 
@@ -480,9 +520,42 @@ class RayMultiStreamTracker:
         self._snapshot_due(deadline)
         show_warnings(caught)
         results = {sid: with_ids(detections[sid], ids[sid]) for sid in detections if sid in ids}
+        if self._identities is not None and results:
+            self._global_ids(results, timestamps, deadline)
         if errors:
             raise StreamError({sid: errors[sid] for sid in detections if sid in errors}, results)
         return results
+
+    def _global_ids(self, results: dict[str, Any], timestamps: Mapping[str, float] | None, deadline: float) -> None:
+        """``data["global_id"]`` for every result: observations from the tracker actors, then the registry."""
+        asks: dict[int, dict[str, tuple]] = {}
+        for sid, result in results.items():
+            asks.setdefault(self._streams[sid], {})[sid] = (result.tracker_id, result.data.get("embeddings"))
+        seen = {}
+        refs = [self._workers[w].observations.remote(a) for w, a in asks.items()]
+        for part in self._wait(refs, max(deadline, time.monotonic() + 1.0), "tracker actors' observations"):
+            seen.update(part)
+        batch = [(sid, seen[sid], timestamps.get(sid) if timestamps is not None else None) for sid in results]
+        observed = self._wait(self._identities.observe.remote(batch), max(deadline, time.monotonic() + 1.0),
+                              "the identity registry actor")
+        for sid, gids in observed.items():
+            results[sid].data["global_id"] = gids
+
+    def identity_state_dict(self) -> dict[str, Any]:
+        """The registry's ``state_dict()`` (with ``global_ids``): save it beside the streams' states."""
+        self._check_open()
+        if self._identities is None:
+            raise ValueError("this RayMultiStreamTracker has no global ids (global_ids=False)")
+        return self._wait(self._identities.state_dict.remote(), time.monotonic() + self.timeout_s,
+                          "the identity registry actor")
+
+    def load_identity_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the registry from :meth:`identity_state_dict` output (checked; unchanged if bad)."""
+        self._check_open()
+        if self._identities is None:
+            raise ValueError("this RayMultiStreamTracker has no global ids (global_ids=False)")
+        self._wait(self._identities.load_state_dict.remote(state), time.monotonic() + self.timeout_s,
+                   "the identity registry actor")
 
     def _gather(self, refs: Mapping[int, Any], deadline: float) -> tuple[dict[int, Any], set[int]]:
         """Results by actor index; the actors that died or did not answer by ``deadline`` in the set."""
@@ -753,9 +826,9 @@ class RayMultiStreamTracker:
     def close(self) -> None:
         """Stop the actors, and Ray if this object started it (idempotent; later calls raise RuntimeError)."""
         self._closed = True
-        for actor in [*self._workers, *self._embedders]:
+        for actor in [*self._workers, *self._embedders, *self._identity_actor()]:
             self._kill(actor)
-        self._workers, self._embedders = [], []
+        self._workers, self._embedders, self._identities = [], [], None
         if self._owns_ray and self._ray.is_initialized():
             self._ray.shutdown()
 
