@@ -101,6 +101,10 @@ class TrackerSettings:
     minimum_score: float | None = _number(
         None, -math.inf, math.inf, "detections scoring below this are ignored (None: keep all)", optional=True
     )
+    iou_recovery_frames: int = _integer(
+        1, 1, "a confirmed track the cascade left unmatched, missed for at most this many frames, may still "
+        "continue by IoU (1: missed this frame only, as DeepSORT)",
+    )
     low_score_matching: bool = _flag(
         True, "detections scoring below track_activation_threshold only continue tracks, by IoU (ByteTrack)"
     )

@@ -167,6 +167,7 @@ class DeepSORTTracker:
             confidence_embedding=bool(self.confidence_embedding),
             coast_damping=float(self.coast_damping),
             n_init=int(self.minimum_consecutive_frames),
+            iou_recovery_frames=int(self.iou_recovery_frames),
         ))
 
     def reset(self) -> None:

@@ -69,6 +69,7 @@ class FrameSettings(NamedTuple):
     confidence_embedding: bool
     coast_damping: float
     n_init: int
+    iou_recovery_frames: int
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -296,12 +297,16 @@ def track_frame(
                     det_to_slot[strong[row_to_col[i]]] = confirmed[i]
             leftover = _select(missed, confirmed)
 
-        # Stage 2: IoU for tentative tracks and tracks lost only this frame. Stage 3
-        # (low_score_matching): those just-seen tracks still unmatched, on low-score detections.
+        # Stage 2: IoU for tentative tracks, tracks missed only this frame and those that appearance
+        # rejected, missed for at most iou_recovery_frames (1: none, as DeepSORT). Stage 3 (low_score_matching): those tracks still
+        # unmatched, on low-score detections.
         is_recent = np.empty(leftover.shape[0], np.bool_)
         n_recent = 0
         for i in range(leftover.shape[0]):
-            is_recent[i] = time_since_update[leftover[i]] == 1
+            tsu = time_since_update[leftover[i]]
+            # Only a track that appearance checked: without appearance the cascade already tried IoU.
+            checked = use_embeddings and gallery_counts[leftover[i]] > 0
+            is_recent[i] = tsu == 1 or (checked and tsu <= cfg.iou_recovery_frames)
             n_recent += is_recent[i]
         recent = _select(is_recent, leftover)
         rows_of_stage = np.empty(unconfirmed.shape[0] + n_recent, np.intp)
