@@ -105,6 +105,10 @@ class TrackerSettings:
         1, 1, "a confirmed track the cascade left unmatched, missed for at most this many frames, may still "
         "continue by IoU (1: missed this frame only, as DeepSORT)",
     )
+    occluded_fraction: float = _number(
+        1.0, 0.0, 1.0, "a matched detection more than this fraction inside another detection does not update "
+        "the track's appearance (1: every one does)",
+    )
     low_score_matching: bool = _flag(
         True, "detections scoring below track_activation_threshold only continue tracks, by IoU (ByteTrack)"
     )

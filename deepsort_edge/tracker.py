@@ -168,6 +168,7 @@ class DeepSORTTracker:
             coast_damping=float(self.coast_damping),
             n_init=int(self.minimum_consecutive_frames),
             iou_recovery_frames=int(self.iou_recovery_frames),
+            occluded_fraction=float(self.occluded_fraction),
         ))
 
     def reset(self) -> None:

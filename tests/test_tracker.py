@@ -170,6 +170,23 @@ def test_iou_recovery_keeps_a_track_whose_appearance_is_occluded(frames, expecte
     assert len(_occluded_walk(DeepSORTTracker(iou_recovery_frames=frames))) == expected
 
 
+def test_occluded_crops_do_not_teach_appearance():
+    # A and B stand side by side; B's box covers 60 % of A's. With occluded_fraction 0.5 A's EMA
+    # keeps its first embedding; with 1.0 it drifts towards the blended crops.
+    rng = np.random.default_rng(4)
+    a, b, blend = unit(rng, 3)
+    drift = {}
+    for fraction in (0.5, 1.0):
+        tracker = DeepSORTTracker(minimum_consecutive_frames=1, occluded_fraction=fraction, appearance_threshold=2.0)
+        tracker.update_arrays(np.array([person(100, 300)]), np.array([0.9]), a[None])
+        for f in range(1, 6):
+            boxes = np.array([person(100 + f, 300), person(116 + f, 300)])
+            tracker.update_arrays(boxes, np.array([0.9, 0.9]), np.stack([blend, b]))
+        drift[fraction] = float(tracker._store.gallery[tracker._store.order[0], 0] @ a)
+    assert drift[0.5] == pytest.approx(1.0, abs=1e-5)
+    assert drift[1.0] < 0.9
+
+
 def test_appearance_resolves_an_ambiguous_swap():
     """Two tracks meet and detections reappear swapped in position; appearance decides."""
     rng = np.random.default_rng(7)

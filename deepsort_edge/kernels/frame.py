@@ -33,6 +33,7 @@ from .kalman import (
     kalman_update_scaled,
     kalman_warp,
 )
+from .overlap import covered
 from .rows import row_problems, unit_rows
 from .stale import drop_stale
 
@@ -70,6 +71,7 @@ class FrameSettings(NamedTuple):
     coast_damping: float
     n_init: int
     iou_recovery_frames: int
+    occluded_fraction: float
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -353,8 +355,17 @@ def track_frame(
         hits[slots[m]] += 1
         time_since_update[slots[m]] = 0
     if use_embeddings:
-        # Low-score detections continue tracks but do not teach them what they look like.
+        # Low-score detections continue tracks but do not teach them what they look like, nor do
+        # crops another detection covers by more than occluded_fraction (a blend of two people).
         learn = _entries_of(matched_rows, high)
+        if cfg.occluded_fraction < 1.0 and matched_rows.shape[0]:
+            by_x, xs = sort_by_x(measurements)
+            half_width = 0.0
+            for n in range(n_dets):
+                half_width = max(half_width, 0.5 * (boxes[n, 2] - boxes[n, 0]))
+            cover = covered(boxes, by_x, xs, half_width)
+            for m in range(matched_rows.shape[0]):
+                learn[m] = learn[m] and cover[matched_rows[m]] <= cfg.occluded_fraction
         _remember(galleries, gallery_counts, gallery_heads, _select(learn, slots), det_embeddings,
                   _select(learn, matched_rows), det_scores, cfg)
     is_slot = np.zeros(means.shape[0], np.bool_)  # scratch mask over slots, all False between uses
