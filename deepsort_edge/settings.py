@@ -102,7 +102,7 @@ class TrackerSettings:
         None, -math.inf, math.inf, "detections scoring below this are ignored (None: keep all)", optional=True
     )
     iou_recovery_frames: int = _integer(
-        1, 1, "a confirmed track the cascade left unmatched, missed for at most this many frames, may still "
+        2, 1, "a confirmed track the cascade left unmatched, missed for at most this many frames, may still "
         "continue by IoU (1: missed this frame only, as DeepSORT)",
     )
     occluded_fraction: float = _number(
@@ -214,6 +214,7 @@ _PLAIN_DEEPSORT: dict[str, Any] = {
     "confidence_embedding": False,
     "coast_damping": 1.0,
     "appearance_gate_scale": 1.0,
+    "iou_recovery_frames": 1,
     "output_box": "detection",
     "camera_motion": "none",
 }
