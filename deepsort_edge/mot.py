@@ -33,11 +33,11 @@ from deepsort_edge.boxes import tlwh_to_xyxy, xyxy_to_tlwh
 
 __all__ = [
     "MAX_FRAME",
+    "SCORE_MODES",
     "MOTData",
     "MOTFormatError",
     "MOTResultWriter",
     "MOTSequence",
-    "SCORE_MODES",
     "SequenceInfo",
     "find_sequences",
     "normalise_scores",
