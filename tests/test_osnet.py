@@ -22,7 +22,7 @@ from deepsort_edge.embedder import DeepSORTFeatureExtractor
 from deepsort_edge.export import synthetic_crops
 from deepsort_edge.preprocess import IMAGENET_MEAN, IMAGENET_STD, preprocess_images
 
-from .test_export import _hide_modules
+from .common import hide_modules
 
 torch = pytest.importorskip("torch", reason="export extra (torch) not installed")
 onnx = pytest.importorskip("onnx", reason="export extra (onnx) not installed")
@@ -328,7 +328,7 @@ def test_cli_user_errors_exit_2_in_one_line(random_x05_checkpoint, tmp_path, cap
 
 
 def test_cli_missing_extra_exits_2(monkeypatch, capsys, random_x05_checkpoint):
-    _hide_modules(monkeypatch, "onnx")
+    hide_modules(monkeypatch, "onnx")
     argv = ["export", "osnet_x0_5", "--checkpoint", str(random_x05_checkpoint), "-o", "x.onnx"]
     assert cli_main(argv) == 2
     assert "export extra" in error_line(capsys)
