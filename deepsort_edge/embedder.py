@@ -50,7 +50,8 @@ from deepsort_edge.preprocess import (
 from deepsort_edge.providers import (
     CPU_PROVIDER,
     ProviderSpec,
-    provider_name,
+    create_session,
+    make_session_options,
     providers_for_device,
     resolve_providers,
 )
@@ -75,13 +76,6 @@ __all__ = [
 
 #: File name of the shipped default model inside the ``models`` folder.
 DEFAULT_MODEL_FILENAME = "efficientnet_lite0_128x64_int8.onnx"
-
-_OPT_LEVELS = {
-    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-}
 
 
 #: Keywords of ``from_timm`` that configure the extractor rather than ``timm.create_model``.
@@ -315,10 +309,8 @@ class DeepSORTFeatureExtractor:
             intra_op_num_threads=intra_op_num_threads, graph_optimization_level=graph_optimization_level,
         )
         self._requested = resolve_providers(providers)
-        options = self._session_options(
-            session_options, intra_op_num_threads, graph_optimization_level
-        )
-        self._session = self._create_session(path, options)
+        options = make_session_options(session_options, intra_op_num_threads, graph_optimization_level)
+        self._session = create_session(path, options, self._requested)
         self._bind_io(input_size, mean, std, color_order)
 
     # -- construction -----------------------------------------------------------
@@ -463,72 +455,6 @@ class DeepSORTFeatureExtractor:
                 tmp.unlink(missing_ok=True)
         chosen = providers if providers is not None else providers_for_device(device)
         return cls(path, providers=chosen, batch_size=batch_size, **options)
-
-    @staticmethod
-    def _session_options(
-        base: ort.SessionOptions | None, threads: int | None, level: str | None
-    ) -> ort.SessionOptions:
-        if base is not None and not isinstance(base, ort.SessionOptions):
-            raise TypeError(
-                f"session_options must be onnxruntime.SessionOptions, got {type(base).__name__}"
-            )
-        if base is None:
-            options = ort.SessionOptions()
-            # Spinning worker threads keep cores busy between calls, which on a
-            # small device slows the tracker running beside the model.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        else:
-            options = base
-        if threads is not None:
-            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-                raise ValueError(f"intra_op_num_threads must be an int >= 0, got {threads!r}")
-            options.intra_op_num_threads = threads
-        if level is not None:
-            if level not in _OPT_LEVELS:
-                raise ValueError(
-                    f"graph_optimization_level must be one of {sorted(_OPT_LEVELS)}, got {level!r}"
-                )
-            options.graph_optimization_level = _OPT_LEVELS[level]
-        return options
-
-    def _create_session(self, path: Path, options: ort.SessionOptions) -> ort.InferenceSession:
-        try:
-            session = ort.InferenceSession(
-                str(path), sess_options=options, providers=self._requested
-            )
-        except Exception as exc:  # onnxruntime raises its own pybind exception types
-            message = str(exc)
-            if any(word in message for word in ("Protobuf", "protobuf", "parsing", "Load model")):
-                raise ValueError(
-                    f"model_path: {path} is not a valid ONNX model (corrupt or truncated?): {message}"
-                ) from exc
-            accelerated = [p for p in self._requested if provider_name(p) != CPU_PROVIDER]
-            if not accelerated:
-                raise ValueError(
-                    f"model_path: ONNX Runtime could not load {path}: {message}"
-                ) from exc
-            warnings.warn(
-                f"could not start {[provider_name(p) for p in accelerated]} ({message}); "
-                "falling back to CPUExecutionProvider",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            try:
-                session = ort.InferenceSession(str(path), sess_options=options, providers=[CPU_PROVIDER])
-            except Exception as cpu_exc:
-                raise ValueError(
-                    f"model_path: ONNX Runtime could not load {path}: {cpu_exc}"
-                ) from cpu_exc
-        active = session.get_providers()
-        missing = [provider_name(p) for p in self._requested if provider_name(p) not in active]
-        if missing and active and active[0] == CPU_PROVIDER and missing[0] != CPU_PROVIDER:
-            warnings.warn(
-                f"{missing} failed to load (missing CUDA/TensorRT libraries or driver?); "
-                f"running on {active}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return session
 
     def _bind_io(
         self,

@@ -164,6 +164,49 @@ class TrackerSettings:
         return dataclasses.asdict(self)
 
 
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """Settings of :class:`~deepsort_edge.identities.IdentityRegistry` (global ids), validated on construction.
+
+    Distances are cosine distances between unit embeddings (0 same
+    direction, 2 opposite); times are seconds. The defaults are chosen by
+    ``tools/bench_identities.py``: linking is kept strict (0.03) because on
+    PETS09 with OSNet-x0.25 different people's tracks come as close as 0.004,
+    so any looser bound links strangers there (docs/benchmarks.md).
+    """
+
+    min_frames: int = _integer(1, 1, "matched frames a confirmed track needs before it is linked or gets a new global id")
+    link_threshold: float = _number(
+        0.03, 0.0, 2.0, "largest appearance distance (cosine) at which a track joins an identity"
+    )
+    margin: float = _number(0.01, 0.0, 2.0, "a decision is revised only for an option this much closer (hysteresis)")
+    revise_frames: int = _integer(
+        40, 1, "a track's global id may change until it has this many matched frames (rechecked as its frames double)"
+    )
+    samples: int = _integer(4, 0, "diverse appearance samples kept per identity, beside its smoothed prototype")
+    ema_momentum: float = _number(0.9, 0.0, 1.0, "weight of the old prototype per new embedding")
+    expire_after: float = _number(600.0, 0.0, math.inf, "seconds an unseen identity is kept", low_open=True)
+    max_identities: int = _integer(10000, 1, "identities kept at most; beyond, the longest unseen one is dropped")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _check(f, getattr(self, f.name)))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> IdentitySettings:
+        """Settings from a mapping; unknown names are a ``ValueError`` naming them."""
+        known = tuple(f.name for f in dataclasses.fields(cls))
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown identity settings {unknown}; known: {list(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain ``{name: value}`` (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+
 def _check(f: dataclasses.Field, value: Any) -> Any:
     meta, name = f.metadata, f.name
     if value is None and meta.get("optional"):

@@ -653,6 +653,18 @@ class DeepSORTTracker:
         """Snapshots of the live tracks (tentative and confirmed), in birth order."""
         return self._store.views()
 
+    def track_embeddings(self, track_ids: Any) -> np.ndarray | None:
+        """``(N, D)`` float32 unit appearance embeddings of live confirmed tracks, by id; None when
+        the tracker holds no embeddings (motion only). What global ids are matched on
+        (:meth:`deepsort_edge.identities.IdentityRegistry.update`).
+
+        Raises:
+            KeyError: An id is not a live confirmed track.
+        """
+        if not self._store.embedding_dim:
+            return None
+        return self._store.latest_embeddings(np.asarray(track_ids, dtype=np.int64).reshape(-1))
+
     @property
     def trackers(self) -> list[TrackView]:
         """roboflow trackers 2.0.1's name for :attr:`tracks`.

@@ -188,6 +188,23 @@ class TrackStore:
         arrays["gallery"] = gallery
         return arrays
 
+    def latest_embeddings(self, track_ids: np.ndarray) -> np.ndarray:
+        """``(N, D)`` float32: each live track's current embedding (the EMA vector in EMA mode, the
+        newest gallery entry in gallery mode: row 0 and ``gallery_head - 1`` are the same slot there).
+
+        Raises:
+            KeyError: An id is not a live confirmed track.
+        """
+        order = self.order
+        slot_of = dict(zip(self.track_id[order].tolist(), order.tolist()))
+        slot_of.pop(0, None)  # tentative tracks have no id yet
+        try:
+            slots = np.array([slot_of[int(i)] for i in track_ids], dtype=np.intp)
+        except KeyError as exc:
+            raise KeyError(f"no live confirmed track with id {exc.args[0]}") from None
+        newest = (self.gallery_head[slots] - 1) % self.gallery_size
+        return self.gallery_float32(slots)[np.arange(slots.size), newest]
+
     def gallery_float32(self, slots: np.ndarray) -> np.ndarray:
         """The galleries of ``slots`` as float32 (a copy)."""
         gallery = self.gallery[slots]
