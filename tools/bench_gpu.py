@@ -287,7 +287,8 @@ def machine_estimate(fps: float, crops_per_frame: float, track_s: float, pre_s: 
 def render(report: dict) -> str:
     """The docs/benchmarks.md block for a report (markdown)."""
     m = report["machine"]
-    lines = [f"Machine: {m['gpu'] or 'no GPU'}; {m['cpu']} ({m['cpu_count']} CPUs); onnxruntime "
+    lines = [f"Machine: {m['gpu'] or 'no GPU'}; {m['cpu']} ({m['cpu_count']} CPUs, load average "
+             f"{m.get('load_average', float('nan')):.1f} at the start); onnxruntime "
              f"{m['onnxruntime']} ({', '.join(m['available'])}); `{m['command']}` at commit {m['commit']}.", ""]
     lines += ["| provider | precision | model | crops | min cosine to CPU | threshold | result |",
               "|---|---|---|---:|---:|---:|---|"]
@@ -345,7 +346,7 @@ def machine_info(command: str) -> dict:
         commit = "unknown"
     return {"gpu": gpu, "cpu": cpu, "cpu_count": os.cpu_count(), "python": platform.python_version(),
             "onnxruntime": ort.__version__, "available": ort.get_available_providers(),
-            "command": command, "commit": commit}
+            "command": command, "commit": commit, "load_average": os.getloadavg()[0]}
 
 
 def main(argv: list[str] | None = None) -> int:
