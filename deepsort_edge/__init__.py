@@ -13,15 +13,19 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .embedder import DeepSORTFeatureExtractor
+    from .identities import IdentityRegistry
     from .multistream import MultiStreamTracker, StreamError
     from .settings import TrackerSettings
-    from .tracker import DeepSORTTracker
+    from .tracker import DeepSORTTracker, FrameResult, PreparedFrame
     from .tracks import TrackView
 
 __all__ = [
     "DeepSORTFeatureExtractor",
     "DeepSORTTracker",
+    "FrameResult",
+    "IdentityRegistry",
     "MultiStreamTracker",
+    "PreparedFrame",
     "StreamError",
     "TrackView",
     "TrackerSettings",
@@ -32,8 +36,11 @@ __all__ = [
 # (and the CLI's --help) does not pay for Numba, ONNX Runtime or OpenCV.
 _LAZY = {
     "DeepSORTTracker": ".tracker",
+    "FrameResult": ".tracker",
+    "PreparedFrame": ".tracker",
     "TrackView": ".tracks",
     "DeepSORTFeatureExtractor": ".embedder",
+    "IdentityRegistry": ".identities",
     "MultiStreamTracker": ".multistream",
     "StreamError": ".multistream",
     "TrackerSettings": ".settings",

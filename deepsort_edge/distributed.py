@@ -3,13 +3,14 @@
 :class:`RayMultiStreamTracker` has the :class:`~deepsort_edge.MultiStreamTracker`
 API. Inside, each update runs in three steps, driven from the calling process:
 
-1. every tracker actor runs the first pass of its streams (validation, and
-   motion-only or given-embedding streams finish here) and sends back the
-   boxes it needs embedded; the actors get frame *shapes* only, never pixels;
+1. every tracker actor prepares its streams (``DeepSORTTracker.prepare``:
+   validation; motion-only or given-embedding streams commit here) and sends
+   back the boxes it needs embedded; the actors get frame *shapes* only, never
+   pixels, so ``camera_motion="affine"`` is refused;
 2. the embedder actors (``num_embedders``, CPU, or one GPU each when the
    cluster has GPUs) embed every stream's crops, all streams batched together
    (split across the embedders by crop count);
-3. the tracker actors run the second pass with those features.
+3. the tracker actors commit those streams with those features.
 
 Streams are placed on tracker actors by a stable hash of the stream id
 (CRC-32, so the same id lands on the same actor in every run) unless
@@ -48,6 +49,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .identities import IdentityRegistry, tracker_observation
 from .multistream import (
     EmbedRequest,
     StreamError,
@@ -55,6 +57,7 @@ from .multistream import (
     _StreamGroup,
     check_stream_id,
     embed_requests,
+    registry_for,
     show_warnings,
     unpack_detections,
     with_ids,
@@ -171,6 +174,31 @@ class _TrackerWorker:
         tracker.reset()
         return tracker.state_dict()
 
+    def observations(self, requests: dict[str, tuple[np.ndarray, np.ndarray | None]]) -> dict[str, Any]:
+        """What the identity registry needs of each stream's last update (see ``tracker_observation``)."""
+        return {sid: tracker_observation(self.group.get(sid), ids, given) for sid, (ids, given) in requests.items()}
+
+
+class _IdentityWorker:
+    """Ray actor: the one ``IdentityRegistry`` of all streams (global ids)."""
+
+    def __init__(self, registry: IdentityRegistry) -> None:
+        # Rebuilt through its state: arrays Ray hands over are read-only views.
+        self.registry = IdentityRegistry()
+        self.registry.load_state_dict(registry.state_dict())
+
+    def ready(self) -> bool:
+        return True
+
+    def observe(self, batch: list[tuple[str, Any, float | None]]) -> dict[str, np.ndarray]:
+        return {sid: self.registry.observe_tracker(sid, observation, t) for sid, observation, t in batch}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.registry.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.registry.load_state_dict(state)
+
 
 class _EmbedderWorker:
     """Ray actor: one feature extractor; embeds the crops of many streams in one batch."""
@@ -219,6 +247,9 @@ class RayMultiStreamTracker:
             cluster has fewer CPUs than actors (so that every actor starts).
         embedder_num_gpus: GPUs per embedder actor; default 1 when the
             cluster has a GPU per embedder, a share when fewer, else 0.
+        global_ids: as for ``MultiStreamTracker``: the registry runs in
+            its own actor and gives the same ids as in-process; its state is
+            :meth:`identity_state_dict` (not restored when that actor dies).
         **tracker_kwargs: ``DeepSORTTracker`` settings for every stream.
 
     Call :meth:`close` (or use it as a context manager) to stop the actors,
@@ -237,16 +268,24 @@ class RayMultiStreamTracker:
         max_restarts: int = 3,
         num_cpus: float | None = None,
         embedder_num_gpus: float | None = None,
+        global_ids: bool | IdentityRegistry = False,
         **tracker_kwargs: Any,
     ) -> None:
         ray = _require_ray()
+        registry = registry_for(global_ids)
         for name, value, low in (
             ("num_workers", num_workers, 1), ("num_embedders", num_embedders, 1),
             ("snapshot_every", snapshot_every, 1), ("max_restarts", max_restarts, 0),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-        DeepSORTTracker(**tracker_kwargs)  # bad settings fail here, before any actor starts
+        probe = DeepSORTTracker(**tracker_kwargs)  # bad settings fail here, before any actor starts
+        if probe.camera_motion == "affine":
+            # Tracker actors get frame shapes, never pixels: they cannot see the camera move.
+            raise ValueError(
+                "camera_motion='affine' is not supported by RayMultiStreamTracker (its tracker actors "
+                "never see the frames); use MultiStreamTracker, or camera_motion='none'"
+            )
         if feature_extractor is not None and not isinstance(feature_extractor, (str, Path)):
             _load_extractor(feature_extractor, device)  # type check only
         self._ray = ray
@@ -278,9 +317,15 @@ class RayMultiStreamTracker:
         self._updates = 0
         self._workers = [self._new_worker() for _ in range(num_workers)]
         self._embedders = [self._new_embedder() for _ in range(num_embedders)] if self._embeds else []
+        # The registry lives in its own actor, fed after every update (same ids as in-process).
+        self._identities = None if registry is None else _remote(ray, _IdentityWorker).options(
+            num_cpus=cpus).remote(registry)
         self._busy = {"workers": [0.0] * num_workers, "embedders": [0.0] * len(self._embedders)}
         self._crops = [0] * len(self._embedders)
-        ray.get([a.ready.remote() for a in [*self._workers, *self._embedders]])
+        ray.get([a.ready.remote() for a in [*self._workers, *self._embedders, *self._identity_actor()]])
+
+    def _identity_actor(self) -> list[Any]:
+        return [self._identities] if self._identities is not None else []
 
     def _new_worker(self) -> Any:
         cls = _remote(self._ray, _TrackerWorker)
@@ -292,7 +337,8 @@ class RayMultiStreamTracker:
 
     # ------------------------------------------------------------------ update
     def update(
-        self, detections: Mapping[str, Any], frames: Mapping[str, np.ndarray] | None = None
+        self, detections: Mapping[str, Any], frames: Mapping[str, np.ndarray] | None = None,
+        *, timestamps: Mapping[str, float] | None = None,
     ) -> dict[str, Any]:
         """Track one frame of every stream in ``detections``; as ``MultiStreamTracker.update``."""
         inputs, errors = unpack_detections(detections, frames)
@@ -320,9 +366,35 @@ class RayMultiStreamTracker:
         self._snapshot_due()
         show_warnings(caught)
         results = {sid: with_ids(detections[sid], ids[sid]) for sid in detections if sid in ids}
+        if self._identities is not None and results:
+            self._global_ids(results, timestamps)
         if errors:
             raise StreamError({sid: errors[sid] for sid in detections if sid in errors}, results)
         return results
+
+    def _global_ids(self, results: dict[str, Any], timestamps: Mapping[str, float] | None) -> None:
+        """``data["global_id"]`` for every result: observations from the tracker actors, then the registry."""
+        asks: dict[int, dict[str, tuple]] = {}
+        for sid, result in results.items():
+            asks.setdefault(self._streams[sid], {})[sid] = (result.tracker_id, result.data.get("embeddings"))
+        seen = {}
+        for part in self._ray.get([self._workers[w].observations.remote(a) for w, a in asks.items()]):
+            seen.update(part)
+        batch = [(sid, seen[sid], timestamps.get(sid) if timestamps is not None else None) for sid in results]
+        for sid, gids in self._ray.get(self._identities.observe.remote(batch)).items():
+            results[sid].data["global_id"] = gids
+
+    def identity_state_dict(self) -> dict[str, Any]:
+        """The registry's ``state_dict()`` (with ``global_ids``): save it beside the streams' states."""
+        if self._identities is None:
+            raise ValueError("this RayMultiStreamTracker has no global ids (global_ids=False)")
+        return self._ray.get(self._identities.state_dict.remote())
+
+    def load_identity_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the registry from :meth:`identity_state_dict` output (checked; unchanged if bad)."""
+        if self._identities is None:
+            raise ValueError("this RayMultiStreamTracker has no global ids (global_ids=False)")
+        self._ray.get(self._identities.load_state_dict.remote(state))
 
     def _gather(self, refs: Mapping[int, Any]) -> tuple[dict[int, Any], set[int]]:
         done, failed = {}, set()
@@ -519,12 +591,12 @@ class RayMultiStreamTracker:
 
     def close(self) -> None:
         """Stop the actors, and Ray if this object started it."""
-        for actor in [*self._workers, *self._embedders]:
+        for actor in [*self._workers, *self._embedders, *self._identity_actor()]:
             try:
                 self._ray.kill(actor)
             except Exception:  # noqa: BLE001
                 pass
-        self._workers, self._embedders = [], []
+        self._workers, self._embedders, self._identities = [], [], None
         if self._owns_ray and self._ray.is_initialized():
             self._ray.shutdown()
 

@@ -338,6 +338,21 @@ class MOTResultWriter:
         self._fh.write(_format_rows(table[keep]))
         self.rows_written += int(keep.sum())
 
+    def write_detections(self, frame: int, xyxy: np.ndarray, scores: np.ndarray | None = None) -> None:
+        """Append one frame's detections as MOT detection rows (id -1, as in ``det/det.txt``)."""
+        if self._fh is None:
+            raise ValueError(f"writer for {self.path} is closed")
+        boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+        n = boxes.shape[0]
+        if n == 0:
+            return
+        table = np.full((n, _NUM_COLUMNS), -1.0)
+        table[:, 0] = frame
+        table[:, 2:6] = xyxy_to_tlwh(boxes)
+        table[:, 6] = 1.0 if scores is None else np.asarray(scores, dtype=np.float64)
+        self._fh.write(_format_rows(table))
+        self.rows_written += n
+
     def close(self) -> None:
         """Flush and close the file (idempotent)."""
         if self._fh is not None:

@@ -12,7 +12,9 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +24,10 @@ ort = import_onnxruntime()  # a clear ImportError naming the install routes when
 
 __all__ = [
     "CPU_PROVIDER",
+    "GRAPH_OPTIMIZATION_LEVELS",
     "ProviderSpec",
+    "create_session",
+    "make_session_options",
     "provider_name",
     "providers_for_device",
     "resolve_providers",
@@ -33,6 +38,14 @@ __all__ = [
 ProviderSpec = str | tuple[str, dict[str, Any]]
 
 CPU_PROVIDER = "CPUExecutionProvider"
+
+#: ``graph_optimization_level`` names -> ONNX Runtime's levels.
+GRAPH_OPTIMIZATION_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
 
 # "auto" tries accelerated providers in this order, then the CPU.
 _PRIORITY = (
@@ -141,6 +154,100 @@ def providers_for_device(device: str | None) -> str | list[ProviderSpec]:
     if device == "mps":
         return ["CoreMLExecutionProvider", CPU_PROVIDER]
     return [device]
+
+
+def make_session_options(
+    base: ort.SessionOptions | None = None,
+    intra_op_num_threads: int | None = None,
+    graph_optimization_level: str | None = None,
+) -> ort.SessionOptions:
+    """The session options every deepsort-edge model (embedder, detector) runs with.
+
+    Args:
+        base: options to start from (changed in place); default fresh ones
+            with spinning worker threads turned off.
+        intra_op_num_threads: threads inside an operator (``None``: ONNX
+            Runtime's default, all physical cores).
+        graph_optimization_level: a key of :data:`GRAPH_OPTIMIZATION_LEVELS`
+            (``None``: keep ``base``'s level).
+
+    Raises:
+        TypeError: ``base`` is not an ``onnxruntime.SessionOptions``.
+        ValueError: a bad thread count or level.
+
+    Example:
+        >>> make_session_options(intra_op_num_threads=1).intra_op_num_threads
+        1
+    """
+    if base is not None and not isinstance(base, ort.SessionOptions):
+        raise TypeError(f"session_options must be onnxruntime.SessionOptions, got {type(base).__name__}")
+    if base is None:
+        options = ort.SessionOptions()
+        # Spinning worker threads keep cores busy between calls, which on a
+        # small device slows the tracker running beside the model.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    else:
+        options = base
+    threads = intra_op_num_threads
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise ValueError(f"intra_op_num_threads must be an int >= 0, got {threads!r}")
+        options.intra_op_num_threads = threads
+    level = graph_optimization_level
+    if level is not None:
+        if level not in GRAPH_OPTIMIZATION_LEVELS:
+            raise ValueError(
+                f"graph_optimization_level must be one of {sorted(GRAPH_OPTIMIZATION_LEVELS)}, got {level!r}"
+            )
+        options.graph_optimization_level = GRAPH_OPTIMIZATION_LEVELS[level]
+    return options
+
+
+def create_session(
+    path: str | os.PathLike[str], options: ort.SessionOptions, providers: Sequence[ProviderSpec]
+) -> ort.InferenceSession:
+    """Start an ``InferenceSession``; falls back to the CPU (with a warning) if a provider fails.
+
+    Args:
+        path: the ONNX file.
+        options: from :func:`make_session_options`.
+        providers: from :func:`resolve_providers`.
+
+    Raises:
+        ValueError: the file is not a valid ONNX model, or even the CPU
+            provider cannot load it (the message names ``model_path``).
+    """
+    requested = list(providers)
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=requested)
+    except Exception as exc:  # onnxruntime raises its own pybind exception types
+        message = str(exc)
+        if any(word in message for word in ("Protobuf", "protobuf", "parsing", "Load model")):
+            raise ValueError(
+                f"model_path: {path} is not a valid ONNX model (corrupt or truncated?): {message}"
+            ) from exc
+        accelerated = [p for p in requested if provider_name(p) != CPU_PROVIDER]
+        if not accelerated:
+            raise ValueError(f"model_path: ONNX Runtime could not load {path}: {message}") from exc
+        warnings.warn(
+            f"could not start {[provider_name(p) for p in accelerated]} ({message}); "
+            "falling back to CPUExecutionProvider",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        try:
+            session = ort.InferenceSession(str(path), sess_options=options, providers=[CPU_PROVIDER])
+        except Exception as cpu_exc:
+            raise ValueError(f"model_path: ONNX Runtime could not load {path}: {cpu_exc}") from cpu_exc
+    active = session.get_providers()
+    missing = [provider_name(p) for p in requested if provider_name(p) not in active]
+    if missing and active and active[0] == CPU_PROVIDER and missing[0] != CPU_PROVIDER:
+        warnings.warn(
+            f"{missing} failed to load (missing CUDA/TensorRT libraries or driver?); running on {active}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return session
 
 
 def tensorrt_provider(

@@ -65,7 +65,9 @@ class TrackerSettings:
     track_activation_threshold: float = _number(
         0.3, -math.inf, math.inf, "minimum detection score (as given) to start a track"
     )
-    minimum_consecutive_frames: int = _integer(3, 1, "matched frames before a track is confirmed and gets an id")
+    minimum_consecutive_frames: int = _integer(
+        3, 0, "matched frames before a track is confirmed and gets an id (0 behaves as 1, as in roboflow's)"
+    )
     minimum_iou_threshold: float = _number(0.3, 0.0, 1.0, "minimum IoU for a match by overlap")
     appearance_threshold: float = _number(0.25, 0.0, 2.0, "maximum appearance distance for a match")
     appearance_weight: float = _number(1.0, 0.0, 1.0, "weight of appearance against motion in the matching cost")
@@ -109,7 +111,11 @@ class TrackerSettings:
     coast_damping: float = _number(
         1.0, 0.0, 1.0, "factor on a lost track's velocity per missed frame (1: constant velocity)"
     )
-    output_box: str = _choice("kalman", ("kalman", "detection"), "box reported for a tracked detection")
+    output_box: str = _choice(
+        "kalman", ("kalman", "detection"),
+        "box update_arrays(return_boxes=True) and MOT results give a tracked detection "
+        "(update() keeps the detector's; the Kalman box is in data['track_xyxy'])",
+    )
     camera_motion: str = _choice(
         "none", ("none", "affine"), "compensate camera motion from frames (optical flow + RANSAC affine)"
     )
@@ -143,6 +149,49 @@ class TrackerSettings:
         unknown = sorted(set(values) - set(names()))
         if unknown:
             raise ValueError(f"unknown tracker settings {unknown}; known: {list(names())}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain ``{name: value}`` (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """Settings of :class:`~deepsort_edge.identities.IdentityRegistry` (global ids), validated on construction.
+
+    Distances are cosine distances between unit embeddings (0 same
+    direction, 2 opposite); times are seconds. The defaults are chosen by
+    ``tools/bench_identities.py``: linking is kept strict (0.03) because on
+    PETS09 with OSNet-x0.25 different people's tracks come as close as 0.004,
+    so any looser bound links strangers there (docs/benchmarks.md).
+    """
+
+    min_frames: int = _integer(1, 1, "matched frames a confirmed track needs before it is linked or gets a new global id")
+    link_threshold: float = _number(
+        0.03, 0.0, 2.0, "largest appearance distance (cosine) at which a track joins an identity"
+    )
+    margin: float = _number(0.01, 0.0, 2.0, "a decision is revised only for an option this much closer (hysteresis)")
+    revise_frames: int = _integer(
+        40, 1, "a track's global id may change until it has this many matched frames (rechecked as its frames double)"
+    )
+    samples: int = _integer(4, 0, "diverse appearance samples kept per identity, beside its smoothed prototype")
+    ema_momentum: float = _number(0.9, 0.0, 1.0, "weight of the old prototype per new embedding")
+    expire_after: float = _number(600.0, 0.0, math.inf, "seconds an unseen identity is kept", low_open=True)
+    max_identities: int = _integer(10000, 1, "identities kept at most; beyond, the longest unseen one is dropped")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _check(f, getattr(self, f.name)))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> IdentitySettings:
+        """Settings from a mapping; unknown names are a ``ValueError`` naming them."""
+        known = tuple(f.name for f in dataclasses.fields(cls))
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown identity settings {unknown}; known: {list(known)}")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

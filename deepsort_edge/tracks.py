@@ -34,7 +34,11 @@ TRACK_FIELDS: dict[str, tuple[type, tuple[int, ...]]] = {
 
 @dataclass(frozen=True)
 class TrackView:
-    """A read-only snapshot of one track, for inspection and debugging."""
+    """A read-only snapshot of one track, for inspection and debugging.
+
+    Also answers to roboflow trackers' names: ``tracker_id``,
+    ``number_of_successful_updates`` and ``get_state_bbox()``.
+    """
 
     track_id: int
     confirmed: bool
@@ -45,6 +49,20 @@ class TrackView:
     time_since_update: int
     gallery_size: int
     class_id: int
+
+    @property
+    def tracker_id(self) -> int:
+        """The id reported for this track: ``track_id`` once confirmed, -1 while tentative."""
+        return self.track_id if self.confirmed else -1
+
+    @property
+    def number_of_successful_updates(self) -> int:
+        """Frames this track was matched in, its first included (``hits``)."""
+        return self.hits
+
+    def get_state_bbox(self) -> np.ndarray:
+        """The filter's current box ``(4,)`` xyxy (a copy)."""
+        return self.xyxy.copy()
 
 
 class TrackStore:
@@ -169,6 +187,23 @@ class TrackStore:
         gallery[np.arange(self.gallery_size)[None, :] >= arrays["gallery_count"][:, None]] = 0.0
         arrays["gallery"] = gallery
         return arrays
+
+    def latest_embeddings(self, track_ids: np.ndarray) -> np.ndarray:
+        """``(N, D)`` float32: each live track's current embedding (the EMA vector in EMA mode, the
+        newest gallery entry in gallery mode: row 0 and ``gallery_head - 1`` are the same slot there).
+
+        Raises:
+            KeyError: An id is not a live confirmed track.
+        """
+        order = self.order
+        slot_of = dict(zip(self.track_id[order].tolist(), order.tolist()))
+        slot_of.pop(0, None)  # tentative tracks have no id yet
+        try:
+            slots = np.array([slot_of[int(i)] for i in track_ids], dtype=np.intp)
+        except KeyError as exc:
+            raise KeyError(f"no live confirmed track with id {exc.args[0]}") from None
+        newest = (self.gallery_head[slots] - 1) % self.gallery_size
+        return self.gallery_float32(slots)[np.arange(slots.size), newest]
 
     def gallery_float32(self, slots: np.ndarray) -> np.ndarray:
         """The galleries of ``slots`` as float32 (a copy)."""

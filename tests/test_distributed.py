@@ -217,3 +217,24 @@ def test_starts_local_ray_or_joins_a_cluster_by_address(tmp_path) -> None:
     finally:
         host.kill()
         host.wait()
+
+
+def test_global_ids_on_ray_match_in_process(local_ray) -> None:
+    """The registry as its own actor gives the ids MultiStreamTracker gives in-process."""
+    from deepsort_edge.identities import IdentityRegistry
+    from tests.test_identities import scene
+
+    local = MultiStreamTracker(minimum_consecutive_frames=1, global_ids=IdentityRegistry(min_frames=2))
+    with RayMultiStreamTracker(num_workers=2, num_cpus=0.1, minimum_consecutive_frames=1,
+                               global_ids=IdentityRegistry(min_frames=2)) as remote:
+        for f, dets in scene():
+            clock = {s: f / 10 for s in dets}
+            want, got = local.update(dets, timestamps=clock), remote.update(dets, timestamps=clock)
+            for sid in dets:
+                np.testing.assert_array_equal(got[sid].tracker_id, want[sid].tracker_id)
+                np.testing.assert_array_equal(got[sid].data["global_id"], want[sid].data["global_id"])
+        state = remote.identity_state_dict()
+    resumed = IdentityRegistry()
+    resumed.load_state_dict(state)
+    assert resumed.links() == local.identities.links()
+    assert [x["global_id"] for x in resumed.links()] == [1, 1]  # one person, two cameras
