@@ -35,6 +35,7 @@ from deepsort_edge.boxes import tlwh_to_xyxy, xyxy_to_tlwh
 
 __all__ = [
     "MAX_FRAME",
+    "SCORE_MODES",
     "MOTData",
     "MOTFormatError",
     "MOTResultWriter",
@@ -563,6 +564,9 @@ def find_sequences(root: str | Path, require: str = "gt") -> list[MOTSequence]:
     return found
 
 
+SCORE_MODES = ("auto", "minmax", "rank", "none")
+
+
 def normalise_scores(
     scores: np.ndarray, mode: str = "auto", scale: float | None = None
 ) -> tuple[np.ndarray, str]:
@@ -576,7 +580,10 @@ def normalise_scores(
         scores: ``(N,)`` raw scores.
         mode: ``"auto"``: keep scores already in [0, 1], else min-max
             normalise over the whole file; ``"minmax"``: always
-            ``(s - min) / (max - min)`` over the whole file; ``"none"``: keep
+            ``(s - min) / (max - min)`` over the whole file; ``"rank"``: the
+            fraction of the file's scores at or below each score (a
+            calibration that no score scale or spread changes: a threshold
+            then names a quantile of that detector's scores); ``"none"``: keep
             as is and fail if any score is outside [0, 1].
         scale: If given, ``clip(scores / scale, 0, 1)`` is used instead of
             ``mode`` (e.g. ``scale=100`` for ACF scores).
@@ -601,10 +608,15 @@ def normalise_scores(
             np.clip(scores / scale, 0.0, 1.0).astype(np.float32),
             f"scores divided by {scale:g} and clipped to [0, 1]",
         )
-    if mode not in ("auto", "minmax", "none"):
-        raise ValueError(f"score mode must be 'auto', 'minmax' or 'none', got {mode!r}")
+    if mode not in SCORE_MODES:
+        raise ValueError(f"score mode must be one of {SCORE_MODES}, got {mode!r}")
     if scores.size == 0:
         return scores.astype(np.float32), "no detections"
+    if mode == "rank":
+        if not np.isfinite(scores).all():
+            raise ValueError("detection scores must be finite for rank normalisation")
+        ranked = np.searchsorted(np.sort(scores), scores, side="right") / scores.size
+        return ranked.astype(np.float32), "scores mapped to their rank (fraction of the file's scores at or below)"
     lo, hi = float(scores.min()), float(scores.max())
     in_range = lo >= 0.0 and hi <= 1.0
     if mode == "none" or (mode == "auto" and in_range):

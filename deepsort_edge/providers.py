@@ -31,6 +31,7 @@ __all__ = [
     "provider_name",
     "providers_for_device",
     "resolve_providers",
+    "tensorrt_provider",
 ]
 
 #: A provider name, or a ``(name, options)`` pair as ONNX Runtime takes it.
@@ -247,3 +248,51 @@ def create_session(
             stacklevel=3,
         )
     return session
+
+
+def tensorrt_provider(
+    input_size: tuple[int, int],
+    *,
+    input_name: str = "images",
+    max_batch: int = 256,
+    opt_batch: int = 32,
+    cache_dir: str | None = None,
+    fp16: bool = False,
+    int8: bool = False,
+) -> tuple[str, dict[str, Any]]:
+    """A TensorRT provider entry with a batch shape profile and an engine cache.
+
+    Without a profile TensorRT builds a new engine for every new batch size
+    (seconds each); with one it builds one engine for batches 1..``max_batch``,
+    tuned for ``opt_batch``, and with ``cache_dir`` it keeps that engine on disk
+    for the next start. ``fp16`` lets TensorRT run float16 kernels on a
+    float32 model; ``int8`` runs a QDQ (static int8) model's quantised nodes as
+    int8. Put it first in a provider list, followed by CUDA and the CPU for
+    the nodes TensorRT cannot take.
+
+    Args:
+        input_size: ``(height, width)`` of the model input.
+        input_name: the model's input name (deepsort-edge exports use ``images``).
+        max_batch: the largest batch the engine accepts.
+        opt_batch: the batch the engine is tuned for.
+        cache_dir: folder for built engines (None: rebuilt at every start).
+        fp16: allow float16 kernels.
+        int8: run the quantised (QDQ) nodes of an int8 model as int8.
+
+    Example:
+        >>> tensorrt_provider((256, 128), max_batch=64)[1]["trt_profile_max_shapes"]
+        'images:64x3x256x128'
+    """
+    height, width = input_size
+    if not 1 <= opt_batch <= max_batch:
+        raise ValueError(f"need 1 <= opt_batch <= max_batch, got opt_batch={opt_batch}, max_batch={max_batch}")
+    options: dict[str, Any] = {
+        "trt_profile_min_shapes": f"{input_name}:1x3x{height}x{width}",
+        "trt_profile_opt_shapes": f"{input_name}:{opt_batch}x3x{height}x{width}",
+        "trt_profile_max_shapes": f"{input_name}:{max_batch}x3x{height}x{width}",
+        "trt_fp16_enable": bool(fp16),
+        "trt_int8_enable": bool(int8),
+    }
+    if cache_dir is not None:
+        options.update(trt_engine_cache_enable=True, trt_engine_cache_path=str(cache_dir))
+    return "TensorrtExecutionProvider", options

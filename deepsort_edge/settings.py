@@ -110,6 +110,14 @@ class TrackerSettings:
     minimum_score: float | None = _number(
         None, -math.inf, math.inf, "detections scoring below this are ignored (None: keep all)", optional=True
     )
+    iou_recovery_frames: int = _integer(
+        2, 1, "a confirmed track the cascade left unmatched, missed for at most this many frames, may still "
+        "continue by IoU (1: missed this frame only, as DeepSORT)",
+    )
+    occluded_fraction: float = _number(
+        1.0, 0.0, 1.0, "a matched detection more than this fraction inside another detection does not update "
+        "the track's appearance (1: every one does)",
+    )
     low_score_matching: bool = _flag(
         True, "detections scoring below track_activation_threshold only continue tracks, by IoU (ByteTrack)"
     )
@@ -264,6 +272,7 @@ _PLAIN_DEEPSORT: dict[str, Any] = {
     "confidence_embedding": False,
     "coast_damping": 1.0,
     "appearance_gate_scale": 1.0,
+    "iou_recovery_frames": 1,
     "output_box": "detection",
     "camera_motion": "none",
 }

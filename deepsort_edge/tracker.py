@@ -108,8 +108,9 @@ class DeepSORTTracker:
     confirmed tracks (appearance cost, gated by the chi-square 0.95 quantile
     of the Mahalanobis distance, ``appearance_gate_scale`` times wider where
     appearance also gates the pair, and by ``appearance_threshold``); IoU
-    matching for tentative tracks and tracks missed for one frame; with
-    ``low_score_matching``, IoU matching of the remaining just-seen tracks
+    matching for tentative tracks, tracks missed for one frame and those
+    appearance rejected, missed for at most ``iou_recovery_frames``; with
+    ``low_score_matching``, IoU matching of the remaining ones of these
     to the low-score detections; Kalman update of matched tracks; new
     tentative tracks from unmatched detections scoring at least
     ``track_activation_threshold``. A tentative track is confirmed after
@@ -235,6 +236,8 @@ class DeepSORTTracker:
             confidence_embedding=bool(settings.confidence_embedding),
             coast_damping=float(settings.coast_damping),
             n_init=int(settings.minimum_consecutive_frames),
+            iou_recovery_frames=int(settings.iou_recovery_frames),
+            occluded_fraction=float(settings.occluded_fraction),
         ))
 
     @property

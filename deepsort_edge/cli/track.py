@@ -54,6 +54,7 @@ from typing import Any
 from deepsort_edge.cli.track_one import _NOT_OPTIONS, PROG, InputError, format_summary, track_input
 from deepsort_edge.cli.track_one import warn as _warn
 from deepsort_edge.cli.errors import one_line
+from deepsort_edge.mot import SCORE_MODES
 from deepsort_edge.mot import MOTFormatError
 
 
@@ -150,9 +151,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--max-frames", type=int, default=None, help="track at most N frames")
     parser.add_argument("--min-score", type=float, default=0.0,
                         help="drop detections scoring below this, after normalisation (default: 0)")
-    parser.add_argument("--score-norm", choices=("auto", "minmax", "none"), default="auto",
+    parser.add_argument("--score-norm", choices=SCORE_MODES, default="auto",
                         help="scores outside [0, 1]: auto = min-max normalise over the file "
-                             "only if needed; none = reject (default: auto)")
+                             "only if needed; rank = each score's quantile in the file (any "
+                             "detector's scale; see docs/detectors.md); none = reject (default: auto)")
     parser.add_argument("--score-scale", type=float, default=None,
                         help="divide scores by this and clip to [0, 1] (e.g. 100 for ACF)")
     parser.add_argument("--interpolate", type=int, default=0, metavar="N",
