@@ -13,6 +13,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .embedder import DeepSORTFeatureExtractor
+    from .identities import IdentityRegistry
     from .multistream import MultiStreamTracker, StreamError
     from .settings import TrackerSettings
     from .tracker import DeepSORTTracker, FrameResult, PreparedFrame
@@ -22,6 +23,7 @@ __all__ = [
     "DeepSORTFeatureExtractor",
     "DeepSORTTracker",
     "FrameResult",
+    "IdentityRegistry",
     "MultiStreamTracker",
     "PreparedFrame",
     "StreamError",
@@ -38,6 +40,7 @@ _LAZY = {
     "PreparedFrame": ".tracker",
     "TrackView": ".tracks",
     "DeepSORTFeatureExtractor": ".embedder",
+    "IdentityRegistry": ".identities",
     "MultiStreamTracker": ".multistream",
     "StreamError": ".multistream",
     "TrackerSettings": ".settings",

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 _IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+# Smallest side (after downscaling) in which corners are followed; smaller frames give the identity.
+_MIN_SIDE = 8
 
 
 class CameraMotionEstimator:
@@ -41,9 +43,17 @@ class CameraMotionEstimator:
         self._corners = None
 
     def estimate(self, frame: np.ndarray) -> np.ndarray:
-        """``(2, 3)`` float64 map of previous-frame pixels to this frame's (identity when unknown)."""
+        """``(2, 3)`` float64 map of previous-frame pixels to this frame's.
+
+        The identity when unknown: the first frame, a frame of another size
+        than the last, too few corners, or a frame whose shorter side is under
+        8 pixels after downscaling (no corners to follow there).
+        """
         import cv2
 
+        if min(frame.shape[:2]) < _MIN_SIDE * self.downscale:  # too small to follow corners in (or to shrink)
+            self.reset()
+            return _IDENTITY.copy()
         grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         if self.downscale != 1.0:
             grey = cv2.resize(grey, None, fx=1.0 / self.downscale, fy=1.0 / self.downscale,

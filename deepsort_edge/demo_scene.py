@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Appearance", "SceneRenderer", "box_visibility", "scale_boxes"]
+__all__ = ["Appearance", "CameraView", "SceneRenderer", "box_visibility", "scale_boxes"]
 
 _PATTERNS = ("plain", "hstripes", "vstripes", "checker", "diagonal")
 _SKIN = ((189, 224, 255), (141, 184, 232), (99, 134, 198), (60, 90, 141), (40, 60, 95))  # BGR
@@ -127,6 +127,38 @@ def box_visibility(
     area = np.maximum((cells[:, 2] - cells[:, 0]) * (cells[:, 3] - cells[:, 1]), 1)
     seen = np.bincount(owner[owner >= 0], minlength=n)[:n]
     return np.clip(seen / area, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """A camera that sees the columns ``[left, right)`` of a wider rendered scene.
+
+    Two views whose column ranges meet overlap: a person in the shared part
+    is seen by both cameras at once (used by ``tools/bench_identities.py``).
+
+    Example:
+        >>> view = CameraView(100, 300)
+        >>> view.boxes(np.array([[150., 0., 190., 80.]])).tolist()
+        [[50.0, 0.0, 90.0, 80.0]]
+        >>> view.visibility(np.array([[280., 0., 320., 80.]]), height=100).round(2)
+        array([0.5])
+    """
+
+    left: int
+    right: int
+
+    def crop(self, image: np.ndarray) -> np.ndarray:
+        """The camera's image: a contiguous copy of the view's columns of ``image``."""
+        return np.ascontiguousarray(image[:, self.left:self.right])
+
+    def boxes(self, xyxy: np.ndarray) -> np.ndarray:
+        """``(N, 4)`` scene boxes in the camera's pixel coordinates."""
+        return np.asarray(xyxy, dtype=np.float64).reshape(-1, 4) - [self.left, 0, self.left, 0]
+
+    def visibility(self, xyxy: np.ndarray, height: int, occluders: np.ndarray | None = None) -> np.ndarray:
+        """:func:`box_visibility` inside the view (the part of a box outside it counts as hidden)."""
+        shifted = None if occluders is None else self.boxes(occluders)
+        return box_visibility(self.boxes(xyxy), self.right - self.left, height, occluders=shifted)
 
 
 class SceneRenderer:

@@ -50,7 +50,8 @@ from deepsort_edge.preprocess import (
 from deepsort_edge.providers import (
     CPU_PROVIDER,
     ProviderSpec,
-    provider_name,
+    create_session,
+    make_session_options,
     providers_for_device,
     resolve_providers,
 )
@@ -75,13 +76,6 @@ __all__ = [
 
 #: File name of the shipped default model inside the ``models`` folder.
 DEFAULT_MODEL_FILENAME = "efficientnet_lite0_128x64_int8.onnx"
-
-_OPT_LEVELS = {
-    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-}
 
 
 #: Keywords of ``from_timm`` that configure the extractor rather than ``timm.create_model``.
@@ -168,14 +162,32 @@ def _color_order(value: object) -> str:
     return value.upper()
 
 
+#: Largest model input side: re-id inputs are a few hundred pixels; a batch of
+#: larger crops would need gigabytes.
+MAX_INPUT_SIDE = 1024
+
+
+class ModelError(ValueError):
+    """The appearance model gave output that cannot be features: one row of ``D >= 1`` values per crop."""
+
+
 def _size(value: Sequence[int], name: str) -> tuple[int, int]:
     try:
         size = tuple(int(v) for v in value)
-    except TypeError as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise TypeError(f"{name} must be (height, width), got {value!r}") from exc
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"{name} must be (height, width) with positive sides, got {value!r}")
+    if len(size) != 2 or min(size) < 1 or max(size) > MAX_INPUT_SIDE:
+        raise ValueError(f"{name} must be (height, width) with sides in [1, {MAX_INPUT_SIDE}], got {value!r}")
     return size  # type: ignore[return-value]
+
+
+def _check_output_shape(shape: list, model: str) -> None:
+    """Features are ``[N, D]`` or ``[N, D, 1, 1]``; a map such as ``[N, 8, 8]`` is no feature vector."""
+    if len(shape) > 2 and any(d != 1 for d in shape[2:] if isinstance(d, int)):
+        raise ModelError(
+            f"{model}: the model's output has shape {shape}; expected [N, D] or [N, D, 1, 1] "
+            "(a feature map needs pooling before it can be compared)"
+        )
 
 
 # ------------------------------------------------------------------------- extractor
@@ -315,10 +327,8 @@ class DeepSORTFeatureExtractor:
             intra_op_num_threads=intra_op_num_threads, graph_optimization_level=graph_optimization_level,
         )
         self._requested = resolve_providers(providers)
-        options = self._session_options(
-            session_options, intra_op_num_threads, graph_optimization_level
-        )
-        self._session = self._create_session(path, options)
+        options = make_session_options(session_options, intra_op_num_threads, graph_optimization_level)
+        self._session = create_session(path, options, self._requested)
         self._bind_io(input_size, mean, std, color_order)
 
     # -- construction -----------------------------------------------------------
@@ -464,72 +474,6 @@ class DeepSORTFeatureExtractor:
         chosen = providers if providers is not None else providers_for_device(device)
         return cls(path, providers=chosen, batch_size=batch_size, **options)
 
-    @staticmethod
-    def _session_options(
-        base: ort.SessionOptions | None, threads: int | None, level: str | None
-    ) -> ort.SessionOptions:
-        if base is not None and not isinstance(base, ort.SessionOptions):
-            raise TypeError(
-                f"session_options must be onnxruntime.SessionOptions, got {type(base).__name__}"
-            )
-        if base is None:
-            options = ort.SessionOptions()
-            # Spinning worker threads keep cores busy between calls, which on a
-            # small device slows the tracker running beside the model.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        else:
-            options = base
-        if threads is not None:
-            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-                raise ValueError(f"intra_op_num_threads must be an int >= 0, got {threads!r}")
-            options.intra_op_num_threads = threads
-        if level is not None:
-            if level not in _OPT_LEVELS:
-                raise ValueError(
-                    f"graph_optimization_level must be one of {sorted(_OPT_LEVELS)}, got {level!r}"
-                )
-            options.graph_optimization_level = _OPT_LEVELS[level]
-        return options
-
-    def _create_session(self, path: Path, options: ort.SessionOptions) -> ort.InferenceSession:
-        try:
-            session = ort.InferenceSession(
-                str(path), sess_options=options, providers=self._requested
-            )
-        except Exception as exc:  # onnxruntime raises its own pybind exception types
-            message = str(exc)
-            if any(word in message for word in ("Protobuf", "protobuf", "parsing", "Load model")):
-                raise ValueError(
-                    f"model_path: {path} is not a valid ONNX model (corrupt or truncated?): {message}"
-                ) from exc
-            accelerated = [p for p in self._requested if provider_name(p) != CPU_PROVIDER]
-            if not accelerated:
-                raise ValueError(
-                    f"model_path: ONNX Runtime could not load {path}: {message}"
-                ) from exc
-            warnings.warn(
-                f"could not start {[provider_name(p) for p in accelerated]} ({message}); "
-                "falling back to CPUExecutionProvider",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            try:
-                session = ort.InferenceSession(str(path), sess_options=options, providers=[CPU_PROVIDER])
-            except Exception as cpu_exc:
-                raise ValueError(
-                    f"model_path: ONNX Runtime could not load {path}: {cpu_exc}"
-                ) from cpu_exc
-        active = session.get_providers()
-        missing = [provider_name(p) for p in self._requested if provider_name(p) not in active]
-        if missing and active and active[0] == CPU_PROVIDER and missing[0] != CPU_PROVIDER:
-            warnings.warn(
-                f"{missing} failed to load (missing CUDA/TensorRT libraries or driver?); "
-                f"running on {active}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return session
-
     def _bind_io(
         self,
         input_size: tuple[int, int] | None,
@@ -590,6 +534,7 @@ class DeepSORTFeatureExtractor:
         # A model exported with a fixed batch dimension can only take that many crops a call.
         self._fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
         out_shape = list(outputs[0].shape)
+        _check_output_shape(out_shape, self.model_path.name)
         dim = None
         if len(out_shape) >= 2 and all(isinstance(d, int) for d in out_shape[1:]):
             dim = int(np.prod(out_shape[1:]))
@@ -598,6 +543,8 @@ class DeepSORTFeatureExtractor:
         if dim is None:
             probe = np.zeros((1, 3, *self.input_size), dtype=self._input_dtype)
             dim = int(np.prod(self._run(probe).shape[1:]))
+        if dim < 1:
+            raise ModelError(f"{self.model_path.name}: the model gives {dim} features per crop; expected >= 1")
         self.feature_dim = dim
         self.source_model = str(meta.get("source_model", self.model_path.name))
 
@@ -673,8 +620,9 @@ class DeepSORTFeatureExtractor:
     def _run(self, batch: np.ndarray) -> np.ndarray:
         out = np.asarray(self._session.run([self._output_name], {self._input_name: batch})[0])
         # Reshaping a wrong batch would silently give crops each other's features.
+        _check_output_shape(list(out.shape), self.model_path.name)
         if out.ndim == 0 or out.shape[0] != len(batch):
-            raise ValueError(
+            raise ModelError(
                 f"{self.model_path.name}: the model returned output of shape {out.shape} for "
                 f"{len(batch)} crops; expected one row per crop ([{len(batch)}, D] or "
                 f"[{len(batch)}, D, 1, 1])"

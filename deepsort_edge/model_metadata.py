@@ -56,6 +56,9 @@ def decode_metadata(raw: Mapping[str, str]) -> dict[str, Any]:
     """The deepsort-edge entries of a model's metadata map, decoded; other keys are ignored.
 
     Values that are not JSON (plain strings) are kept as they are.
+
+    Raises:
+        ValueError: A value nests too deeply for Python's JSON parser.
     """
     meta: dict[str, Any] = {}
     for key in METADATA_KEYS:
@@ -64,4 +67,6 @@ def decode_metadata(raw: Mapping[str, str]) -> dict[str, Any]:
                 meta[key] = json.loads(raw[key])
             except json.JSONDecodeError:
                 meta[key] = raw[key]
+            except RecursionError:
+                raise ValueError(f"model metadata {key!r} is nested too deeply to be a deepsort-edge value") from None
     return meta

@@ -21,7 +21,9 @@ Example:
 from __future__ import annotations
 
 import configparser
+import os
 import re
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ from deepsort_edge.boxes import tlwh_to_xyxy, xyxy_to_tlwh
 
 __all__ = [
     "MAX_FRAME",
+    "SCORE_MODES",
     "MOTData",
     "MOTFormatError",
     "MOTResultWriter",
@@ -288,7 +291,8 @@ def write_mot(path: str | Path, data: MOTData) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_format_rows(data.table), encoding="utf-8")
+    with MOTResultWriter(path) as writer:
+        writer.write_text(_format_rows(data.table))
 
 
 class MOTResultWriter:
@@ -296,6 +300,12 @@ class MOTResultWriter:
 
     Rows are ``frame,id,left,top,width,height,score,-1,-1,-1``. Only rows with
     ``id >= 1`` are written (``-1`` marks a detection without a confirmed track).
+    They go to a temporary file beside ``path`` (``.NAME.PID.XXXXXXXX.tmp``),
+    renamed to ``path`` by :meth:`close`; :meth:`discard` (or leaving a
+    ``with`` block by an exception) deletes it instead, so ``path`` is either
+    complete or untouched. A symlink's target is the file replaced; an
+    existing path that is no regular file (a device, a pipe) is written
+    directly.
 
     Example:
         >>> with MOTResultWriter("results.txt") as writer:  # doctest: +SKIP
@@ -305,7 +315,15 @@ class MOTResultWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: TextIO | None = self.path.open("w", encoding="utf-8")
+        # The file a symlink names is the one replaced; a device or pipe (/dev/stdout) is written as it is.
+        target = Path(os.path.realpath(self.path))
+        self._tmp: Path | None = None
+        if target.exists() and not target.is_file():
+            self._fh: TextIO | None = target.open("w", encoding="utf-8")
+        else:
+            self._tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+            self._fh = self._tmp.open("x", encoding="utf-8")
+        self._target = target
         self.rows_written = 0
 
     def write(
@@ -338,17 +356,58 @@ class MOTResultWriter:
         self._fh.write(_format_rows(table[keep]))
         self.rows_written += int(keep.sum())
 
+    def write_text(self, text: str) -> None:
+        """Append already formatted rows."""
+        if self._fh is None:
+            raise ValueError(f"writer for {self.path} is closed")
+        self._fh.write(text)
+
+    def write_detections(self, frame: int, xyxy: np.ndarray, scores: np.ndarray | None = None) -> None:
+        """Append one frame's detections as MOT detection rows (id -1, as in ``det/det.txt``)."""
+        if self._fh is None:
+            raise ValueError(f"writer for {self.path} is closed")
+        boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+        n = boxes.shape[0]
+        if n == 0:
+            return
+        table = np.full((n, _NUM_COLUMNS), -1.0)
+        table[:, 0] = frame
+        table[:, 2:6] = xyxy_to_tlwh(boxes)
+        table[:, 6] = 1.0 if scores is None else np.asarray(scores, dtype=np.float64)
+        self._fh.write(_format_rows(table))
+        self.rows_written += n
+
     def close(self) -> None:
-        """Flush and close the file (idempotent)."""
+        """Flush, close and rename the file to ``path`` (idempotent)."""
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            try:
+                fh.close()
+                if self._tmp is not None:
+                    os.replace(self._tmp, self._target)
+            except BaseException:
+                if self._tmp is not None:
+                    self._tmp.unlink(missing_ok=True)
+                raise
+
+    def discard(self) -> None:
+        """Close and delete the unfinished file; ``path`` is left as it was (idempotent)."""
+        if self._fh is not None:
+            fh, self._fh = self._fh, None
+            try:
+                fh.close()
+            finally:
+                if self._tmp is not None:
+                    self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> MOTResultWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.discard()
 
 
 @dataclass(frozen=True)
@@ -505,6 +564,9 @@ def find_sequences(root: str | Path, require: str = "gt") -> list[MOTSequence]:
     return found
 
 
+SCORE_MODES = ("auto", "minmax", "rank", "none")
+
+
 def normalise_scores(
     scores: np.ndarray, mode: str = "auto", scale: float | None = None
 ) -> tuple[np.ndarray, str]:
@@ -518,7 +580,10 @@ def normalise_scores(
         scores: ``(N,)`` raw scores.
         mode: ``"auto"``: keep scores already in [0, 1], else min-max
             normalise over the whole file; ``"minmax"``: always
-            ``(s - min) / (max - min)`` over the whole file; ``"none"``: keep
+            ``(s - min) / (max - min)`` over the whole file; ``"rank"``: the
+            fraction of the file's scores at or below each score (a
+            calibration that no score scale or spread changes: a threshold
+            then names a quantile of that detector's scores); ``"none"``: keep
             as is and fail if any score is outside [0, 1].
         scale: If given, ``clip(scores / scale, 0, 1)`` is used instead of
             ``mode`` (e.g. ``scale=100`` for ACF scores).
@@ -543,10 +608,15 @@ def normalise_scores(
             np.clip(scores / scale, 0.0, 1.0).astype(np.float32),
             f"scores divided by {scale:g} and clipped to [0, 1]",
         )
-    if mode not in ("auto", "minmax", "none"):
-        raise ValueError(f"score mode must be 'auto', 'minmax' or 'none', got {mode!r}")
+    if mode not in SCORE_MODES:
+        raise ValueError(f"score mode must be one of {SCORE_MODES}, got {mode!r}")
     if scores.size == 0:
         return scores.astype(np.float32), "no detections"
+    if mode == "rank":
+        if not np.isfinite(scores).all():
+            raise ValueError("detection scores must be finite for rank normalisation")
+        ranked = np.searchsorted(np.sort(scores), scores, side="right") / scores.size
+        return ranked.astype(np.float32), "scores mapped to their rank (fraction of the file's scores at or below)"
     lo, hi = float(scores.min()), float(scores.max())
     in_range = lo >= 0.0 and hi <= 1.0
     if mode == "none" or (mode == "auto" and in_range):

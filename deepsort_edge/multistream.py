@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .identities import IdentityRegistry
 from .tracker import (
     DeepSORTTracker,
     FeatureExtractor,
@@ -307,6 +308,25 @@ def with_ids(detections: Any, tracked: FrameResult) -> Any:
     return detached_result(detections, tracked)
 
 
+def registry_for(global_ids: object) -> IdentityRegistry | None:
+    """The registry a ``global_ids`` argument asks for (None for False)."""
+    if isinstance(global_ids, IdentityRegistry):
+        return global_ids
+    if not isinstance(global_ids, (bool, np.bool_)):
+        raise TypeError(f"global_ids must be True, False or an IdentityRegistry, got {type(global_ids).__name__}")
+    return IdentityRegistry() if global_ids else None
+
+
+def add_global_ids(
+    registry: IdentityRegistry, trackers: Mapping[str, DeepSORTTracker], results: dict[str, Any],
+    timestamps: Mapping[str, float] | None,
+) -> None:
+    """Put ``data["global_id"]`` into each stream's (fresh) result, streams in the results' order."""
+    for sid, result in results.items():
+        time = timestamps.get(sid) if timestamps is not None else None
+        result.data["global_id"] = registry.global_ids(sid, trackers[sid], result, time)
+
+
 def check_stream_id(stream_id: object) -> str:
     """Stream ids are strings (they are hashed to place streams on Ray actors)."""
     if not isinstance(stream_id, str):
@@ -337,6 +357,11 @@ class MultiStreamTracker:
             the ``sv.Detections`` rows to embed), or None
             (embeddings from ``detections.data["embeddings"]``, or motion only).
         device: where an extractor given as a path runs (as for ``DeepSORTTracker``).
+        global_ids: True (an ``IdentityRegistry`` with default settings) or an
+            ``IdentityRegistry``: every result also gets ``data["global_id"]``
+            (int64, -1 while undecided), one id per person across streams and
+            re-entries (see :mod:`deepsort_edge.identities`; the registry is
+            :attr:`identities`). False (default): nothing changes.
         **tracker_kwargs: ``DeepSORTTracker`` settings for every stream.
 
     Memory per stream is that of one ``DeepSORTTracker``: about 33 MB with
@@ -359,8 +384,11 @@ class MultiStreamTracker:
         self,
         feature_extractor: FeatureExtractor | str | Path | None = None,
         device: str | None = None,
+        *,
+        global_ids: bool | IdentityRegistry = False,
         **tracker_kwargs: Any,
     ) -> None:
+        self.identities = registry_for(global_ids)
         self.feature_extractor = _load_extractor(feature_extractor, device)
         self._group = _StreamGroup(tracker_kwargs, embeds=self.feature_extractor is not None)
         self._busy = SingleCaller(  # one update at a time
@@ -369,7 +397,11 @@ class MultiStreamTracker:
         )
 
     def update(
-        self, detections: Mapping[str, Any], frames: Mapping[str, np.ndarray] | None = None
+        self,
+        detections: Mapping[str, Any],
+        frames: Mapping[str, np.ndarray] | None = None,
+        *,
+        timestamps: Mapping[str, float] | None = None,
     ) -> dict[str, Any]:
         """Track one frame of every stream in ``detections``.
 
@@ -379,6 +411,9 @@ class MultiStreamTracker:
                 for a frame without detections).
             frames: stream id -> BGR frame ``(H, W, 3)`` uint8; needed for the
                 streams whose crops are embedded.
+            timestamps: with ``global_ids``, stream id -> the frame's time in
+                seconds on one clock for all streams; streams left out use
+                their frame count over their frame rate.
 
         Returns:
             stream id -> a new ``sv.Detections`` with ``tracker_id`` set, as
@@ -407,6 +442,9 @@ class MultiStreamTracker:
                 caught.extend(caught_later)
         show_warnings(caught)
         results = {sid: with_ids(detections[sid], ids[sid]) for sid in detections if sid in ids}
+        if self.identities is not None:
+            with self._busy:  # the registry is shared by the streams: one caller at a time
+                add_global_ids(self.identities, self._group.trackers, results, timestamps)
         if errors:
             raise StreamError({sid: errors[sid] for sid in detections if sid in errors}, results)
         return results

@@ -38,8 +38,15 @@ def _number(
     return field(default=default, metadata=meta)
 
 
-def _integer(default: int | None, low: int, help: str, *, optional: bool = False) -> Any:
-    return field(default=default, metadata={"kind": "int", "low": low, "optional": optional, "help": help})
+# Upper bound of the integer settings: counts of frames and embeddings far
+# beyond any real use, small enough for the kernels' int32/int64 arithmetic.
+MAX_FRAMES_SETTING = 2**31 - 1
+MAX_NN_BUDGET = 2**16
+
+
+def _integer(default: int | None, low: int, help: str, *, high: int = MAX_FRAMES_SETTING, optional: bool = False) -> Any:
+    meta = {"kind": "int", "low": low, "high": high, "optional": optional, "help": help}
+    return field(default=default, metadata=meta)
 
 
 def _choice(default: str, choices: tuple[str, ...], help: str) -> Any:
@@ -72,7 +79,7 @@ class TrackerSettings:
     appearance_threshold: float = _number(0.25, 0.0, 2.0, "maximum appearance distance for a match")
     appearance_weight: float = _number(1.0, 0.0, 1.0, "weight of appearance against motion in the matching cost")
     distance_metric: str = _choice("cosine", ("cosine", "euclidean"), "appearance distance (on unit embeddings)")
-    nn_budget: int = _integer(100, 1, "embeddings kept per track in gallery mode")
+    nn_budget: int = _integer(100, 1, "embeddings kept per track in gallery mode", high=MAX_NN_BUDGET)
     appearance_mode: str = _choice(
         "ema", ("gallery", "ema"), "gallery: nearest of the last nn_budget embeddings; ema: one smoothed embedding"
     )
@@ -102,6 +109,14 @@ class TrackerSettings:
     )
     minimum_score: float | None = _number(
         None, -math.inf, math.inf, "detections scoring below this are ignored (None: keep all)", optional=True
+    )
+    iou_recovery_frames: int = _integer(
+        2, 1, "a confirmed track the cascade left unmatched, missed for at most this many frames, may still "
+        "continue by IoU (1: missed this frame only, as DeepSORT)",
+    )
+    occluded_fraction: float = _number(
+        1.0, 0.0, 1.0, "a matched detection more than this fraction inside another detection does not update "
+        "the track's appearance (1: every one does)",
     )
     low_score_matching: bool = _flag(
         True, "detections scoring below track_activation_threshold only continue tracks, by IoU (ByteTrack)"
@@ -156,6 +171,49 @@ class TrackerSettings:
         return dataclasses.asdict(self)
 
 
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """Settings of :class:`~deepsort_edge.identities.IdentityRegistry` (global ids), validated on construction.
+
+    Distances are cosine distances between unit embeddings (0 same
+    direction, 2 opposite); times are seconds. The defaults are chosen by
+    ``tools/bench_identities.py``: linking is kept strict (0.03) because on
+    PETS09 with OSNet-x0.25 different people's tracks come as close as 0.004,
+    so any looser bound links strangers there (docs/benchmarks.md).
+    """
+
+    min_frames: int = _integer(1, 1, "matched frames a confirmed track needs before it is linked or gets a new global id")
+    link_threshold: float = _number(
+        0.03, 0.0, 2.0, "largest appearance distance (cosine) at which a track joins an identity"
+    )
+    margin: float = _number(0.01, 0.0, 2.0, "a decision is revised only for an option this much closer (hysteresis)")
+    revise_frames: int = _integer(
+        40, 1, "a track's global id may change until it has this many matched frames (rechecked as its frames double)"
+    )
+    samples: int = _integer(4, 0, "diverse appearance samples kept per identity, beside its smoothed prototype")
+    ema_momentum: float = _number(0.9, 0.0, 1.0, "weight of the old prototype per new embedding")
+    expire_after: float = _number(600.0, 0.0, math.inf, "seconds an unseen identity is kept", low_open=True)
+    max_identities: int = _integer(10000, 1, "identities kept at most; beyond, the longest unseen one is dropped")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _check(f, getattr(self, f.name)))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> IdentitySettings:
+        """Settings from a mapping; unknown names are a ``ValueError`` naming them."""
+        known = tuple(f.name for f in dataclasses.fields(cls))
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown identity settings {unknown}; known: {list(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain ``{name: value}`` (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+
 def _check(f: dataclasses.Field, value: Any) -> Any:
     meta, name = f.metadata, f.name
     if value is None and meta.get("optional"):
@@ -178,6 +236,8 @@ def _check(f: dataclasses.Field, value: Any) -> Any:
             raise TypeError(f"{name} must be an int, got {type(value).__name__}")
         if value < meta["low"]:
             raise ValueError(f"{name} must be >= {meta['low']}, got {value}")
+        if value > meta["high"]:
+            raise ValueError(f"{name} must be <= {meta['high']}, got {value}")
         return int(value)
     low, high, low_open = meta["range"]
     number = float(value)
@@ -212,6 +272,7 @@ _PLAIN_DEEPSORT: dict[str, Any] = {
     "confidence_embedding": False,
     "coast_damping": 1.0,
     "appearance_gate_scale": 1.0,
+    "iou_recovery_frames": 1,
     "output_box": "detection",
     "camera_motion": "none",
 }
@@ -267,7 +328,7 @@ def markdown_table() -> str:
         elif meta["kind"] == "bool":
             values = "None / True / False" if meta.get("optional") else "True / False"
         elif meta["kind"] == "int":
-            values = f">= {meta['low']}"
+            values = f"[{meta['low']}, {meta['high']}]"
         else:
             low, high, low_open = meta["range"]
             values = "any finite" if math.isinf(low) and math.isinf(high) else (

@@ -24,8 +24,17 @@ allow_pickle=False)``) holding
   int32, ``class_id (T,)`` int64, and ``gallery (T, G, D)`` float32 (``G`` = ``nn_budget`` in gallery
   mode, 1 in EMA mode; ``D`` = ``embedding_dim``).
 
-Reading never unpickles: member headers are checked (no object dtypes, sizes
-within the archive's and ``max_bytes``) before any data is read.
+Reading never unpickles, and its cost is bounded before anything is
+allocated: the uncompressed sizes the zip headers declare must add up to at
+most ``max_bytes`` (default :data:`DEFAULT_MAX_BYTES`, 256 MiB; a zip bomb is
+refused from its headers, and no member is ever read past its declared size);
+``meta`` is at most :data:`MAX_META_BYTES` of JSON nested at most
+:data:`MAX_JSON_DEPTH` deep; its declared sizes (settings such as
+``nn_budget``, ``embedding_dim``) are checked against their limits first; then
+every array's ``.npy`` header is checked (dtype kind, exact shape: ``T`` rows,
+``T`` at most :data:`MAX_TRACKS`) before its data is read. Peak memory while
+loading is a small multiple (about 3x) of the arrays' size. Every refusal is a
+``ValueError``.
 
 Example:
     >>> from deepsort_edge import DeepSORTTracker
@@ -41,6 +50,7 @@ import json
 import os
 import uuid
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +85,14 @@ MAX_COVARIANCE_MAGNITUDE = 1e60
 _NORM_TOLERANCE = 1e-3
 # Relative asymmetry allowed in a covariance (the filter keeps them symmetric).
 _SYMMETRY_TOLERANCE = 1e-9
-# Default cap on the uncompressed size of a state file.
-DEFAULT_MAX_BYTES = 2**31
+# Default cap on the uncompressed size of a state file's arrays (1,000 tracks
+# of 100 x 512-d float32 galleries are 205 MB).
+DEFAULT_MAX_BYTES = 2**28
+# Most live tracks a state may hold (a real scene holds hundreds).
+MAX_TRACKS = 2**20
+# The JSON header: its size and how deep it may nest (a real one is 2 deep).
+MAX_META_BYTES = 2**20
+MAX_JSON_DEPTH = 8
 
 _REQUIRED = ("format", "version", "settings", "frame_count", "next_id", "embedding_dim", "tracks")
 _ARRAY_NAMES = (*TRACK_FIELDS, "gallery")
@@ -139,31 +155,48 @@ def check_state(state: object) -> CheckedState:
         ValueError: The first problem found, naming the field (and the track
             row for per-track fields).
     """
-    if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
-        raise ValueError(f"state is not a deepsort-edge tracker state (expected format {STATE_FORMAT!r})")
-    if state.get("version") not in (1, STATE_VERSION):
-        raise ValueError(
-            f"tracker state version {state.get('version')!r} is not supported "
-            f"(this deepsort-edge reads version {STATE_VERSION})"
-        )
-    _check_keys(state, _REQUIRED, "tracker state")
-    version = int(state["version"])
-    settings = check_settings(state["settings"], version)
-    gallery_size = settings.nn_budget if settings.appearance_mode == "gallery" else 1
+    settings, gallery_size, embedding_dim = _check_header(state)
+    version = int(state["version"])  # type: ignore[index]  (a mapping: _check_header saw to it)
     frame_count = _integer("frame_count", state["frame_count"], 0, MAX_LOADED)
     next_id = _integer("next_id", state["next_id"], 1, MAX_LOADED)
-    embedding_dim = _integer("embedding_dim", state["embedding_dim"], 0, MAX_EMBEDDING_DIM)
-    if gallery_size * embedding_dim > MAX_GALLERY_VALUES:
-        raise ValueError(
-            f"state asks for galleries of {gallery_size} x {embedding_dim} values per track "
-            f"(nn_budget x embedding_dim), more than the limit of {MAX_GALLERY_VALUES}"
-        )
     raw_tracks = state["tracks"]
     if version == 1 and isinstance(raw_tracks, Mapping) and "class_id" not in raw_tracks and "mean" in raw_tracks:
         # Version 1 had no classes: every track was of one class.
         raw_tracks = {**raw_tracks, "class_id": np.zeros(len(raw_tracks["mean"]), dtype=np.int64)}
     tracks = _check_tracks(raw_tracks, gallery_size, embedding_dim, frame_count, next_id)
     return CheckedState(settings, tracks, frame_count, next_id, embedding_dim)
+
+
+def _check_header(state: object) -> tuple[TrackerSettings, int, int]:
+    """Format, version, field names and the declared sizes (settings, gallery, embedding_dim)."""
+    if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
+        raise ValueError(f"state is not a deepsort-edge tracker state (expected format {STATE_FORMAT!r})")
+    version = state.get("version")
+    if isinstance(version, bool) or version not in (1, STATE_VERSION):  # True == 1, but is no version
+        raise ValueError(
+            f"tracker state version {state.get('version')!r} is not supported "
+            f"(this deepsort-edge reads version {STATE_VERSION})"
+        )
+    _check_keys(state, _REQUIRED, "tracker state")
+    return _declared_sizes(state)
+
+
+def _declared_sizes(state: Mapping) -> tuple[TrackerSettings, int, int]:
+    """Settings, gallery rows per track and embedding dimension, each within its limit.
+
+    Checked before anything of those sizes is allocated: a gallery of
+    ``gallery_size x max(embedding_dim, 1)`` values per track is at most
+    :data:`MAX_GALLERY_VALUES`.
+    """
+    settings = check_settings(state["settings"], int(state["version"]))
+    gallery_size = settings.nn_budget if settings.appearance_mode == "gallery" else 1
+    embedding_dim = _integer("embedding_dim", state["embedding_dim"], 0, MAX_EMBEDDING_DIM)
+    if gallery_size * max(embedding_dim, 1) > MAX_GALLERY_VALUES:
+        raise ValueError(
+            f"state asks for galleries of {gallery_size} x {embedding_dim} values per track "
+            f"(nn_budget x embedding_dim), more than the limit of {MAX_GALLERY_VALUES}"
+        )
+    return settings, gallery_size, embedding_dim
 
 
 def _check_keys(mapping: Mapping, names: tuple[str, ...], where: str) -> None:
@@ -212,6 +245,8 @@ def _check_tracks(
 
     mean = _array("mean", raw["mean"], None, (8,), integer=False)
     count = int(mean.shape[0])
+    if count > MAX_TRACKS:
+        raise ValueError(f"state field 'tracks' holds {count} tracks, more than the limit of {MAX_TRACKS}")
     arrays = {"mean": mean}
     for name, (dtype, shape) in TRACK_FIELDS.items():
         if name != "mean":
@@ -321,18 +356,24 @@ def write_state_file(state: Mapping[str, Any], path: str | Path) -> Path:
 
     Returns:
         The path written.
+
+    Raises:
+        ValueError: ``path`` exists and is no regular file (a device, a folder).
     """
     path = Path(path)
+    target = Path(os.path.realpath(path))  # through a symlink: the file it names is replaced
+    if target.exists() and not target.is_file():
+        raise ValueError(f"{path} exists and is not a regular file; a state file replaces a file")
     meta = {k: state[k] for k in _REQUIRED if k != "tracks"}
     meta["written_by"] = f"deepsort-edge {__version__}"
     text = json.dumps(meta, allow_nan=False, sort_keys=True)
     arrays = {name: np.ascontiguousarray(state["tracks"][name]) for name in _ARRAY_NAMES}
     # A fresh name beside the target, then a rename: readers never see half a file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with tmp.open("xb") as fh:
             np.savez(fh, meta=np.array(text), **arrays)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -342,36 +383,52 @@ def write_state_file(state: Mapping[str, Any], path: str | Path) -> Path:
 def read_state_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
     """Read a state file written by :func:`write_state_file`, without unpickling.
 
-    The result still has to pass :func:`check_state` (``load_state_dict``
-    does that).
+    Its cost is bounded before anything is allocated (see the module
+    docstring): the declared uncompressed sizes against ``max_bytes``, the
+    header's settings and sizes against their limits, each array's ``.npy``
+    header (dtype, exact shape) against what the header implies. The result
+    still has to pass :func:`check_state` (``load_state_dict`` does that).
 
     Args:
         path: The file.
-        max_bytes: Refuse files whose arrays hold more than this many bytes.
+        max_bytes: Refuse files whose members declare more than this many
+            uncompressed bytes in all.
 
     Raises:
         FileNotFoundError: No such file.
-        ValueError: Not a state file, or a member is malformed or too large.
+        ValueError: Not a state file, a member is malformed, or a size is
+            beyond its limit.
+
+    Example:
+        >>> read_state_file("no-such-file.npz")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: tracker state file not found: no-such-file.npz
     """
     path = Path(path)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
     if not path.is_file():
         raise FileNotFoundError(f"tracker state file not found: {path}")
     try:
         with zipfile.ZipFile(path) as archive:
             members = _members(archive, path, max_bytes)
-            arrays = {name: _read_member(archive, info, path) for name, info in members.items()}
-    except zipfile.BadZipFile as exc:
-        raise ValueError(f"{path} is not a deepsort-edge state file (not an .npz archive: {exc})") from None
-    meta = arrays.pop("meta")
-    if meta.dtype.kind != "U" or meta.ndim != 0:
-        raise ValueError(f"{path}: member 'meta' must be a JSON string, got {meta.dtype} {meta.shape}")
-    try:
-        header = json.loads(str(meta), parse_constant=_reject_constant)
+            header = _read_meta(archive, members["meta"], path)
+            _, gallery_size, embedding_dim = _check_header({**header, "tracks": None})
+            arrays: dict[str, np.ndarray] = {}
+            for name in _ARRAY_NAMES:  # "mean" first: it fixes the track count
+                count = arrays["mean"].shape[0] if arrays else None
+                shape = (gallery_size, embedding_dim) if name == "gallery" else TRACK_FIELDS[name][1]
+                integer = name != "gallery" and np.issubdtype(TRACK_FIELDS[name][0], np.integer)
+                arrays[name] = _read_member(archive, members[name], path, count, shape, integer)
     except ValueError as exc:
-        raise ValueError(f"{path}: member 'meta' is not valid JSON ({exc})") from None
-    if not isinstance(header, dict):
-        raise ValueError(f"{path}: member 'meta' must hold a JSON object")
-    header.pop("written_by", None)
+        message = str(exc)
+        raise ValueError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+    except PermissionError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, OSError,
+            zlib.error) as exc:  # corrupt, encrypted, unsupported compression, truncated
+        raise ValueError(f"{path} is not a deepsort-edge state file (not an .npz archive: {type(exc).__name__}: {exc})") from None
     return {**header, "tracks": arrays}
 
 
@@ -380,6 +437,7 @@ def _reject_constant(name: str) -> None:
 
 
 def _members(archive: zipfile.ZipFile, path: Path, max_bytes: int) -> dict[str, zipfile.ZipInfo]:
+    """The members by name, their declared uncompressed sizes within ``max_bytes`` (nothing read yet)."""
     members: dict[str, zipfile.ZipInfo] = {}
     for info in archive.infolist():
         name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
@@ -391,11 +449,38 @@ def _members(archive: zipfile.ZipFile, path: Path, max_bytes: int) -> dict[str, 
         raise ValueError(f"{path} is not a deepsort-edge state file (lacks {missing})")
     total = sum(info.file_size for info in members.values())
     if total > max_bytes:
-        raise ValueError(f"{path}: {total} bytes uncompressed, more than max_bytes={max_bytes}")
+        raise ValueError(f"{path}: members declare {total} bytes uncompressed, more than max_bytes={max_bytes}")
+    if members["meta"].file_size > MAX_META_BYTES:
+        raise ValueError(f"{path}: member 'meta' declares {members['meta'].file_size} bytes, "
+                         f"more than the limit of {MAX_META_BYTES}")
     return members
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> np.ndarray:
+def _read_meta(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> dict[str, Any]:
+    """The JSON header held by member ``meta`` (a 0-d unicode array)."""
+    meta = _read_member(archive, info, path, None, None, False)
+    try:
+        header = json.loads(str(meta), parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError(f"{path}: member 'meta' nests too deeply") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: member 'meta' is not valid JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: member 'meta' must hold a JSON object")
+    header.pop("written_by", None)
+    return header
+
+
+def _read_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path,
+    count: int | None, shape: tuple[int, ...] | None, integer: bool,
+) -> np.ndarray:
+    """One ``.npy`` member; its header checked before its data is read.
+
+    ``shape`` None: ``meta`` (a unicode scalar). Otherwise the array must hold
+    integers (``integer``) or real numbers of at most 8 bytes, with shape
+    ``(count, *shape)`` (``count`` None: any count up to :data:`MAX_TRACKS`).
+    """
     fmt = np.lib.format
     name = info.filename
     try:
@@ -404,12 +489,26 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) ->
             if version not in ((1, 0), (2, 0)):
                 raise ValueError(f"unsupported .npy format version {version}")
             reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-            shape, _, dtype = reader(fh)
+            found, fortran, dtype = reader(fh, max_header_size=10_000)
             if dtype.hasobject:
                 raise ValueError("object arrays are not allowed")
-            if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > info.file_size:
-                raise ValueError(f"header claims shape {shape}, more data than the member holds")
-        with archive.open(info) as fh:
-            return fmt.read_array(fh, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+            if shape is None:
+                if dtype.kind != "U" or found != ():
+                    raise ValueError(f"must be a JSON string (a unicode scalar), got dtype {dtype} shape {found}")
+            else:
+                if dtype.kind not in ("iu" if integer else "iuf") or dtype.itemsize > 8:
+                    wanted = "integers" if integer else "real numbers"
+                    raise ValueError(f"must hold {wanted} of at most 8 bytes, got dtype {dtype}")
+                rows = found[0] if len(found) == len(shape) + 1 else -1
+                expected = (rows if count is None else count, *shape)
+                if found != expected or not 0 <= expected[0] <= MAX_TRACKS:
+                    raise ValueError(f"has shape {found}, expected {expected} (at most {MAX_TRACKS} tracks)")
+            nbytes = int(np.prod(found, dtype=np.float64)) * dtype.itemsize
+            if nbytes > info.file_size:
+                raise ValueError(f"header claims shape {found}, more data than the member holds")
+            data = bytearray(nbytes)
+            if fh.readinto(data) != nbytes:
+                raise ValueError("member is truncated")
+    except (ValueError, EOFError) as exc:
         raise ValueError(f"{path}: member {name!r} is not a valid array ({exc})") from None
+    return np.frombuffer(data, dtype=dtype).reshape(found, order="F" if fortran else "C")

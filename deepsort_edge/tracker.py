@@ -108,8 +108,9 @@ class DeepSORTTracker:
     confirmed tracks (appearance cost, gated by the chi-square 0.95 quantile
     of the Mahalanobis distance, ``appearance_gate_scale`` times wider where
     appearance also gates the pair, and by ``appearance_threshold``); IoU
-    matching for tentative tracks and tracks missed for one frame; with
-    ``low_score_matching``, IoU matching of the remaining just-seen tracks
+    matching for tentative tracks, tracks missed for one frame and those
+    appearance rejected, missed for at most ``iou_recovery_frames``; with
+    ``low_score_matching``, IoU matching of the remaining ones of these
     to the low-score detections; Kalman update of matched tracks; new
     tentative tracks from unmatched detections scoring at least
     ``track_activation_threshold``. A tentative track is confirmed after
@@ -235,6 +236,8 @@ class DeepSORTTracker:
             confidence_embedding=bool(settings.confidence_embedding),
             coast_damping=float(settings.coast_damping),
             n_init=int(settings.minimum_consecutive_frames),
+            iou_recovery_frames=int(settings.iou_recovery_frames),
+            occluded_fraction=float(settings.occluded_fraction),
         ))
 
     @property
@@ -650,6 +653,18 @@ class DeepSORTTracker:
     def tracks(self) -> list[TrackView]:
         """Snapshots of the live tracks (tentative and confirmed), in birth order."""
         return self._store.views()
+
+    def track_embeddings(self, track_ids: Any) -> np.ndarray | None:
+        """``(N, D)`` float32 unit appearance embeddings of live confirmed tracks, by id; None when
+        the tracker holds no embeddings (motion only). What global ids are matched on
+        (:meth:`deepsort_edge.identities.IdentityRegistry.update`).
+
+        Raises:
+            KeyError: An id is not a live confirmed track.
+        """
+        if not self._store.embedding_dim:
+            return None
+        return self._store.latest_embeddings(np.asarray(track_ids, dtype=np.int64).reshape(-1))
 
     @property
     def trackers(self) -> list[TrackView]:

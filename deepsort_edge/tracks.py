@@ -188,6 +188,23 @@ class TrackStore:
         arrays["gallery"] = gallery
         return arrays
 
+    def latest_embeddings(self, track_ids: np.ndarray) -> np.ndarray:
+        """``(N, D)`` float32: each live track's current embedding (the EMA vector in EMA mode, the
+        newest gallery entry in gallery mode: row 0 and ``gallery_head - 1`` are the same slot there).
+
+        Raises:
+            KeyError: An id is not a live confirmed track.
+        """
+        order = self.order
+        slot_of = dict(zip(self.track_id[order].tolist(), order.tolist()))
+        slot_of.pop(0, None)  # tentative tracks have no id yet
+        try:
+            slots = np.array([slot_of[int(i)] for i in track_ids], dtype=np.intp)
+        except KeyError as exc:
+            raise KeyError(f"no live confirmed track with id {exc.args[0]}") from None
+        newest = (self.gallery_head[slots] - 1) % self.gallery_size
+        return self.gallery_float32(slots)[np.arange(slots.size), newest]
+
     def gallery_float32(self, slots: np.ndarray) -> np.ndarray:
         """The galleries of ``slots`` as float32 (a copy)."""
         gallery = self.gallery[slots]
@@ -203,7 +220,8 @@ class TrackStore:
         ``deepsort_edge.state.check_state``.
         """
         count = int(arrays["mean"].shape[0])
-        store = cls(gallery_size, capacity=max(64, count), gallery_dtype=gallery_dtype)
+        # Exactly the loaded tracks: a spare 64 slots of a large gallery would be gigabytes.
+        store = cls(gallery_size, capacity=max(count, 1), gallery_dtype=gallery_dtype)
         if embedding_dim:
             store.set_embedding_dim(embedding_dim)
         slots = store.allocate(count)

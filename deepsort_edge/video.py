@@ -8,7 +8,9 @@ where there are no images at all), which is what
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,17 @@ class FrameSource:
     def close(self) -> None:
         """Release the source."""
 
+    def _read_image(self, frame: int, path: Path) -> np.ndarray | None:
+        """``path`` as a BGR image; None (and ``frame`` listed as unreadable) when it cannot be decoded."""
+        import cv2  # noqa: PLC0415
+
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            self.unreadable.append(frame)
+        elif self.size is None:
+            self.size = (image.shape[1], image.shape[0])
+        return image
+
 
 class ImageFolderSource(FrameSource):
     """``img1/000001.jpg``-style frames of a MOTChallenge sequence."""
@@ -63,15 +76,8 @@ class ImageFolderSource(FrameSource):
                 self.size = (sequence.info.width, sequence.info.height)
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
-        import cv2  # noqa: PLC0415
-
         for frame in range(1, self.num_frames + 1):
-            image = cv2.imread(str(self.sequence.image_path(frame)), cv2.IMREAD_COLOR)
-            if image is None:
-                self.unreadable.append(frame)
-            elif self.size is None:
-                self.size = (image.shape[1], image.shape[0])
-            yield frame, image
+            yield frame, self._read_image(frame, self.sequence.image_path(frame))
 
 
 class VideoSource(FrameSource):
@@ -118,6 +124,82 @@ class VideoSource(FrameSource):
                 frame += failed
                 if self.num_frames > 0 and frame >= self.num_frames:
                     return
+            frame += 1
+            if self.size is None:
+                self.size = (image.shape[1], image.shape[0])
+            yield frame, image
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+#: URL schemes read as live streams (besides a camera index such as ``0``).
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def is_live_source(spec: str | Path) -> bool:
+    """True for a camera index (``"0"``) or a stream URL (``rtsp://``, ``http://``, ...).
+
+    Example:
+        >>> is_live_source("0"), is_live_source("rtsp://cam/1"), is_live_source("clip.mp4")
+        (True, True, False)
+    """
+    text = str(spec)
+    return text.isdigit() or text.lower().startswith(STREAM_SCHEMES)
+
+
+class ImageFilesSource(FrameSource):
+    """The images of a plain folder, in name order, as frames ``1..N``."""
+
+    kind = "images"
+
+    def __init__(self, folder: Path, max_frames: int | None = None) -> None:
+        files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if max_frames is not None:
+            files = files[:max_frames]
+        super().__init__(len(files))
+        self.files = files
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
+        for frame, path in enumerate(self.files, start=1):
+            yield frame, self._read_image(frame, path)
+
+
+class StreamSource(FrameSource):
+    """A camera (by index) or a network stream (URL), read with OpenCV until it ends.
+
+    Frames are numbered as they are read. A read that fails
+    ``_MAX_READ_RETRIES + 1`` times in a row ends the stream.
+    """
+
+    kind = "live"
+
+    def __init__(self, spec: str, max_frames: int | None = None) -> None:
+        import cv2  # noqa: PLC0415
+
+        self.spec = spec
+        self.capture = cv2.VideoCapture(int(spec) if spec.isdigit() else spec)
+        if not self.capture.isOpened():
+            what = f"camera {spec}" if spec.isdigit() else f"stream {spec}"
+            raise VideoError(f"cannot open {what} (no such device, unreachable, or a protocol OpenCV lacks)")
+        super().__init__(max_frames or 0)
+        fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        # Streams often report nonsense rates (FFmpeg's 90000 tick rate, 1000 for MJPEG).
+        self.fps = fps if 0 < fps <= 240 else None
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
+        frame = 0
+        failed = 0
+        while self.num_frames <= 0 or frame < self.num_frames:
+            ok, image = self.capture.read()
+            if not ok:
+                failed += 1
+                if failed > _MAX_READ_RETRIES:
+                    self.ended_at = frame
+                    return
+                continue
+            failed = 0
             frame += 1
             if self.size is None:
                 self.size = (image.shape[1], image.shape[0])
@@ -185,6 +267,125 @@ class TrackAnnotator:
 
 
 
+_END = object()
+
+
+class _Failure:
+    """An exception handed from a producer thread to the consumer."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class FrameBuffer:
+    """A bounded hand-over between two threads.
+
+    Args:
+        capacity: most items held.
+        drop_oldest: when full, ``put`` drops the oldest item (counted in
+            ``dropped``) instead of waiting for room.
+
+    Example:
+        >>> buffer = FrameBuffer(2, drop_oldest=True)
+        >>> for i in range(5):
+        ...     _ = buffer.put(i)
+        >>> buffer.finish()
+        >>> [buffer.get(), buffer.get()], buffer.dropped
+        ([3, 4], 3)
+    """
+
+    def __init__(self, capacity: int, drop_oldest: bool = False) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
+        self.capacity = capacity
+        self.drop_oldest = drop_oldest
+        self.dropped = 0
+        self.peak = 0  # most items held at once
+        self._items: deque[Any] = deque()
+        self._cond = threading.Condition()
+        self._finished = False  # the producer is done
+        self._closed = False  # the consumer is gone
+
+    def put(self, item: Any) -> bool:
+        """Add an item, waiting for room (or dropping the oldest); False once the consumer closed."""
+        with self._cond:
+            while not self.drop_oldest and len(self._items) >= self.capacity and not self._closed:
+                self._cond.wait(0.1)
+            if self._closed:
+                return False
+            if len(self._items) >= self.capacity:
+                self._items.popleft()
+                self.dropped += 1
+            self._items.append(item)
+            self.peak = max(self.peak, len(self._items))
+            self._cond.notify_all()
+            return True
+
+    def fail(self, error: BaseException) -> None:
+        """The producer failed: ``get`` raises ``error`` after the items before it (it is never dropped)."""
+        with self._cond:
+            self._items.append(_Failure(error))
+            self._finished = True
+            self._cond.notify_all()
+
+    def get(self) -> Any:
+        """The next item, waiting for one; :data:`FrameBuffer.END` once finished and empty.
+
+        Raises:
+            The producer's exception (see :meth:`fail`), in order.
+        """
+        with self._cond:
+            while not self._items and not self._finished and not self._closed:
+                self._cond.wait(0.1)
+            if not self._items:
+                return _END
+            item = self._items.popleft()
+            self._cond.notify_all()
+        if isinstance(item, _Failure):
+            raise item.error
+        return item
+
+    def finish(self) -> None:
+        """The producer has no more items."""
+        with self._cond:
+            self._finished = True
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """The consumer stops: pending and later items are discarded, waiting producers return."""
+        with self._cond:
+            self._closed = True
+            self._items.clear()
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        return sum(not isinstance(item, _Failure) for item in self._items)
+
+    END = _END
+
+
+def feed_in_thread(items: Iterable[Any], buffer: FrameBuffer, name: str) -> threading.Thread:
+    """Start a daemon thread putting ``items`` into ``buffer``, then finishing it.
+
+    The thread stops early when the consumer closes the buffer; an exception
+    while iterating ``items`` is handed to the consumer (:meth:`FrameBuffer.fail`).
+    """
+
+    def feed() -> None:
+        try:
+            for item in items:
+                if not buffer.put(item):
+                    return
+        except BaseException as exc:  # noqa: BLE001  (raised again in the consumer)
+            buffer.fail(exc)
+        finally:
+            buffer.finish()
+
+    thread = threading.Thread(target=feed, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
 def prefetch(frames: Iterable[tuple[int, Any]], depth: int = 4) -> Iterator[tuple[int, Any]]:
     """Yield ``frames`` as they are, read ``depth`` ahead in a background thread.
 
@@ -196,43 +397,13 @@ def prefetch(frames: Iterable[tuple[int, Any]], depth: int = 4) -> Iterator[tupl
         >>> list(prefetch(iter([(1, None), (2, None)])))
         [(1, None), (2, None)]
     """
-    import queue
-    import threading
-
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                items.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read() -> None:
-        try:
-            for item in frames:
-                if not put(item):
-                    return
-            put(done)
-        except BaseException as exc:  # noqa: BLE001  (handed to the consumer)
-            put(exc)
-
-    reader = threading.Thread(target=read, name="deepsort-edge-frame-reader", daemon=True)
-    reader.start()
+    buffer = FrameBuffer(depth)
+    reader = feed_in_thread(frames, buffer, "deepsort-edge-frame-reader")
     try:
-        while True:
-            item = items.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
+        while (item := buffer.get()) is not FrameBuffer.END:
             yield item
     finally:
-        stop.set()
+        buffer.close()
         reader.join()

@@ -96,3 +96,17 @@ class BlockingExtractor:
         self.entered.set()
         assert self.release.wait(60)
         return np.ones((len(detections), 4), np.float32)
+
+
+def save_onnx(graph, path, opset: int, metadata: dict[str, str] | None = None):
+    """Save an ONNX ``graph`` built in a test as a model (IR 8, one opset), with ``metadata_props``."""
+    import onnx
+    from onnx import helper
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    return path

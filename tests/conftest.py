@@ -32,6 +32,25 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(PACKAGE_PARENT), **overrides}
 
 
+def loopback_only_network() -> bool:
+    """True inside a network namespace whose only interface is the loopback."""
+    import socket
+
+    try:
+        return [name for _, name in socket.if_nameindex()] == ["lo"]
+    except OSError:
+        return False
+
+
+def require_loopback_only_network() -> None:
+    """Skip unless only the loopback exists: Ray advertises the host's routable address even when told 127.0.0.1."""
+    if not loopback_only_network():
+        pytest.skip(
+            "Ray tests run only in a loopback-only network namespace (as root: "
+            "unshare --net sh -c 'ip link set lo up && exec python -m pytest ...'; .ci/run does this)"
+        )
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     where = "source tree" if imported_from_source_tree() else "installed"
     return f"deepsort_edge {deepsort_edge.__version__} ({where}): {PACKAGE_PARENT / 'deepsort_edge'}"

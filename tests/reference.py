@@ -108,7 +108,8 @@ def association_costs(
     """Dense ``(tracks, detections)`` costs of one frame (inf: forbidden), from the state before it.
 
     Returns ``cascade`` and ``iou`` cost matrices and, per track, ``since``
-    (frames since update after the predict) and ``confirmed``, and per
+    (frames since update after the predict), ``confirmed`` and ``checked``
+    (appearance checks its pairs: embeddings and a non-empty gallery), and per
     detection ``high`` (may start a track / enters the first stages).
     Written from the documented rules (README, ``TrackerSettings``): Kalman
     predict; the cascade cost ``w * appearance + (1 - w) * motion`` under the
@@ -133,10 +134,12 @@ def association_costs(
     w, threshold = s["appearance_weight"], s["appearance_threshold"]
     cascade = np.full((n_tracks, n_dets), np.inf)
     overlap = np.full((n_tracks, n_dets), np.inf)
+    checked = np.zeros(n_tracks, bool)
     for t, (mean, cov) in enumerate(predicted):
         ious = iou_matrix(_xyah_box(mean)[None], boxes)[0]
         distances = squared_mahalanobis(mean, cov, z, dims)
         count = tracks["gallery_count"][t] if embeddings is not None else 0
+        checked[t] = count > 0
         if count:
             dots = embeddings.astype(np.float64) @ tracks["gallery"][t, :count].astype(np.float64).T
             nearest = dots.max(axis=1)
@@ -159,7 +162,8 @@ def association_costs(
             bound = 0.5 * threshold if s["lost_track_rule"] == "overlap" and lost and iou <= 0 else threshold
             if looks[d] <= bound:
                 cascade[t, d] = w * looks[d] + (1.0 - w) * motion
-    return {"cascade": cascade, "iou": overlap, "since": since, "confirmed": tracks["state"] == 1, "high": high}
+    return {"cascade": cascade, "iou": overlap, "since": since, "confirmed": tracks["state"] == 1, "high": high,
+            "checked": checked}
 
 
 def associate_dense(
@@ -172,8 +176,9 @@ def associate_dense(
     ``"iou"`` and ``"low"``, over :func:`association_costs`: the cascade
     over confirmed tracks and high-score detections by frames since update
     (levels 1 to ``max_age + 1``; one level for ``matching="global"``), each
-    level a max-cardinality min-cost assignment; IoU for tentative tracks
-    and tracks seen last frame; the low-score stage for those still unmatched.
+    level a max-cardinality min-cost assignment; IoU for tentative tracks,
+    tracks seen last frame and those appearance checked missed for at most
+    ``iou_recovery_frames``; the low-score stage for those still unmatched.
     """
     s = state["settings"]
     costs = association_costs(state, boxes, scores, embeddings, classes)
@@ -199,7 +204,9 @@ def associate_dense(
             rows = [t for t in cascade if since[t] <= max_age + 1] if level == 1 else []
         if rows:
             assign("cascade", rows, costs["cascade"], True)
-    recent = [t for t in cascade if not matched[t] and since[t] == 1]
+    recovery = s.get("iou_recovery_frames", 1)
+    recent = [t for t in cascade
+              if not matched[t] and (since[t] == 1 or (costs["checked"][t] and since[t] <= recovery))]
     assign("iou", [t for t in range(n_tracks) if not confirmed[t]] + recent, costs["iou"], True)
     if s["low_score_matching"]:
         assign("low", [t for t in recent if not matched[t]], costs["iou"], False)

@@ -29,6 +29,7 @@ CONFIGS = st.fixed_dictionaries({
     "appearance_threshold": st.sampled_from([0.2, 0.6, 2.0]),
     "distance_metric": st.sampled_from(["cosine", "euclidean"]),
     "gating": st.sampled_from(["full", "position"]),
+    "iou_recovery_frames": st.sampled_from([1, 2, 3]),
 })
 
 

@@ -7,7 +7,7 @@ import pytest
 import supervision as sv
 
 from deepsort_edge import MultiStreamTracker, StreamError
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, require_loopback_only_network
 from tests.test_multistream import SETTINGS, GridExtractor, embedding_stream, rendered_stream
 
 ray = pytest.importorskip("ray", reason='the ray extra is not installed (pip install ".[cpu,ray]")')
@@ -22,6 +22,7 @@ FRAMES = 14
 @pytest.fixture(scope="module")
 def local_ray():
     """A local Ray for this module; workers import this checkout (and tests.*)."""
+    require_loopback_only_network()
     if ray.is_initialized():
         ray.shutdown()
     ray.init(
@@ -197,6 +198,7 @@ print("guest", ids, nodes, ray.is_initialized(), flush=True)
 
 def test_starts_local_ray_or_joins_a_cluster_by_address(tmp_path) -> None:
     """One process starts its own Ray (no address); a second joins that cluster with address=."""
+    require_loopback_only_network()
     import os
     import subprocess
     import sys
@@ -217,3 +219,70 @@ def test_starts_local_ray_or_joins_a_cluster_by_address(tmp_path) -> None:
     finally:
         host.kill()
         host.wait()
+
+
+def test_default_placement_fits_every_actor_on_one_node() -> None:
+    from deepsort_edge.distributed import default_num_cpus
+
+    assert default_num_cpus([1.0, 1.0], 3) == 0.3333  # two 1-CPU nodes: any one hosts all three
+    assert default_num_cpus([0.0, 8.0, 16.0], 4) == 1.0  # a CPU-less head does not count
+    assert default_num_cpus([2.0], 3) * 3 <= 2.0
+
+
+def test_nothing_placeable_is_a_timeout_not_a_hang(local_ray) -> None:
+    with pytest.raises(TimeoutError, match=r"waited 5 s \(timeout_s\) for 1 actors of 64 CPU each"):
+        RayMultiStreamTracker(num_workers=1, num_cpus=64, timeout_s=5, minimum_consecutive_frames=1)
+
+
+def test_a_retry_after_a_partial_update_applies_no_frame_twice(local_ray) -> None:
+    """Worker 0 dies and cannot be placed again: update times out after streams on worker 1 applied the frame.
+
+    Calling update again with the same frame (once a node has room) completes it: the streams that
+    applied it return their result without applying it again; the others apply it once.
+    """
+    given = {f"cam{i}": embedding_stream(90 + i, 8) for i in range(8)}  # cam0-3 on worker 0, cam4-7 on 1
+    local = MultiStreamTracker(**SETTINGS)
+    with RayMultiStreamTracker(num_workers=2, num_cpus=0.1, snapshot_every=3, timeout_s=120, **SETTINGS) as multi:
+        for t in range(8):
+            dets = {s: given[s][t] for s in given}
+            want = local.update(dets)
+            if t == 5:
+                ray.kill(multi.workers[0])
+                multi._worker_options = {**multi._worker_options, "num_cpus": 64}  # no node has room now
+                multi.timeout_s = 5
+                with pytest.raises(TimeoutError, match="tracker actor 0 to be restored"):
+                    multi.update(dets)
+                multi._worker_options = {**multi._worker_options, "num_cpus": 0.1}
+                multi.timeout_s = 120
+            _assert_same(multi.update(dets), want, f"frame {t}")
+        assert {multi.state_dict(s)["frame_count"] for s in given} == {8}
+        state = multi.state_dict("cam4")
+        multi.load_state_dict("copy", state)
+        state["frame_count"] = -1  # the caller's dict, changed afterwards
+        ray.kill(multi.workers[multi.worker_of("copy")])
+        assert multi.state_dict("copy")["frame_count"] == 8  # a dead actor is restored from a copy
+    with pytest.raises(RuntimeError, match="closed"):
+        multi.update({s: given[s][0] for s in given})
+    with pytest.raises(RuntimeError, match="closed"):
+        multi.state_dict("cam0")
+
+
+def test_global_ids_on_ray_match_in_process(local_ray) -> None:
+    """The registry as its own actor gives the ids MultiStreamTracker gives in-process."""
+    from deepsort_edge.identities import IdentityRegistry
+    from tests.test_identities import scene
+
+    local = MultiStreamTracker(minimum_consecutive_frames=1, global_ids=IdentityRegistry(min_frames=2))
+    with RayMultiStreamTracker(num_workers=2, num_cpus=0.1, minimum_consecutive_frames=1,
+                               global_ids=IdentityRegistry(min_frames=2)) as remote:
+        for f, dets in scene():
+            clock = {s: f / 10 for s in dets}
+            want, got = local.update(dets, timestamps=clock), remote.update(dets, timestamps=clock)
+            for sid in dets:
+                np.testing.assert_array_equal(got[sid].tracker_id, want[sid].tracker_id)
+                np.testing.assert_array_equal(got[sid].data["global_id"], want[sid].data["global_id"])
+        state = remote.identity_state_dict()
+    resumed = IdentityRegistry()
+    resumed.load_state_dict(state)
+    assert resumed.links() == local.identities.links()
+    assert [x["global_id"] for x in resumed.links()] == [1, 1]  # one person, two cameras

@@ -23,6 +23,7 @@ from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_cache_dir, 
 from deepsort_edge.preprocess import IMAGENET_MEAN, IMAGENET_STD, clip_boxes, preprocess_crops
 from deepsort_edge.providers import resolve_providers
 
+from .common import save_onnx
 from .conftest import subprocess_env
 
 PETS = Path("MOT15/train/PETS09-S2L1")
@@ -64,7 +65,7 @@ def _tiny_model(
     metadata: dict[str, str] | None = None,
 ) -> Path:
     """ONNX graph: GlobalAveragePool -> [N, 3, 1, 1] (per-channel mean of the input)."""
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     nodes = [helper.make_node("GlobalAveragePool", ["images"], ["pooled"])]
@@ -83,13 +84,7 @@ def _tiny_model(
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, out_shape)],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    for key, value in (metadata or {}).items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, str(path))
-    return path
+    return save_onnx(graph, path, 17, metadata)
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:

@@ -458,3 +458,20 @@ def test_first_within_decides_like_the_nearest_entry(metric):
             assert got == np.inf
         seen.add(nearest <= bound)
     assert seen == {True, False}
+
+
+def test_covered_matches_dense_numpy():
+    from deepsort_edge.kernels.overlap import covered
+
+    rng = np.random.default_rng(5)
+    tl = rng.uniform(0, 200, (40, 2))
+    boxes = np.c_[tl, tl + rng.uniform(5, 60, (40, 2))]
+    xyah = np.c_[(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, boxes[:, 2:] - boxes[:, :2]]
+    by_x, xs = costs.sort_by_x(xyah)
+    got = covered(boxes, by_x, xs, float(0.5 * (boxes[:, 2] - boxes[:, 0]).max()))
+    iw = np.clip(np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1]), 0, None)
+    fraction = iw * ih / ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))[:, None]
+    np.fill_diagonal(fraction, 0.0)
+    assert (fraction.max(axis=1) > 0.3).sum() > 5  # the scene has real overlaps
+    np.testing.assert_allclose(got, fraction.max(axis=1), rtol=1e-12)

@@ -142,6 +142,18 @@ def test_seqinfo_and_sequence_folder(tmp_path: Path) -> None:
         MOTSequence.from_folder(tmp_path / "absent")
 
 
+def test_rank_scores_are_the_empirical_cdf_and_ignore_the_scale() -> None:
+    from scipy.stats import rankdata
+
+    raw = np.random.default_rng(2).normal(size=300)
+    raw[::7] = raw[0]  # ties
+    ranked, _ = normalise_scores(raw, mode="rank")
+    np.testing.assert_allclose(ranked, rankdata(raw, method="max") / raw.size, rtol=1e-6)
+    # Any increasing map of the scores (a detector's scale or spread) gives the same calibration.
+    np.testing.assert_array_equal(normalise_scores(100 * raw + 7, mode="rank")[0], ranked)
+    np.testing.assert_array_equal(normalise_scores(np.exp(raw), mode="rank")[0], ranked)
+
+
 def test_normalise_scores() -> None:
     s, note = normalise_scores(np.array([0.2, 0.9]))
     assert s.dtype == np.float32 and s.tolist() == pytest.approx([0.2, 0.9]) and "as given" in note

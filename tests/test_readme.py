@@ -34,6 +34,12 @@ def test_readme_snippet_runs(index, tmp_path, monkeypatch):
     code = SNIPPETS[index]
     if "people.mp4" in code:
         _people_video(tmp_path / "people.mp4")
+    if "yolo11n.onnx" in code:  # a tiny stand-in built here: the same two boxes in every frame
+        from tests.detector_models import constant_detector
+
+        raw = np.zeros((1, 6, 84))
+        raw[0, :, :2] = [[20, 44], [32, 30], [12, 10], [30, 26], [0.9, 0.8], [0.0, 0.1]]
+        constant_detector(tmp_path / "yolo11n.onnx", [raw], (64, 64), {"names": "{0: 'person', 1: 'car'}"})
     exec(compile(code, f"README.md snippet {index}", "exec"), {"__name__": "__readme__", "np": np})
     if "people-tracked.mp4" in code:
         assert (tmp_path / "people-tracked.mp4").stat().st_size > 0

@@ -97,7 +97,7 @@ def _check_final_state(tracker: DeepSORTTracker, case: dict) -> None:
 
 
 # Settings added since the recording, at the values that keep the recorded behaviour.
-SINCE_RECORDING = {"appearance_gate_scale": 1.0, "gallery_dtype": "float32"}
+SINCE_RECORDING = {"appearance_gate_scale": 1.0, "gallery_dtype": "float32", "iou_recovery_frames": 1}
 
 
 def _tracker(case: dict) -> DeepSORTTracker:

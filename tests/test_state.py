@@ -142,7 +142,7 @@ FILE_FAULTS = [
     ("meta not JSON", lambda p: _rewrite(p, p, lambda m: m.__setitem__("meta", np.array("{oops"))), "not valid JSON"),
     ("meta NaN", lambda p: _rewrite(p, p, lambda m: m.__setitem__("meta", np.array('{"next_id": NaN}'))), "NaN is not allowed"),
     ("meta bytes", lambda p: _rewrite(p, p, lambda m: m.__setitem__("meta", np.zeros(3, np.uint8))), "must be a JSON string"),
-    ("huge header", _bad_header, "header claims shape"),
+    ("huge header", _bad_header, r"has shape \(100000, 100000, 1\), expected \(9, 4, 8\)"),
 ]
 
 

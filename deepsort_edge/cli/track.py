@@ -54,6 +54,7 @@ from typing import Any
 from deepsort_edge.cli.track_one import _NOT_OPTIONS, PROG, InputError, format_summary, track_input
 from deepsort_edge.cli.track_one import warn as _warn
 from deepsort_edge.cli.errors import one_line
+from deepsort_edge.mot import SCORE_MODES
 from deepsort_edge.mot import MOTFormatError
 
 
@@ -125,7 +126,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Track objects. SOURCE is a MOTChallenge sequence folder (img1/, det/det.txt, "
             "seqinfo.ini), a video file (with --detections), a MOT detections file "
             "(motion-only), or a folder of several sequence folders and videos (each video "
-            "with its NAME.txt detections), tracked in parallel with --workers or --ray."
+            "with its NAME.txt detections), tracked in parallel with --workers or --ray. With "
+            "--detector no detections file is needed: SOURCE is a video, a folder of images, a "
+            "sequence folder (its img1/), a camera index (0) or a stream URL (rtsp://, http://)."
         ),
         epilog=(
             "Faults: an undecodable frame is tracked as a frame without detections; a video "
@@ -134,7 +137,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "--score-scale is given."
         ),
     )
-    parser.add_argument("source", type=Path, help="sequence folder, video file or det.txt")
+    parser.add_argument("source", type=_source, help="sequence folder, video file or det.txt; with "
+                        "--detector also a folder of images, a camera index (0) or a stream URL")
     parser.add_argument("-d", "--detections", type=Path, default=None,
                         help="MOT detections file (required with a video; default for a "
                              "sequence folder: det/det.txt)")
@@ -147,9 +151,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--max-frames", type=int, default=None, help="track at most N frames")
     parser.add_argument("--min-score", type=float, default=0.0,
                         help="drop detections scoring below this, after normalisation (default: 0)")
-    parser.add_argument("--score-norm", choices=("auto", "minmax", "none"), default="auto",
+    parser.add_argument("--score-norm", choices=SCORE_MODES, default="auto",
                         help="scores outside [0, 1]: auto = min-max normalise over the file "
-                             "only if needed; none = reject (default: auto)")
+                             "only if needed; rank = each score's quantile in the file (any "
+                             "detector's scale; see docs/detectors.md); none = reject (default: auto)")
     parser.add_argument("--score-scale", type=float, default=None,
                         help="divide scores by this and clip to [0, 1] (e.g. 100 for ACF)")
     parser.add_argument("--interpolate", type=int, default=0, metavar="N",
@@ -162,9 +167,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                         help="SOURCE a folder of several inputs: run them as Ray tasks, on a local "
                              "Ray or the cluster at ADDRESS (needs the ray extra)")
+    parser.add_argument("--global-ids", action="store_true",
+                        help="one id per person across the inputs and re-entries (an identity "
+                             "registry over all inputs, stepped together): -o is a folder that gets "
+                             "each input's <name>.txt with global ids and links.csv")
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     _add_tracker_options(parser)
     add_embedder_options(parser)
+    from deepsort_edge.cli.track_detect import add_detector_options  # noqa: PLC0415
+
+    add_detector_options(parser)
     return parser
 
 
@@ -177,21 +189,56 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _run(args: argparse.Namespace) -> int:
-    from deepsort_edge.cli import track_many  # noqa: PLC0415
+def _source(text: str) -> Path | str:
+    """SOURCE: a camera index or stream URL stays text (a Path would fold ``//``); else a path."""
+    from deepsort_edge.video import is_live_source  # noqa: PLC0415
 
-    inputs = track_many.find_inputs(args)
-    if inputs is not None:  # a folder of several sequences or videos
-        return track_many.run_many(args, inputs)
-    if args.workers is not None or args.ray is not None:
-        _warn("--workers and --ray apply to a folder of several inputs; tracking the one input here")
-    summary = track_input(args)
+    return text if is_live_source(text) and not Path(text).exists() else Path(text)
+
+
+def _write_summary(args: argparse.Namespace, summary: dict[str, Any]) -> None:
     if args.summary is not None:
         try:
             args.summary.parent.mkdir(parents=True, exist_ok=True)
             args.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             raise InputError(f"--summary {args.summary}: cannot write ({exc.strerror or exc})") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from deepsort_edge.cli import track_many  # noqa: PLC0415
+
+    if args.detector is not None or isinstance(args.source, str):
+        from deepsort_edge.cli import track_detect  # noqa: PLC0415
+
+        if args.detector is None:
+            raise InputError(f"{args.source} is a camera or stream: give --detector MODEL.onnx (or hog)")
+        summary = track_detect.track_with_detector(args)
+        _write_summary(args, summary)
+        if not args.quiet:
+            print(track_detect.format_detect_summary(summary))
+        return 0
+    for option in ("save_detections", "classes", "detector_threshold", "detector_layout"):
+        if getattr(args, option) is not None:
+            raise InputError(f"--{option.replace('_', '-')} needs --detector")
+    if args.show:
+        raise InputError("--show needs --detector (it shows a detector run's frames)")
+
+    inputs = track_many.find_inputs(args)
+    if args.global_ids:  # every input at once, one registry (not in parallel)
+        from deepsort_edge.cli.track_global import run_global  # noqa: PLC0415
+
+        items = inputs or [track_many.Input(args.source.stem, args.source, args.detections)]
+        summary = run_global(args, items)
+        if not args.quiet:
+            print(json.dumps(summary, indent=2))
+        return 0
+    if inputs is not None:  # a folder of several sequences or videos
+        return track_many.run_many(args, inputs)
+    if args.workers is not None or args.ray is not None:
+        _warn("--workers and --ray apply to a folder of several inputs; tracking the one input here")
+    summary = track_input(args)
+    _write_summary(args, summary)
     if not args.quiet:
         print(format_summary(summary))
     return 0

@@ -323,15 +323,23 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         # With images, decoding overlaps embedding and tracking (a reader thread).
         frames = prefetch(source) if source.kind != "detections" else source
         stats = track_frames(frames, detections, tracker, extractor, on_frame, bar)
+    except BaseException as exc:
+        writer.discard()  # no truncated results file: the output is complete or untouched
+        if extractor is not None:
+            from deepsort_edge.embedder import ModelError  # noqa: PLC0415  (already imported with the extractor)
+
+            if isinstance(exc, ModelError):
+                raise InputError(f"--model: {exc}") from None
+        raise
     finally:
         bar.close()
         source.close()
         if video is not None:
             video.release()
-        try:
-            writer.close()
-        except OSError as exc:  # a full disk often shows only here, when the buffer is flushed
-            raise InputError(f"-o/--output {output}: writing failed ({exc.strerror or exc})") from None
+    try:
+        writer.close()
+    except OSError as exc:  # a full disk often shows only here, when the buffer is flushed
+        raise InputError(f"-o/--output {output}: writing failed ({exc.strerror or exc})") from None
     stats.warmup_s = warmup_s
     if args.interpolate:
         from deepsort_edge.interpolation import interpolate_gaps  # noqa: PLC0415

@@ -41,6 +41,7 @@ def quantize_int8(
     workdir: Path,
     keep_float: int,
     input_name: str,
+    batch_size: int = 16,
 ) -> None:
     """Static QDQ int8: per-channel int8 weights, uint8 activations, min-max calibration.
 
@@ -65,7 +66,7 @@ def quantize_int8(
     quantize_static(
         str(pre),
         str(out_path),
-        CropReader(calibration, input_name),
+        CropReader(calibration, input_name, step=batch_size),
         quant_format=QuantFormat.QDQ,
         per_channel=True,
         activation_type=QuantType.QUInt8,

@@ -8,6 +8,7 @@ Modules are named for their math:
 - ``gallery``: per-track appearance (ring buffer, EMA, nearest entry);
 - ``boxes``: IoU of two boxes, state rows to xyxy;
 - ``rows``: per-row checks of a frame's detections;
+- ``overlap``: how much of each detection other detections cover (occluded crops);
 - ``cascade`` and ``lap``: the matching cascade and Jonker-Volgenant assignment;
 - ``half``: float16 gallery entries (as uint16 bits);
 - ``frame``: one whole tracker update in one call, built from the above;

@@ -33,6 +33,7 @@ from .kalman import (
     kalman_update_scaled,
     kalman_warp,
 )
+from .overlap import covered
 from .rows import row_problems, unit_rows
 from .stale import drop_stale
 
@@ -69,6 +70,8 @@ class FrameSettings(NamedTuple):
     confidence_embedding: bool
     coast_damping: float
     n_init: int
+    iou_recovery_frames: int
+    occluded_fraction: float
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -296,12 +299,16 @@ def track_frame(
                     det_to_slot[strong[row_to_col[i]]] = confirmed[i]
             leftover = _select(missed, confirmed)
 
-        # Stage 2: IoU for tentative tracks and tracks lost only this frame. Stage 3
-        # (low_score_matching): those just-seen tracks still unmatched, on low-score detections.
+        # Stage 2: IoU for tentative tracks, tracks missed only this frame and those that appearance
+        # rejected, missed for at most iou_recovery_frames (1: none, as DeepSORT). Stage 3 (low_score_matching): those tracks still
+        # unmatched, on low-score detections.
         is_recent = np.empty(leftover.shape[0], np.bool_)
         n_recent = 0
         for i in range(leftover.shape[0]):
-            is_recent[i] = time_since_update[leftover[i]] == 1
+            tsu = time_since_update[leftover[i]]
+            # Only a track that appearance checked: without appearance the cascade already tried IoU.
+            checked = use_embeddings and gallery_counts[leftover[i]] > 0
+            is_recent[i] = tsu == 1 or (checked and tsu <= cfg.iou_recovery_frames)
             n_recent += is_recent[i]
         recent = _select(is_recent, leftover)
         rows_of_stage = np.empty(unconfirmed.shape[0] + n_recent, np.intp)
@@ -348,8 +355,17 @@ def track_frame(
         hits[slots[m]] += 1
         time_since_update[slots[m]] = 0
     if use_embeddings:
-        # Low-score detections continue tracks but do not teach them what they look like.
+        # Low-score detections continue tracks but do not teach them what they look like, nor do
+        # crops another detection covers by more than occluded_fraction (a blend of two people).
         learn = _entries_of(matched_rows, high)
+        if cfg.occluded_fraction < 1.0 and matched_rows.shape[0]:
+            by_x, xs = sort_by_x(measurements)
+            half_width = 0.0
+            for n in range(n_dets):
+                half_width = max(half_width, 0.5 * (boxes[n, 2] - boxes[n, 0]))
+            cover = covered(boxes, by_x, xs, half_width)
+            for m in range(matched_rows.shape[0]):
+                learn[m] = learn[m] and cover[matched_rows[m]] <= cfg.occluded_fraction
         _remember(galleries, gallery_counts, gallery_heads, _select(learn, slots), det_embeddings,
                   _select(learn, matched_rows), det_scores, cfg)
     is_slot = np.zeros(means.shape[0], np.bool_)  # scratch mask over slots, all False between uses

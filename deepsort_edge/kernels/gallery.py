@@ -102,6 +102,26 @@ def max_dots(
                 out[j] = acc
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def max_dots_many(galleries: np.ndarray, counts: np.ndarray, slots: np.ndarray, embeddings: np.ndarray,
+                  out: np.ndarray) -> None:
+    """``out[r, k]``: the largest dot product of ``embeddings[r]`` with the first ``counts[slots[k]]``
+    entries of ``galleries[slots[k]]`` (:func:`max_dots` per gallery; -inf for an empty one).
+
+    Used by the identity registry, whose banks (a prototype and samples per
+    identity) are galleries: single-threaded, where a BLAS product of a few
+    rows with a large bank can cost more in thread hand-offs than in arithmetic.
+    """
+    n = embeddings.shape[0]
+    rows = np.arange(n)
+    best = np.empty(n, np.float64)
+    for k in range(slots.shape[0]):
+        g = slots[k]
+        max_dots(galleries[g], counts[g], embeddings, rows, 0, n, best)
+        for r in range(n):
+            out[r, k] = best[r]
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def first_within(
     gallery: np.ndarray, count: int, head: int, embeddings: np.ndarray, row: int, metric: int, bound: float
