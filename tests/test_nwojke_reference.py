@@ -131,6 +131,7 @@ NWOJKE_EQUIVALENT = dict(
     appearance_mode="gallery",
     gating="full",
     appearance_gate_scale=1.0,  # one Mahalanobis gate for every pair
+    iou_recovery_frames=1,  # nwojke's IoU stage takes only tracks missed for exactly one frame
     matching="cascade",
     motion_cost="mahalanobis",
     use_appearance=True,

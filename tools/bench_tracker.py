@@ -261,12 +261,14 @@ def make_ours(mode: str, settings: TrackerSettings, **extra: object):
     """Our tracker with ``settings``; ``extra`` are further DeepSORTTracker settings.
 
     The Mahalanobis gate is deep-sort-realtime's one gate for every pair
-    (``appearance_gate_scale=1``) unless ``extra`` says otherwise, so both
-    trackers compare the same candidate pairs.
+    (``appearance_gate_scale=1``) and its IoU stage takes only tracks missed
+    for one frame (``iou_recovery_frames=1``) unless ``extra`` says otherwise,
+    so both trackers compare the same candidate pairs.
     """
     from deepsort_edge import DeepSORTTracker
 
     extra.setdefault("appearance_gate_scale", 1.0)
+    extra.setdefault("iou_recovery_frames", 1)
     return DeepSORTTracker(
         lost_track_buffer=settings.max_age,
         frame_rate=30.0,
