@@ -10,7 +10,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from .kernels.gallery import METRIC_COSINE, METRIC_EUCLIDEAN
-from .kernels.frame import FrameSettings, track_frame
+from .kernels.aot import frame_kernel
+from .kernels.frame import FrameSettings
 from .kernels.gating import CHI2_095
 from .kernels.half import check_float16
 from .settings import TrackerSettings, preset_values
@@ -31,6 +32,10 @@ _DEFAULTS = TrackerSettings()
 _NO_EMBEDDINGS = np.zeros((0, 1), dtype=np.float32)
 _NO_BOXES = np.zeros((0, 4))
 _IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+# The frame kernel per gallery storage: compiled ahead of time when the wheel ships it
+# (kernels/aot.py), else the JIT dispatcher (one for both). Module globals, so tools can wrap them.
+track_frame = frame_kernel("float32")
+track_frame_float16 = frame_kernel("float16")
 
 
 class FeatureExtractor(Protocol):
@@ -364,7 +369,8 @@ class DeepSORTTracker:
         corrected = return_boxes and self.output_box == "kalman"
         boxes = np.empty((count, 4)) if corrected else _NO_BOXES
         width, height = frame_size(frame_shape)
-        done = track_frame(
+        kernel = track_frame if store.gallery_storage is np.float32 else track_frame_float16
+        done = kernel(
             store.mean, store.covariance, store.track_id, store.state, store.hits, store.age,
             store.time_since_update, store.gallery, store.gallery_count, store.gallery_head, store.class_id,
             store.order_buffer, store.free, store.counts,
