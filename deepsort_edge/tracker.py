@@ -14,6 +14,7 @@ from .kernels.aot import frame_kernel
 from .kernels.frame import FrameSettings
 from .kernels.gating import CHI2_095
 from .kernels.half import check_float16
+from .optional import import_supervision
 from .settings import TrackerSettings, preset_values
 from .state import (
     DEFAULT_MAX_BYTES,
@@ -228,8 +229,7 @@ class DeepSORTTracker:
             track). With ``output_box="kalman"`` the boxes of tracked rows
             are the filter's corrected boxes. The input object is not modified.
         """
-        import supervision as sv
-
+        sv = import_supervision("DeepSORTTracker.update")
         if not isinstance(detections, sv.Detections):
             raise TypeError(f"detections must be supervision.Detections, got {type(detections).__name__}")
         embeddings = detections.data.get("embeddings") if detections.data else None

@@ -5,7 +5,7 @@ calls (87 Numba compilations, 17-60 s on 2 cores, minutes on a Raspberry Pi).
 The wheel build (``hatch_build.py``) compiles the same Python source with
 ``numba.pycc`` into the extension module ``_frame_aot``: one exported function
 per gallery storage type, with the argument types the tracker really passes
-(recorded from a call, see :func:`argument_types`), and a stamp holding the
+(recorded from its calls, see :func:`signatures`), and a stamp holding the
 digest of the kernel sources it was built from (``stale.source_digest``).
 
 At run time :func:`frame_kernel` returns the compiled function when the
@@ -14,9 +14,12 @@ dispatcher: a source checkout, an edited kernel, a platform without a C
 compiler at build time, ``NUMBA_DISABLE_JIT`` (coverage runs the Python), or
 ``DEEPSORT_EDGE_KERNELS=jit`` all get the JIT, which caches as before.
 
-The compiled function does not check its arguments' types (pycc unboxes an
-array by item size only), so only the tracker, which builds every argument
-with fixed dtypes, calls it.
+The row checks that run before the kernel when a feature extractor needs
+the clean rows (``rows.row_problems``, ``rows.unit_rows``) are exported too,
+so no first frame compiles anything. The compiled functions do not check
+their arguments' types (pycc unboxes an array by item size only), so only the
+tracker and ``validation``, which build every argument with fixed dtypes,
+call them.
 """
 
 from __future__ import annotations
@@ -27,16 +30,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numba
+from numba.core.dispatcher import Dispatcher
 
 from .frame import track_frame
+from .rows import row_problems, unit_rows
 from .stale import source_digest
 
 MODULE = "_frame_aot"
 STAMP = f"{MODULE}.sha256"
-#: Exported name per ``gallery_dtype`` (float16 entries are stored as uint16 bits).
-EXPORTS = {"float32": "track_frame_float32", "float16": "track_frame_float16"}
 #: ``DEEPSORT_EDGE_KERNELS``: ``auto`` (compiled when current, else JIT) or ``jit``.
 ENV = "DEEPSORT_EDGE_KERNELS"
+#: The frame kernel's export per ``gallery_dtype`` (float16 entries are stored as uint16 bits).
+FRAME_EXPORTS = {"float32": "track_frame_float32", "float16": "track_frame_float16"}
 
 _HERE = Path(__file__).resolve().parent
 
@@ -55,54 +60,86 @@ def compiled_module() -> object | None:
         return None
 
 
+def compiled(name: str, jit: Callable) -> Callable:
+    """The export ``name`` of the compiled extension when it may be used, else the JIT ``jit``."""
+    choice = os.environ.get(ENV, "auto")
+    if choice not in ("auto", "jit"):
+        raise ValueError(f"{ENV} must be 'auto' or 'jit', got {choice!r}")
+    if choice == "jit" or numba.config.DISABLE_JIT:
+        return jit
+    module = compiled_module()
+    return jit if module is None else getattr(module, name)
+
+
 def frame_kernel(gallery_dtype: str = "float32") -> Callable[..., bool]:
     """The frame kernel for galleries of ``gallery_dtype``: compiled ahead of time when possible.
 
     Example:
         >>> kernel = frame_kernel("float32")  # the pycc export or the JIT dispatcher
     """
-    if gallery_dtype not in EXPORTS:
-        raise ValueError(f"gallery_dtype must be one of {sorted(EXPORTS)}, got {gallery_dtype!r}")
-    choice = os.environ.get(ENV, "auto")
-    if choice not in ("auto", "jit"):
-        raise ValueError(f"{ENV} must be 'auto' or 'jit', got {choice!r}")
-    if choice == "jit" or numba.config.DISABLE_JIT:
-        return track_frame
-    module = compiled_module()
-    return track_frame if module is None else getattr(module, EXPORTS[gallery_dtype])
+    if gallery_dtype not in FRAME_EXPORTS:
+        raise ValueError(f"gallery_dtype must be one of {sorted(FRAME_EXPORTS)}, got {gallery_dtype!r}")
+    return compiled(FRAME_EXPORTS[gallery_dtype], track_frame)
 
 
-def kernel_kind(kernel: Callable[..., bool]) -> str:
-    """``"ahead-of-time"`` for the compiled export, ``"jit"`` for the dispatcher."""
-    return "jit" if kernel is track_frame else "ahead-of-time"
+def row_kernels() -> tuple[Callable[..., bool], Callable[..., bool]]:
+    """``(row_problems, unit_rows)`` for ``validation.check_rows``: compiled ahead of time when possible."""
+    return compiled("row_problems", row_problems), compiled("unit_rows", unit_rows)
 
 
-def argument_types(gallery_dtype: str) -> tuple:
-    """Numba types of the arguments the tracker passes to the frame kernel, recorded from a real call."""
+def kernel_kind(kernel: Callable) -> str:
+    """``"ahead-of-time"`` for a compiled export, ``"jit"`` for a Numba dispatcher."""
+    return "jit" if isinstance(kernel, Dispatcher) else "ahead-of-time"
+
+
+def _recorded(module: object, names: tuple[str, ...], call: Callable[[], object]) -> dict[str, tuple]:
+    """Numba types of the first call's arguments of each of ``module``'s globals ``names`` during ``call()``."""
     from numba import typeof
 
-    from .. import tracker as tracker_module
+    calls: dict[str, tuple] = {}
+    saved = {name: getattr(module, name) for name in names}
 
-    calls: list[tuple] = []
+    def recorder(name: str) -> Callable[..., bool]:
+        def record(*args: object) -> bool:
+            calls.setdefault(name, tuple(typeof(arg) for arg in args))
+            return True
 
-    def record(*args: object) -> bool:
-        calls.append(args)
-        return True
+        return record
 
-    saved = tracker_module.track_frame, tracker_module.track_frame_float16
-    tracker_module.track_frame = tracker_module.track_frame_float16 = record
     try:
-        import numpy as np
-
-        tracker = tracker_module.DeepSORTTracker(gallery_dtype=gallery_dtype)
-        tracker.update_arrays(np.array([[0.0, 0.0, 10.0, 20.0]]), np.array([0.9]), np.ones((1, 4), np.float32))
+        for name in names:
+            setattr(module, name, recorder(name))
+        call()
     finally:
-        tracker_module.track_frame, tracker_module.track_frame_float16 = saved
-    return tuple(typeof(arg) for arg in calls[0])
+        for name, value in saved.items():
+            setattr(module, name, value)
+    return calls
+
+
+def signatures() -> dict[str, tuple[Callable, tuple]]:
+    """Export name -> (Python function, argument types), the types recorded from the tracker's own calls."""
+    import numpy as np
+
+    from .. import tracker as tracker_module
+    from .. import validation
+
+    boxes, scores, embeddings = np.array([[0.0, 0.0, 10.0, 20.0]]), np.array([0.9]), np.ones((1, 4), np.float32)
+    out: dict[str, tuple[Callable, tuple]] = {}
+    for dtype, name in FRAME_EXPORTS.items():
+        tracker = tracker_module.DeepSORTTracker(gallery_dtype=dtype)
+        types = _recorded(tracker_module, ("track_frame", "track_frame_float16"),
+                          lambda: tracker.update_arrays(boxes, scores, embeddings))
+        out[name] = (track_frame.py_func, next(iter(types.values())))
+    arrays = validation.detection_arrays(boxes, scores, embeddings, embedding_dim=0)
+    types = _recorded(validation, ("row_problems", "unit_rows"),
+                      lambda: validation.check_rows(arrays, frame_shape=(100, 100, 3), on_invalid="drop"))
+    out["row_problems"] = (row_problems.py_func, types["row_problems"])
+    out["unit_rows"] = (unit_rows.py_func, types["unit_rows"])
+    return out
 
 
 def build(output_dir: str | Path, target_cpu: str = "") -> Path:
-    """Compile the frame kernel into ``output_dir/_frame_aot<suffix>`` (and its stamp); returns the binary.
+    """Compile the exported kernels into ``output_dir/_frame_aot<suffix>`` (and its stamp); returns the binary.
 
     ``target_cpu`` is LLVM's CPU name; "" is the architecture's generic CPU
     (any x86-64, any ARMv8-A), which a wheel for others needs.
@@ -115,8 +152,8 @@ def build(output_dir: str | Path, target_cpu: str = "") -> Path:
     cc = CC(MODULE)
     cc.output_dir = str(output_dir)
     cc.target_cpu = target_cpu
-    for dtype, name in EXPORTS.items():
-        cc.export(name, types.boolean(*argument_types(dtype)))(track_frame.py_func)
+    for name, (function, argument_types) in signatures().items():
+        cc.export(name, types.boolean(*argument_types))(function)
     cc.compile()
     (output_dir / STAMP).write_text(source_digest() + "\n")
     return Path(cc.output_file)
