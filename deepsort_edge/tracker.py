@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .kernels.gallery import METRIC_COSINE, METRIC_EUCLIDEAN
-from .kernels.aot import frame_kernel
+from .aot import frame_kernel
 from .kernels.frame import FrameSettings
 from .kernels.gating import CHI2_095
 from .kernels.half import check_float16
@@ -34,7 +34,7 @@ _NO_EMBEDDINGS = np.zeros((0, 1), dtype=np.float32)
 _NO_BOXES = np.zeros((0, 4))
 _IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 # The frame kernel per gallery storage: compiled ahead of time when the wheel ships it
-# (kernels/aot.py), else the JIT dispatcher (one for both). Module globals, so tools can wrap them.
+# (aot.py), else the JIT dispatcher (one for both). Module globals, so tools can wrap them.
 track_frame = frame_kernel("float32")
 track_frame_float16 = frame_kernel("float16")
 

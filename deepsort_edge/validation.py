@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kernels.aot import row_kernels
+from .aot import row_kernels
 from .kernels.rows import (
     BAD_EMBEDDING,
     BAD_SCORE,
@@ -31,7 +31,7 @@ from .kernels.rows import (
 
 ON_INVALID_CHOICES = ("drop", "raise")
 
-# Compiled ahead of time when the wheel ships them (kernels/aot.py), else Numba's JIT.
+# Compiled ahead of time when the wheel ships them (aot.py), else Numba's JIT.
 row_problems, unit_rows = row_kernels()
 
 # Largest |coordinate| of a box, in pixels. Far beyond any image, small enough

@@ -1,4 +1,4 @@
-"""The kernels compiled ahead of time (``kernels/aot.py``, built into the wheel by ``hatch_build.py``).
+"""The kernels compiled ahead of time (``aot.py``, built into the wheel by ``hatch_build.py``).
 
 The reference is the JIT: the same Python source compiled by Numba's JIT
 (the dispatchers) must give the same ids, boxes and final track states as
@@ -19,7 +19,7 @@ import pytest
 import deepsort_edge.tracker as tracker_module
 import deepsort_edge.validation as validation
 from deepsort_edge import DeepSORTTracker
-from deepsort_edge.kernels import aot
+from deepsort_edge import aot
 from deepsort_edge.kernels.frame import track_frame
 from deepsort_edge.kernels.rows import row_problems, unit_rows
 from deepsort_edge.validation import InvalidDetectionWarning
@@ -151,7 +151,9 @@ def test_jit_can_be_chosen_and_bad_choices_are_errors(monkeypatch):
 def test_export_signatures_are_the_types_the_tracker_passes():
     from numba.core import types
 
-    sigs = aot.signatures()
+    from deepsort_edge.compile_kernels import signatures
+
+    sigs = signatures()
     assert set(sigs) == {*aot.FRAME_EXPORTS.values(), "row_problems", "unit_rows"}
     f32, f16 = sigs["track_frame_float32"][1], sigs["track_frame_float16"][1]
     assert len(f32) == len(f16) == track_frame.py_func.__code__.co_argcount

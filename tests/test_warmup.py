@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from deepsort_edge.kernels import aot
+from deepsort_edge import aot
 
 from .conftest import subprocess_env
 

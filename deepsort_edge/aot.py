@@ -2,10 +2,10 @@
 
 A cold just-in-time start compiles ``frame.track_frame`` and everything it
 calls (87 Numba compilations, 17-60 s on 2 cores, minutes on a Raspberry Pi).
-The wheel build (``hatch_build.py``) compiles the same Python source with
-``numba.pycc`` into the extension module ``_frame_aot``: one exported function
+The wheel build (``hatch_build.py``, through ``deepsort_edge.compile_kernels``)
+compiles the same Python source with ``numba.pycc`` into the extension module ``_frame_aot``: one exported function
 per gallery storage type, with the argument types the tracker really passes
-(recorded from its calls, see :func:`signatures`), and a stamp holding the
+(recorded from its calls, see ``deepsort_edge.compile_kernels``), and a stamp holding the
 digest of the kernel sources it was built from (``stale.source_digest``).
 
 At run time :func:`frame_kernel` returns the compiled function when the
@@ -32,9 +32,9 @@ from pathlib import Path
 import numba
 from numba.core.dispatcher import Dispatcher
 
-from .frame import track_frame
-from .rows import row_problems, unit_rows
-from .stale import source_digest
+from .kernels.frame import track_frame
+from .kernels.rows import row_problems, unit_rows
+from .kernels.stale import source_digest
 
 MODULE = "_frame_aot"
 STAMP = f"{MODULE}.sha256"
@@ -43,7 +43,7 @@ ENV = "DEEPSORT_EDGE_KERNELS"
 #: The frame kernel's export per ``gallery_dtype`` (float16 entries are stored as uint16 bits).
 FRAME_EXPORTS = {"float32": "track_frame_float32", "float16": "track_frame_float16"}
 
-_HERE = Path(__file__).resolve().parent
+_HERE = Path(__file__).resolve().parent / "kernels"  # the extension lives beside the kernels it was built from
 
 
 def compiled_module() -> object | None:
@@ -55,7 +55,7 @@ def compiled_module() -> object | None:
     if stamp != source_digest():
         return None  # built from other sources: the JIT runs today's
     try:
-        return importlib.import_module(f"{__package__}.{MODULE}")
+        return importlib.import_module(f"{__package__}.kernels.{MODULE}")
     except ImportError:  # another platform's or Python's binary
         return None
 
@@ -90,70 +90,3 @@ def row_kernels() -> tuple[Callable[..., bool], Callable[..., bool]]:
 def kernel_kind(kernel: Callable) -> str:
     """``"ahead-of-time"`` for a compiled export, ``"jit"`` for a Numba dispatcher."""
     return "jit" if isinstance(kernel, Dispatcher) else "ahead-of-time"
-
-
-def _recorded(module: object, names: tuple[str, ...], call: Callable[[], object]) -> dict[str, tuple]:
-    """Numba types of the first call's arguments of each of ``module``'s globals ``names`` during ``call()``."""
-    from numba import typeof
-
-    calls: dict[str, tuple] = {}
-    saved = {name: getattr(module, name) for name in names}
-
-    def recorder(name: str) -> Callable[..., bool]:
-        def record(*args: object) -> bool:
-            calls.setdefault(name, tuple(typeof(arg) for arg in args))
-            return True
-
-        return record
-
-    try:
-        for name in names:
-            setattr(module, name, recorder(name))
-        call()
-    finally:
-        for name, value in saved.items():
-            setattr(module, name, value)
-    return calls
-
-
-def signatures() -> dict[str, tuple[Callable, tuple]]:
-    """Export name -> (Python function, argument types), the types recorded from the tracker's own calls."""
-    import numpy as np
-
-    from .. import tracker as tracker_module
-    from .. import validation
-
-    boxes, scores, embeddings = np.array([[0.0, 0.0, 10.0, 20.0]]), np.array([0.9]), np.ones((1, 4), np.float32)
-    out: dict[str, tuple[Callable, tuple]] = {}
-    for dtype, name in FRAME_EXPORTS.items():
-        tracker = tracker_module.DeepSORTTracker(gallery_dtype=dtype)
-        types = _recorded(tracker_module, ("track_frame", "track_frame_float16"),
-                          lambda: tracker.update_arrays(boxes, scores, embeddings))
-        out[name] = (track_frame.py_func, next(iter(types.values())))
-    arrays = validation.detection_arrays(boxes, scores, embeddings, embedding_dim=0)
-    types = _recorded(validation, ("row_problems", "unit_rows"),
-                      lambda: validation.check_rows(arrays, frame_shape=(100, 100, 3), on_invalid="drop"))
-    out["row_problems"] = (row_problems.py_func, types["row_problems"])
-    out["unit_rows"] = (unit_rows.py_func, types["unit_rows"])
-    return out
-
-
-def build(output_dir: str | Path, target_cpu: str = "") -> Path:
-    """Compile the exported kernels into ``output_dir/_frame_aot<suffix>`` (and its stamp); returns the binary.
-
-    ``target_cpu`` is LLVM's CPU name; "" is the architecture's generic CPU
-    (any x86-64, any ARMv8-A), which a wheel for others needs.
-    """
-    from numba.core import types
-    from numba.pycc import CC
-
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    cc = CC(MODULE)
-    cc.output_dir = str(output_dir)
-    cc.target_cpu = target_cpu
-    for name, (function, argument_types) in signatures().items():
-        cc.export(name, types.boolean(*argument_types))(function)
-    cc.compile()
-    (output_dir / STAMP).write_text(source_digest() + "\n")
-    return Path(cc.output_file)
