@@ -84,4 +84,4 @@ def build(output_dir: str | Path, target_cpu: str = "") -> Path:
         cc.export(name, types.boolean(*argument_types))(function)
     cc.compile()
     (output_dir / STAMP).write_text(source_digest() + "\n")
-    return Path(cc.output_file)
+    return output_dir / Path(cc.output_file).name  # output_file is the bare file name
