@@ -12,7 +12,7 @@ with an empty ``NUMBA_CACHE_DIR`` unless it says "warm":
 Per-update speed of the two: ``tools/bench_engine.py`` under
 ``DEEPSORT_EDGE_KERNELS=jit`` and without it.
 
-    python tools/measure_start.py [--runs 3] [--json out.json]
+    python tools/measure_start.py [--runs 3] [--jit-runs 1] [--json out.json]
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ def run_child(env: dict[str, str], gallery_dtype: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="cold starts per kind (default 3)")
+    parser.add_argument("--runs", type=int, default=3, help="ahead-of-time cold starts (default 3)")
+    parser.add_argument("--jit-runs", type=int, default=1, help="JIT cold starts, each then warm (default 1)")
     parser.add_argument("--gallery-dtype", default="float32", choices=["float32", "float16"])
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("no current _frame_aot extension in this package: ahead-of-time runs skipped", file=sys.stderr)
     for label, var, value in kinds:
-        for run in range(args.runs):
+        for run in range(args.runs if label != "jit" else args.jit_runs):
             with tempfile.TemporaryDirectory() as cache:
                 env = {**base, var: value, "NUMBA_CACHE_DIR": cache, "MEASURE_EVENTS": "1" if label == "jit" else "0"}
                 cold = run_child(env, args.gallery_dtype)
