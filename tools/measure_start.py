@@ -34,7 +34,8 @@ t0 = time.perf_counter()
 record = os.environ.get("MEASURE_EVENTS") == "1"
 if record:
     from numba.core import event
-    recorder = event.install_recorder("numba:compile").__enter__()
+    installed = event.install_recorder("numba:compile")  # kept: collecting it would uninstall the listener
+    recorder = installed.__enter__()
 import numpy as np
 from deepsort_edge import DeepSORTTracker
 import deepsort_edge.tracker as tracker_module
