@@ -3,10 +3,11 @@
 A cold just-in-time start compiles ``frame.track_frame`` and everything it
 calls (87 Numba compilations, 17-60 s on 2 cores, minutes on a Raspberry Pi).
 The wheel build (``hatch_build.py``, through ``deepsort_edge.compile_kernels``)
-compiles the same Python source with ``numba.pycc`` into the extension module ``_frame_aot``: one exported function
-per gallery storage type, with the argument types the tracker really passes
-(recorded from its calls, see ``deepsort_edge.compile_kernels``), and a stamp holding the
-digest of the kernel sources it was built from (``stale.source_digest``).
+compiles the same Python source with ``numba.pycc`` into the extension module
+``kernels/_frame_aot``: one exported function per gallery storage type, with
+the argument types the tracker really passes (recorded from its calls), and a
+stamp holding the digest of the kernel sources it was built from
+(``kernels.stale.source_digest``).
 
 At run time :func:`frame_kernel` returns the compiled function when the
 extension imports and its stamp matches today's sources, else the JIT
