@@ -15,13 +15,15 @@ if TYPE_CHECKING:
     from .embedder import DeepSORTFeatureExtractor
     from .multistream import MultiStreamTracker, StreamError
     from .settings import TrackerSettings
-    from .tracker import DeepSORTTracker
+    from .tracker import DeepSORTTracker, FrameResult, PreparedFrame
     from .tracks import TrackView
 
 __all__ = [
     "DeepSORTFeatureExtractor",
     "DeepSORTTracker",
+    "FrameResult",
     "MultiStreamTracker",
+    "PreparedFrame",
     "StreamError",
     "TrackView",
     "TrackerSettings",
@@ -32,6 +34,8 @@ __all__ = [
 # (and the CLI's --help) does not pay for Numba, ONNX Runtime or OpenCV.
 _LAZY = {
     "DeepSORTTracker": ".tracker",
+    "FrameResult": ".tracker",
+    "PreparedFrame": ".tracker",
     "TrackView": ".tracks",
     "DeepSORTFeatureExtractor": ".embedder",
     "MultiStreamTracker": ".multistream",

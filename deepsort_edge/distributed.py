@@ -3,13 +3,14 @@
 :class:`RayMultiStreamTracker` has the :class:`~deepsort_edge.MultiStreamTracker`
 API. Inside, each update runs in three steps, driven from the calling process:
 
-1. every tracker actor runs the first pass of its streams (validation, and
-   motion-only or given-embedding streams finish here) and sends back the
-   boxes it needs embedded; the actors get frame *shapes* only, never pixels;
+1. every tracker actor prepares its streams (``DeepSORTTracker.prepare``:
+   validation; motion-only or given-embedding streams commit here) and sends
+   back the boxes it needs embedded; the actors get frame *shapes* only, never
+   pixels, so ``camera_motion="affine"`` is refused;
 2. the embedder actors (``num_embedders``, CPU, or one GPU each when the
    cluster has GPUs) embed every stream's crops, all streams batched together
    (split across the embedders by crop count);
-3. the tracker actors run the second pass with those features.
+3. the tracker actors commit those streams with those features.
 
 Streams are placed on tracker actors by a stable hash of the stream id
 (CRC-32, so the same id lands on the same actor in every run) unless
@@ -246,7 +247,13 @@ class RayMultiStreamTracker:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-        DeepSORTTracker(**tracker_kwargs)  # bad settings fail here, before any actor starts
+        probe = DeepSORTTracker(**tracker_kwargs)  # bad settings fail here, before any actor starts
+        if probe.camera_motion == "affine":
+            # Tracker actors get frame shapes, never pixels: they cannot see the camera move.
+            raise ValueError(
+                "camera_motion='affine' is not supported by RayMultiStreamTracker (its tracker actors "
+                "never see the frames); use MultiStreamTracker, or camera_motion='none'"
+            )
         if feature_extractor is not None and not isinstance(feature_extractor, (str, Path)):
             _load_extractor(feature_extractor, device)  # type check only
         self._ray = ray

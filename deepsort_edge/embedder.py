@@ -44,6 +44,7 @@ from deepsort_edge.preprocess import (
     as_xyxy,
     check_bgr_image,
     preprocess_crops,
+    preprocess_images,
 )
 from deepsort_edge.providers import (
     CPU_PROVIDER,
@@ -60,6 +61,7 @@ ort = import_onnxruntime()  # a clear ImportError naming the install routes when
 
 if TYPE_CHECKING:
     import supervision as sv
+    import torch
 
 __all__ = [
     "DEFAULT_MODEL_FILENAME",
@@ -81,6 +83,11 @@ _OPT_LEVELS = {
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
 
+
+#: Keywords of ``from_timm`` that configure the extractor rather than ``timm.create_model``.
+_CONSTRUCTOR_OPTIONS = frozenset(
+    {"mean", "std", "color_order", "session_options", "intra_op_num_threads", "graph_optimization_level"}
+)
 
 # --------------------------------------------------------------------------- paths
 
@@ -155,6 +162,12 @@ def _triple(value: Sequence[float], name: str) -> tuple[float, float, float]:
     return triple  # type: ignore[return-value]
 
 
+def _color_order(value: object) -> str:
+    if not isinstance(value, str) or value.upper() not in ("RGB", "BGR"):
+        raise ValueError(f"color_order must be 'RGB' or 'BGR', got {value!r}")
+    return value.upper()
+
+
 def _size(value: Sequence[int], name: str) -> tuple[int, int]:
     try:
         size = tuple(int(v) for v in value)
@@ -171,18 +184,36 @@ def _size(value: Sequence[int], name: str) -> tuple[int, int]:
 class DeepSORTFeatureExtractor:
     """DeepSORT appearance feature extractor on ONNX Runtime.
 
-    Drop-in for ``trackers.DeepSORTFeatureExtractor``: build it from an ONNX
-    file (:meth:`from_onnx`, or the constructor), from a timm model name
-    (:meth:`from_timm`, exported once and cached) or from the shipped model
+    Drop-in for ``trackers.DeepSORTFeatureExtractor`` (roboflow trackers
+    2.0.1), including its positional form ``(model_or_checkpoint_path,
+    device, input_size)``: build it from an ONNX file (:meth:`from_onnx`, or
+    the constructor), from a ``torch.nn.Module`` or a ``.pt``/``.pth`` file
+    holding one (exported to ONNX once and cached, see below), from a timm
+    model name (:meth:`from_timm`) or from the shipped model
     (:meth:`default`), then call :meth:`extract_features` once per frame.
 
+    A torch model is exported through the export extra (torch, onnx) into
+    ``<cache_dir>/torch`` under a name derived from its weights and
+    architecture (or the checkpoint file's bytes), the input size and the
+    preprocessing (:func:`deepsort_edge.export.torch_module.onnx_for_torch_model`);
+    the next construction with the same content loads that file. Unless given,
+    its preprocessing is 2.0.1's: ``128x128`` crops, pixels scaled to
+    ``[0, 1]`` without mean/std, channels in the frame's BGR order.
+
     Args:
-        model_path: path to an ONNX model with one input ``[N, 3, H, W]``
-            and one output ``[N, D]`` (or ``[N, D, 1, 1]``).
+        model_or_checkpoint_path: an ONNX model with one input
+            ``[N, 3, H, W]`` and one output ``[N, D]`` (or ``[N, D, 1, 1]``);
+            a ``torch.nn.Module``; or a ``.pt``/``.pth`` file holding a
+            pickled module (loaded with ``weights_only=False`` as 2.0.1 did,
+            so only files you trust).
+        device: roboflow's device string (``"auto"``, ``"cpu"``, ``"cuda"``,
+            ``"cuda:1"``, ``"mps"``), or an ONNX Runtime provider name or
+            list; ignored when ``providers`` is given.
+        input_size: ``(height, width)`` of the model input; default from the
+            model's metadata, else from its static input shape (``(128, 128)``
+            for torch models).
         providers: ``"auto"``, a provider name or a list; see
             :func:`deepsort_edge.providers.resolve_providers`.
-        input_size: ``(height, width)`` of the model input; default from the
-            model's metadata, else from its static input shape.
         mean: per-channel mean of ``[0, 1]`` pixels, in ``color_order``;
             default from metadata, else ImageNet's (with a warning).
         std: per-channel standard deviation; as ``mean``.
@@ -194,25 +225,40 @@ class DeepSORTFeatureExtractor:
             (``None``: its default, all physical cores).
         graph_optimization_level: ``"disable"``, ``"basic"``, ``"extended"``
             or ``"all"`` (``None``: keep the session options' level).
+        cache_dir: folder for exported torch models (default
+            :func:`default_cache_dir`).
+
+    Attributes:
+        device: where the session runs, in roboflow's words (``"cpu"``,
+            ``"cuda:0"``, ...; see :attr:`device`).
+        model: the ``onnxruntime.InferenceSession`` (2.0.1's ``model`` was the
+            torch module); :attr:`model_path` is its file.
+        transform: one BGR crop -> the model's ``(3, H, W)`` float32 input
+            (2.0.1's ``transform`` returned a torch tensor).
 
     Raises:
-        FileNotFoundError: if ``model_path`` does not exist.
+        FileNotFoundError: if the model file does not exist.
         ValueError: if the file is not a loadable ONNX model, its input is
-            not ``[N, 3, H, W]``, or a provider is not available.
+            not ``[N, 3, H, W]``, a provider is not available, or a torch
+            file holds no module.
+        ImportError: if a torch model must be exported and torch or onnx is
+            missing (the message names ``pip install "deepsort-edge[export]"``).
 
     Example:
         >>> fx = DeepSORTFeatureExtractor.from_onnx(
         ...     "osnet_x0_25_msmt17.onnx", input_size=(256, 128),
         ...     mean=IMAGENET_MEAN, std=IMAGENET_STD)  # doctest: +SKIP
         >>> features = fx.extract_features(frame, detections)  # doctest: +SKIP
+        >>> fx = DeepSORTFeatureExtractor(my_torch_reid_net, "cpu", (256, 128))  # doctest: +SKIP
     """
 
     def __init__(
         self,
-        model_path: str | os.PathLike[str],
-        providers: str | Sequence[ProviderSpec] | None = "auto",
-        *,
+        model_or_checkpoint_path: str | os.PathLike[str] | torch.nn.Module,
+        device: str | Sequence[ProviderSpec] | None = "auto",
         input_size: tuple[int, int] | None = None,
+        *,
+        providers: str | Sequence[ProviderSpec] | None = None,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         color_order: str | None = None,
@@ -220,18 +266,45 @@ class DeepSORTFeatureExtractor:
         session_options: ort.SessionOptions | None = None,
         intra_op_num_threads: int | None = None,
         graph_optimization_level: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        if not isinstance(model_path, (str, os.PathLike)):
+        from deepsort_edge.export.torch_module import (  # light: torch only on a cache miss
+            is_torch_checkpoint,
+            is_torch_module,
+            onnx_for_torch_model,
+        )
+
+        source = model_or_checkpoint_path
+        if isinstance(source, str) and re.match(r"[a-z][a-z0-9+.-]*://", source, re.IGNORECASE):
+            raise ValueError(
+                f"model_or_checkpoint_path: {source!r} is a URL; deepsort-edge downloads nothing "
+                "(roboflow 2.0.1 did): download the file and pass its path"
+            )
+        if is_torch_module(source) or (
+            isinstance(source, (str, os.PathLike)) and is_torch_checkpoint(source)
+        ):
+            # roboflow 2.0.1's feed, unless the caller says otherwise: [0, 1] pixels, no
+            # normalisation, the frame's BGR channels in order, 128x128 crops.
+            input_size = _size(input_size if input_size is not None else (128, 128), "input_size")
+            mean = _triple(mean if mean is not None else (0.0, 0.0, 0.0), "mean")
+            std = _triple(std if std is not None else (1.0, 1.0, 1.0), "std")
+            color_order = _color_order(color_order if color_order is not None else "BGR")
+            folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+            source = onnx_for_torch_model(
+                source, folder / "torch", input_size, mean, std, color_order  # type: ignore[arg-type]
+            )
+        if not isinstance(source, (str, os.PathLike)):
             raise TypeError(
-                "model_path must be the path of an ONNX file, got "
-                f"{type(model_path).__name__}; export torch models with `deepsort-edge export` "
-                "or use DeepSORTFeatureExtractor.from_timm"
+                "model_or_checkpoint_path must be the path of an ONNX file or a torch .pt/.pth "
+                f"file, or a torch.nn.Module; got {type(source).__name__}"
             )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        path = Path(model_path).expanduser()
+        path = Path(source).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"model_path: ONNX model not found: {path}")
+            raise FileNotFoundError(f"model_or_checkpoint_path: ONNX model not found: {path}")
+        if providers is None:
+            providers = device if device is None or not isinstance(device, str) else providers_for_device(device)
         self.model_path = path
         self.batch_size = batch_size
         # Kept so that a pickled extractor (inside a pickled tracker) can
@@ -262,7 +335,7 @@ class DeepSORTFeatureExtractor:
         Example:
             >>> fx = DeepSORTFeatureExtractor.from_onnx("reid.onnx", providers="cpu")  # doctest: +SKIP
         """
-        return cls(path, providers, **kwargs)
+        return cls(path, providers=providers, **kwargs)
 
     @classmethod
     def default(
@@ -278,7 +351,7 @@ class DeepSORTFeatureExtractor:
             >>> DeepSORTFeatureExtractor.default().feature_dim
             1280
         """
-        return cls(default_model_path(), providers, **kwargs)
+        return cls(default_model_path(), providers=providers, **kwargs)
 
     @classmethod
     def from_timm(
@@ -323,7 +396,11 @@ class DeepSORTFeatureExtractor:
             providers: as for the constructor.
             batch_size: most crops per inference call.
             model_kwargs: extra keyword arguments for ``timm.create_model``.
-            **kwargs: further constructor arguments (session options...).
+            **kwargs: constructor options (``mean``, ``std``, ``color_order``,
+                ``session_options``, ``intra_op_num_threads``,
+                ``graph_optimization_level``) go to the constructor; every
+                other keyword goes to ``timm.create_model``, as in roboflow
+                trackers 2.0.1 (e.g. ``num_classes=0``, ``drop_rate=0.1``).
 
         Raises:
             ImportError: if the export extra is missing and the model is not cached.
@@ -334,6 +411,12 @@ class DeepSORTFeatureExtractor:
             >>> fx = DeepSORTFeatureExtractor.from_timm("resnet18.a1_in1k", input_size=(128, 64))  # doctest: +SKIP
         """
         size = _size(input_size, "input_size")
+        options = {k: kwargs.pop(k) for k in list(kwargs) if k in _CONSTRUCTOR_OPTIONS}
+        if kwargs:
+            both = sorted(set(kwargs) & set(model_kwargs or {}))
+            if both:
+                raise TypeError(f"from_timm got {both} both as keywords and in model_kwargs")
+            model_kwargs = {**(model_kwargs or {}), **kwargs}
         random_weights = not pretrained and checkpoint is None
         if random_weights:
             from deepsort_edge.export import RANDOM_WEIGHTS_WARNING
@@ -379,7 +462,7 @@ class DeepSORTFeatureExtractor:
             finally:
                 tmp.unlink(missing_ok=True)
         chosen = providers if providers is not None else providers_for_device(device)
-        return cls(path, chosen, batch_size=batch_size, **kwargs)
+        return cls(path, providers=chosen, batch_size=batch_size, **options)
 
     @staticmethod
     def _session_options(
@@ -498,10 +581,9 @@ class DeepSORTFeatureExtractor:
                 )
         self.mean = _triple(mean if mean is not None else meta.get("mean", IMAGENET_MEAN), "mean")
         self.std = _triple(std if std is not None else meta.get("std", IMAGENET_STD), "std")
-        order = color_order if color_order is not None else meta.get("color_order", "RGB")
-        if not isinstance(order, str) or order.upper() not in ("RGB", "BGR"):
-            raise ValueError(f"color_order must be 'RGB' or 'BGR', got {order!r}")
-        self.color_order = order.upper()
+        self.color_order = _color_order(
+            color_order if color_order is not None else meta.get("color_order", "RGB")
+        )
         self._input_name = spec.name
         self._input_dtype = np.float16 if spec.type == "tensor(float16)" else np.float32
         self._output_name = outputs[0].name
@@ -531,12 +613,53 @@ class DeepSORTFeatureExtractor:
         """The underlying ``onnxruntime.InferenceSession``."""
         return self._session
 
+    @property
+    def model(self) -> ort.InferenceSession:
+        """The ``onnxruntime.InferenceSession`` that computes the features (roboflow's name)."""
+        return self._session
+
+    @property
+    def device(self) -> str:
+        """Where the session runs, in roboflow's words: ``"cpu"``, ``"cuda:0"``, ``"mps"``...
+
+        ``"cuda:N"`` for the CUDA and TensorRT providers (``N`` their
+        ``device_id``), ``"mps"`` for CoreML, ``"cpu"`` for the CPU, else the
+        provider's name.
+
+        Example:
+            >>> DeepSORTFeatureExtractor.default(providers="cpu").device
+            'cpu'
+        """
+        active = self._session.get_providers()[0]
+        if active == CPU_PROVIDER:
+            return "cpu"
+        if active in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
+            options = self._session.get_provider_options().get(active, {})
+            return f"cuda:{int(options.get('device_id', 0))}"
+        if active == "CoreMLExecutionProvider":
+            return "mps"
+        return active
+
+    def transform(self, crop: np.ndarray) -> np.ndarray:
+        """One BGR uint8 crop -> the model's ``(3, H, W)`` float32 input.
+
+        Resized and normalised exactly as :meth:`extract_features` does it for
+        each detection (roboflow's ``transform``, without torch).
+
+        Example:
+            >>> fx = DeepSORTFeatureExtractor.default(providers="cpu")
+            >>> fx.transform(np.zeros((50, 20, 3), np.uint8)).shape
+            (3, 128, 64)
+        """
+        crop = check_bgr_image(crop, "crop")
+        return preprocess_images([crop], self.input_size, self.mean, self.std, self.color_order)[0]
+
     def __getstate__(self) -> dict[str, Any]:
         return dict(self._init_args)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         args = dict(state)
-        self.__init__(args.pop("model_path"), args.pop("providers"), **args)  # type: ignore[misc]
+        self.__init__(args.pop("model_path"), providers=args.pop("providers"), **args)  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return (

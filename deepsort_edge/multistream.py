@@ -6,14 +6,13 @@ centralised: the crops of every stream in one :meth:`MultiStreamTracker.update`
 go through a single ``embed_batch`` call of the extractor.
 
 How the crops are collected without duplicating the tracker's logic: each
-stream's tracker gets a stand-in extractor (:class:`_PendingExtractor`). On
-a first pass the tracker validates its input and asks the stand-in for
-features; the stand-in records the boxes and stops the update with
-:class:`_Deferred`. ``DeepSORTTracker.update_arrays`` validates and embeds
-before it changes any state, so the stopped tracker is exactly as before.
-After one batched extractor call, a second pass repeats the update and the
-stand-in hands over that stream's rows. The tracker therefore sees what a
-standalone tracker with the same extractor would see, and gives the same ids.
+update runs in two phases of the tracker's own API. ``prepare`` validates
+every stream's input (once) and names the rows whose features it needs;
+the crops of every stream then go through one batched extractor call;
+``commit`` tracks each stream with its rows' features. Nothing in a tracker
+changes before its ``commit``, so a stream whose input or crops fail is left
+exactly as it was, and each stream gets the ids a standalone tracker with
+the same extractor would give.
 
 Memory: every stream holds its own track store. In ``"gallery"`` mode its
 galleries take ``capacity x nn_budget x D x 4`` bytes, where ``capacity``
@@ -26,7 +25,6 @@ reports the real figure.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -35,15 +33,25 @@ from typing import Any
 import numpy as np
 
 from .optional import import_supervision
-from .tracker import DeepSORTTracker, FeatureExtractor, _load_extractor
+from .tracker import (
+    DeepSORTTracker,
+    FeatureExtractor,
+    FrameResult,
+    PreparedFrame,
+    SingleCaller,
+    _load_extractor,
+    detached_result,
+    detection_arguments,
+)
 from .tracks import TrackView
 
 __all__ = ["MultiStreamTracker", "StreamError", "embed_requests"]
 
 # stream id -> (xyxy, scores, embeddings, frame, class_id), the arguments of update_arrays.
 StreamInput = tuple[Any, Any, Any, Any, Any]
-# stream id -> (frame, boxes): crops one stream needs embedded this frame.
-EmbedRequest = tuple[np.ndarray, np.ndarray]
+# stream id -> (frame, rows): crops one stream needs embedded this frame; rows are the
+# sv.Detections rows to embed where the stream was given sv.Detections, else (M, 4) boxes.
+EmbedRequest = tuple[np.ndarray, Any]
 
 
 class StreamError(ValueError):
@@ -71,31 +79,8 @@ class StreamError(ValueError):
         return (type(self), (self.errors, self.results))
 
 
-class _Deferred(BaseException):
-    """Stops a tracker update until its features exist.
-
-    A BaseException, like ``GeneratorExit``, so that no ``except Exception``
-    between the stand-in and :class:`_StreamGroup` can swallow it.
-    """
-
-
-class _PendingExtractor:
-    """The extractor a stream's tracker sees: records crops first, returns features second."""
-
-    def __init__(self) -> None:
-        self.request: EmbedRequest | None = None
-        self.features: np.ndarray | None = None
-
-    def extract_features(self, frame: np.ndarray, detections: Any) -> np.ndarray:
-        if self.features is not None:
-            features, self.features = self.features, None
-            return features
-        self.request = (frame, np.array(detections, dtype=np.float64, copy=True))
-        raise _Deferred
-
-
 class _StreamGroup:
-    """Per-stream trackers and the two-pass update; no extractor of its own.
+    """Per-stream trackers and the two-phase update; no extractor of its own.
 
     Used in-process by :class:`MultiStreamTracker` and inside each Ray
     tracker actor of :mod:`deepsort_edge.distributed`, which embed the
@@ -103,7 +88,7 @@ class _StreamGroup:
 
     Args:
         tracker_kwargs: settings for every stream's ``DeepSORTTracker``.
-        embeds: whether crops are embedded between the passes (else every
+        embeds: whether crops are embedded between the phases (else every
             stream tracks on given embeddings or on motion alone).
     """
 
@@ -111,8 +96,7 @@ class _StreamGroup:
         self.tracker_kwargs = dict(tracker_kwargs)
         self.embeds = embeds
         self.trackers: dict[str, DeepSORTTracker] = {}
-        self._slots: dict[str, _PendingExtractor] = {}
-        self._pending: dict[str, StreamInput] = {}
+        self._pending: dict[str, PreparedFrame] = {}
         self._new: set[str] = set()
         DeepSORTTracker(**self.tracker_kwargs)  # bad settings fail here, not on the first frame
 
@@ -121,18 +105,16 @@ class _StreamGroup:
         if tracker is None:
             if not create:
                 raise KeyError(f"no stream {stream_id!r} (known: {sorted(self.trackers)})")
-            slot = _PendingExtractor() if self.embeds else None
-            tracker = DeepSORTTracker(feature_extractor=slot, **self.tracker_kwargs)
+            # The stand-in extractor is never called: it only makes prepare() ask for crops.
+            tracker = DeepSORTTracker(feature_extractor=_BATCHED if self.embeds else None, **self.tracker_kwargs)
             self.trackers[stream_id] = tracker
-            if slot is not None:
-                self._slots[stream_id] = slot
             self._new.add(stream_id)
         return tracker
 
     def remove(self, stream_id: str) -> None:
         self.get(stream_id)
         del self.trackers[stream_id]
-        self._slots.pop(stream_id, None)
+        self._pending.pop(stream_id, None)
         self._new.discard(stream_id)
 
     def load(self, stream_id: str, state: dict[str, Any]) -> None:
@@ -146,75 +128,102 @@ class _StreamGroup:
             raise
         self._new.discard(stream_id)
 
-    def _attempt(
-        self, stream_id: str, args: StreamInput, ids: dict, errors: dict, caught: list
-    ) -> EmbedRequest | None:
-        """One update try; returns the crops it waits for, or None when it is done."""
+    def _phase(self, stream_id: str, run: Any, errors: dict, caught: list) -> Any:
+        """``run(tracker)`` for one stream; its exception goes to ``errors`` (a new stream is dropped)."""
         tracker = self.get(stream_id, create=True)
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             try:
-                ids[stream_id] = tracker.update_arrays(*args, return_boxes=True)
-            except _Deferred:
-                slot = self._slots[stream_id]
-                request, slot.request = slot.request, None
-                return request  # warnings come again on the second pass
+                return run(tracker)
             except Exception as exc:  # noqa: BLE001  (reported per stream)
                 errors[stream_id] = exc
                 if stream_id in self._new:
                     self.remove(stream_id)  # a rejected first frame creates no stream
-        self._new.discard(stream_id)
-        caught.extend((stream_id, str(w.message), w.category) for w in seen)
-        return None
+                return None
+            finally:
+                caught.extend((stream_id, str(w.message), w.category) for w in seen)
 
-    def begin(self, inputs: Mapping[str, StreamInput]) -> tuple[dict, dict, dict, list]:
-        """First pass over every stream.
+    def _done(self, stream_id: str, result: FrameResult | None, ids: dict) -> None:
+        if result is not None:
+            ids[stream_id] = result
+            self._new.discard(stream_id)
+
+    def begin(
+        self, inputs: Mapping[str, StreamInput], sources: Mapping[str, Any] | None = None
+    ) -> tuple[dict, dict, dict, list]:
+        """Prepare every stream; commit those that need no features.
+
+        Args:
+            inputs: stream id -> ``update_arrays`` arguments.
+            sources: stream id -> the ``sv.Detections`` the arguments came
+                from (an extractor then gets their rows), where known.
 
         Returns:
-            ``(ids, requests, errors, warnings)``: ids of the streams that are
-            done, the crops the others wait for (stream id -> ``(frame,
-            boxes)``), the rejected streams' exceptions, and ``(stream id,
-            message, category)`` warnings to show (plain data, so that a Ray
-            actor can send them back).
+            ``(ids, requests, errors, warnings)``: a ``FrameResult`` per
+            stream that is done, the crops the others wait for (stream id ->
+            ``(frame, rows)``, rows as ``sv.Detections`` where a source was
+            given, else ``(M, 4)`` boxes), the rejected streams' exceptions,
+            and ``(stream id, message, category)`` warnings to show (plain
+            data, so that a Ray actor can send them back).
         """
-        ids: dict[str, np.ndarray] = {}
+        ids: dict[str, FrameResult] = {}
         errors: dict[str, BaseException] = {}
         requests: dict[str, EmbedRequest] = {}
         caught: list = []
         self._pending.clear()
         for stream_id, args in inputs.items():
-            request = self._attempt(stream_id, args, ids, errors, caught)
-            if request is not None:
-                requests[stream_id] = request
-                self._pending[stream_id] = args
+            source = sources.get(stream_id) if sources is not None else None
+            prepared = self._phase(stream_id, _preparer(args, source), errors, caught)
+            if prepared is None:
+                continue
+            if prepared.embed_rows.size:
+                requests[stream_id] = (prepared.frame, prepared.embed_input)
+                self._pending[stream_id] = prepared
+            else:
+                self._done(stream_id, self._phase(stream_id, lambda t: t.commit(prepared), errors, caught), ids)
         return ids, requests, errors, caught
 
     def finish(
         self, features: Mapping[str, np.ndarray], failed: Mapping[str, BaseException] | None = None
     ) -> tuple[dict, dict, list]:
-        """Second pass for the streams :meth:`begin` left waiting.
+        """Commit the streams :meth:`begin` left waiting.
 
         Args:
-            features: stream id -> raw ``(N, D)`` features of its requested crops.
+            features: stream id -> raw ``(M, D)`` features of its requested crops.
             failed: stream id -> why its crops could not be embedded; those
                 streams stay unchanged and are reported as errors.
 
         Returns:
             ``(ids, errors, warnings)`` as for :meth:`begin`.
         """
-        ids: dict[str, np.ndarray] = {}
+        ids: dict[str, FrameResult] = {}
         errors: dict[str, BaseException] = dict(failed or {})
         caught: list = []
         pending, self._pending = self._pending, {}
-        for stream_id, args in pending.items():
+        for stream_id, prepared in pending.items():
             if stream_id in errors:
                 if stream_id in self._new:
                     self.remove(stream_id)
                 continue
-            self._slots[stream_id].features = features[stream_id]
-            if self._attempt(stream_id, args, ids, errors, caught) is not None:
-                raise RuntimeError(f"stream {stream_id!r} asked for features twice in one frame")
+            rows = features[stream_id]
+            self._done(stream_id, self._phase(stream_id, lambda t: t.commit(prepared, rows), errors, caught), ids)
         return ids, errors, caught
+
+
+class _Batched:
+    """The extractor a stream's tracker holds in a group: the group embeds its crops, batched."""
+
+    def extract_features(self, frame: np.ndarray, detections: Any) -> np.ndarray:
+        raise RuntimeError("a stream's crops are embedded by its MultiStreamTracker, in one batch per update")
+
+
+_BATCHED = _Batched()
+
+
+def _preparer(args: StreamInput, source: Any) -> Any:
+    if source is not None:
+        return lambda tracker: tracker.prepare(source, args[3])
+    return lambda tracker: tracker.prepare_arrays(*args)
 
 
 def embed_requests(
@@ -226,7 +235,9 @@ def embed_requests(
         extractor: a ``DeepSORTFeatureExtractor`` or anything with
             ``preprocess(frame, boxes)`` and ``embed_batch(batch)``; an object
             with only ``extract_features`` is called once per stream.
-        requests: stream id -> ``(frame, boxes)``.
+        requests: stream id -> ``(frame, rows)``: ``sv.Detections`` rows or
+            ``(M, 4)`` boxes (``extract_features`` gets them as they are,
+            ``preprocess`` gets their boxes).
 
     Returns:
         ``(features, errors)``: stream id -> ``(N, D)`` features, and stream
@@ -245,8 +256,9 @@ def embed_requests(
                 errors[stream_id] = exc
         return features, errors
     batches: dict[str, np.ndarray] = {}
-    for stream_id, (frame, boxes) in requests.items():
+    for stream_id, (frame, rows) in requests.items():
         try:
+            boxes = rows.xyxy if hasattr(rows, "xyxy") else rows  # preprocess(frame, boxes) takes boxes
             batches[stream_id] = np.asarray(extractor.preprocess(frame, boxes))
         except Exception as exc:  # noqa: BLE001
             errors[stream_id] = exc
@@ -286,20 +298,13 @@ def unpack_detections(
         if not isinstance(dets, sv.Detections):
             errors[stream_id] = TypeError(f"detections must be supervision.Detections, got {type(dets).__name__}")
             continue
-        embeddings = dets.data.get("embeddings") if dets.data else None
-        frame = frames.get(stream_id) if frames is not None else None
-        inputs[stream_id] = (dets.xyxy, dets.confidence, embeddings, frame, dets.class_id)
+        inputs[stream_id] = detection_arguments(dets, frames.get(stream_id) if frames is not None else None)
     return inputs, errors
 
 
-def with_ids(detections: Any, tracked: tuple[np.ndarray, np.ndarray]) -> Any:
-    """A shallow copy of ``detections`` with ``tracker_id`` (and the output boxes), as ``DeepSORTTracker.update``."""
-    ids, boxes = tracked
-    result = copy.copy(detections)
-    result.tracker_id = ids
-    if len(ids):
-        result.xyxy = boxes.astype(np.asarray(detections.xyxy).dtype, copy=False)
-    return result
+def with_ids(detections: Any, tracked: FrameResult) -> Any:
+    """``detections`` with ``tracker_id`` and ``data["track_xyxy"]``, copied, as ``DeepSORTTracker.update`` returns it."""
+    return detached_result(detections, tracked)
 
 
 def check_stream_id(stream_id: object) -> str:
@@ -328,7 +333,8 @@ class MultiStreamTracker:
         feature_extractor: a ``DeepSORTFeatureExtractor``, a path to an ONNX
             model, any object with ``preprocess(frame, boxes)`` and
             ``embed_batch(batch)`` (batched across streams) or with only
-            ``extract_features(frame, boxes)`` (called per stream), or None
+            ``extract_features(frame, detections)`` (called per stream with
+            the ``sv.Detections`` rows to embed), or None
             (embeddings from ``detections.data["embeddings"]``, or motion only).
         device: where an extractor given as a path runs (as for ``DeepSORTTracker``).
         **tracker_kwargs: ``DeepSORTTracker`` settings for every stream.
@@ -357,6 +363,10 @@ class MultiStreamTracker:
     ) -> None:
         self.feature_extractor = _load_extractor(feature_extractor, device)
         self._group = _StreamGroup(tracker_kwargs, embeds=self.feature_extractor is not None)
+        self._busy = SingleCaller(  # one update at a time
+            f"MultiStreamTracker at {id(self):#x}",
+            "it updates its streams together: use one MultiStreamTracker per thread (or a lock)",
+        )
 
     def update(
         self, detections: Mapping[str, Any], frames: Mapping[str, np.ndarray] | None = None
@@ -380,16 +390,21 @@ class MultiStreamTracker:
                 other (updated) streams are in ``.results``.
             TypeError: ``detections`` is not a mapping or a stream id is not
                 a str (nothing was updated).
+            RuntimeError: another thread is inside ``update`` of this object
+                (its streams are updated together, so one thread at a time;
+                use one ``MultiStreamTracker`` per thread, or a lock).
         """
         inputs, errors = unpack_detections(detections, frames)
-        ids, requests, more, caught = self._group.begin(inputs)
-        errors.update(more)
-        if requests:
-            features, failed = embed_requests(self.feature_extractor, requests)  # type: ignore[arg-type]
-            later, more, caught_later = self._group.finish(features, failed)
-            ids.update(later)
+        with self._busy:
+            sources = {sid: detections[sid] for sid in inputs}
+            ids, requests, more, caught = self._group.begin(inputs, sources)
             errors.update(more)
-            caught.extend(caught_later)
+            if requests:
+                features, failed = embed_requests(self.feature_extractor, requests)  # type: ignore[arg-type]
+                later, more, caught_later = self._group.finish(features, failed)
+                ids.update(later)
+                errors.update(more)
+                caught.extend(caught_later)
         show_warnings(caught)
         results = {sid: with_ids(detections[sid], ids[sid]) for sid in detections if sid in ids}
         if errors:
@@ -413,12 +428,14 @@ class MultiStreamTracker:
 
     def remove(self, stream_id: str) -> None:
         """Forget a stream and its tracks (KeyError if unknown)."""
-        self._group.remove(stream_id)
+        with self._busy:
+            self._group.remove(stream_id)
 
     def reset(self, stream_id: str | None = None) -> None:
         """Forget the tracks of one stream (ids restart at 1), or of every stream when None."""
-        for sid in self.streams if stream_id is None else (stream_id,):
-            self._group.get(sid).reset()
+        with self._busy:
+            for sid in self.streams if stream_id is None else (stream_id,):
+                self._group.get(sid).reset()
 
     def tracks(self, stream_id: str) -> list[TrackView]:
         """Snapshots of one stream's live tracks, in birth order."""
@@ -448,7 +465,8 @@ class MultiStreamTracker:
 
     def load_state_dict(self, stream_id: str, state: dict[str, Any]) -> None:
         """Restore one stream from a ``state_dict`` (creating it if new); unchanged if it fails."""
-        self._group.load(stream_id, state)
+        with self._busy:
+            self._group.load(stream_id, state)
 
     def __repr__(self) -> str:
         extractor = type(self.feature_extractor).__name__ if self.feature_extractor is not None else None

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["import_supervision", "progress_bar", "user_cache_dir"]
+__all__ = ["import_supervision", "is_detections", "progress_bar", "user_cache_dir"]
 
 
 def import_supervision(caller: str) -> ModuleType:
@@ -33,6 +33,20 @@ def import_supervision(caller: str) -> ModuleType:
             "`pip install supervision`, or pass plain arrays to update_arrays(xyxy, scores, embeddings)"
         ) from exc
     return supervision
+
+
+def is_detections(value: object) -> bool:
+    """True when ``value`` is a ``supervision.Detections`` (never, when supervision is not installed).
+
+    Example:
+        >>> is_detections([[0.0, 0.0, 10.0, 20.0]])
+        False
+    """
+    try:
+        import supervision
+    except ImportError:
+        return False
+    return isinstance(value, supervision.Detections)
 
 
 class _NoBar:

@@ -65,7 +65,9 @@ class TrackerSettings:
     track_activation_threshold: float = _number(
         0.3, -math.inf, math.inf, "minimum detection score (as given) to start a track"
     )
-    minimum_consecutive_frames: int = _integer(3, 1, "matched frames before a track is confirmed and gets an id")
+    minimum_consecutive_frames: int = _integer(
+        3, 0, "matched frames before a track is confirmed and gets an id (0 behaves as 1, as in roboflow's)"
+    )
     minimum_iou_threshold: float = _number(0.3, 0.0, 1.0, "minimum IoU for a match by overlap")
     appearance_threshold: float = _number(0.25, 0.0, 2.0, "maximum appearance distance for a match")
     appearance_weight: float = _number(1.0, 0.0, 1.0, "weight of appearance against motion in the matching cost")
@@ -109,7 +111,11 @@ class TrackerSettings:
     coast_damping: float = _number(
         1.0, 0.0, 1.0, "factor on a lost track's velocity per missed frame (1: constant velocity)"
     )
-    output_box: str = _choice("kalman", ("kalman", "detection"), "box reported for a tracked detection")
+    output_box: str = _choice(
+        "kalman", ("kalman", "detection"),
+        "box update_arrays(return_boxes=True) and MOT results give a tracked detection "
+        "(update() keeps the detector's; the Kalman box is in data['track_xyxy'])",
+    )
     camera_motion: str = _choice(
         "none", ("none", "affine"), "compensate camera motion from frames (optical flow + RANSAC affine)"
     )

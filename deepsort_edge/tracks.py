@@ -34,7 +34,11 @@ TRACK_FIELDS: dict[str, tuple[type, tuple[int, ...]]] = {
 
 @dataclass(frozen=True)
 class TrackView:
-    """A read-only snapshot of one track, for inspection and debugging."""
+    """A read-only snapshot of one track, for inspection and debugging.
+
+    Also answers to roboflow trackers' names: ``tracker_id``,
+    ``number_of_successful_updates`` and ``get_state_bbox()``.
+    """
 
     track_id: int
     confirmed: bool
@@ -45,6 +49,20 @@ class TrackView:
     time_since_update: int
     gallery_size: int
     class_id: int
+
+    @property
+    def tracker_id(self) -> int:
+        """The id reported for this track: ``track_id`` once confirmed, -1 while tentative."""
+        return self.track_id if self.confirmed else -1
+
+    @property
+    def number_of_successful_updates(self) -> int:
+        """Frames this track was matched in, its first included (``hits``)."""
+        return self.hits
+
+    def get_state_bbox(self) -> np.ndarray:
+        """The filter's current box ``(4,)`` xyxy (a copy)."""
+        return self.xyxy.copy()
 
 
 class TrackStore:

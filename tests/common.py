@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
+import sys
+
 import numpy as np
 
 
@@ -63,3 +66,33 @@ def to_dense(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols
     for i in range(indptr.shape[0] - 1):
         dense[i, indices[indptr[i]:indptr[i + 1]]] = values[indptr[i]:indptr[i + 1]]
     return dense
+
+
+def hide_modules(monkeypatch, *names: str) -> None:
+    """Make ``import torch`` (etc.) fail as if the package were not installed (undone by monkeypatch)."""
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.split(".")[0] in names:
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden by test)")
+        return real_import(name, *args, **kwargs)
+
+    for name in list(sys.modules):
+        if name.split(".")[0] in names:
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+
+
+class BlockingExtractor:
+    """Holds the first ``extract_features`` call until released: a second thread arrives meanwhile."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def extract_features(self, frame: np.ndarray, detections: object) -> np.ndarray:
+        self.entered.set()
+        assert self.release.wait(60)
+        return np.ones((len(detections), 4), np.float32)

@@ -112,6 +112,23 @@ def test_every_setting_is_an_option_and_reaches_the_tracker(capsys: pytest.Captu
 
 
 # --------------------------------------------------------------------------- track: detections only
+def test_summary_records_the_settings_that_ran_with_a_preset(tmp_path: Path) -> None:
+    """The review's trap: --preset paper --appearance-mode ema runs (and reports) ema mode."""
+    from deepsort_edge import DeepSORTTracker
+
+    _, det = _scene_detections()
+    write_mot(tmp_path / "SYN" / "det.txt", det)
+    rc = main(["track", str(tmp_path / "SYN" / "det.txt"), "-o", str(tmp_path / "r.txt"), "--preset", "paper",
+               "--appearance-mode", "ema", "--summary", str(tmp_path / "s.json"), "--no-progress",
+               "--frame-rate", "25"])
+    assert rc == 0
+    recorded = json.loads((tmp_path / "s.json").read_text())["tracker"]
+    assert recorded.pop("preset") == "paper"
+    expected = DeepSORTTracker(preset="paper", appearance_mode="ema", frame_rate=25.0, use_appearance=False)
+    assert recorded == expected.settings.to_dict()
+    assert recorded["appearance_mode"] == "ema" and recorded["max_age"] == 30  # ema asked for, the rest paper's
+
+
 def test_detections_only_matches_library(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, det = _scene_detections()
     write_mot(tmp_path / "SYN" / "det.txt", det)

@@ -415,9 +415,61 @@ def test_unknown_provider_lists_available():
     assert "NoSuchExecutionProvider" in str(info.value)
 
 
+def test_url_is_refused_with_advice():
+    with pytest.raises(ValueError, match="URL.*download the file"):
+        DeepSORTFeatureExtractor("https://example.com/reid.pth")
+
+
 def test_non_path_model_is_a_type_error():
-    with pytest.raises(TypeError, match="model_path"):
-        DeepSORTFeatureExtractor(object())  # e.g. a torch module
+    with pytest.raises(TypeError, match="model_or_checkpoint_path.*torch.nn.Module"):
+        DeepSORTFeatureExtractor(object())
+
+
+# ------------------------------------------------------ roboflow trackers 2.0.1's surface
+
+
+def test_positional_and_keyword_forms_of_2_0_1(tmp_path):
+    """(model_or_checkpoint_path, device, input_size), positionally and by name."""
+    path = _tiny_model(tmp_path / "pool.onnx", ["batch", 3, "h", "w"])
+    stats = dict(mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    positional = DeepSORTFeatureExtractor(str(path), "cpu", (32, 16), **stats)
+    named = DeepSORTFeatureExtractor(
+        model_or_checkpoint_path=path, device="cpu", input_size=(32, 16), **stats
+    )
+    frame, boxes = _frame(11), np.array([[5, 5, 60, 120], [100, 40, 180, 200]], float)
+    for fx in (positional, named):
+        assert fx.input_size == (32, 16) and fx.providers == ["CPUExecutionProvider"]
+    np.testing.assert_array_equal(
+        positional.extract_features(frame, boxes), named.extract_features(frame, boxes)
+    )
+
+
+def test_device_model_and_transform(default_fx):
+    assert default_fx.device == "cpu"
+    assert isinstance(default_fx.model, ort.InferenceSession)
+    assert default_fx.model is default_fx.session
+    frame = _frame(12)
+    x1, y1, x2, y2 = 30, 10, 90, 170
+    expected = _reference_batch(
+        frame, [(x1, y1, x2, y2)], default_fx.input_size, default_fx.mean, default_fx.std
+    )[0]
+    single = default_fx.transform(np.ascontiguousarray(frame[y1:y2, x1:x2]))
+    assert single.shape == (3, *default_fx.input_size) and single.dtype == np.float32
+    np.testing.assert_allclose(single, expected, atol=1e-5)
+    # The same input extract_features builds for that detection.
+    np.testing.assert_array_equal(single, default_fx.preprocess(frame, np.array([[x1, y1, x2, y2]]))[0])
+    with pytest.raises(TypeError, match="crop"):
+        default_fx.transform(np.zeros((10, 10, 3), np.float32))
+
+
+def test_device_strings_map_to_providers():
+    assert DeepSORTFeatureExtractor(default_model_path(), ["cpu"]).providers == ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        assert DeepSORTFeatureExtractor(default_model_path(), None).device == "cpu"  # auto
+        with pytest.raises(ValueError, match="CUDAExecutionProvider"):
+            DeepSORTFeatureExtractor(default_model_path(), "cuda:1")
+    # providers= wins over device, as in from_timm.
+    assert DeepSORTFeatureExtractor(default_model_path(), "cuda", providers="cpu").device == "cpu"
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ missing-extra messages are tested by hiding those modules.
 
 from __future__ import annotations
 
-import builtins
 import json
 import os
 import subprocess
@@ -24,6 +23,7 @@ from deepsort_edge.embedder import DeepSORTFeatureExtractor
 from deepsort_edge.export import EXPORT_EXTRA_HINT, require_export_extra, synthetic_crops
 from deepsort_edge.preprocess import preprocess_images
 
+from .common import hide_modules
 from .conftest import shared_data_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -31,26 +31,11 @@ PETS = Path("MOT15/train/PETS09-S2L1")
 SIZE = (128, 64)
 
 
-def _hide_modules(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
-    """Make ``import torch`` (etc.) fail as if the package were not installed."""
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name.split(".")[0] in names:
-            raise ModuleNotFoundError(f"No module named {name!r} (hidden by test)")
-        return real_import(name, *args, **kwargs)
-
-    for name in list(sys.modules):
-        if name.split(".")[0] in names:
-            monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setattr(builtins, "__import__", fake_import)
-
-
 # ----------------------------------------------------------- without the export extra
 
 
 def test_missing_export_extra_message(monkeypatch, tmp_path):
-    _hide_modules(monkeypatch, "torch", "timm")
+    hide_modules(monkeypatch, "torch", "timm")
     with pytest.raises(ImportError, match="torch") as info:
         require_export_extra()
     assert EXPORT_EXTRA_HINT in str(info.value)
@@ -61,7 +46,7 @@ def test_missing_export_extra_message(monkeypatch, tmp_path):
 
 
 def test_cli_reports_missing_extra(monkeypatch, capsys):
-    _hide_modules(monkeypatch, "torch")
+    hide_modules(monkeypatch, "torch")
     assert cli_main(["export", "resnet18", "-o", "unused.onnx"]) == 2
     assert EXPORT_EXTRA_HINT in capsys.readouterr().err
 
@@ -510,3 +495,39 @@ def test_hub_access_goes_offline_only_when_unreachable(extra, monkeypatch):
     monkeypatch.setattr(hub, "can_connect", lambda url, timeout: pytest.fail("probed"))
     with hub.hub_access(HUB_MODEL) as reachable:
         assert reachable is True and constants.HF_HUB_OFFLINE is False
+
+
+@pytest.mark.slow
+def test_from_timm_keywords_reach_timm_create_model(extra, tmp_path):
+    """2.0.1 forwarded **kwargs to timm.create_model; num_classes=0 used to collide with ours."""
+    _, timm = extra
+    seen = []
+    real = timm.create_model
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(timm, "create_model", spy)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # random weights
+            pooled = DeepSORTFeatureExtractor.from_timm(
+                "test_resnet", "cpu", (64, 32), False, num_classes=0, drop_rate=0.25,
+                cache_dir=tmp_path, color_order="BGR",
+            )
+            logits = DeepSORTFeatureExtractor.from_timm(
+                "test_resnet", "cpu", (64, 32), False, num_classes=5, cache_dir=tmp_path
+            )
+    finally:
+        mp.undo()
+    assert seen[0]["num_classes"] == 0 and seen[0]["drop_rate"] == 0.25
+    assert "color_order" not in seen[0] and pooled.color_order == "BGR"  # a constructor option
+    assert pooled.feature_dim == real("test_resnet", pretrained=False, num_classes=0).num_features
+    assert logits.feature_dim == 5  # the classifier kept, as asked
+    with pytest.raises(TypeError, match="drop_rate"):
+        DeepSORTFeatureExtractor.from_timm(
+            "test_resnet", pretrained=False, drop_rate=0.1, model_kwargs={"drop_rate": 0.2},
+            cache_dir=tmp_path,
+        )

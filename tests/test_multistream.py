@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import pytest
@@ -38,7 +40,9 @@ class GridExtractor:
         self.batch_sizes.append(len(batch))
         return batch / 255.0 - 0.45
 
-    def extract_features(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    def extract_features(self, frame: np.ndarray, detections: Any) -> np.ndarray:
+        # As a roboflow trackers 2.0.1 extractor: sv.Detections from update(), boxes from update_arrays().
+        boxes = detections.xyxy if isinstance(detections, sv.Detections) else detections
         return self.embed_batch(self.preprocess(frame, boxes))
 
 
@@ -49,9 +53,9 @@ class OnlyExtractFeatures:
         self.inner = GridExtractor()
         self.calls = 0
 
-    def extract_features(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    def extract_features(self, frame: np.ndarray, detections: Any) -> np.ndarray:
         self.calls += 1
-        return self.inner.extract_features(frame, boxes)
+        return self.inner.extract_features(frame, detections)
 
 
 def rendered_stream(seed: int, frames: int, width: int = 192, height: int = 144):

@@ -51,6 +51,8 @@ for call in (lambda: tracker.update(object()), lambda: MultiStreamTracker().upda
         assert "supervision is not installed" in str(exc) and "update_arrays" in str(exc), exc
     else:
         raise AssertionError("no ImportError")
+prepared = tracker.prepare(np.array([[12.0, 10.0, 52.0, 110.0]]))  # arrays need no supervision
+assert tracker.commit(prepared).ids.tolist() == [1]
 bar = progress_bar(total=3, unit="frame", disable=None)
 bar.update(2); bar.total += 1; bar.refresh(); bar.close()
 assert bar.n == 2

@@ -18,7 +18,7 @@ import supervision as sv
 from deepsort_edge import DeepSORTTracker
 from deepsort_edge.synthetic import SceneConfig, generate_scene
 from deepsort_edge.validation import InvalidDetectionWarning
-from tests.common import assert_same_state, run
+from tests.common import BlockingExtractor, assert_same_state, run
 
 from .conftest import PACKAGE_PARENT
 
@@ -271,21 +271,8 @@ def test_pickled_tracker_keeps_its_feature_extractor():
     assert clone.update_arrays(boxes, frame=frame).tolist() == tracker.update_arrays(boxes, frame=frame).tolist()
 
 
-class _BlockingExtractor:
-    """Holds the first ``extract_features`` call until released: a second thread arrives meanwhile."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def extract_features(self, frame, boxes):
-        self.entered.set()
-        assert self.release.wait(60)
-        return np.ones((len(boxes), 4), np.float32)
-
-
 def test_concurrent_update_of_one_tracker_raises_instead_of_corrupting():
-    extractor = _BlockingExtractor()
+    extractor = BlockingExtractor()
     tracker = DeepSORTTracker(feature_extractor=extractor, minimum_consecutive_frames=1)
     frame = np.zeros((240, 320, 3), np.uint8)
     outcome: dict = {}

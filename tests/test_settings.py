@@ -73,15 +73,32 @@ def test_preset_then_explicit_arguments_override_it():
     assert DeepSORTTracker(preset="default").settings == DeepSORTTracker().settings
 
 
-def test_signature_defaults_are_the_schema_defaults():
+def test_signature_leaves_roboflows_eight_unset_so_a_preset_can_fill_them():
     import inspect
 
     params = inspect.signature(DeepSORTTracker).parameters
     defaults = TrackerSettings().to_dict()
     positional = [p for p in params if p not in ("self", "feature_extractor", "device", "preset", "settings")]
     assert positional == list(defaults)[:8]  # roboflow's eight, in its order
-    for name in positional:
-        assert params[name].default == defaults[name], name
+    assert all(params[name].default is None for name in positional)  # None: not given
+    assert DeepSORTTracker().settings == TrackerSettings()  # ... which is the schema's default
+
+
+@pytest.mark.parametrize("preset", ["paper", "roboflow-2.0.1"])
+def test_every_argument_given_wins_over_the_preset_even_at_the_schema_default(preset):
+    defaults = TrackerSettings()
+    preset_only = TrackerSettings.from_preset(preset)
+    for name in settings.names():
+        value = getattr(defaults, name)
+        if getattr(preset_only, name) == value:
+            continue  # the preset keeps the default: nothing to tell apart
+        tracker = DeepSORTTracker(preset=preset, **{name: value})
+        assert getattr(tracker.settings, name) == value, name
+        assert tracker.state_dict()["settings"][name] == value, name
+    # The review's case: paper runs gallery mode unless ema is asked for, also positionally.
+    assert DeepSORTTracker(preset="paper", appearance_mode="ema").settings.appearance_mode == "ema"
+    positional = DeepSORTTracker(None, None, defaults.lost_track_buffer, preset=preset)
+    assert positional.settings.lost_track_buffer == defaults.lost_track_buffer
 
 
 def test_readme_settings_table_is_the_generated_one():

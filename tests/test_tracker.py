@@ -227,3 +227,52 @@ def test_float16_gallery_tracks_like_float32_and_saves_as_float32(tmp_path):
     assert resumed.gallery_dtype == "float16"
     np.testing.assert_array_equal(resumed._store.gallery[resumed._store.order], tracker._store.gallery[tracker._store.order])
     assert tracker.state_dict()["tracks"]["gallery"].dtype == np.float32
+
+
+_FIRST_FRAME_COMPILES = """
+import importlib, pkgutil, warnings
+import numba, numpy as np
+import deepsort_edge.kernels as kernels
+from deepsort_edge import DeepSORTTracker
+
+def overloads():
+    counts = {}
+    for info in pkgutil.iter_modules(kernels.__path__):
+        module = importlib.import_module("deepsort_edge.kernels." + info.name)
+        for name, value in vars(module).items():
+            if isinstance(value, numba.core.registry.CPUDispatcher):
+                counts[info.name + "." + name] = len(value.overloads)
+    return counts
+
+class Extractor:
+    def extract_features(self, frame, detections):
+        return np.stack([np.cos(detections[:, 0]), np.sin(detections[:, 0]), detections[:, 1] / 100 + 1], 1)
+
+warnings.simplefilter("ignore")
+trackers = [DeepSORTTracker(feature_extractor=Extractor(), minimum_consecutive_frames=1).warmup(),
+            DeepSORTTracker(camera_motion="affine", appearance_mode="gallery").warmup(),
+            DeepSORTTracker(minimum_consecutive_frames=1).warmup()]
+before = overloads()
+frame = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+boxes = np.array([[10., 10, 50, 110], [np.nan, 0, 5, 5], [100, 20, 140, 120]])
+embeddings = np.random.default_rng(1).normal(size=(3, 3)).astype(np.float32)
+for step in range(3):  # extractor; camera motion with given embeddings; the kernel's own checks
+    trackers[0].update_arrays(boxes + step, frame=frame)
+    trackers[1].update_arrays(boxes + step, None, embeddings, frame=frame)
+    trackers[2].update_arrays(boxes + step, None, embeddings)
+after = overloads()
+print({name: (before.get(name), count) for name, count in after.items() if count != before.get(name)})
+"""
+
+
+def test_first_frames_after_warmup_compile_nothing():
+    """Every Numba kernel a frame can reach has its signature after warmup(), bad rows included."""
+    import subprocess
+    import sys
+
+    from .conftest import subprocess_env
+
+    done = subprocess.run([sys.executable, "-c", _FIRST_FRAME_COMPILES], env=subprocess_env(),
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "{}", f"compiled after warmup: {done.stdout}"

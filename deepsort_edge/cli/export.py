@@ -1,10 +1,17 @@
-"""``deepsort-edge export``: export a timm backbone to an ONNX appearance model.
+"""``deepsort-edge export``: export OSNet or a timm backbone to an ONNX appearance model.
+
+``osnet_x1_0``, ``osnet_x0_75``, ``osnet_x0_5`` and ``osnet_x0_25`` export a
+torchreid / boxmot OSNet checkpoint (``--checkpoint`` required;
+:mod:`deepsort_edge.export.osnet`); any other name is a timm model.
 
 Example:
+    deepsort-edge export osnet_x0_25 --checkpoint osnet_x0_25_msmt17.pth -o osnet.onnx
     deepsort-edge export tf_efficientnet_lite0 -o lite0.onnx \\
         --checkpoint lite0.pth --input-size 128 64 --int8 \\
         --calibration-data MOT15/train/PETS09-S2L1
 
+User errors (a missing file, a checkpoint of another model, an unknown model
+name, the extra not installed) exit with status 2 and one line on stderr.
 Needs the export extra (``pip install ".[cpu,export]"`` in a clone); torch, timm
 and onnx are imported only when the subcommand runs.
 """
@@ -13,43 +20,52 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
+
+from deepsort_edge.cli.errors import UserError, check_output_path
 
 __all__ = ["add_parser", "run"]
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+_OSNET_PREFIX = "osnet"  # names routed to deepsort_edge.export.osnet; the rest go to timm
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``export`` subcommand on an ``add_subparsers()`` object."""
     parser = subparsers.add_parser(
         "export",
-        help="export a timm backbone to an ONNX appearance model",
+        help="export a re-identification model to ONNX (needs torch)",
         description=(
-            "Export a timm model without its classifier (pooled features) to ONNX with a "
-            "dynamic batch axis, write its preprocessing into the file's metadata, optionally "
-            "convert to float16 or static int8, and check ONNX Runtime against torch."
+            "Export an OSNet checkpoint (torchreid / boxmot) or a timm model without its "
+            "classifier (pooled features) to ONNX with a dynamic batch axis, write its "
+            "preprocessing into the file's metadata, optionally convert to float16 or static "
+            "int8, and check ONNX Runtime against torch."
         ),
     )
-    parser.add_argument("model", help="timm model name, e.g. tf_efficientnet_lite0")
+    parser.add_argument(
+        "model",
+        help="osnet_x1_0, osnet_x0_75, osnet_x0_5, osnet_x0_25 (needs --checkpoint) "
+        "or a timm model name, e.g. tf_efficientnet_lite0",
+    )
     parser.add_argument("-o", "--output", required=True, type=Path, help="ONNX file to write")
     parser.add_argument(
-        "--checkpoint", type=Path, help="local weights (.pth/.pt/.bin/.safetensors)"
+        "--checkpoint",
+        type=Path,
+        help="local weights (.pth/.pt/.bin/.safetensors); required for osnet_*",
     )
     parser.add_argument(
         "--no-pretrained",
         action="store_true",
-        help="do not download timm's pretrained weights (random init unless --checkpoint)",
+        help="timm only: do not download pretrained weights (random init unless --checkpoint)",
     )
     parser.add_argument(
         "--input-size",
         nargs=2,
         type=int,
-        default=(128, 64),
         metavar=("H", "W"),
-        help="crop size fed to the model (default: 128 64, the original DeepSORT size)",
+        help="crop size fed to the model (default: 256 128 for osnet_*, what the ReID "
+        "checkpoints were trained on; else 128 64, the original DeepSORT size)",
     )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     precision = parser.add_mutually_exclusive_group()
@@ -73,7 +89,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-verify", action="store_true", help="skip the torch comparison")
     parser.add_argument(
-        "--mean", nargs=3, type=float, metavar=("R", "G", "B"), help="override mean"
+        "--mean",
+        nargs=3,
+        type=float,
+        metavar=("R", "G", "B"),
+        help="override mean (default: the timm model's; ImageNet's for osnet_*)",
     )
     parser.add_argument("--std", nargs=3, type=float, metavar=("R", "G", "B"), help="override std")
     parser.add_argument(
@@ -119,43 +139,57 @@ def _load_crops(source: Path, calibrate: int, verify: int) -> tuple[list[Any], l
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``deepsort-edge export``; returns the process exit status."""
-    from deepsort_edge.export import export_timm, require_export_extra
+    """Run ``deepsort-edge export``; returns the process exit status.
+
+    Raises:
+        UserError: for every problem with the input (one line, exit status 2).
+    """
+    from deepsort_edge.export import export_osnet, export_timm, require_export_extra
 
     try:
         require_export_extra()
     except ImportError as exc:
-        print(f"deepsort-edge export: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from exc
+    osnet = args.model.startswith(_OSNET_PREFIX)
+    if osnet and args.checkpoint is None:
+        raise UserError(
+            f"{args.model} needs --checkpoint PATH: a torchreid or boxmot OSNet weights file "
+            "(nothing is downloaded)"
+        )
+    if args.checkpoint is not None and not args.checkpoint.expanduser().is_file():
+        raise UserError(f"--checkpoint {args.checkpoint}: file not found")
+    check_output_path(args.output, "-o")
     precision = "fp16" if args.fp16 else "int8" if args.int8 else "fp32"
+    if precision == "int8" and args.calibration_data is None:
+        raise UserError("--int8 needs --calibration-data")
     try:
         calibration = verification = None
         if args.calibration_data is not None:
             calibration, verification = _load_crops(
                 args.calibration_data, args.calibration_count, args.verify_count
             )
-        if precision == "int8" and not calibration:
-            print("deepsort-edge export: --int8 needs --calibration-data", file=sys.stderr)
-            return 2
-        report = export_timm(
-            args.model,
-            args.output,
-            checkpoint=args.checkpoint,
-            pretrained=False if args.no_pretrained else None,
-            input_size=tuple(args.input_size),
-            opset=args.opset,
-            precision=precision,
-            calibration_crops=calibration if precision == "int8" else None,
-            verify=not args.no_verify,
-            verify_crops=verification,
-            mean=args.mean,
-            std=args.std,
-            int8_keep_float=args.int8_keep_float,
-            progress=not args.quiet,
-        )
+        options: dict[str, Any] = {
+            "opset": args.opset,
+            "precision": precision,
+            "calibration_crops": calibration if precision == "int8" else None,
+            "verify": not args.no_verify,
+            "verify_crops": verification,
+            "mean": args.mean,
+            "std": args.std,
+            "int8_keep_float": args.int8_keep_float,
+            "progress": not args.quiet,
+        }
+        if args.input_size is not None:  # else each exporter's own default
+            options["input_size"] = tuple(args.input_size)
+        if osnet:
+            report = export_osnet(args.model, args.output, args.checkpoint, **options)
+        else:
+            pretrained = False if args.no_pretrained else None
+            report = export_timm(
+                args.model, args.output, args.checkpoint, pretrained=pretrained, **options
+            )
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"deepsort-edge export: {exc}", file=sys.stderr)
-        return 1
+        raise UserError(str(exc)) from exc
     if args.report is not None:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report.to_dict(), indent=2) + "\n")

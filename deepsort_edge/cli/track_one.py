@@ -382,7 +382,8 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         "unreadable_frames": source.unreadable,
         "stopped_early": stopped_early,
         "warnings": warnings,
-        "tracker": {"frame_rate": frame_rate, "use_appearance": appearance, **tracker_kwargs(args)},
+        # What ran: every setting as the tracker holds it (preset and options resolved).
+        "tracker": {"preset": getattr(args, "preset", None), **tracker.settings.to_dict()},
         "outputs": {
             "results": str(output),
             "video": str(video_path) if video_path else None,

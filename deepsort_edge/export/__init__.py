@@ -1,11 +1,16 @@
-"""Turn timm backbones into self-describing ONNX appearance models.
+"""Turn timm backbones and OSNet checkpoints into self-describing ONNX appearance models.
 
 The parts, one idea each:
 
 - :mod:`~deepsort_edge.export.exporter`: :func:`export_timm` (timm -> ONNX,
-  float16, metadata, verification against torch) and :class:`ExportReport`;
+  float16, metadata, verification against torch), :func:`export_osnet`
+  (torchreid / boxmot OSNet checkpoints), :func:`export_module` (any built
+  torch feature model) and :class:`ExportReport`;
+- :mod:`~deepsort_edge.export.osnet`: the OSNet network, written from the
+  paper, that loads torchreid's parameter names (imports torch; not
+  re-exported here);
 - :mod:`~deepsort_edge.export.checkpoints`: :func:`load_timm_checkpoint`
-  (local weight files, renamed to timm's keys);
+  (local weight files, renamed to timm's keys) and :func:`read_state_dict`;
 - :mod:`~deepsort_edge.export.quantize`: static int8 (QDQ) quantisation;
 - :mod:`~deepsort_edge.export.calibration`: crops to calibrate and verify with
   (:func:`load_mot_crops`, :func:`synthetic_crops`).
@@ -22,12 +27,14 @@ Example:
 from __future__ import annotations
 
 from deepsort_edge.export.calibration import load_mot_crops, synthetic_crops
-from deepsort_edge.export.checkpoints import load_timm_checkpoint
+from deepsort_edge.export.checkpoints import load_timm_checkpoint, read_state_dict
 from deepsort_edge.export.exporter import (
     EXPORT_EXTRA_HINT,
     PRECISIONS,
     RANDOM_WEIGHTS_WARNING,
     ExportReport,
+    export_module,
+    export_osnet,
     export_timm,
     require_export_extra,
 )
@@ -37,9 +44,12 @@ __all__ = [
     "PRECISIONS",
     "RANDOM_WEIGHTS_WARNING",
     "ExportReport",
+    "export_module",
+    "export_osnet",
     "export_timm",
     "load_mot_crops",
     "load_timm_checkpoint",
+    "read_state_dict",
     "require_export_extra",
     "synthetic_crops",
 ]

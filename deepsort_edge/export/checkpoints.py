@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["load_timm_checkpoint"]
+__all__ = ["load_timm_checkpoint", "read_state_dict"]
 
 
 def _unwrap_state_dict(obj: Any) -> dict[str, Any]:
@@ -85,6 +86,68 @@ def _remap_efficientnet_pytorch(state: dict[str, Any], model: torch.nn.Module) -
     return renamed
 
 
+def _numpy_scalars_allowed() -> contextlib.AbstractContextManager[Any]:
+    """Let ``weights_only`` loading rebuild numpy scalars and dtypes (nothing that runs code).
+
+    Training checkpoints (torchreid's among them) store metrics such as
+    ``rank1`` as numpy scalars next to the weights; files written under numpy
+    1.x name the rebuild function ``numpy.core.multiarray.scalar``.
+    """
+    import numpy as np
+    import torch
+
+    allow = getattr(torch.serialization, "safe_globals", None)
+    if allow is None:  # torch < 2.5: no allow-list
+        return contextlib.nullcontext()
+    scalar = np.float32(0).__reduce__()[0]
+    dtypes = {type(np.dtype(code)) for code in "?bBhHiIlLqQefdg"}
+    return allow([scalar, (scalar, "numpy.core.multiarray.scalar"), np.dtype, *dtypes])
+
+
+def read_state_dict(checkpoint: str | os.PathLike[str]) -> dict[str, Any]:
+    """The state dict stored in a checkpoint file, unwrapped and without ``module.`` prefixes.
+
+    Accepts a plain state dict or one wrapped in ``state_dict_ema``,
+    ``model_ema``, ``state_dict`` or ``model`` (training checkpoints that also
+    hold the optimiser and epoch), and DataParallel ``module.``/``model.``
+    prefixes.
+
+    Args:
+        checkpoint: ``.pth``/``.pt``/``.bin``/``.tar`` file (loaded with
+            ``weights_only=True``: no code in the file runs) or ``.safetensors``.
+
+    Returns:
+        Parameter name -> tensor.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: in one line, if the file cannot be read as weights or holds no state dict.
+
+    Example:
+        >>> sorted(read_state_dict("osnet_x0_25.pth"))[:1]  # doctest: +SKIP
+        ['conv1.bn.bias']
+    """
+    import pickle
+
+    import torch
+
+    path = Path(checkpoint).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            raw: Any = load_file(str(path))
+        else:
+            with _numpy_scalars_allowed():
+                raw = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"checkpoint {path} cannot be read as weights: {first}") from exc
+    return _unwrap_state_dict(raw)
+
+
 def load_timm_checkpoint(
     model: torch.nn.Module, checkpoint: str | os.PathLike[str]
 ) -> tuple[str, ...]:
@@ -107,18 +170,7 @@ def load_timm_checkpoint(
         FileNotFoundError: if the file does not exist.
         ValueError: if keys or shapes do not match the model.
     """
-    import torch
-
-    path = Path(checkpoint).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        raw: Any = load_file(str(path))
-    else:
-        raw = torch.load(str(path), map_location="cpu", weights_only=True)
-    state = _unwrap_state_dict(raw)
+    state = read_state_dict(checkpoint)
     if "_conv_stem.weight" in state and hasattr(model, "blocks"):
         state = _remap_efficientnet_pytorch(state, model)
     expected = model.state_dict()
@@ -137,5 +189,5 @@ def load_timm_checkpoint(
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ValueError(f"checkpoint {path} does not match the model: {exc}") from exc
+        raise ValueError(f"checkpoint {checkpoint} does not match the model: {exc}") from exc
     return ignored

@@ -1,4 +1,4 @@
-"""Export timm backbones to self-describing ONNX appearance models.
+"""Export timm backbones and OSNet checkpoints to self-describing ONNX appearance models.
 
 :func:`export_timm` builds a timm model without its classifier (pooled
 features), optionally loads a local checkpoint
@@ -8,7 +8,9 @@ parameters into the file's metadata (:mod:`deepsort_edge.model_metadata`,
 read back by :class:`~deepsort_edge.embedder.DeepSORTFeatureExtractor`),
 optionally converts it to float16 or to static int8
 (:mod:`deepsort_edge.export.quantize`), and verifies ONNX Runtime's output
-against torch on the same crops.
+against torch on the same crops. :func:`export_osnet` does the same for
+torchreid / boxmot OSNet checkpoints (:mod:`deepsort_edge.export.osnet`), and
+:func:`export_module` for any torch feature model already built.
 
 Needs the export extra: ``pip install ".[cpu,export]"`` in a clone (torch, timm,
 onnx). Those are imported only inside the functions here.
@@ -39,7 +41,7 @@ from deepsort_edge.export.checkpoints import load_timm_checkpoint
 from deepsort_edge.export.hub import hub_access, weights_host
 from deepsort_edge.export.quantize import quantize_int8
 from deepsort_edge.model_metadata import encode_metadata
-from deepsort_edge.preprocess import preprocess_images
+from deepsort_edge.preprocess import IMAGENET_MEAN, IMAGENET_STD, preprocess_images
 
 if TYPE_CHECKING:
     import onnx
@@ -51,6 +53,8 @@ __all__ = [
     "RANDOM_WEIGHTS_WARNING",
     "ExportReport",
     "convert_float16",
+    "export_module",
+    "export_osnet",
     "export_timm",
     "require_export_extra",
 ]
@@ -66,14 +70,14 @@ INPUT_NAME = "images"
 OUTPUT_NAME = "features"
 
 
-def require_export_extra() -> None:
-    """Import torch, timm and onnx, or raise an ImportError that says how to install them.
+def require_export_extra(packages: Sequence[str] = ("torch", "timm", "onnx")) -> None:
+    """Import the export extra's ``packages``, or raise an ImportError that says how to install them.
 
     Raises:
         ImportError: naming the missing package and the install command.
     """
     missing = []
-    for name in ("torch", "timm", "onnx"):
+    for name in packages:
         try:
             __import__(name)
         except ImportError as exc:
@@ -91,7 +95,8 @@ class ExportReport:
 
     Attributes:
         output: path of the ONNX file.
-        model_name: timm model name.
+        model_name: timm model name (or OSNet width, or the name given to
+            :func:`export_module`).
         precision: ``"fp32"``, ``"fp16"`` or ``"int8"``.
         input_size: model input ``(height, width)``.
         opset: ONNX opset.
@@ -270,6 +275,21 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=1)
 
 
+def _check_export_args(
+    precision: str, input_size: Sequence[int], calibration_crops: Sequence[np.ndarray] | None
+) -> tuple[int, int]:
+    """Validate what every export takes; returns ``input_size`` as two ints."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if len(input_size) != 2 or min(int(v) for v in input_size) < 16:
+        raise ValueError(f"input_size must be (height, width) with sides >= 16, got {input_size!r}")
+    if precision == "int8" and not calibration_crops:
+        raise ValueError(
+            "precision='int8' needs calibration_crops (real BGR crops of the objects to track)"
+        )
+    return (int(input_size[0]), int(input_size[1]))
+
+
 def export_timm(
     model_name: str,
     output: str | os.PathLike[str],
@@ -327,22 +347,9 @@ def export_timm(
         ...             input_size=(128, 64), precision="int8",
         ...             calibration_crops=crops)  # doctest: +SKIP
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if len(input_size) != 2 or min(int(v) for v in input_size) < 16:
-        raise ValueError(f"input_size must be (height, width) with sides >= 16, got {input_size!r}")
-    input_size = (int(input_size[0]), int(input_size[1]))
-    if precision == "int8" and not calibration_crops:
-        raise ValueError(
-            "precision='int8' needs calibration_crops (real BGR crops of the objects to track)"
-        )
+    input_size = _check_export_args(precision, input_size, calibration_crops)
     require_export_extra()
-    import onnx
-    from deepsort_edge._runtime import import_onnxruntime
-
-    ort = import_onnxruntime()
     import timm
-    import torch
 
     say = log or (lambda message: _log(progress, message))
     if pretrained is None or checkpoint is not None:
@@ -357,8 +364,9 @@ def export_timm(
         with contextlib.ExitStack() as stack:
             if pretrained:
                 reachable = stack.enter_context(hub_access(model_name))
+            # num_classes=0 (pooled features) unless the caller's model_kwargs say otherwise.
             model = timm.create_model(
-                model_name, pretrained=pretrained, num_classes=0, **dict(model_kwargs or {})
+                model_name, pretrained=pretrained, **{"num_classes": 0, **dict(model_kwargs or {})}
             )
     except (OSError, RuntimeError) as exc:  # hub errors subclass these (offline, no cache)
         if not pretrained:
@@ -375,15 +383,148 @@ def export_timm(
         ignored = load_timm_checkpoint(model, checkpoint)
     model.eval()
     cfg = dict(getattr(model, "pretrained_cfg", {}) or {})
-    mean = tuple(
-        float(v) for v in (mean if mean is not None else cfg.get("mean", (0.485, 0.456, 0.406)))
-    )
-    std = tuple(
-        float(v) for v in (std if std is not None else cfg.get("std", (0.229, 0.224, 0.225)))
-    )
+    mean = tuple(float(v) for v in (mean if mean is not None else cfg.get("mean", IMAGENET_MEAN)))
+    std = tuple(float(v) for v in (std if std is not None else cfg.get("std", IMAGENET_STD)))
     frozen = _freeze_same_padding(model, input_size)
     if frozen:
         say(f"made {frozen} 'SAME' padded convolutions static for {input_size[0]}x{input_size[1]}")
+    return export_module(
+        model,
+        output,
+        model_name=model_name,
+        input_size=input_size,
+        mean=mean,
+        std=std,
+        opset=opset,
+        precision=precision,
+        calibration_crops=calibration_crops,
+        verify=verify,
+        verify_crops=verify_crops,
+        int8_keep_float=int8_keep_float,
+        checkpoint=checkpoint,
+        ignored_keys=ignored,
+        log=say,
+    )
+
+
+def export_osnet(
+    model_name: str,
+    output: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str],
+    *,
+    input_size: tuple[int, int] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    **options: Any,
+) -> ExportReport:
+    """Export a torchreid / boxmot OSNet checkpoint to an ONNX appearance model.
+
+    Builds :class:`~deepsort_edge.export.osnet.OSNet` of the named width,
+    loads the checkpoint (:func:`~deepsort_edge.export.osnet.load_osnet_checkpoint`:
+    the classifier is dropped) and exports the 512-d features with
+    :func:`export_module`. Needs torch and onnx (the export extra), no download.
+
+    Args:
+        model_name: ``"osnet_x1_0"``, ``"osnet_x0_75"``, ``"osnet_x0_5"`` or ``"osnet_x0_25"``.
+        output: ONNX file to write.
+        checkpoint: the weights file (``.pth``/``.pt``/``.tar``/``.safetensors``).
+        input_size: crop ``(height, width)``; default ``(256, 128)``, what the
+            published ReID checkpoints were trained on.
+        mean: input mean (RGB); default ImageNet's, what torchreid trains with.
+        std: input standard deviation (RGB); default ImageNet's.
+        **options: ``opset``, ``precision``, ``calibration_crops``, ``verify``,
+            ``verify_crops``, ``int8_keep_float``, ``progress``, ``log``: as for
+            :func:`export_module`.
+
+    Returns:
+        An :class:`ExportReport`.
+
+    Raises:
+        ValueError: for another model name, or a checkpoint that is not that OSNet.
+        FileNotFoundError: if the checkpoint does not exist.
+
+    Example:
+        >>> export_osnet("osnet_x0_25", "osnet.onnx", "osnet_x0_25_msmt17.pth")  # doctest: +SKIP
+    """
+    require_export_extra()
+    from deepsort_edge.export.osnet import OSNET_INPUT_SIZE, build_osnet, load_osnet_checkpoint
+
+    model = build_osnet(model_name)
+    ignored = load_osnet_checkpoint(model, checkpoint)
+    return export_module(
+        model,
+        output,
+        model_name=model_name,
+        input_size=OSNET_INPUT_SIZE if input_size is None else input_size,
+        mean=IMAGENET_MEAN if mean is None else mean,
+        std=IMAGENET_STD if std is None else std,
+        checkpoint=checkpoint,
+        ignored_keys=ignored,
+        **options,
+    )
+
+
+def export_module(
+    model: torch.nn.Module,
+    output: str | os.PathLike[str],
+    *,
+    model_name: str,
+    input_size: tuple[int, int],
+    mean: Sequence[float],
+    std: Sequence[float],
+    opset: int = 17,
+    precision: str = "fp32",
+    calibration_crops: Sequence[np.ndarray] | None = None,
+    verify: bool = True,
+    verify_crops: Sequence[np.ndarray] | None = None,
+    int8_keep_float: int = 3,
+    checkpoint: str | os.PathLike[str] | None = None,
+    ignored_keys: Sequence[str] = (),
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> ExportReport:
+    """Export a built torch feature model (weights loaded, eval mode) to an ONNX appearance model.
+
+    The part of :func:`export_timm` after the model is built, for any module
+    mapping ``[N, 3, H, W]`` normalised RGB crops to ``[N, D]`` (or
+    ``[N, D, 1, 1]``) features: ONNX with a dynamic batch axis, the
+    preprocessing metadata, optional float16 / int8, verification against torch.
+
+    Args:
+        model: the torch module, in eval mode.
+        output: ONNX file to write; its folder is created.
+        model_name: name recorded in the metadata (``source_model``) and report.
+        input_size: crop ``(height, width)`` the model takes.
+        mean: input mean in RGB order, on pixels scaled to [0, 1].
+        std: input standard deviation in RGB order.
+        checkpoint: the weights file the model was loaded from, for the report.
+        ignored_keys: checkpoint keys that were not loaded, for the report.
+        opset, precision, calibration_crops, verify, verify_crops,
+            int8_keep_float, progress, log: as for :func:`export_timm`.
+
+    Returns:
+        An :class:`ExportReport`.
+
+    Raises:
+        ValueError: for an unknown precision, a bad input size or int8
+            without calibration crops.
+
+    Example:
+        >>> export_module(model, "reid.onnx", model_name="my_reid", input_size=(256, 128),
+        ...               mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))  # doctest: +SKIP
+    """
+    input_size = _check_export_args(precision, input_size, calibration_crops)
+    require_export_extra()
+    import onnx
+    import torch
+
+    from deepsort_edge._runtime import import_onnxruntime
+
+    ort = import_onnxruntime()
+    say = log or (lambda message: _log(progress, message))
+    mean = tuple(float(v) for v in mean)
+    std = tuple(float(v) for v in std)
+    ignored = tuple(ignored_keys)
     with torch.no_grad():
         feature_dim = int(model(torch.zeros(1, 3, *input_size)).reshape(1, -1).shape[1])
 
