@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import platformdirs
 
 from deepsort_edge.model_metadata import METADATA_KEYS, decode_metadata
 from deepsort_edge.preprocess import (
@@ -57,6 +56,7 @@ from deepsort_edge.providers import (
 )
 
 from ._runtime import import_onnxruntime
+from .optional import user_cache_dir
 
 ort = import_onnxruntime()  # a clear ImportError naming the install routes when none is installed
 
@@ -110,14 +110,14 @@ def default_cache_dir() -> Path:
     """Folder for models exported by :meth:`DeepSORTFeatureExtractor.from_timm`.
 
     ``$DEEPSORT_EDGE_CACHE`` when set, else the platform's user cache folder
-    (platformdirs): ``$XDG_CACHE_HOME/deepsort-edge`` or
+    (``optional.user_cache_dir``): ``$XDG_CACHE_HOME/deepsort-edge`` or
     ``~/.cache/deepsort-edge`` on Linux, ``~/Library/Caches/deepsort-edge`` on
     macOS, ``%LOCALAPPDATA%\\deepsort-edge\\Cache`` on Windows.
     """
     env = os.environ.get("DEEPSORT_EDGE_CACHE")
     if env:
         return Path(env).expanduser()
-    return platformdirs.user_cache_path("deepsort-edge", appauthor=False)
+    return user_cache_dir("deepsort-edge")
 
 
 def _l2_normalise(features: np.ndarray) -> np.ndarray:

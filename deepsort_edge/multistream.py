@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .identities import IdentityRegistry
+from .optional import import_supervision
 from .tracker import (
     DeepSORTTracker,
     FeatureExtractor,
@@ -285,8 +286,7 @@ def unpack_detections(
     detections: Mapping[str, Any], frames: Mapping[str, Any] | None
 ) -> tuple[dict[str, StreamInput], dict[str, BaseException]]:
     """``update`` arguments as per-stream ``update_arrays`` arguments, plus per-stream type errors."""
-    import supervision as sv
-
+    sv = import_supervision("MultiStreamTracker.update")
     if not isinstance(detections, Mapping):
         raise TypeError(f"detections must be a mapping of stream id -> sv.Detections, got {type(detections).__name__}")
     if frames is not None and not isinstance(frames, Mapping):

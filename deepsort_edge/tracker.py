@@ -13,9 +13,11 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from .kernels.gallery import METRIC_COSINE, METRIC_EUCLIDEAN
-from .kernels.frame import FrameSettings, track_frame
+from .aot import frame_kernel
+from .kernels.frame import FrameSettings
 from .kernels.gating import CHI2_095
 from .kernels.half import check_float16
+from .optional import import_supervision, is_detections
 from .settings import TrackerSettings, preset_values
 from .settings import names as setting_names
 from .state import (
@@ -48,6 +50,10 @@ _NO_EMBEDDINGS = np.zeros((0, 1), dtype=np.float32)
 _NO_BOXES = np.zeros((0, 4))
 _NO_ROWS = np.zeros(0, dtype=np.intp)
 _IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+# The frame kernel per gallery storage: compiled ahead of time when the wheel ships it
+# (aot.py), else the JIT dispatcher (one for both). Module globals, so tools can wrap them.
+track_frame = frame_kernel("float32")
+track_frame_float16 = frame_kernel("float16")
 # Settings that shape the track store: they change only while it holds no track.
 _STORE_SHAPING = ("appearance_mode", "nn_budget", "gallery_dtype")
 # warnings.warn's stacklevel from kept_rows in _commit to the caller of update/commit.
@@ -365,8 +371,7 @@ class DeepSORTTracker:
             elsewhere). Every array and the ``data`` dict are copies: the
             input is neither modified nor shared.
         """
-        import supervision as sv
-
+        sv = import_supervision("DeepSORTTracker.update")
         if not isinstance(detections, sv.Detections):
             raise TypeError(f"detections must be supervision.Detections, got {type(detections).__name__}")
         _check_timestamp(timestamp)
@@ -452,10 +457,8 @@ class DeepSORTTracker:
             >>> prepared.embed_rows.size, tracker.commit(prepared).ids
             (0, array([1]))
         """
-        import supervision as sv
-
         with self._busy:
-            if isinstance(detections, sv.Detections):
+            if is_detections(detections):
                 return self._prepare(*detection_arguments(detections, frame), detections)
             return self._prepare(detections, None, None, frame, None, None)
 
@@ -618,7 +621,8 @@ class DeepSORTTracker:
         ids = np.empty(count, dtype=np.int64)
         boxes = np.empty((count, 4))
         width, height = frame_size(frame_shape)
-        done = track_frame(
+        kernel = track_frame if store.gallery_storage is np.float32 else track_frame_float16
+        done = kernel(
             store.mean, store.covariance, store.track_id, store.state, store.hits, store.age,
             store.time_since_update, store.gallery, store.gallery_count, store.gallery_head, store.class_id,
             store.order_buffer, store.free, store.counts,

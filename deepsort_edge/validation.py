@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .aot import row_kernels
 from .kernels.rows import (
     BAD_EMBEDDING,
     BAD_SCORE,
@@ -26,11 +27,12 @@ from .kernels.rows import (
     EMPTY_BOX,
     NOT_FINITE,
     OUTSIDE_FRAME,
-    row_problems,
-    unit_rows,
 )
 
 ON_INVALID_CHOICES = ("drop", "raise")
+
+# Compiled ahead of time when the wheel ships them (aot.py), else Numba's JIT.
+row_problems, unit_rows = row_kernels()
 
 # Largest |coordinate| of a box, in pixels. Far beyond any image, small enough
 # that the Kalman filter's variances (which scale with the box height squared)

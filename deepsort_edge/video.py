@@ -240,31 +240,61 @@ def open_video_writer(path: Path, fps: float, size: tuple[int, int]) -> tuple[An
 
 
 class TrackAnnotator:
-    """Boxes, ``#id`` labels and traces of confirmed tracks (supervision annotators)."""
+    """Boxes, ``#id`` labels and traces of confirmed tracks, drawn with OpenCV (one colour per id).
+
+    Example:
+        >>> image = np.zeros((120, 160, 3), np.uint8)
+        >>> out = TrackAnnotator()(image, np.array([[10., 10., 50., 100.]]), np.array([1]))
+        >>> out.shape, bool(image.any()), bool(out.any())
+        ((120, 160, 3), False, True)
+    """
 
     def __init__(self, trace_length: int = 30) -> None:
-        import supervision as sv  # noqa: PLC0415
+        if trace_length < 1:
+            raise ValueError(f"trace_length must be >= 1, got {trace_length}")
+        self.trace_length = trace_length
+        self._traces: dict[int, list[tuple[int, int]]] = {}
 
-        self._sv = sv
-        lookup = sv.ColorLookup.TRACK
-        self.boxes = sv.BoxAnnotator(color_lookup=lookup, thickness=2)
-        self.labels = sv.LabelAnnotator(color_lookup=lookup, text_scale=0.4, text_padding=3)
-        self.traces = sv.TraceAnnotator(color_lookup=lookup, trace_length=trace_length, smooth=True,
-                                        position=sv.Position.BOTTOM_CENTER)
+    @staticmethod
+    def color(track_id: int) -> tuple[int, int, int]:
+        """A stable, well-spread BGR colour for ``track_id`` (golden-ratio hues)."""
+        import cv2  # noqa: PLC0415
+
+        hue = int((track_id * 0.618033988749895 % 1.0) * 180)
+        hsv = np.array([[[hue, 200, 255]]], dtype=np.uint8)
+        b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
+        return int(b), int(g), int(r)
 
     def __call__(self, image: np.ndarray, xyxy: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Annotate a copy of ``image`` with the boxes whose id is >= 1."""
-        keep = ids >= 1
-        detections = self._sv.Detections(
-            xyxy=np.asarray(xyxy[keep], dtype=np.float32).reshape(-1, 4),
-            tracker_id=np.asarray(ids[keep], dtype=int),
-        )
+        """Annotate a copy of ``image`` with the boxes whose id is >= 1 (and their recent traces)."""
+        import cv2  # noqa: PLC0415
+
         out = image.copy()
-        out = self.traces.annotate(out, detections)
-        out = self.boxes.annotate(out, detections)
-        return self.labels.annotate(out, detections, labels=[f"#{i}" for i in detections.tracker_id])
-
-
+        keep = np.flatnonzero(np.asarray(ids) >= 1)
+        seen = set()
+        for n in keep:
+            track_id = int(ids[n])
+            x0, y0, x1, y1 = (int(round(float(v))) for v in xyxy[n])
+            trace = self._traces.setdefault(track_id, [])
+            trace.append(((x0 + x1) // 2, y1))  # bottom centre: where the object stands
+            del trace[: -self.trace_length]
+            seen.add(track_id)
+        for track_id in [t for t in self._traces if t not in seen]:
+            del self._traces[track_id]  # a trace restarts when its track comes back
+        for track_id, trace in self._traces.items():
+            if len(trace) > 1:
+                cv2.polylines(out, [np.array(trace, np.int32)], False, self.color(track_id), 2, cv2.LINE_AA)
+        for n in keep:
+            track_id = int(ids[n])
+            color = self.color(track_id)
+            x0, y0, x1, y1 = (int(round(float(v))) for v in xyxy[n])
+            cv2.rectangle(out, (x0, y0), (x1, y1), color, 2)
+            label = f"#{track_id}"
+            (w, h), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
+            top = max(y0 - h - base - 4, 0)
+            cv2.rectangle(out, (x0, top), (x0 + w + 6, top + h + base + 4), color, cv2.FILLED)
+            cv2.putText(out, label, (x0 + 3, top + h + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        return out
 
 
 _END = object()

@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
 # Install the wheel on Debian arm64 (Raspberry Pi 4/5, Jetson-class CPUs) under
-# qemu-user and run the demo and the core tests there, from the package index's
-# aarch64 wheels. Run as root on a Debian/Ubuntu x86-64 host with network access
-# to the Debian mirror and the package index:
+# qemu-user and run the demo and the whole non-slow test suite there, from the
+# package index's aarch64 wheels, once per CPU profile. Run as root on a
+# Debian/Ubuntu x86-64 host with network access to the Debian mirror and the
+# package index:
 #
 #   sudo tools/check_arm64.sh [ROOT_DIR]      # default ROOT_DIR: /tmp/deepsort-edge-arm64
 #
 # Steps (each timed in the log): debootstrap a minimal Debian arm64 root (no
 # libGL, no X11: like Raspberry Pi OS Lite), build the wheel here, install it
-# with its `cpu` extra plus pytest/hypothesis/scipy into a venv inside the root,
-# run `deepsort-edge demo` and the core tests, then add TrackEval (`eval` extra)
-# and check whether OpenCV still imports, before and after the apt line README
-# gives. A second run reuses the root. Env: DEBIAN_SUITE (default bookworm,
-# Python 3.11), DEBIAN_MIRROR, PYTHON (the host Python with pip that builds the wheel),
-# QEMU_CPU (default cortex-a72).
+# with its `cpu` extra into a venv inside the root and check that OpenCV imports;
+# then, per profile (a fresh Numba cache each: the kernels compile for that CPU),
+# run `deepsort-edge demo`; then add the `test` extra (TrackEval, deep-sort-realtime:
+# the full opencv-python, which needs the apt line README gives) and run
+# `pytest -m "not slow"` per profile, with the shared data bound read-only when
+# present. Finally the results replace README's ARM table (between its
+# `arm64-table` markers), with the commit they ran at. A second run reuses the root.
+# Env: PROFILES (default "pi4 pi5": Cortex-A72 and Cortex-A76), DEBIAN_SUITE
+# (default bookworm, Python 3.11), DEBIAN_MIRROR, PYTHON (the host Python with pip
+# that builds the wheel), DEEPSORT_EDGE_DATA (default ../shared/data beside the repo),
+# WRITE_README (default 1).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -22,7 +28,9 @@ SUITE="${DEBIAN_SUITE:-bookworm}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 APT_GL="libgl1 libglib2.0-0 libxcb1"  # what the full (non-headless) opencv-python needs
 IMPORT_CV2="python -c 'import cv2; print(\"cv2\", cv2.__version__, cv2.__file__)'"
-CORE_TESTS="tests/test_kernels.py tests/test_lap.py tests/test_tracker.py tests/test_embedder.py tests/test_packaging.py tests/test_synthetic.py tests/test_mot.py"
+PROFILES="${PROFILES:-pi4 pi5}"
+DATA="${DEEPSORT_EDGE_DATA:-$REPO/../shared/data}"
+RESULTS="$(mktemp)"  # one line per step: profile<TAB>step<TAB>result<TAB>seconds
 
 log() { printf '[check_arm64 %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 timed() {  # timed LABEL COMMAND...: run, log the duration and the outcome, return its status
@@ -30,18 +38,31 @@ timed() {  # timed LABEL COMMAND...: run, log the duration and the outcome, retu
     shift
     start=$(date +%s)
     "$@" || rc=$?
-    log "$label: $([ "$rc" = 0 ] && echo PASS || echo "FAIL (exit $rc)") in $(($(date +%s) - start)) s"
+    STEP_SECONDS=$(($(date +%s) - start))
+    log "$label: $([ "$rc" = 0 ] && echo PASS || echo "FAIL (exit $rc)") in $STEP_SECONDS s"
     return "$rc"
 }
+record() {  # record PROFILE STEP RESULT: one row of README's table (the last timed step's seconds)
+    printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$STEP_SECONDS" >> "$RESULTS"
+}
+outcome() { [ "$1" = 0 ] && echo pass || echo "fails (exit $1)"; }
 FAILED=0
 PASS_ENV=()  # proxies and a private CA for pip, as on the host
 for var in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY PIP_INDEX_URL; do
     [ -n "${!var:-}" ] && PASS_ENV+=("$var=${!var}")
 done
 # qemu's default CPU ("max") offers SVE and SME, which no Raspberry Pi has; OpenBLAS
-# then picks SME kernels that qemu 7.2 gets wrong (NaN in float32 matmul). Emulate
-# the Raspberry Pi 4's core instead (override with QEMU_CPU=...).
-QEMU_CPU="${QEMU_CPU:-cortex-a72}"
+# then picks SME kernels that qemu 7.2 gets wrong (NaN in float32 matmul). Each
+# profile emulates a Raspberry Pi's core instead, with the /proc/cpuinfo it shows.
+profile_cpu() {  # PROFILE -> "qemu-cpu cpu-part features" (features as the kernel lists them)
+    case "$1" in
+        pi4) echo "cortex-a72 0xd08 fp asimd evtstrm crc32 cpuid" ;;
+        pi5) echo "cortex-a76 0xd0b fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp" ;;
+        *) echo "check_arm64.sh: unknown profile $1 (pi4, pi5)" >&2; exit 2 ;;
+    esac
+}
+profile_name() { case "$1" in pi4) echo "Raspberry Pi 4 (Cortex-A72)" ;; pi5) echo "Raspberry Pi 5 (Cortex-A76)" ;; esac; }
+QEMU_CPU=cortex-a72
 in_root() {  # run a bash script inside the arm64 root, with a clean environment
     chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb QEMU_CPU="$QEMU_CPU" "${PASS_ENV[@]}" \
         PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin /bin/bash -euo pipefail -c "$1"
@@ -72,11 +93,15 @@ if [ ! -x "$ROOT/usr/bin/python3" ]; then
 fi
 [ -x "$ROOT/usr/bin/python3" ] || { echo "check_arm64.sh: debootstrap failed" >&2; exit 1; }
 
-# 4. The wheel (built here: it is pure Python) and the tests, outside any source tree.
+# 4. The wheel and the tests, outside any source tree.
 rm -rf "$ROOT/opt/dist" "$ROOT/opt/check"
 mkdir -p "$ROOT/opt/dist" "$ROOT/opt/check"
-timed "build wheel" "${PYTHON:-python3}" -m pip wheel -q --no-deps "$REPO" -w "$ROOT/opt/dist"
-cp -r "$REPO/tests" "$REPO/pyproject.toml" "$ROOT/opt/check/"
+# Pure Python (DEEPSORT_EDGE_AOT=0): the ahead-of-time kernel built here would be an x86-64
+# binary, so the root runs the JIT kernels, compiled for each profile's CPU.
+timed "build wheel" env DEEPSORT_EDGE_AOT=0 "${PYTHON:-python3}" -m pip wheel -q --no-deps "$REPO" -w "$ROOT/opt/dist"
+# The committed tree (tests read README.md, docs/, tools/ and the sources beside them); the
+# `pytest` command still tests the installed wheel (tests/conftest.py).
+git -C "$REPO" archive HEAD | tar -x -C "$ROOT/opt/check"
 HOST_CA="${PIP_CERT:-${REQUESTS_CA_BUNDLE:-${SSL_CERT_FILE:-}}}"
 if [ -n "$HOST_CA" ] && [ -f "$HOST_CA" ]; then
     cp -L "$HOST_CA" "$ROOT/opt/check/host-ca.pem" && PASS_ENV+=("PIP_CERT=/opt/check/host-ca.pem")
@@ -84,50 +109,128 @@ fi
 WHEEL="$(basename "$(ls "$ROOT"/opt/dist/deepsort_edge-*.whl)")"
 
 # 5. Mounts. qemu-user 7.2 passes the host's /proc/cpuinfo through, and ONNX
-#    Runtime's CPU probe crashes on x86 text, so an ARM one (Cortex-A72, as on a
-#    Raspberry Pi 4) is bound over it.
+#    Runtime's CPU probe crashes on x86 text, so the profile's ARM one is bound
+#    over it (rewritten in place per profile, see use_profile). The shared data,
+#    when present, is bound read-only (never copied).
 CPUINFO="$ROOT/opt/cpuinfo-arm64"
-for i in $(seq 0 $(($(nproc) - 1))); do
-    printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n' "$i"
-    printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n'
-done > "$CPUINFO"
+use_profile() {  # use_profile PROFILE: set QEMU_CPU and write its /proc/cpuinfo
+    local spec part features
+    spec="$(profile_cpu "$1")"
+    QEMU_CPU="${spec%% *}"
+    part="$(echo "$spec" | cut -d' ' -f2)"
+    features="$(echo "$spec" | cut -d' ' -f3-)"
+    for i in $(seq 0 $(($(nproc) - 1))); do
+        printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: %s\n' "$i" "$features"
+        printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x%s\nCPU part\t: %s\nCPU revision\t: %s\n\n' \
+            "$([ "$1" = pi5 ] && echo 4 || echo 0)" "$part" "$([ "$1" = pi5 ] && echo 1 || echo 3)"
+    done > "$CPUINFO.new"
+    cat "$CPUINFO.new" > "$CPUINFO" && rm -f "$CPUINFO.new"  # same inode: the bind mount sees it
+}
+use_profile "${PROFILES%% *}"
 MOUNTS=()
-cleanup() { for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do umount -l "${MOUNTS[i]}" || true; done; }
+cleanup() { for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do umount -l "${MOUNTS[i]}" || true; done; rm -f "$RESULTS"; }
 trap cleanup EXIT
 bind() { mount "$@"; MOUNTS+=("${*: -1}"); }
 bind -t proc proc "$ROOT/proc"
 bind --bind "$CPUINFO" "$ROOT/proc/cpuinfo"
 bind -t sysfs sys "$ROOT/sys"
 bind --bind /dev "$ROOT/dev"
+DATA_ENV=""
+if [ -f "$DATA/README.md" ]; then
+    mkdir -p "$ROOT/opt/shared-data"
+    bind --bind -o ro "$DATA" "$ROOT/opt/shared-data"
+    mount -o remount,ro,bind "$ROOT/opt/shared-data" || true
+    DATA_ENV="DEEPSORT_EDGE_DATA=/opt/shared-data"
+fi
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
 
 log "inside: $(in_root 'uname -m; python3 --version' | tr '\n' ' ')(qemu -cpu $QEMU_CPU)"
 
 # 6. Install into a fresh venv: the wheel with one ONNX Runtime (the cpu extra)
-#    and the core test tools (pip's download cache in the root speeds up re-runs).
-timed "pip install $WHEEL[cpu] pytest hypothesis scipy" in_root "
+#    (pip's download cache in the root speeds up re-runs). The root is minimal
+#    again first: a re-run removes what step 8 installs.
+in_root "if dpkg -s libgl1 >/dev/null 2>&1; then apt-get purge -y -q --autoremove $APT_GL >/dev/null 2>&1; fi"
+rc=0
+timed "pip install $WHEEL[cpu]" in_root "
     rm -rf /opt/venv && python3 -m venv /opt/venv
     python -m pip install -q --upgrade pip
-    pip install -q '/opt/dist/$WHEEL[cpu]' pytest hypothesis scipy
-    pip list 2>/dev/null | grep -i -E '^(deepsort-edge|numba|numpy|onnxruntime|opencv-python[a-z-]*|supervision) '"
+    pip install -q '/opt/dist/$WHEEL[cpu]'
+    pip list 2>/dev/null | grep -i -E '^(deepsort-edge|numba|numpy|onnxruntime|opencv-python[a-z-]*) '" || rc=$?
+record all "\`pip install\` the wheel \`[cpu]\` (aarch64 wheels)" "$(outcome $rc)"
+[ "$rc" = 0 ] || FAILED=1
 
-# 7. OpenCV imports without libGL (headless build), then the demo and the core tests.
-#    A re-run first removes what step 8 installs, so the root is minimal again.
-in_root "if dpkg -s libgl1 >/dev/null 2>&1; then apt-get purge -y -q --autoremove $APT_GL >/dev/null 2>&1; fi"
-timed "import cv2 on a minimal root (no libGL)" in_root "$IMPORT_CV2" || FAILED=1
-timed "deepsort-edge demo" in_root "cd /tmp && deepsort-edge demo --output-dir /tmp/demo" || FAILED=1
-timed "core tests" in_root "cd /opt/check && pytest -q -p no:cacheprovider -m 'not slow' $CORE_TESTS" || FAILED=1
+# 7. OpenCV imports without libGL (headless build); the demo per profile, each
+#    with an empty Numba cache (the cold start on that CPU).
+rc=0; timed "import cv2 on a minimal root (no libGL)" in_root "$IMPORT_CV2" || rc=$?
+record all "\`import cv2\`, no libGL / X11" "$(outcome $rc)"; [ "$rc" = 0 ] || FAILED=1
+for profile in $PROFILES; do
+    use_profile "$profile"
+    log "profile $profile: $(profile_name "$profile"), qemu -cpu $QEMU_CPU"
+    rc=0
+    timed "[$profile] deepsort-edge demo, empty Numba cache" in_root "
+        export NUMBA_CACHE_DIR=/tmp/numba-demo-$profile; rm -rf \$NUMBA_CACHE_DIR
+        cd /tmp && deepsort-edge demo --output-dir /tmp/demo-$profile" || rc=$?
+    record "$profile" "\`deepsort-edge demo\` (empty Numba cache)" "$(outcome $rc)"; [ "$rc" = 0 ] || FAILED=1
+done
 
-# 8. The eval extra adds TrackEval, which requires the full opencv-python build:
-#    two OpenCV builds share cv2/, and the full one needs libGL (informational).
-timed "pip install $WHEEL[cpu,eval]" in_root "pip install -q '/opt/dist/$WHEEL[cpu,eval]'
-    pip list 2>/dev/null | grep -i -E '^(onnxruntime|opencv)'"
-timed "import cv2 with the eval extra, no libGL (informational)" in_root "$IMPORT_CV2" || true
+# 8. The test extra adds TrackEval and deep-sort-realtime, which require the full
+#    opencv-python build: two OpenCV builds share cv2/, and the full one needs libGL.
+rc=0
+timed "pip install $WHEEL[cpu,test]" in_root "pip install -q '/opt/dist/$WHEEL[cpu,test]'
+    pip list 2>/dev/null | grep -i -E '^(onnxruntime|opencv|torch|nvidia)'" || rc=$?
+record all "add \`[test]\` (full opencv-python via TrackEval)" "$(outcome $rc)"; [ "$rc" = 0 ] || FAILED=1
+rc=0; timed "import cv2 with the test extra, no libGL (informational)" in_root "$IMPORT_CV2" || rc=$?
+record all "\`import cv2\` then, no libGL" "$([ "$rc" = 0 ] && echo pass || echo "fails: libGL/libxcb missing (expected)")"
+rc=0
 timed "apt-get install $APT_GL" in_root "apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $APT_GL >/dev/null 2>&1"
-timed "import cv2 with the eval extra after apt-get" in_root "$IMPORT_CV2" || FAILED=1
-# Motion only: step 7 already embedded the scene (ONNX Runtime is slow under emulation).
-timed "deepsort-edge demo with metrics" in_root \
-    "cd /tmp && deepsort-edge demo --no-video --no-appearance --output-dir /tmp/demo-eval" || FAILED=1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $APT_GL >/dev/null 2>&1" || rc=$?
+timed "import cv2 after apt-get" in_root "$IMPORT_CV2" || rc=$?
+record all "the apt line above, then \`import cv2\`" "$(outcome $rc)"; [ "$rc" = 0 ] || FAILED=1
+
+# 9. The whole non-slow suite per profile (float16 galleries and the bit-exact
+#    gallery dot products included), each with an empty Numba cache.
+for profile in $PROFILES; do
+    use_profile "$profile"
+    rc=0
+    timed "[$profile] pytest -m 'not slow'" in_root "
+        export NUMBA_CACHE_DIR=/tmp/numba-tests-$profile $DATA_ENV; rm -rf \$NUMBA_CACHE_DIR
+        cd /opt/check && pytest -q -p no:cacheprovider -m 'not slow' 2>&1 | tee /tmp/pytest-$profile.log | tail -25" || rc=$?
+    summary="$(in_root "grep -E '^=+ .*(passed|failed|error).* =+$' /tmp/pytest-$profile.log | tail -1 | sed -E 's/^=+ //; s/ in [0-9.]+s.*//; s/ =+$//'" || true)"
+    record "$profile" "\`pytest -m \"not slow\"\` (the whole suite but slow tests; empty Numba cache)" "${summary:-$(outcome $rc)}"
+    [ "$rc" = 0 ] || FAILED=1
+done
+
+# 10. README's table: steps as rows, one result/time column pair per profile.
+table() {
+    local commit header sep profile
+    commit="$(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- deepsort_edge tests || echo '+changes')"
+    printf '<!-- arm64-table:start (written by tools/check_arm64.sh) -->\n'
+    printf 'At commit `%s`, %s, on %s x86-64 cores (qemu-user %s):\n\n' "$commit" "$(date -u +%Y-%m-%d)" "$(nproc)" \
+        "$(qemu-aarch64-static --version | head -1 | grep -o -E '[0-9]+\.[0-9]+(\.[0-9]+)?' | head -1)"
+    header="| step |"; sep="|---|"
+    for profile in $PROFILES; do header+=" $(profile_name "$profile") | time |"; sep+="---|---:|"; done
+    printf '%s\n%s\n' "$header" "$sep"
+    cut -f2 "$RESULTS" | awk '!seen[$0]++' | while IFS= read -r step; do
+        local row="| $step |"
+        for profile in $PROFILES; do
+            local line
+            line="$(awk -F'\t' -v s="$step" -v p="$profile" '$2 == s && ($1 == p || $1 == "all")' "$RESULTS" | tail -1)"
+            if [ -n "$line" ]; then row+=" $(echo "$line" | cut -f3) | $(echo "$line" | cut -f4) s |"; else row+=" | |"; fi
+        done
+        printf '%s\n' "$row"
+    done
+    printf '<!-- arm64-table:end -->\n'
+}
+table > "$ROOT/opt/arm64-table.md"
+cat "$ROOT/opt/arm64-table.md"
+if [ "${WRITE_README:-1}" = 1 ] && grep -q '<!-- arm64-table:start' "$REPO/README.md"; then
+    "${PYTHON:-python3}" - "$REPO/README.md" "$ROOT/opt/arm64-table.md" <<'PY'
+import re, sys
+readme, table = (open(p, encoding="utf-8").read() for p in sys.argv[1:3])
+pattern = re.compile(r"<!-- arm64-table:start.*?<!-- arm64-table:end -->\n", re.S)
+open(sys.argv[1], "w", encoding="utf-8").write(pattern.sub(lambda _: table, readme, count=1))
+PY
+    log "README.md: ARM table rewritten"
+fi
 log "$([ "$FAILED" = 0 ] && echo "all checks PASS" || echo "some checks FAILED"); root kept at $ROOT (rm -rf it to start afresh)"
 exit "$FAILED"

@@ -37,7 +37,8 @@ ROUTES: dict[str, str] = {
     "rocm": "rocm",
     "migraphx": "migraphx",
     "cpu+eval (README demo)": "cpu,eval",
-    "cpu+export+test (README tests)": "cpu,export,test",
+    "cpu+test (README tests)": "cpu,test",
+    "cpu+export+test (export tests, after the CPU torch)": "cpu,export,test",
     "cuda+export+test": "cuda,export,test",
 }
 #: Target platforms: None = this machine; else linux-ARCH or one pip --platform tag (binary wheels only).

@@ -1,4 +1,4 @@
-"""``deepsort-edge`` command line: ``demo``, ``track``, ``eval``, ``export``, ``quantize``.
+"""``deepsort-edge`` command line: ``demo``, ``track``, ``eval``, ``export``, ``quantize``, ``warmup``.
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` and
 ``run(args) -> int``; modules are imported only when their subcommand runs,
@@ -35,6 +35,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("deepsort_edge.cli.eval", "HOTA / MOTA / IDF1 of MOT result files (TrackEval)"),
     "export": ("deepsort_edge.cli.export", "export a re-identification model to ONNX (needs torch)"),
     "quantize": ("deepsort_edge.cli.quantize", "static int8 of any ONNX re-identification model (needs onnx)"),
+    "warmup": ("deepsort_edge.cli.warmup", "compile the kernels now (or check the wheel's ahead-of-time ones)"),
 }
 
 

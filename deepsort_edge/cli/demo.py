@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from deepsort_edge.optional import progress_bar
+
 PROG = "deepsort-edge demo"
 WIDTH, HEIGHT, FPS = 640, 360, 30.0
 # The generator draws people 6-19 % of the frame height; the demo draws them
@@ -102,7 +104,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     started = time.perf_counter()
     import cv2  # noqa: PLC0415
-    from tqdm import tqdm  # noqa: PLC0415
 
     from deepsort_edge import DeepSORTTracker  # noqa: PLC0415
     from deepsort_edge.pipeline import track_frames  # noqa: PLC0415
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         if frame == still_frame:
             cv2.imwrite(str(out_dir / "demo.png"), annotated)
 
-    bar = tqdm(total=args.frames, unit="frame", desc="demo", file=sys.stderr,
+    bar = progress_bar(total=args.frames, unit="frame", desc="demo", file=sys.stderr,
                disable=True if args.no_progress else None, leave=False)
     try:
         stats = track_frames(frames(), detections, tracker, extractor, on_frame, bar)

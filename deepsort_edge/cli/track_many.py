@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from deepsort_edge.mot import MOTFormatError, MOTSequence
+from deepsort_edge.optional import progress_bar
 
 PROG = "deepsort-edge track"
 _VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv"}
@@ -387,10 +388,8 @@ def run_many(args: argparse.Namespace, inputs: list[Input]) -> int:
     runnable = [item for item in inputs if not (item.skipped or item.error)]
     jobs = [_item_args(args, item, out_dir) for item in runnable]
 
-    from tqdm import tqdm  # noqa: PLC0415
-
     start = time.perf_counter()
-    bar = tqdm(total=0, unit="frame", desc=f"{len(jobs)} inputs", file=sys.stderr,
+    bar = progress_bar(total=0, unit="frame", desc=f"{len(jobs)} inputs", file=sys.stderr,
                disable=True if args.no_progress else None, leave=False)
     try:
         if args.ray is not None:

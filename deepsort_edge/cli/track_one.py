@@ -31,6 +31,7 @@ from deepsort_edge.mot import (
     write_mot,
 )
 
+from deepsort_edge.optional import progress_bar
 from deepsort_edge.pipeline import frames_to_step, track_frames
 from deepsort_edge.video import VIDEO_SUFFIXES as _VIDEO_SUFFIXES
 from deepsort_edge.video import (
@@ -312,10 +313,8 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
     if args.video_out is not None:
         annotator = TrackAnnotator()
     if progress is None:
-        from tqdm import tqdm  # noqa: PLC0415
-
         def progress(total: int | None, name: str) -> Any:
-            return tqdm(total=total, unit="frame", desc=name, file=sys.stderr,
+            return progress_bar(total=total, unit="frame", desc=name, file=sys.stderr,
                         disable=True if args.no_progress else None, leave=False)
 
     bar = progress(source.num_frames or None, plan.name)
