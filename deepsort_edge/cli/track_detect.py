@@ -234,9 +234,9 @@ def _run(args: argparse.Namespace, detector: Any, extractor: Any, tracker: Any, 
             if cv2.waitKey(1) & 0xFF in (27, ord("q")):
                 raise KeyboardInterrupt  # Esc or q: stop as Ctrl-C does
 
-    from tqdm import tqdm  # noqa: PLC0415
+    from ..optional import progress_bar  # noqa: PLC0415
 
-    bar = tqdm(total=source.num_frames or None, unit="frame", desc=name, file=sys.stderr,
+    bar = progress_bar(total=source.num_frames or None, unit="frame", desc=name, file=sys.stderr,
                disable=True if args.no_progress else None, leave=False)
     start = time.perf_counter()
     try:
