@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -13,8 +14,10 @@ from .conftest import subprocess_env
 
 
 def _warmup(*args: str, **env: str) -> subprocess.CompletedProcess:
+    # Not from the repository root: `-m` puts the working directory first on sys.path, which would
+    # run the checkout instead of the package under test.
     return subprocess.run([sys.executable, "-m", "deepsort_edge.cli", "warmup", *args], env=subprocess_env(**env),
-                          capture_output=True, text=True, timeout=1200)
+                          cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=1200)
 
 
 def test_warmup_reports_what_runs():
