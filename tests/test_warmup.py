@@ -42,6 +42,7 @@ def test_warmup_jit_fills_the_given_cache_and_a_second_process_loads_it(tmp_path
     probe = ("import numpy as np; from deepsort_edge import DeepSORTTracker; "
              "DeepSORTTracker().update_arrays(np.array([[0., 0., 10., 20.]]), np.array([0.9]))")
     again = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600,
+                           cwd=tempfile.gettempdir(),  # the same package as the warmup (see _warmup)
                            env=subprocess_env(NUMBA_CACHE_DIR=str(cache), DEEPSORT_EDGE_KERNELS="jit"))
     assert again.returncode == 0, again.stderr
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.nb[ic]")} == before
