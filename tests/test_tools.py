@@ -29,7 +29,7 @@ def run_tool(args: list[str], tmp_path: Path, timeout: int = 600) -> subprocess.
 def test_soak_reports_memory_time_and_id_reuse(tmp_path):
     report = tmp_path / "soak.json"
     out = run_tool(
-        [str(REPO / "tools" / "soak.py"), "--frames", "3000", "--warmup-frames", "500", "--window", "200",
+        [str(REPO / "tools" / "bench.py"), "soak", "--frames", "3000", "--warmup-frames", "500", "--window", "200",
          "--mode", "ema", "--json", str(report), "--no-progress"],
         tmp_path,
     )
@@ -42,29 +42,13 @@ def test_soak_reports_memory_time_and_id_reuse(tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_tracker_quick_compares_with_deep_sort_realtime(tmp_path):
-    pytest.importorskip("deep_sort_realtime")
-    report = tmp_path / "bench.json"
-    out = run_tool([str(REPO / "tools" / "bench_tracker.py"), "--quick", "--json", str(report), "--no-progress"],
-                   tmp_path)
-    assert out.returncode in (0, 1), out.stderr
-    data = json.loads(report.read_text())
-    names = " ".join(t["target"] for t in data["targets"])
-    assert "deep-sort-realtime" in names and "matmul" in names
-    # Targets on the shared MOT17 data are SKIP (value None) where that data is absent.
-    for t in data["targets"]:
-        assert (t["status"], t["value"]) == ("SKIP", None) or (
-            isinstance(t["value"], float) and t["status"] in ("PASS", "FAIL")), t
-
-
-@pytest.mark.slow
 def test_bench_pipeline_times_each_stage_and_the_overlapped_run(tmp_path, shared_data):
     pytest.importorskip("onnx")
     from tests.detector_models import conv_detector
 
     model = conv_detector(tmp_path / "tiny.onnx")
     report = tmp_path / "pipeline.json"
-    out = run_tool([str(REPO / "tools" / "bench_pipeline.py"), "--detector", str(model), "--frames", "12",
+    out = run_tool([str(REPO / "tools" / "bench.py"), "pipeline", "--detector", str(model), "--frames", "12",
                     "--standin-detections", "--threads", "1", "--json", str(report)], tmp_path)
     assert out.returncode in (0, 1), out.stderr  # 1: the 15 % target missed on a busy machine
     (result,) = json.loads(report.read_text())
@@ -82,7 +66,7 @@ def test_soak_live_reads_a_stream_and_reports_memory(tmp_path, shared_data):
 
     model = conv_detector(tmp_path / "tiny.onnx")
     report = tmp_path / "soak-live.json"
-    out = run_tool([str(REPO / "tools" / "soak_live.py"), "--detector", str(model), "--frames", "300",
+    out = run_tool([str(REPO / "tools" / "bench.py"), "soak-live", "--detector", str(model), "--frames", "300",
                     "--rate", "100", "--json", str(report)], tmp_path)
     assert out.returncode in (0, 1), out.stderr
     data = json.loads(report.read_text())

@@ -19,6 +19,15 @@ from benchmarks.common import one_thread
 #: Section -> (module, runs on one thread, what it measures).
 SECTIONS: dict[str, tuple[str, bool, str]] = {
     "speed": ("benchmarks.speed", True, "tracker-only update time against deep-sort-realtime (MOT17-04, synthetic)"),
+    "soak": ("benchmarks.soak", True, "a long scene: memory growth, time drift, ids never reused"),
+    "threads": ("benchmarks.threads", True, "two trackers in two threads against one after the other"),
+    "embedder": ("benchmarks.embedder", False, "appearance embedding crops/s against torch"),
+    "pipeline": ("benchmarks.pipeline", False, "read | detect + embed | track: each stage alone and overlapped"),
+    "soak-live": ("benchmarks.soak_live", False, "a live MJPEG source faster than the pipeline: memory stays flat"),
+    "streams": ("benchmarks.streams", False, "many streams: separate trackers, MultiStreamTracker, Ray"),
+    "gpu": ("benchmarks.gpu", False, "embedder providers on a GPU: equivalence, crops/s, streams in real time"),
+    "startup": ("measure_start", False, "cold and warm start: import and first tracked frame, fresh processes"),
+    "install": ("measure_install", False, "installed size of each install route, fresh venvs"),
 }
 
 

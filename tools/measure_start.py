@@ -9,7 +9,7 @@ with an empty ``NUMBA_CACHE_DIR`` unless it says "warm":
   events recorded (how many compilations, the slowest, self time);
 - ``jit, warm cache``: the same again on the cache the previous run wrote.
 
-Per-update speed of the two: ``tools/bench_engine.py`` under
+Per-update speed of the two: ``python tools/bench.py speed`` under
 ``DEEPSORT_EDGE_KERNELS=jit`` and without it.
 
     python tools/measure_start.py [--runs 3] [--jit-runs 1] [--json out.json]

@@ -106,3 +106,12 @@ def add_dataset_arguments(parser, *, name: str, sets: str | None) -> None:
     parser.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "bench" / "cache",
                         help="embedding cache (reused between runs)")
     parser.add_argument("--sets", default=sets, help=f"comma-separated sets to run (default: {sets or 'all'})")
+
+
+def package_env(**overrides: str) -> dict[str, str]:
+    """``os.environ`` for a child Python that must import the same ``deepsort_edge`` as this one."""
+    import deepsort_edge
+
+    parent = str(Path(deepsort_edge.__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [parent, os.environ.get("PYTHONPATH")])),
+            **overrides}

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Appearance-embedding throughput: ONNX Runtime batched vs one by one vs torch eager.
 
 Measures crops per second on the same crops for:
@@ -17,7 +16,7 @@ people per frame) and a crowded frame with ``--crowd`` boxes; synthetic
 frames when the shared data is absent.
 
 Usage:
-    python tools/bench_embedder.py [--frames 100] [--crowd 64] [--repeat 3] [--json out.json]
+    python tools/bench.py embedder [--frames 100] [--crowd 64] [--repeat 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -26,36 +25,24 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_model_path
 
-from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_model_path  # noqa: E402
+from .common import cpu_name, shared_data_dir
 
-REPO = Path(__file__).resolve().parents[1]
 PETS = Path("MOT15/train/PETS09-S2L1")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load_workloads(frames: int, crowd: int, seed: int = 0):
     """{name: [(frame, xyxy), ...]}: PETS frames with gt boxes and one crowded workload."""
     import cv2
 
-    data = Path(os.environ.get("DEEPSORT_EDGE_DATA", REPO.parent / "shared" / "data"))
+    data = shared_data_dir()
     root = data / PETS
     rng = np.random.default_rng(seed)
     workloads = {}
@@ -121,7 +108,7 @@ def torch_setup(fx: DeepSORTFeatureExtractor):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(prog="bench.py embedder", 
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--frames", type=int, default=100, help="PETS frames to use (default 100)")
@@ -252,6 +239,3 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

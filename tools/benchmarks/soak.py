@@ -1,9 +1,8 @@
-#!/usr/bin/env python
 """Soak run: a long seeded synthetic scene through one DeepSORTTracker.
 
 Objects keep entering and leaving (``turnover``), so tracks are created and
 deleted all the time. The script samples resident memory (RSS) and the
-per-frame update time over the run and checks three targets (issue 5):
+per-frame update time over the run and checks three targets:
 
 - memory growth after warm-up < 5 MB (RSS at the end minus RSS when the
   warm-up frames are done; the peak is reported too);
@@ -18,35 +17,27 @@ per-frame update time over the run and checks three targets (issue 5):
 Only the tracker's ``update_arrays`` call is timed; scene generation and the
 checks are not. Bookkeeping uses memory proportional to the live tracks only,
 and the per-frame time array is allocated before the warm-up baseline, so
-neither shows up as growth. Runs on one thread (numba, BLAS, OpenMP).
+neither shows up as growth. Runs on one thread (numba, BLAS, OpenMP: the runner sets them).
 
 Usage:
-    python tools/soak.py                         # 100,000 frames, 20 objects, gallery mode (~1 minute on 2 cores)
-    python tools/soak.py --mode ema --json soak_ema.json
-    python tools/soak.py --frames 5000           # a short check
+    python tools/bench.py soak                         # 100,000 frames, 20 objects, gallery mode (~1 minute on 2 cores)
+    python tools/bench.py soak --mode ema --json soak_ema.json
+    python tools/bench.py soak --frames 5000           # a short check
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import platform
+import sys
+import time
+from pathlib import Path
 
-for _name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_name] = "1"
+import numpy as np
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
-
-from deepsort_edge.synthetic import SceneConfig, iter_scene  # noqa: E402
+from deepsort_edge.synthetic import SceneConfig, iter_scene
 
 TARGET_GROWTH_MB = 5.0
 TARGET_TIME_RATIO = 1.2
@@ -108,7 +99,7 @@ class IdChecker:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="bench.py soak", description=__doc__.split("\n\n")[0])
     p.add_argument("--frames", type=int, default=100_000)
     p.add_argument("--objects", type=int, default=20, help="objects present at any time (default 20)")
     p.add_argument("--mode", choices=("gallery", "ema"), default="gallery")
@@ -260,6 +251,3 @@ def main(argv: list[str] | None = None) -> int:
         }, indent=2))
     return 0 if all(t["status"] == "PASS" for t in targets) else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,7 +6,7 @@ prints the wall-clock speed-up. Python code between kernel calls still holds
 the GIL, so the speed-up grows with the share of time spent in kernels: more
 detections per frame, gallery mode.
 
-    python tools/bench_threads.py --objects 50 200 --threads 2
+    python tools/bench.py threads --objects 50 200 --threads 2
 """
 
 from __future__ import annotations
@@ -14,20 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import threading
 import time
-from pathlib import Path
 
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numba
 
-import numba  # noqa: E402
-
-from deepsort_edge import DeepSORTTracker  # noqa: E402
-from deepsort_edge.synthetic import SceneConfig, generate_scene  # noqa: E402
+from deepsort_edge import DeepSORTTracker
+from deepsort_edge.synthetic import SceneConfig, generate_scene
 
 
 def run(frames, mode: str) -> list[list[int]]:
@@ -60,7 +53,7 @@ def measure(objects: int, threads: int, frames: int, mode: str) -> tuple[float, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="bench.py threads", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", type=int, nargs="+", default=[20, 50, 200])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--frames", type=int, default=1000)
@@ -80,6 +73,3 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {mode} | {objects} | {seq:.2f} | {par:.2f} | {seq / par:.2f}x | {'yes' if same else 'NO'} |")
     return 0 if identical_everywhere else 1
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

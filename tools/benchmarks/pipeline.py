@@ -16,7 +16,7 @@ to embedding and tracking is PETS09's public detections for that frame (scaled t
 the video), so every stage carries a real load.
 
 Example:
-    python tools/bench_pipeline.py --detector hog --detector /tmp/yolo11n.onnx --frames 200 \\
+    python tools/bench.py pipeline --detector hog --detector /tmp/yolo11n.onnx --frames 200 \\
         --standin-detections --docs docs/benchmarks.md
 """
 
@@ -35,10 +35,9 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from .common import shared_data_dir
 
-DATA = Path(os.environ.get("DEEPSORT_EDGE_DATA", REPO.parent / "shared" / "data"))
+DATA = shared_data_dir()
 VIDEO = DATA / "video" / "pets09-s2l1-480x360.avi"
 DETECTIONS = DATA / "MOT15" / "train" / "PETS09-S2L1" / "det" / "det.txt"
 VIDEO_SCALE = 0.625  # the video is the sequence's 768x576 frames at this scale
@@ -204,7 +203,7 @@ def markdown(results: list[dict[str, Any]], command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="bench.py pipeline", description=__doc__.split("\n\n")[0])
     parser.add_argument("--detector", action="append", required=True, help="hog or an ONNX file; repeat")
     parser.add_argument("--frames", type=int, default=200, help="frames of the video (default 200)")
     parser.add_argument("--threads", type=int, action="append", default=None,
@@ -230,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             result = best_of(runs)
             results.append(result)
             print(json.dumps(result, indent=2), flush=True)
-    argv_text = " ".join(["python tools/bench_pipeline.py", *(argv if argv is not None else sys.argv[1:])])
+    argv_text = " ".join(["python tools/bench.py pipeline", *(argv if argv is not None else sys.argv[1:])])
     table = markdown(results, re.sub(r"--(json|docs) \S+ ?", "", argv_text).strip())
     print(table)
     if args.json is not None:
@@ -246,6 +245,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"target overlapped >= 0.85 x slowest stage: {'PASS' if met else 'FAIL'}")
     return 0 if met else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Many-stream benchmark: separate trackers vs MultiStreamTracker vs Ray, with the shipped embedder.
 
 Eight streams, frames and detections held in memory (decoding is not timed):
@@ -27,9 +26,9 @@ and the driver's per-update overhead. The first 2 frames of each run are
 not timed (first-call costs).
 
 Usage:
-    python tools/bench_streams.py --frames 40 --repeat 3   # about 3 minutes on 2 cores
-    python tools/bench_streams.py --frames 20 --no-ray
-    python tools/bench_streams.py --provider cuda   # embedder on CUDA (Ray: embedder actor gets a GPU)
+    python tools/bench.py streams --frames 40 --repeat 3   # about 3 minutes on 2 cores
+    python tools/bench.py streams --frames 20 --no-ray
+    python tools/bench.py streams --provider cuda   # embedder on CUDA (Ray: embedder actor gets a GPU)
 """
 
 from __future__ import annotations
@@ -37,22 +36,18 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import supervision as sv
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
+from deepsort_edge import DeepSORTTracker, MultiStreamTracker
+from deepsort_edge.demo_scene import SceneRenderer
+from deepsort_edge.embedder import DeepSORTFeatureExtractor
+from deepsort_edge.synthetic import SceneConfig, generate_scene
 
-import supervision as sv  # noqa: E402
-
-from deepsort_edge import DeepSORTTracker, MultiStreamTracker  # noqa: E402
-from deepsort_edge.demo_scene import SceneRenderer  # noqa: E402
-from deepsort_edge.embedder import DeepSORTFeatureExtractor  # noqa: E402
-from deepsort_edge.synthetic import SceneConfig, generate_scene  # noqa: E402
+from .common import package_env, shared_data_dir
 
 PETS = Path("MOT15") / "train" / "PETS09-S2L1"
 PETS_DETS = Path("MOT15") / "train-sort-frcnn-det" / "PETS09-S2L1" / "det.txt"
@@ -61,10 +56,6 @@ UNTIMED = 2
 SETTINGS = dict(minimum_consecutive_frames=3)
 
 Stream = list[tuple[sv.Detections, np.ndarray]]
-
-
-def shared_data_dir() -> Path:
-    return Path(os.environ.get("DEEPSORT_EDGE_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
 def pets_streams(frames: int) -> dict[str, Stream] | None:
@@ -145,7 +136,7 @@ def same_ids(a: list, b: list) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="bench.py streams", description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=60, help="frames per stream (default 60)")
     parser.add_argument("--provider", default="cpu", help="ONNX Runtime provider for the embedder (cpu, cuda, ...)")
     parser.add_argument("--batch-size", type=int, default=8,
@@ -181,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
 
         start = time.perf_counter()
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}})
+                 runtime_env={"env_vars": {"PYTHONPATH": package_env()["PYTHONPATH"]}})
         remote = RayMultiStreamTracker(fx, num_workers=args.ray_workers, **SETTINGS)
         startup = time.perf_counter() - start
     same = {"multi": True, "ray": True}
@@ -248,6 +239,3 @@ def main(argv: list[str] | None = None) -> int:
               "embedders, until the driver's per-update overhead above is the limit")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
