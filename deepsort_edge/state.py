@@ -348,7 +348,7 @@ def _positive_definite(cov: np.ndarray, diagonal: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- files
 def write_state_file(state: Mapping[str, Any], path: str | Path) -> Path:
-    """Write a state dict as a version-1 state file (atomically: all or nothing).
+    """Write a state dict as a state file of the current version (atomically: all or nothing).
 
     Args:
         state: ``DeepSORTTracker.state_dict()``.

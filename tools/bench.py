@@ -28,6 +28,7 @@ SECTIONS: dict[str, tuple[str, bool, str]] = {
     "gpu": ("benchmarks.gpu", False, "embedder providers on a GPU: equivalence, crops/s, streams in real time"),
     "startup": ("measure_start", False, "cold and warm start: import and first tracked frame, fresh processes"),
     "install": ("measure_install", False, "installed size of each install route, fresh venvs"),
+    "docs": ("benchmarks.docs", False, "re-render every generated block of README.md and docs/ from its JSON"),
 }
 
 
