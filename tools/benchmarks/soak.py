@@ -20,17 +20,16 @@ and the per-frame time array is allocated before the warm-up baseline, so
 neither shows up as growth. Runs on one thread (numba, BLAS, OpenMP: the runner sets them).
 
 Usage:
-    python tools/bench.py soak                         # 100,000 frames, 20 objects, gallery mode (~1 minute on 2 cores)
-    python tools/bench.py soak --mode ema --json soak_ema.json
-    python tools/bench.py soak --frames 5000           # a short check
+    python tools/bench.py soak                # 100,000 frames, 20 objects, gallery then ema (~1 minute each on 2 cores)
+    python tools/bench.py soak --json docs/bench/soak.json --docs   # and rewrite docs/benchmarks.md's block
+    python tools/bench.py soak --modes ema --frames 5000            # a short check
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,11 @@ import numpy as np
 
 from deepsort_edge.synthetic import SceneConfig, iter_scene
 
+from .common import REPO, machine_info
+from .common import progress as with_progress
+from .report import check, md_table, replace_block, write_json
+
+DOCS_BLOCK = "soak"
 TARGET_GROWTH_MB = 5.0
 TARGET_TIME_RATIO = 1.2
 
@@ -102,7 +106,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench.py soak", description=__doc__.split("\n\n")[0])
     p.add_argument("--frames", type=int, default=100_000)
     p.add_argument("--objects", type=int, default=20, help="objects present at any time (default 20)")
-    p.add_argument("--mode", choices=("gallery", "ema"), default="gallery")
+    p.add_argument("--modes", nargs="+", choices=("gallery", "ema"), default=["gallery", "ema"],
+                   help="appearance modes, one run each (default both)")
     p.add_argument("--matching", choices=("cascade", "global"), default="cascade")
     p.add_argument("--nn-budget", type=int, default=100)
     p.add_argument("--embedding-dim", type=int, default=512)
@@ -114,7 +119,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--window", type=int, default=1000, help="frames in each timing window (default 1000)")
     p.add_argument("--samples", type=int, default=20, help="rows in the report table (default 20)")
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--docs", action="store_true", help="rewrite docs/benchmarks.md's soak block from the results")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
     args = p.parse_args(argv)
     if args.frames < 2 * args.window + args.warmup_frames:
         p.error(f"--frames must be at least 2 * --window + --warmup-frames "
@@ -122,48 +128,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    import numba
+def soak(args: argparse.Namespace, mode: str) -> dict:
+    """One long run in ``mode``: RSS and update-time samples, id checks, the three targets."""
+    from deepsort_edge import DeepSORTTracker
 
-    from deepsort_edge import DeepSORTTracker, __version__
-
-    tracker = DeepSORTTracker(nn_budget=args.nn_budget, appearance_mode=args.mode, matching=args.matching)
+    tracker = DeepSORTTracker(nn_budget=args.nn_budget, appearance_mode=mode, matching=args.matching)
     tracker.warmup()
     horizon = int(getattr(tracker, "maximum_frames_without_update", tracker.lost_track_buffer))
-    cfg = SceneConfig(
-        num_objects=args.objects,
-        seed=args.seed,
-        turnover=args.turnover,
-        miss_rate=0.05,
-        false_positive_rate=0.05,
-        occlusion_rate=0.005,
-        max_occlusion_frames=20,
-        embedding_dim=args.embedding_dim,
-        embedding_noise=0.5,
-    )
+    cfg = SceneConfig(num_objects=args.objects, seed=args.seed, turnover=args.turnover, miss_rate=0.05,
+                      false_positive_rate=0.05, occlusion_rate=0.005, max_occlusion_frames=20,
+                      embedding_dim=args.embedding_dim, embedding_noise=0.5)
     # Allocated and written before the baseline: np.zeros alone maps pages
     # lazily, and filling them during the run would look like 8 bytes/frame growth.
     times_ms = np.full(args.frames, np.nan)
     checker = IdChecker(horizon)
     sample_every = max(args.frames // args.samples, 1)
     samples: list[dict] = []
-    baseline_rss = None
-    peak_after_warmup = 0.0
-    detections = 0
-
-    progress = None
-    if not args.no_progress:
-        from tqdm import tqdm
-
-        progress = tqdm(total=args.frames, desc=f"soak {args.mode}", file=sys.stderr, mininterval=1.0)
+    baseline_rss, peak_after_warmup, detections = None, 0.0, 0
     started = time.perf_counter()
-    for frame in iter_scene(cfg, args.frames):
+    for frame in with_progress(iter_scene(cfg, args.frames), args.frames, f"soak {mode}", args.progress):
         t0 = time.perf_counter_ns()
         ids = tracker.update_arrays(frame.xyxy, frame.scores, frame.embeddings)
-        t1 = time.perf_counter_ns()
         k = frame.index - 1
-        times_ms[k] = (t1 - t0) / 1e6
+        times_ms[k] = (time.perf_counter_ns() - t0) / 1e6
         detections += len(ids)
         checker.add(frame.index, ids)
         if frame.index == args.warmup_frames:
@@ -173,81 +160,92 @@ def main(argv: list[str] | None = None) -> int:
             if baseline_rss is not None and frame.index > args.warmup_frames:
                 peak_after_warmup = max(peak_after_warmup, rss)
             window = times_ms[max(k + 1 - sample_every, 0) : k + 1]
-            samples.append({
-                "frame": frame.index,
-                "rss_mb": rss,
-                "median_ms": float(np.median(window)),
-                "p95_ms": float(np.percentile(window, 95)),
-                "live_tracks": len(tracker.tracks),
-                "ids_so_far": checker.max_id,
-            })
-        if progress is not None:
-            progress.update(1)
-    if progress is not None:
-        progress.close()
-    elapsed = time.perf_counter() - started
-
+            samples.append({"frame": frame.index, "rss_mb": rss, "median_ms": float(np.median(window)),
+                            "p95_ms": float(np.percentile(window, 95)), "live_tracks": len(tracker.tracks),
+                            "ids_so_far": checker.max_id})
     final_rss = rss_mb()
-    growth = final_rss - baseline_rss
-    peak_growth = max(peak_after_warmup, final_rss) - baseline_rss
     start = times_ms[args.warmup_frames : args.warmup_frames + args.window]
     end = times_ms[-args.window :]
-    ratio = float(np.median(end) / np.median(start))
-    targets = [
-        {"target": "memory growth after warm-up (MB)", "value": growth, "threshold": f"< {TARGET_GROWTH_MB}",
-         "status": "PASS" if growth < TARGET_GROWTH_MB else "FAIL"},
-        {"target": "per-frame time end / start (medians)", "value": ratio, "threshold": f"<= {TARGET_TIME_RATIO}",
-         "status": "PASS" if ratio <= TARGET_TIME_RATIO else "FAIL"},
-        {"target": "ids never reused (violations)", "value": len(checker.violations), "threshold": "== 0",
-         "status": "PASS" if not checker.violations else "FAIL"},
-    ]
+    growth, ratio = final_rss - baseline_rss, float(np.median(end) / np.median(start))
+    return {
+        "mode": mode, "horizon": horizon, "detections_per_frame": detections / args.frames,
+        "elapsed_s": time.perf_counter() - started, "mean_ms": float(times_ms.mean()),
+        "baseline_rss_mb": baseline_rss, "final_rss_mb": final_rss, "growth_mb": growth,
+        "peak_growth_mb": max(peak_after_warmup, final_rss) - baseline_rss,
+        "start_window": [args.warmup_frames + 1, args.warmup_frames + args.window],
+        "end_window": [args.frames - args.window + 1, args.frames],
+        "start_median_ms": float(np.median(start)), "end_median_ms": float(np.median(end)), "time_ratio": ratio,
+        "distinct_ids": checker.distinct, "violations": checker.violations, "samples": samples,
+        "targets": [check("memory growth after warm-up (MB)", growth, TARGET_GROWTH_MB, "lower"),
+                    check("per-frame time end / start (medians)", ratio, TARGET_TIME_RATIO, "lower"),
+                    check("ids reused (violations)", len(checker.violations), 0, "lower")],
+    }
 
+
+def report_lines(args: argparse.Namespace, r: dict) -> list[str]:
+    """The markdown report of one run."""
     lines = [
-        f"# deepsort-edge soak: {args.frames} frames, mode {args.mode}",
-        "",
-        f"- scene: {args.objects} objects present at any time, turnover {args.turnover} "
-        f"(objects leave and new ones enter), 5% misses, 5% false positives, occlusions up to 20 frames, "
-        f"{args.embedding_dim}-d embeddings, seed {args.seed}; {detections / args.frames:.1f} detections a frame",
-        f"- tracker: DeepSORTTracker(appearance_mode={args.mode!r}, nn_budget={args.nn_budget}, "
-        f"matching={args.matching!r}), other settings "
-        f"default (track deleted after {horizon} frames unmatched); one thread",
-        f"- {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"numpy {np.__version__}, numba {numba.__version__}, deepsort-edge {__version__}",
-        f"- warm-up: {args.warmup_frames} frames; RSS then {baseline_rss:.1f} MB; run took {elapsed:.0f} s "
-        f"(mean update {times_ms.mean():.3f} ms)",
-        "",
-        f"| frame | RSS MB | RSS - warm-up MB | median ms (last {sample_every} frames) | p95 ms "
-        "| live tracks | ids so far |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"# deepsort-edge soak: {args.frames} frames, mode {r['mode']}", "",
+        f"- scene: {args.objects} objects present at any time, turnover {args.turnover} (objects leave and new "
+        f"ones enter), 5% misses, 5% false positives, occlusions up to 20 frames, {args.embedding_dim}-d "
+        f"embeddings, seed {args.seed}; {r['detections_per_frame']:.1f} detections a frame",
+        f"- tracker: DeepSORTTracker(appearance_mode={r['mode']!r}, nn_budget={args.nn_budget}, "
+        f"matching={args.matching!r}), other settings default (track deleted after {r['horizon']} frames "
+        "unmatched); one thread",
+        f"- warm-up: {args.warmup_frames} frames; RSS then {r['baseline_rss_mb']:.1f} MB; run took "
+        f"{r['elapsed_s']:.0f} s (mean update {r['mean_ms']:.3f} ms)", "",
     ]
-    for s in samples:
-        delta = f"{s['rss_mb'] - baseline_rss:+.2f}" if s["frame"] >= args.warmup_frames else "(warm-up)"
-        lines.append(f"| {s['frame']} | {s['rss_mb']:.1f} | {delta} | {s['median_ms']:.3f} | {s['p95_ms']:.3f} "
-                     f"| {s['live_tracks']} | {s['ids_so_far']} |")
+    rows = [[str(s["frame"]), f"{s['rss_mb']:.1f}",
+             f"{s['rss_mb'] - r['baseline_rss_mb']:+.2f}" if s["frame"] >= args.warmup_frames else "(warm-up)",
+             f"{s['median_ms']:.3f}", f"{s['p95_ms']:.3f}", str(s["live_tracks"]), str(s["ids_so_far"])]
+            for s in r["samples"]]
+    lines += [md_table(["frame", "RSS MB", "RSS - warm-up MB", "median ms (window)", "p95 ms", "live tracks",
+                        "ids so far"], rows, "rrrrrrr"), ""]
     lines += [
-        "",
-        f"Timing windows: frames {args.warmup_frames + 1}-{args.warmup_frames + args.window} median "
-        f"{np.median(start):.3f} ms; frames {args.frames - args.window + 1}-{args.frames} median "
-        f"{np.median(end):.3f} ms.",
-        f"Memory: end {final_rss:.1f} MB, growth {growth:+.2f} MB, peak growth {peak_growth:+.2f} MB after warm-up.",
-        f"Ids: {checker.distinct} distinct ids output, largest {checker.max_id}.",
-        "",
-        "| target | value | threshold | result |",
-        "|---|---:|---:|---|",
+        f"Timing windows: frames {r['start_window'][0]}-{r['start_window'][1]} median {r['start_median_ms']:.3f} "
+        f"ms; frames {r['end_window'][0]}-{r['end_window'][1]} median {r['end_median_ms']:.3f} ms.",
+        f"Memory: end {r['final_rss_mb']:.1f} MB, growth {r['growth_mb']:+.2f} MB, peak growth "
+        f"{r['peak_growth_mb']:+.2f} MB after warm-up. Ids: {r['distinct_ids']} distinct.", "",
+        md_table(["target", "value", "threshold", "result"],
+                 [[t["target"], f"{t['value']:.3g}", t["threshold"], t["status"]] for t in r["targets"]], "lrrl"),
     ]
-    lines += [f"| {t['target']} | {t['value']:.3g} | {t['threshold']} | {t['status']} |" for t in targets]
-    if checker.violations:
-        lines += ["", "Id violations:"] + [f"- {v}" for v in checker.violations]
-    report = "\n".join(lines)
-    print(report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-            "baseline_rss_mb": baseline_rss, "final_rss_mb": final_rss, "growth_mb": growth,
-            "peak_growth_mb": peak_growth, "time_ratio": ratio, "elapsed_s": elapsed,
-            "distinct_ids": checker.distinct, "violations": checker.violations,
-            "samples": samples, "targets": targets, "report_markdown": report,
-        }, indent=2))
-    return 0 if all(t["status"] == "PASS" for t in targets) else 1
+    return lines + (["", "Id violations:"] + [f"- {v}" for v in r["violations"]] if r["violations"] else [])
 
+
+def render(data: dict) -> str:
+    """docs/benchmarks.md's soak block: one row per mode."""
+    a, m = data["args"], data["machine"]
+    rows = []
+    for r in data["runs"].values():
+        rows.append([r["mode"], f"{a['frames']:,}", f"{r['distinct_ids']:,}", f"{r['growth_mb']:+.2f} MB",
+                     f"{r['start_median_ms']:.3f} / {r['end_median_ms']:.3f}", f"{r['time_ratio']:.2f}",
+                     str(len(r["violations"]))])
+    window = next(iter(data["runs"].values()))
+    (a0, a1), (b0, b1) = window["start_window"], window["end_window"]
+    status = {t["status"] for r in data["runs"].values() for t in r["targets"]}
+    return "\n".join([
+        f"`{data['command']}` on {m['cpu']} ({m['usable_cpus']} usable CPUs), Python {m['python']}, numba "
+        f"{m['numba']}, deepsort-edge {m['deepsort_edge']}; {a['objects']} objects present at any time "
+        f"(turnover {a['turnover']}), {a['embedding_dim']}-d embeddings, one thread:", "",
+        md_table(["mode", "frames", "identities", "RSS growth after warm-up",
+                  f"median ms, frames {a0}-{a1} / {b0}-{b1}", "end / start", "ids reused"], rows), "",
+        f"Targets: memory growth after warm-up < {TARGET_GROWTH_MB:g} MB, end / start <= {TARGET_TIME_RATIO}, "
+        f"no id reused: {'all pass' if status == {'PASS'} else 'not all pass'}.", "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    runs = {}
+    for mode in args.modes:
+        runs[mode] = soak(args, mode)
+        print("\n".join(report_lines(args, runs[mode])), flush=True)
+    data = {"command": "python tools/bench.py soak " + shlex.join(argv if argv is not None else sys.argv[2:]),
+            "machine": machine_info(), "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "runs": runs}
+    data["command"] = data["command"].strip()
+    if args.json:
+        write_json(args.json, data)
+    if args.docs:
+        replace_block(REPO / "docs" / "benchmarks.md", DOCS_BLOCK, render(data))
+    return 0 if all(t["status"] == "PASS" for r in runs.values() for t in r["targets"]) else 1
