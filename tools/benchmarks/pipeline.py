@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import sys
 import tempfile
@@ -35,13 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from .common import shared_data_dir
+from .common import machine_info, shared_data_dir
+from .report import replace_block, write_json
 
 DATA = shared_data_dir()
 VIDEO = DATA / "video" / "pets09-s2l1-480x360.avi"
 DETECTIONS = DATA / "MOT15" / "train" / "PETS09-S2L1" / "det" / "det.txt"
 VIDEO_SCALE = 0.625  # the video is the sequence's 768x576 frames at this scale
-START, END = "<!-- pipeline-bench:start -->", "<!-- pipeline-bench:end -->"
+DOCS_BLOCK = "pipeline-bench"
 
 
 class StandIn:
@@ -182,9 +181,11 @@ def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return best
 
 
-def markdown(results: list[dict[str, Any]], command: str) -> str:
+def render(data: dict[str, Any]) -> str:
+    """docs/benchmarks.md's pipeline block, from the JSON this section writes."""
+    results, m = data["results"], data["machine"]
     lines = [
-        f"`{command}` ({platform.machine()}, {os.cpu_count()} CPU cores, shared; frames/s, each "
+        f"`{data['command']}` ({m['machine']}, {m['cpu_count']} CPU cores, shared; frames/s, each "
         "stage alone on the same frames, then the overlapped pipeline of `deepsort-edge track --detector`; "
         f"best of {results[0]['runs']} runs):",
         "",
@@ -214,10 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="run everything this many times; each speed is the best run's (a shared machine)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
-    parser.add_argument("--docs", type=Path, default=None, help=f"replace the {START} block of this file")
+    parser.add_argument("--docs", type=Path, default=None, help=f"replace the {DOCS_BLOCK} block of this file")
     args = parser.parse_args(argv)
     if not VIDEO.is_file():
-        print(f"bench_pipeline: {VIDEO} not found (set DEEPSORT_EDGE_DATA)", file=sys.stderr)
+        print(f"bench.py pipeline: {VIDEO} not found (set DEEPSORT_EDGE_DATA)", file=sys.stderr)
         return 2
     results = []
     for spec in args.detector:
@@ -229,18 +230,14 @@ def main(argv: list[str] | None = None) -> int:
             result = best_of(runs)
             results.append(result)
             print(json.dumps(result, indent=2), flush=True)
-    argv_text = " ".join(["python tools/bench.py pipeline", *(argv if argv is not None else sys.argv[1:])])
-    table = markdown(results, re.sub(r"--(json|docs) \S+ ?", "", argv_text).strip())
-    print(table)
+    argv_text = " ".join(["python tools/bench.py pipeline", *(argv if argv is not None else sys.argv[2:])])
+    data = {"command": re.sub(r"--(json|docs) \S+ ?", "", argv_text).strip(), "machine": machine_info(),
+            "results": results}
+    print(render(data))
     if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    if args.docs is not None:
-        text = args.docs.read_text(encoding="utf-8")
-        if START not in text or END not in text:
-            print(f"bench_pipeline: {args.docs} has no {START} ... {END} block", file=sys.stderr)
-            return 2
-        head, rest = text.split(START, 1)
-        args.docs.write_text(head + START + "\n" + table + "\n" + END + rest.split(END, 1)[1], encoding="utf-8")
+        write_json(args.json, data)
+    if args.docs is not None and not replace_block(args.docs, DOCS_BLOCK, render(data) + "\n"):
+        return 2
     met = all(r["overlapped_vs_slowest"] >= 0.85 for r in results)
     print(f"target overlapped >= 0.85 x slowest stage: {'PASS' if met else 'FAIL'}")
     return 0 if met else 1
