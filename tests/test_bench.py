@@ -41,7 +41,8 @@ def test_replace_block_rewrites_only_between_its_markers(tmp_path):
     doc = tmp_path / "doc.md"
     doc.write_text("intro\n<!-- x:start -->\nold\n<!-- x:end -->\n<!-- y:start -->\nkeep\n<!-- y:end -->\n")
     assert report.replace_block(doc, "x", "new 1\nnew 2")
-    assert doc.read_text() == "intro\n<!-- x:start -->\nnew 1\nnew 2\n<!-- x:end -->\n<!-- y:start -->\nkeep\n<!-- y:end -->\n"
+    assert doc.read_text() == ("intro\n<!-- x:start -->\nnew 1\nnew 2\n<!-- x:end -->\n"
+                               "<!-- y:start -->\nkeep\n<!-- y:end -->\n")
     assert report.read_block(doc, "x") == "new 1\nnew 2\n" and report.read_block(doc, "y") == "keep\n"
     assert not report.replace_block(doc, "z", "nothing") and report.read_block(doc, "z") is None
 

@@ -34,12 +34,14 @@ class Block:
 
 def blocks() -> list[Block]:
     """Every generated block (renderers import lazily: some sections need optional packages)."""
-    from . import embedder, gpu, soak, speed_docs, threads
+    from . import embedder, gpu, pipeline, soak, speed_docs, streams, threads
 
     out = [Block(file, marker, "docs/bench/speed.json", render)
            for (file, marker), (_, render) in speed_docs.BLOCKS.items()]
     out.append(Block("docs/benchmarks.md", soak.DOCS_BLOCK, "docs/bench/soak.json", soak.render))
     out.append(Block("docs/benchmarks.md", embedder.DOCS_BLOCK, "docs/bench/embedder.json", embedder.render))
+    out.append(Block("docs/benchmarks.md", pipeline.DOCS_BLOCK, "docs/bench/pipeline.json", pipeline.render))
+    out.append(Block("docs/benchmarks.md", streams.DOCS_BLOCK, "docs/bench/streams.json", streams.render))
     out.append(Block("docs/benchmarks.md", threads.DOCS_BLOCK, "docs/bench/threads.json", threads.render))
     out.append(Block("docs/benchmarks.md", gpu.DOCS_BLOCK, "docs/bench_gpu.json", gpu.render))
     return out

@@ -89,8 +89,9 @@ def header(report: Report, args: argparse.Namespace) -> None:
     report.emit(f"- CPU: {info['cpu']} ({info['usable_cpus']} usable, load average {info['load_average']:.1f}); "
                 f"Python {info['python']}, numpy {info['numpy']}, numba {info['numba']}, deep-sort-realtime "
                 f"{info['deep_sort_realtime']}, deepsort-edge {info['deepsort_edge']} ({info['deepsort_edge_path']})")
-    report.emit("- CPU time (`time.thread_time`) per update, one thread (" + ", ".join(f"{k}=1" for k in THREAD_VARIABLES)
-                + f"); both trackers: {CompareSettings().describe()}; 512-d embeddings given, no embedder")
+    threads = ", ".join(f"{k}=1" for k in THREAD_VARIABLES)
+    report.emit(f"- CPU time (`time.thread_time`) per update, one thread ({threads}); both trackers: "
+                f"{CompareSettings().describe()}; 512-d embeddings given, no embedder")
     report.emit()
 
 

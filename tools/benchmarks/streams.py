@@ -27,6 +27,7 @@ not timed (first-call costs).
 
 Usage:
     python tools/bench.py streams --frames 40 --repeat 3   # about 3 minutes on 2 cores
+    python tools/bench.py streams --frames 40 --repeat 3 --json docs/bench/streams.json --docs
     python tools/bench.py streams --frames 20 --no-ray
     python tools/bench.py streams --provider cuda   # embedder on CUDA (Ray: embedder actor gets a GPU)
 """
@@ -35,7 +36,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -47,7 +49,10 @@ from deepsort_edge.demo_scene import SceneRenderer
 from deepsort_edge.embedder import DeepSORTFeatureExtractor
 from deepsort_edge.synthetic import SceneConfig, generate_scene
 
-from .common import package_env, shared_data_dir
+from .common import REPO, machine_info, package_env, shared_data_dir
+from .report import md_table, replace_block, write_json
+
+DOCS_BLOCK = "streams"
 
 PETS = Path("MOT15") / "train" / "PETS09-S2L1"
 PETS_DETS = Path("MOT15") / "train-sort-frcnn-det" / "PETS09-S2L1" / "det.txt"
@@ -135,7 +140,7 @@ def same_ids(a: list, b: list) -> bool:
     return all(np.array_equal(x[s], y[s]) for x, y in zip(a, b) for s in x)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench.py streams", description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=60, help="frames per stream (default 60)")
     parser.add_argument("--provider", default="cpu", help="ONNX Runtime provider for the embedder (cpu, cuda, ...)")
@@ -144,98 +149,119 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="runs per mode, best kept (default 2)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray run")
     parser.add_argument("--ray-workers", type=int, default=2, help="tracker actors (default 2)")
+    parser.add_argument("--json", type=Path, help="write the results to this JSON file")
+    parser.add_argument("--docs", action="store_true", help="rewrite docs/benchmarks.md's streams block")
     args = parser.parse_args(argv)
     if args.frames <= UNTIMED:
         parser.error(f"--frames must be > {UNTIMED}")
+    return args
 
-    streams, source = load_streams(args.frames)
-    timed = args.frames - UNTIMED
-    stream_frames = timed * len(streams)
-    crops = sum(len(v[t][0]) for v in streams.values() for t in range(UNTIMED, args.frames))
-    fx = DeepSORTFeatureExtractor.default(providers=args.provider, batch_size=args.batch_size)
-    DeepSORTTracker(**SETTINGS).warmup()
-    fx.extract_features(streams[next(iter(streams))][0][1], np.array([[0.0, 0.0, 40.0, 100.0]]))
 
-    print(f"# bench_streams: {len(streams)} streams x {args.frames} frames ({source})")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python "
-          f"{platform.python_version()}; embedder {fx.source_model} on {fx.providers[0]}, batch {fx.batch_size}")
-    print(f"timed: {stream_frames} stream-frames, {crops} crops ({crops / stream_frames:.1f} a stream-frame)")
-    print()
+def start_ray(fx, args: argparse.Namespace):
+    """A local Ray with a ``RayMultiStreamTracker``, and its start-up time (not timed in the runs)."""
+    import ray
 
-    # Best of --repeat runs per mode, interleaved, against noise from other load on the machine.
-    seq_s = multi_s = ray_s = float("inf")
-    remote = None
-    if not args.no_ray:
-        import ray
+    from deepsort_edge.distributed import RayMultiStreamTracker
 
-        from deepsort_edge.distributed import RayMultiStreamTracker
+    start = time.perf_counter()
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": package_env()["PYTHONPATH"]}})
+    return RayMultiStreamTracker(fx, num_workers=args.ray_workers, **SETTINGS), time.perf_counter() - start
 
-        start = time.perf_counter()
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": package_env()["PYTHONPATH"]}})
-        remote = RayMultiStreamTracker(fx, num_workers=args.ray_workers, **SETTINGS)
-        startup = time.perf_counter() - start
-    same = {"multi": True, "ray": True}
+
+def run_modes(streams: dict[str, Stream], fx, remote, repeat: int) -> tuple[dict, dict, dict | None]:
+    """Best seconds and same-ids flag per mode (best of ``repeat``, interleaved), and Ray's actor statistics."""
+    best = {"sequential": float("inf"), "multi": float("inf"), "ray": float("inf")}
+    same = {"sequential": True, "multi": True, "ray": True}
     ray_stats = None
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         seconds, seq_ids = run_sequential(streams, fx)
-        seq_s = min(seq_s, seconds)
+        best["sequential"] = min(best["sequential"], seconds)
         seconds, ids = run_multi(streams, MultiStreamTracker(fx, **SETTINGS))
-        multi_s, same["multi"] = min(multi_s, seconds), same["multi"] and same_ids(seq_ids, ids)
+        best["multi"], same["multi"] = min(best["multi"], seconds), same["multi"] and same_ids(seq_ids, ids)
         if remote is not None:
             remote.reset()
             before = remote.stats()
             seconds, ids = run_multi(streams, remote)
-            if seconds < ray_s:  # keep the actor statistics of the best run
+            if seconds < best["ray"]:  # keep the actor statistics of the best run
                 after = remote.stats()
                 ray_stats = {key: ([a - b for a, b in zip(after[key], before[key])]
                                    if isinstance(after[key], list) and key != "streams_per_worker"
                                    else after[key]) for key in after}
                 ray_stats["updates"] = after["updates"] - before["updates"]
-            ray_s, same["ray"] = min(ray_s, seconds), same["ray"] and same_ids(seq_ids, ids)
+            best["ray"], same["ray"] = min(best["ray"], seconds), same["ray"] and same_ids(seq_ids, ids)
+    return best, same, ray_stats
+
+
+def ray_summary(stats: dict, seconds: float, timed: int, streams: int) -> dict:
+    """Per-actor throughput of the best Ray run and the driver's per-update overhead."""
+    updates = stats["updates"]
+    embed_busy = sum(stats["embedder_busy_s"])
+    per_worker = [stats["streams_per_worker"][i] * updates / b if b > 0 else float("inf")
+                  for i, b in enumerate(stats["worker_busy_s"])]
+    crops_per_frame = sum(stats["embedder_crops"]) / (updates * streams)
+    embed_rate = sum(stats["embedder_crops"]) / embed_busy
+    wall_ms = seconds / timed * 1e3
+    path_ms = (max(stats["worker_busy_s"]) + embed_busy) / updates * 1e3  # busiest tracker, then the embedder
+    return {"startup_s": stats["startup_s"], "tracker_actor_stream_frames_per_s": per_worker,
+            "embedder_crops_per_s": embed_rate, "embedder_stream_frames_per_s": embed_rate / crops_per_frame,
+            "update_wall_ms": wall_ms, "update_overhead_ms": max(wall_ms - path_ms, 0.0),
+            "embedders_per_tracker_actor": min(per_worker) * crops_per_frame / embed_rate}
+
+
+def render(data: dict) -> str:
+    """docs/benchmarks.md's streams block."""
+    m, n = data["machine"], data["streams"]
+    base = data["modes"]["sequential"]["seconds"]
+    labels = {"sequential": f"{n} separate `DeepSORTTracker`s", "multi": "`MultiStreamTracker` (one batch a frame)",
+              "ray": f"`RayMultiStreamTracker`, {data['ray_workers']} tracker actors + 1 embedder"}
+    rows = [[labels[k], f"{data['stream_frames'] / r['seconds']:,.1f}", f"{data['crops'] / r['seconds']:,.0f}",
+             f"{base / r['seconds']:.2f}x", "yes" if r["same_ids"] else "NO"] for k, r in data["modes"].items()]
+    lines = [f"`{data['command']}` on {m['cpu']} ({m['usable_cpus']} usable CPUs, load average "
+             f"{m['load_average']:.1f} at the start); {n} streams ({data['source']}), "
+             f"{data['crops'] / data['stream_frames']:.1f} crops a stream-frame, {data['embedder']}:", "",
+             md_table([f"{n} streams", "stream-frames/s", "crops/s", "vs separate trackers", "same ids"], rows,
+                      "lrrrl"), ""]
+    if data.get("ray"):
+        r = data["ray"]
+        lines += [f"Ray: start-up {r['startup_s']:.0f} s (not timed above); {r['update_wall_ms']:.0f} ms a "
+                  f"frame, of which {r['update_overhead_ms']:.0f} ms driver, transfers and scheduling; the "
+                  f"embedder actor does {r['embedder_crops_per_s']:,.0f} crops/s "
+                  f"({r['embedder_stream_frames_per_s']:,.0f} stream-frames/s), a tracker actor "
+                  f"{min(r['tracker_actor_stream_frames_per_s']):,.0f} stream-frames/s: about "
+                  f"{r['embedders_per_tracker_actor']:.0f} embedders per tracker actor.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    streams, source = load_streams(args.frames)
+    timed = args.frames - UNTIMED
+    fx = DeepSORTFeatureExtractor.default(providers=args.provider, batch_size=args.batch_size)
+    DeepSORTTracker(**SETTINGS).warmup()
+    fx.extract_features(streams[next(iter(streams))][0][1], np.array([[0.0, 0.0, 40.0, 100.0]]))
+    remote, startup = start_ray(fx, args) if not args.no_ray else (None, 0.0)
+    best, same, ray_stats = run_modes(streams, fx, remote, args.repeat)
     if remote is not None:
+        import ray
+
         remote.close()
         ray.shutdown()
         ray_stats["startup_s"] = startup
-    rows = [("sequential (8 DeepSORTTrackers)", seq_s, True),
-            ("MultiStreamTracker (1 batch/frame)", multi_s, same["multi"])]
-    if remote is not None:
-        rows.append((f"Ray ({args.ray_workers} tracker actors + 1 embedder)", ray_s, same["ray"]))
-
-    print("| mode | stream-frames/s | crops/s | vs sequential | same ids |")
-    print("|---|---:|---:|---:|---|")
-    for name, seconds, same in rows:
-        print(f"| {name} | {stream_frames / seconds:,.1f} | {crops / seconds:,.0f} | "
-              f"{seq_s / seconds:.2f}x | {'yes' if same else 'NO'} |")
-    print()
-    print(f"gain from cross-stream batching (MultiStreamTracker / sequential): {seq_s / multi_s:.2f}x")
-    if ray_stats is not None:
-        updates = ray_stats["updates"]
-        worker_busy = ray_stats["worker_busy_s"]
-        embed_busy = sum(ray_stats["embedder_busy_s"])
-        print()
-        print(f"Ray: start-up (ray.init + actors, warm-up) {ray_stats['startup_s']:.1f} s, not timed above; "
-              f"{updates} updates incl. {UNTIMED} untimed")
-        per_worker = []
-        for i, b in enumerate(worker_busy):
-            n = ray_stats["streams_per_worker"][i] * updates
-            per_worker.append(n / b if b > 0 else float("inf"))
-            print(f"  tracker actor {i}: {ray_stats['streams_per_worker'][i]} streams, busy {b:.2f} s "
-                  f"= {per_worker[-1]:,.0f} stream-frames/s")
-        embed_crops = sum(ray_stats["embedder_crops"])
-        crops_per_frame = embed_crops / (updates * len(streams))
-        embed_rate = embed_crops / embed_busy
-        print(f"  embedder actor: {embed_crops} crops, busy {embed_busy:.2f} s = {embed_rate:,.0f} crops/s "
-              f"= {embed_rate / crops_per_frame:,.1f} stream-frames/s (ONNX Runtime's default threads)")
-        wall_ms = ray_s / timed * 1e3
-        path_ms = (max(worker_busy) + embed_busy) / updates * 1e3  # busiest tracker, then the embedder
-        print(f"  per update: {wall_ms:.1f} ms wall, of which {path_ms:.1f} ms in the busiest tracker actor "
-              f"plus the embedder; the other {max(wall_ms - path_ms, 0.0):.1f} ms are driver, transfers "
-              "and scheduling")
-        print(f"  scaling estimate: the embedder is {min(per_worker) * crops_per_frame / embed_rate:,.0f}x "
-              f"slower than a tracker actor, so throughput grows with embedder actors: about "
-              f"{embed_rate / crops_per_frame:,.1f} stream-frames/s per embedder (on as many cores as "
-              f"it got here), one tracker actor per ~{max(1, int(min(per_worker) * crops_per_frame / embed_rate)):,} "
-              "embedders, until the driver's per-update overhead above is the limit")
-    return 0
-
+    data = {
+        "command": "python tools/bench.py streams " + shlex.join(argv if argv is not None else sys.argv[2:]),
+        "machine": machine_info(), "streams": len(streams), "source": source, "ray_workers": args.ray_workers,
+        "embedder": f"{fx.source_model} on {fx.providers[0]} in calls of {fx.batch_size} crops",
+        "stream_frames": timed * len(streams),
+        "crops": sum(len(v[t][0]) for v in streams.values() for t in range(UNTIMED, args.frames)),
+        "modes": {k: {"seconds": best[k], "same_ids": same[k]} for k in best if best[k] < float("inf")},
+        "ray": ray_summary(ray_stats, best["ray"], timed, len(streams)) if ray_stats else None,
+    }
+    print(render(data))
+    print(f"gain from cross-stream batching (MultiStreamTracker / sequential): "
+          f"{best['sequential'] / best['multi']:.2f}x")
+    if args.json:
+        write_json(args.json, data)
+    if args.docs:
+        replace_block(REPO / "docs" / "benchmarks.md", DOCS_BLOCK, render(data))
+    return 0 if all(same.values()) else 1
