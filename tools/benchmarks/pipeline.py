@@ -197,7 +197,8 @@ def render(data: dict[str, Any]) -> str:
         a = r["fps_alone"]
         lines.append(
             f"| {r['detector']} | {r['threads'] or 'auto'} | {r['detections_per_frame']:.1f} | {a['read']:.0f} | "
-            f"{a['detect']:.1f} | {a['embed']:.0f} | {a['track + write']:.0f} | {r['fps_sequential']:.1f} | {r['fps_overlapped']:.1f} | "
+            f"{a['detect']:.1f} | {a['embed']:.0f} | {a['track + write']:.0f} | {r['fps_sequential']:.1f} | "
+            f"{r['fps_overlapped']:.1f} | "
             f"{r['slowest_stage']} ({r['slowest_stage_fps']:.1f}) | {r['overlapped_vs_slowest']:.2f} |"
         )
     return "\n".join(lines)
