@@ -13,7 +13,7 @@ loads); times are ``time.thread_time`` CPU time of one update. The shared data
 folder is ``$DEEPSORT_EDGE_DATA`` (default ``../shared/data`` beside the
 repository); without it the MOT17-04 sections report SKIP.
 
-    python tools/bench.py speed                               # everything, about 10 minutes on 2 cores
+    python tools/bench.py speed                               # everything, 10-30 minutes on 2 shared cores
     python tools/bench.py speed --quick                       # smoke run, about a minute
     python tools/bench.py speed --sections mot17 --repeats 5
     python tools/bench.py speed --json docs/bench/speed.json --docs   # and rewrite the docs' speed blocks
