@@ -1,8 +1,8 @@
-"""Smoke runs of the benchmark and soak scripts, so they cannot rot unnoticed.
+"""Smoke runs of benchmark sections (``tools/bench.py SECTION``), so they cannot rot unnoticed.
 
-These check that each script runs end to end and reports what it promises;
-the timing numbers themselves are not asserted (they belong in README and
-issue notes, not in unit tests).
+These check that each section runs end to end and reports what it promises;
+timings are never asserted (the docs' numbers are rendered from committed
+runs: ``test_bench_docs.py``).
 """
 
 from __future__ import annotations
