@@ -1,6 +1,6 @@
 """Appearance-embedding throughput: ONNX Runtime batched vs one by one vs torch eager.
 
-Measures crops per second on the same crops for:
+Measures crops per CPU second (this process's CPU time) on the same crops for:
 
 * ``ort-batched``: DeepSORTFeatureExtractor (default int8 model), one call per frame;
 * ``ort-fp32-batched``: the same network exported in float32 (needs the export extra);
@@ -95,7 +95,10 @@ def load_workloads(frames: int, crowd: int, seed: int = 0):
 
 
 def run_all(fns: dict, items, repeat: int) -> dict[str, float]:
-    """Best-of-``repeat`` seconds per function over all items.
+    """Best-of-``repeat`` CPU seconds of this process per function over all items.
+
+    CPU time, not wall time: on a shared machine other jobs would count too. With
+    ``--threads 1`` that is one core's work; with more threads it sums them.
 
     Functions take turns within each repeat (after one warm-up call each), so
     a change in background load hits all of them alike.
@@ -105,10 +108,10 @@ def run_all(fns: dict, items, repeat: int) -> dict[str, float]:
     best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeat):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = time.process_time()
             for frame, boxes in items:
                 fn(frame, boxes)
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name] = min(best[name], time.process_time() - start)
     return best
 
 
@@ -211,7 +214,7 @@ def measure(fns: dict, args: argparse.Namespace) -> dict[str, dict]:
         print(f"\n{name}: {len(items)} frames, {crops} crops, {crops / len(items):.1f} per frame")
         for key in ROWS:
             if key in rows:
-                print(f"  {key:<18} {rows[key]:8.1f} crops/s")
+                print(f"  {key:<18} {rows[key]:8.1f} crops per CPU second")
         print(f"  preprocess share   {rows['preprocess share']:6.1%}")
         for label, (a, b, target) in RATIOS.items():
             if a in rows and b in rows:
@@ -224,12 +227,12 @@ def measure(fns: dict, args: argparse.Namespace) -> dict[str, dict]:
 
 
 def render(data: dict) -> str:
-    """docs/benchmarks.md's embedder block: crops/s per contender and workload, then the ratios."""
+    """docs/benchmarks.md's embedder block: crops per CPU second per contender and workload, then the ratios."""
     m, results = data["machine"], data["results"]
     names = list(results)
     rows = [[label, *[f"{results[n][key]:,.0f}" for n in names]] for key, label in ROWS.items()
             if all(key in results[n] for n in names)]
-    header = [f"crops/s, {m['threads']} thread(s)",
+    header = [f"crops per CPU second, {m['threads']} thread(s)",
               *[f"{n} ({results[n]['crops per frame']:.1f} crops a frame)" for n in names]]
     ratio_rows = [[label, *[f"{results[n][label]:.2f}x" for n in names]] for label in RATIOS
                   if all(label in results[n] for n in names)]
