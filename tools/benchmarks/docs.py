@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,12 @@ def blocks() -> list[Block]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.py docs", description=__doc__.split("\n\n")[0])
     parser.parse_args(argv)
+    missing = 0
     for block in blocks():
-        if replace_block(REPO / block.file, block.marker, block.text()):
+        if not (REPO / block.source).is_file():
+            print(f"bench.py docs: {block.source} not found: {block.file}:{block.marker} left as it is",
+                  file=sys.stderr)
+            missing += 1
+        elif replace_block(REPO / block.file, block.marker, block.text()):
             print(f"rendered {block.file}:{block.marker} from {block.source}")
-    return 0
+    return 1 if missing else 0
