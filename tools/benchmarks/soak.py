@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepsort_edge.synthetic import SceneConfig, iter_scene
+from deepsort_edge.demo.synthetic import SceneConfig, iter_scene
 
 from .common import REPO, machine_info
 from .common import progress as with_progress

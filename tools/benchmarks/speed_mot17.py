@@ -36,7 +36,7 @@ TARGETS = {
 
 def variants() -> dict[str, tuple[str, str, dict, str]]:
     """Key -> (label, appearance mode, extra settings, API) of each of our loops."""
-    from deepsort_edge.settings import TrackerSettings
+    from deepsort_edge.tracking.settings import TrackerSettings
 
     wide = {"appearance_gate_scale": TrackerSettings().appearance_gate_scale}
     return {

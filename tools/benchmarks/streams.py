@@ -45,9 +45,9 @@ import numpy as np
 import supervision as sv
 
 from deepsort_edge import DeepSORTTracker, MultiStreamTracker
-from deepsort_edge.demo_scene import SceneRenderer
-from deepsort_edge.embedder import DeepSORTFeatureExtractor
-from deepsort_edge.synthetic import SceneConfig, generate_scene
+from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
+from deepsort_edge.demo.scene import SceneRenderer
+from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
 
 from .common import REPO, machine_info, package_env, shared_data_dir
 from .report import md_table, replace_block, write_json
@@ -66,7 +66,7 @@ Stream = list[tuple[sv.Detections, np.ndarray]]
 def pets_streams(frames: int) -> dict[str, Stream] | None:
     import cv2
 
-    from deepsort_edge.mot import read_mot
+    from deepsort_edge.io.mot import read_mot
 
     root = shared_data_dir()
     if not (root / PETS / "img1").is_dir() or not (root / PETS_DETS).is_file():
@@ -161,7 +161,7 @@ def start_ray(fx, args: argparse.Namespace):
     """A local Ray with a ``RayMultiStreamTracker``, and its start-up time (not timed in the runs)."""
     import ray
 
-    from deepsort_edge.distributed import RayMultiStreamTracker
+    from deepsort_edge.streams.distributed import RayMultiStreamTracker
 
     start = time.perf_counter()
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,

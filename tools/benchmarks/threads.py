@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from deepsort_edge import DeepSORTTracker
-from deepsort_edge.synthetic import SceneConfig, generate_scene
+from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
 
 from .common import REPO, machine_info
 from .report import md_table, replace_block, write_json
