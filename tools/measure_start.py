@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.common import package_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import deepsort_edge.kernels.aot as aot
 
-    base = {**os.environ, "PYTHONPATH": str(Path(aot.__file__).resolve().parents[1])}
+    base = package_env()  # the children import this deepsort_edge (aot.py moved a level down in kernels/)
     rows: list[dict] = []
     kinds = [("jit", "DEEPSORT_EDGE_KERNELS", "jit")]
     if aot.compiled_module() is not None:
