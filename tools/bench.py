@@ -26,7 +26,7 @@ SECTIONS: dict[str, tuple[str, bool, str]] = {
     "soak-live": ("benchmarks.soak_live", False, "a live MJPEG source faster than the pipeline: memory stays flat"),
     "streams": ("benchmarks.streams", False, "many streams: separate trackers, MultiStreamTracker, Ray"),
     "gpu": ("benchmarks.gpu", False, "embedder providers on a GPU: equivalence, crops/s, streams in real time"),
-    "startup": ("measure_start", False, "cold and warm start: import and first tracked frame, fresh processes"),
+    "startup": ("benchmarks.startup", False, "cold and warm start: import and first tracked frame, fresh processes"),
     "install": ("measure_install", False, "installed size of each install route, fresh venvs"),
     "docs": ("benchmarks.docs", False, "re-render every generated block of README.md and docs/ from its JSON"),
 }
