@@ -66,7 +66,7 @@ PCA_DIMS = 64
 PROJECTION_DIMS = 16
 RIDGE = 0.1  # S_w + RIDGE * mean eigenvalue of S_w: a scene gives few independent people
 SELF_CHECK_MARGIN = 0.01
-FIT_ALL = False
+EVIDENCE_EVERY = 1
 FALSE_MATCH_COST = 1.0  # an accepted stranger costs this many missed same-person matches
 RAW_THRESHOLD_RANGE = (0.1, 0.5)
 PROJECTED_THRESHOLD_RANGE = (0.1, 1.0)
@@ -212,18 +212,27 @@ class SceneAdapter:
         self.momentum = momentum
         self.same = PairBuffer()
         self.different = PairBuffer()
-        self.averages: dict[int, np.ndarray] = {}  # track id -> running average of its raw unit features
+        # Running averages of raw unit features, by track id (ascending: ids only grow).
+        self.average_ids = np.zeros(0, dtype=np.int64)
+        self.averages = np.zeros((0, 0), dtype=np.float32)
         self.mean: np.ndarray | None = None  # projection in use (None: raw features)
         self.weights: np.ndarray | None = None
         self.threshold: float | None = None  # calibrated threshold (None: the fixed one)
         self.frames = 0
+        self._offset: np.ndarray | None = None
+
+    def _use(self, mean: np.ndarray | None, weights: np.ndarray | None) -> None:
+        """Project with ``(mean, weights)`` from now on (None: raw features)."""
+        self.mean = None if weights is None else np.asarray(mean, dtype=np.float32)
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
+        self._offset = None if weights is None else self.mean @ self.weights
 
     # ------------------------------------------------------------------ per frame
     def project(self, unit: np.ndarray) -> np.ndarray:
         """``(N, D)`` unit raw features in the space in use (the input itself while that is raw)."""
         if self.weights is None:
             return unit
-        z = (unit - self.mean) @ self.weights
+        z = unit @ self.weights - self._offset  # (x - mean) W without an (N, D) temporary
         norms = np.linalg.norm(z, axis=1, keepdims=True)
         out = np.zeros(unit.shape, dtype=np.float32)
         out[:, : z.shape[1]] = z / np.maximum(norms, 1e-12)
@@ -252,47 +261,65 @@ class SceneAdapter:
         return tuple(out)
 
     def after_frame(self, ids: np.ndarray, xyxy: np.ndarray, unit: np.ndarray, store: Any) -> None:
-        """Take this frame's evidence (``ids`` from the kernel, the rows' boxes and raw unit features)."""
+        """Take this frame's evidence (``ids`` from the kernel, the rows' boxes and raw unit features).
+
+        Evidence is taken every :data:`EVIDENCE_EVERY` frames (a sample of the
+        video is as good and costs that many times less); refits every ``interval``.
+        """
         self.frames += 1
-        rows = np.flatnonzero(ids > 0)
-        if rows.size:
-            self._evidence(ids[rows], xyxy, rows, unit[rows])
+        if self.frames % EVIDENCE_EVERY == 0:
+            rows = np.flatnonzero(ids > 0)
+            if rows.size:
+                self._evidence(ids[rows], xyxy, rows, unit[rows])
         if self.frames % self.interval == 0:
             self.refit(store)
 
+    def _slots(self, track_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``track_ids`` in the running averages, and which ids have one."""
+        at = np.searchsorted(self.average_ids, track_ids)
+        if not self.average_ids.size:
+            return at, np.zeros(track_ids.size, dtype=bool)
+        at = np.minimum(at, self.average_ids.size - 1)
+        return at, self.average_ids[at] == track_ids
+
     def _evidence(self, track_ids: np.ndarray, xyxy: np.ndarray, rows: np.ndarray, features: np.ndarray) -> None:
-        averages = self.averages
-        known = np.array([int(t) in averages for t in track_ids])
+        at, known = self._slots(track_ids)
         if known.any():
-            previous = np.stack([averages.get(int(t), features[i]) for i, t in enumerate(track_ids)])
+            previous = self.averages[at] if self.averages.shape[1] == features.shape[1] else features
             overlap = iou_matrix(xyxy[rows], xyxy)
             overlap[np.arange(rows.size), rows] = 0.0
-            isolated = overlap.max(axis=1) < ISOLATION_IOU
-            same = known & isolated
+            same = known & (overlap.max(axis=1) < ISOLATION_IOU)
             self.same.push(features[same], previous[same])
             if known.sum() >= 2:
                 centres = 0.5 * (xyxy[rows, :2] + xyxy[rows, 2:])
-                gaps = np.linalg.norm(centres[:, None] - centres[None], axis=2)
+                gaps = ((centres[:, None] - centres[None]) ** 2).sum(axis=2)
                 gaps[:, ~known] = np.inf
                 np.fill_diagonal(gaps, np.inf)
                 nearest = gaps.argmin(axis=1)
-                valid = np.isfinite(gaps[np.arange(rows.size), nearest])
+                valid = known & np.isfinite(gaps[np.arange(rows.size), nearest])
                 self.different.push(features[valid], previous[nearest[valid]])
-        m = self.momentum
-        for i, t in enumerate(track_ids.tolist()):
-            old = averages.get(t)
-            if old is None:
-                averages[t] = features[i].copy()
-            else:
-                new = m * old + (1.0 - m) * features[i]
-                averages[t] = new / max(float(np.linalg.norm(new)), 1e-12)
+            m = self.momentum
+            slots = at[known]
+            blend = m * self.averages[slots] + (1.0 - m) * features[known]
+            self.averages[slots] = blend / np.maximum(np.linalg.norm(blend, axis=1, keepdims=True), 1e-12)
+        if not known.all():
+            fresh = ~known
+            ids = np.concatenate([self.average_ids, track_ids[fresh]])
+            width = features.shape[1]
+            old = self.averages if self.averages.shape[1] == width else np.zeros((0, width), dtype=np.float32)
+            stacked = np.concatenate([old, features[fresh]])
+            order = np.argsort(ids, kind="stable")
+            self.average_ids, self.averages = ids[order], stacked[order]
+
+    def _average(self, track_id: int) -> np.ndarray | None:
+        at, known = self._slots(np.array([track_id], dtype=np.int64))
+        return self.averages[at[0]] if known[0] else None
 
     # ------------------------------------------------------------------ refits
     def refit(self, store: Any) -> None:
         """Recalibrate from the evidence so far (and re-express stored embeddings if the space changed)."""
-        live = set(store.track_id[store.order].tolist())
-        for t in [t for t in self.averages if t not in live]:
-            del self.averages[t]
+        alive = np.isin(self.average_ids, store.track_id[store.order])
+        self.average_ids, self.averages = self.average_ids[alive], self.averages[alive]
         if len(self.same) < MIN_PAIRS or len(self.different) < MIN_PAIRS:
             return
         (same_fit, same_held), (different_fit, different_held) = self.same.halves(), self.different.halves()
@@ -307,9 +334,6 @@ class SceneAdapter:
             different_p = cosine_distances(candidate(different_held[0]), candidate(different_held[1]))
             if roc_auc(same_p, different_p) > roc_auc(same_d, different_d) + SELF_CHECK_MARGIN:
                 same_d, different_d = same_p, different_p
-                if FIT_ALL:
-                    n = len(self.same)
-                    mean, weights = fit_projection(self.same.a[:n], self.same.b[:n], self.different.a[:len(self.different)], self.different.b[:len(self.different)], PROJECTION_DIMS, PCA_DIMS, RIDGE)
             else:
                 mean = weights = None
         if weights is not None:
@@ -324,8 +348,7 @@ class SceneAdapter:
     def _reexpress(self, store: Any, mean: np.ndarray | None, weights: np.ndarray | None) -> None:
         """Move stored embeddings from the old space to the new one."""
         old = _Projected(self.mean, self.weights) if self.weights is not None else None
-        self.mean = None if mean is None else mean.astype(np.float32)
-        self.weights = None if weights is None else weights.astype(np.float32)
+        self._use(mean, weights)
         order = store.order
         if not order.size or not store.embedding_dim:
             return
@@ -343,7 +366,7 @@ class SceneAdapter:
         # Confirmed tracks: their newest stored row from the exact raw running average.
         newest = (store.gallery_head[order] - 1) % shape[1]
         for i, t in enumerate(store.track_id[order].tolist()):
-            average = self.averages.get(t)
+            average = self._average(t)
             if average is not None and store.gallery_count[order[i]] > 0:
                 new[i, newest[i]] = self.project(average[None])[0]
         if store.gallery_storage == np.uint16:
@@ -354,14 +377,12 @@ class SceneAdapter:
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: ``numbers`` (plain ints and floats) and ``arrays`` (see :data:`STATE_ARRAYS`)."""
-        ids = np.array(sorted(self.averages), dtype=np.int64)
-        width = self.same.a.shape[1]
-        if self.different.a.shape[1] != width:  # one buffer filled before the other: pad the empty one
-            width = max(width, self.different.a.shape[1])
-            for buffer in (self.same, self.different):
-                if buffer.a.shape[1] != width:
-                    buffer.a = np.zeros((buffer.capacity, width), dtype=np.float32)
-                    buffer.b = np.zeros_like(buffer.a)
+        ids = self.average_ids
+        width = max(self.same.a.shape[1], self.different.a.shape[1], self.averages.shape[1])
+        for buffer in (self.same, self.different):
+            if buffer.a.shape[1] != width:  # still empty while the other kind filled: give it the width
+                buffer.a = np.zeros((buffer.capacity, width), dtype=np.float32)
+                buffer.b = np.zeros_like(buffer.a)
         weights = np.zeros((width, 0), dtype=np.float32) if self.weights is None else self.weights
         numbers = {
             "frames": self.frames, "threshold": -1.0 if self.threshold is None else self.threshold,
@@ -371,8 +392,7 @@ class SceneAdapter:
         arrays = {
             "same_a": self.same.a, "same_b": self.same.b, "different_a": self.different.a,
             "different_b": self.different.b, "average_ids": ids,
-            "averages": np.stack([self.averages[int(t)] for t in ids]) if ids.size
-            else np.zeros((0, width), dtype=np.float32),
+            "averages": self.averages if ids.size else np.zeros((0, width), dtype=np.float32),
             "mean": np.zeros(width, dtype=np.float32) if self.mean is None else self.mean,
             "weights": weights,
         }
@@ -387,12 +407,10 @@ class SceneAdapter:
             buffer.a = np.array(arrays[f"{name}_a"], dtype=np.float32)
             buffer.b = np.array(arrays[f"{name}_b"], dtype=np.float32)
             buffer.total = int(numbers[f"{name}_total"])
-        self.averages = {
-            int(t): np.array(row, dtype=np.float32) for t, row in zip(arrays["average_ids"], arrays["averages"])
-        }
+        self.average_ids = np.array(arrays["average_ids"], dtype=np.int64)
+        self.averages = np.array(arrays["averages"], dtype=np.float32)
         weights = np.array(arrays["weights"], dtype=np.float32)
-        self.weights = weights if weights.size else None
-        self.mean = np.array(arrays["mean"], dtype=np.float32) if weights.size else None
+        self._use(np.array(arrays["mean"], dtype=np.float32), weights if weights.size else None)
 
 
 # A saved adapter: these arrays, with (rows, columns) from its numbers: "C" pairs, "W" width,

@@ -145,7 +145,7 @@ def test_projection_switches_on_where_it_separates_better(quick_refits: None) ->
     # Stored embeddings of confirmed tracks live in the projected space: their own running average, projected.
     store = tracker._store
     for slot in store.order:
-        average = adapter.averages.get(int(store.track_id[slot]))
+        average = adapter._average(int(store.track_id[slot]))
         if average is not None:
             stored = store.gallery_float32(np.array([slot]))[0, 0]
             assert abs(np.linalg.norm(stored) - 1) < 1e-3 and not stored[ad.PROJECTION_DIMS:].any()
