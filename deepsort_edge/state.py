@@ -470,7 +470,7 @@ def _read_adaptation(
             raise ValueError(f"lacks member {_ADAPTATION_MEMBER + name!r}")
         count = None if axes[0] == "N" and "N" not in sizes else sizes[axes[0]]
         arrays[name] = _read_member(archive, info, path, count, tuple(sizes[a] for a in axes[1:]),
-                                    name == "average_ids")
+                                    name == "average_ids" or name.endswith("_keys"))
         if name == "average_ids":
             sizes["N"] = arrays[name].shape[0]
     return {"numbers": numbers, "arrays": arrays}

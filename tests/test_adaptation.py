@@ -92,22 +92,23 @@ def test_fit_projection_finds_the_identity_subspace() -> None:
     assert np.linalg.norm(basis[:3]) ** 2 > 0.9 * 3  # the span is (almost) the first 3 axes
 
 
-def test_pair_buffer_keeps_the_last_pairs_and_splits_by_parity() -> None:
+def test_pair_buffer_keeps_the_last_pairs_and_splits_by_key_parity() -> None:
     buffer = PairBuffer(4)
     rows = np.arange(6, dtype=np.float32)[:, None] * np.ones((1, 2), dtype=np.float32)
-    buffer.push(rows[:3], -rows[:3])
-    buffer.push(rows[3:], -rows[3:])
+    keys = np.array([7, 8, 9, 10, 11, 13])
+    buffer.push(rows[:3], -rows[:3], keys[:3])
+    buffer.push(rows[3:], -rows[3:], keys[3:])
     assert len(buffer) == 4 and buffer.total == 6
     assert sorted(buffer.a[:, 0].tolist()) == [2, 3, 4, 5]  # pairs 0 and 1 made room
     (even_a, even_b), (odd_a, _) = buffer.halves()
-    assert even_a[:, 0].tolist() == [4, 2] and odd_a[:, 0].tolist() == [5, 3]  # pair number's parity
+    assert even_a[:, 0].tolist() == [3] and sorted(odd_a[:, 0].tolist()) == [2, 4, 5]  # by the key's parity
     assert (even_b == -even_a).all()
     with pytest.raises(ValueError, match="capacity"):
-        PairBuffer(3)
+        PairBuffer(0)
 
 
 # ---------------------------------------------------------------------- the tracker
-def _scene(frames: int, nuisance: float, seed: int = 0, dim: int = 48) -> list[tuple[np.ndarray, ...]]:
+def _scene(frames: int, nuisance: float, seed: int = 0, dim: int = 96) -> list[tuple[np.ndarray, ...]]:
     """Six people in their own lanes (no overlaps); identity in 4 dimensions, a large per-detection nuisance."""
     rng = np.random.default_rng(seed)
     people = np.zeros((6, dim))
@@ -226,7 +227,7 @@ def test_state_checks_reject_bad_adaptation(quick_refits: None) -> None:
     bad(lambda s: s["adaptation"]["numbers"].update(threshold=5.0), "threshold")
     bad(lambda s: s["adaptation"]["numbers"].update(width=7), "width")
     bad(lambda s: s["adaptation"]["arrays"].update(same_a=np.zeros((3, 48))), "same_a")
-    bad(lambda s: s["adaptation"]["arrays"].update(same_a=np.full((ad.PAIR_CAPACITY, 48), np.nan)), "finite")
+    bad(lambda s: s["adaptation"]["arrays"].update(same_a=np.full((ad.PAIR_CAPACITY, 96), np.nan)), "finite")
     bad(lambda s: s["adaptation"]["arrays"].update(average_ids=-good["adaptation"]["arrays"]["average_ids"]),
         "positive")
     bad(lambda s: s.update(settings={**s["settings"], "appearance_adaptation": "none"}), "adaptation")
