@@ -8,8 +8,8 @@ import scipy.linalg
 import scipy.stats
 
 from deepsort_edge import DeepSORTTracker
-from deepsort_edge import adaptation as ad
-from deepsort_edge.adaptation import PairBuffer, calibrated_threshold, fit_projection, roc_auc
+from deepsort_edge.appearance import adaptation as ad
+from deepsort_edge.appearance.adaptation import PairBuffer, calibrated_threshold, fit_projection, roc_auc
 
 
 def _reference_threshold(same: np.ndarray, different: np.ndarray, cost: float) -> float:
