@@ -137,7 +137,6 @@ def test_projection_switches_on_where_it_separates_better(quick_refits: None) ->
     adapter = tracker._adapter
     assert adapter.weights is not None  # the self-check passed
     assert ad.PROJECTED_THRESHOLD_RANGE[0] <= adapter.threshold <= ad.PROJECTED_THRESHOLD_RANGE[1]
-    (same, _), (different, _) = adapter.same.halves()[1], adapter.different.halves()[1]
     same_held, different_held = adapter.same.halves()[1], adapter.different.halves()[1]
     raw = roc_auc(ad.cosine_distances(*same_held), ad.cosine_distances(*different_held))
     projected = roc_auc(ad.cosine_distances(adapter.project(same_held[0]), adapter.project(same_held[1])),
@@ -174,7 +173,6 @@ def test_gate_mode_calibrates_raw_threshold(quick_refits: None) -> None:
     _run(tracker, _scene(60, nuisance=0.5))
     adapter = tracker._adapter
     assert adapter.weights is None
-    (same, _), (different, _) = adapter.same.halves()[1], adapter.different.halves()[1]
     held_same, held_different = adapter.same.halves()[1], adapter.different.halves()[1]
     expected = calibrated_threshold(ad.cosine_distances(*held_same), ad.cosine_distances(*held_different),
                                     *ad.RAW_THRESHOLD_RANGE)

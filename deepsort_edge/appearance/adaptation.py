@@ -13,8 +13,9 @@ and pairs surely of two, and learns from them:
   unambiguous). Different people: that detection against the running
   average of the nearest *other* confirmed track matched in the same frame
   (two tracks seen at once are two people). Both kinds go to ring buffers of
-  :data:`PAIR_CAPACITY` pairs: memory and cost are bounded, and a slot's
-  parity splits the evidence into a fitting half and a held-back half.
+  :data:`PAIR_CAPACITY` pairs: memory and cost are bounded, and the parity
+  of a pair's track id splits the evidence into a fitting half and a
+  held-back half of other people.
 * **Projection** (``appearance_adaptation="projection"``). Every
   ``adaptation_interval`` frames, from the fitting half: centre on the
   evidence mean, reduce to :data:`PCA_DIMS` principal directions, and solve
@@ -27,15 +28,20 @@ and pairs surely of two, and learns from them:
   when it separates the held-back half better (ROC AUC higher by
   :data:`SELF_CHECK_MARGIN`) than the raw features, so a model that already
   separates people (a ReID model) is left alone.
-* **Gate** (``"gate"`` and ``"projection"``). The appearance threshold is the
-  distance that minimises ``missed same-person pairs + FALSE_MATCH_COST x
-  accepted different-person pairs`` on the held-back half (in the space in
-  use), clipped to a safe range; the fixed ``appearance_threshold`` holds
-  until :data:`MIN_PAIRS` pairs of each kind are in.
+* **Gate** (``"gate"``, and ``"projection"`` while the projection is in
+  use). The appearance threshold is the distance that minimises ``missed
+  same-person pairs + FALSE_MATCH_COST x accepted different-person pairs``
+  on the held-back half (in the space in use), clipped to a safe range; the
+  fixed ``appearance_threshold`` holds until :data:`MIN_PAIRS` pairs of each
+  kind are in, and in ``"projection"`` mode on raw features (a raw-space
+  calibration measured worse for OSNet, docs/how-it-works.md).
 
 When the projection changes, the stored embeddings of confirmed tracks are
 rebuilt from their raw running averages (kept here), so detections and
-tracks are always compared in one space.
+tracks are always compared in one space; tentative tracks' (matched by IoU
+alone) are mapped back through ``W``'s pseudo-inverse. Off by default:
+docs/how-it-works.md has the measurements (it is not stable enough across
+neighbouring settings, and costs several times a default update).
 
 Example:
     >>> import numpy as np
