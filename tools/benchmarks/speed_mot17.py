@@ -48,6 +48,10 @@ def variants() -> dict[str, tuple[str, str, dict, str]]:
         "ema_default_gate": (f"deepsort-edge ema, appearance_gate_scale={wide['appearance_gate_scale']:g}",
                              "ema", wide, "arrays"),
         "gallery_detections": ("deepsort-edge gallery, update(sv.Detections)", "gallery", {}, "detections"),
+        # appearance_adaptation (off by default): what it adds to a default-gate update.
+        "ema_adaptation": (f"deepsort-edge ema, appearance_gate_scale={wide['appearance_gate_scale']:g}, "
+                           "appearance_adaptation=projection", "ema", {**wide, "appearance_adaptation": "projection"},
+                           "arrays"),
     }
 
 
