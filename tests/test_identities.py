@@ -315,3 +315,30 @@ def test_cli_global_ids_needs_frames(tmp_path, capsys) -> None:
     assert main(["track", str(tmp_path / "det.txt"), "-o", str(tmp_path / "out"), "--global-ids", "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("deepsort-edge track: error:") and "--global-ids needs frames" in err[0]
+
+
+def _fail_on_call(monkeypatch, n: int) -> None:
+    """``DeepSORTTracker.update_arrays`` raises on its ``n``-th call: a run that breaks part-way."""
+    original, calls = DeepSORTTracker.update_arrays, []
+
+    def breaking(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise RuntimeError("the input broke mid-run")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DeepSORTTracker, "update_arrays", breaking)
+
+
+def test_cli_global_ids_leaves_no_partial_results_when_a_run_fails(tmp_path, capsys, monkeypatch) -> None:
+    """A failure after some rows were written: no MOT file, no temporary file, no links table."""
+    from deepsort_edge.cli.__main__ import main
+
+    _camera_folder(tmp_path / "in", "camA", range(1, 5))
+    _camera_folder(tmp_path / "in", "camB", range(5, 9))
+    out = tmp_path / "out"
+    _fail_on_call(monkeypatch, 9)  # two cameras stepped together: frame 5 of camA
+    assert main(["track", str(tmp_path / "in"), "-o", str(out), "--global-ids", "--no-progress", "-q",
+                 "--minimum-consecutive-frames", "1"]) == 1
+    assert "the input broke mid-run" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == []
