@@ -74,7 +74,16 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .kernels.gallery import max_dots_many
-from .kernels.lap import solve_assignment
+from .kernels.registry import (
+    ROWS_BAD_NORM,
+    ROWS_REPEAT,
+    any_expired,
+    decide,
+    decision_costs,
+    record_frame,
+    refresh_samples,
+    unit_rows,
+)
 from .settings import IdentitySettings
 
 __all__ = ["IDENTITY_STATE_FORMAT", "IdentityRegistry", "IdentitySettings", "TrackerObservation",
@@ -167,6 +176,7 @@ class IdentityRegistry:
             setattr(self, name, np.zeros((0, *self._shape(shape)), dtype=dtype))
         self._t_free: list[int] = []
         self._i_free: list[int] = []
+        self._stale = np.zeros(0, dtype=bool)  # per identity: a sample's owner got frames since it was refreshed
 
     def _shape(self, shape: tuple[str | int, ...]) -> tuple[int, ...]:
         sizes = {"D": self._dim, "S": self.settings.samples + 1, "C": len(self._streams)}
@@ -210,27 +220,28 @@ class IdentityRegistry:
         """
         stream_id = _check_stream(stream_id)
         ids = np.asarray(track_ids)
-        if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+        if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
             raise ValueError(f"track_ids must be a 1-d integer array, got {ids.dtype} {ids.shape}")
-        ids = ids.astype(np.int64)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
         rows = np.flatnonzero(ids >= 0)
         if not isinstance(time, (int, float, np.integer, np.floating)) or isinstance(time, bool) or \
                 not math.isfinite(time):
             raise ValueError(f"time must be a finite number of seconds, got {time!r}")
         time = float(time)
-        emb = np.asarray(embeddings, dtype=np.float64) if rows.size else None
-        if emb is not None:
-            if emb.ndim != 2 or emb.shape[0] != ids.shape[0]:
-                raise ValueError(f"embeddings must have shape ({ids.shape[0]}, D) to match track_ids, got {emb.shape}")
-            if self._dim and emb.shape[1] != self._dim:
-                raise ValueError(f"embeddings are {emb.shape[1]}-d, this registry holds {self._dim}-d ones")
-            emb = emb[rows]
-            norms = np.sqrt(np.einsum("ij,ij->i", emb, emb))
-            if not (np.isfinite(norms).all() and norms.all()):
+        emb = None
+        if rows.size:
+            given = np.asarray(embeddings)
+            if given.dtype not in (np.float32, np.float64):
+                given = given.astype(np.float64)
+            if given.ndim != 2 or given.shape[0] != ids.shape[0]:
+                raise ValueError(f"embeddings must have shape ({ids.shape[0]}, D) to match track_ids, got {given.shape}")
+            if self._dim and given.shape[1] != self._dim:
+                raise ValueError(f"embeddings are {given.shape[1]}-d, this registry holds {self._dim}-d ones")
+            emb = np.empty((rows.size, given.shape[1]), dtype=np.float32)
+            code = unit_rows(ids, np.ascontiguousarray(given), rows, emb)
+            if code == ROWS_BAD_NORM:
                 raise ValueError("embeddings of tracked rows must be finite and non-zero")
-            emb = (emb / norms[:, None]).astype(np.float32)
-            tracked = np.sort(ids[rows])
-            if (tracked[1:] == tracked[:-1]).any():
+            if code == ROWS_REPEAT:
                 raise ValueError("track_ids must not repeat a track id within one frame")
         s = self._streams.get(stream_id)
         if s is not None and time < self._stream_time[s]:
@@ -248,16 +259,25 @@ class IdentityRegistry:
             return out
         if not self._dim:
             self._set_dim(emb.shape[1])
-        slots = np.array([self._tracklet(s, int(i), time) for i in ids[rows]], dtype=np.intp)
-        previous = self.t_last[slots].copy()
-        self._record(slots, emb, s, time)
-        clashed = self._clashes(slots, previous, s)
-        due = clashed | ((self.t_phase[slots] != FINAL) & (self.t_count[slots] >= self.t_next[slots]))
-        if due.any():
-            self._decide(slots[due], s)
-        ident = self.t_ident[slots]
-        bound = ident >= 0
-        out[rows[bound]] = self.i_gid[ident[bound]]
+        keys, tracked = self._keys, ids[rows].tolist()
+        found = [keys.get((s, i), -1) for i in tracked]
+        if -1 in found:
+            found = [t if t >= 0 else self._tracklet(s, i, time) for t, i in zip(found, tracked)]
+        slots = np.array(found, dtype=np.intp)
+        previous = np.empty(slots.size)
+        got = np.empty(slots.size, dtype=np.int64)
+        due, suspect = record_frame(
+            slots, emb, s, time, self.settings.ema_momentum, self._busy, self.t_sum, self.t_count, self.t_last,
+            self.t_ident, self.t_phase, self.t_founder, self.t_next, self.t_sample, self.i_gid, self.i_last,
+            self.i_seen, self.i_bank, self._stale, previous, got)
+        if due or suspect:  # the slow path: some decision to make (a few frames of each track)
+            clashed = self._clashes(slots, previous, s) if suspect else np.zeros(slots.size, dtype=bool)
+            due = clashed | ((self.t_phase[slots] != FINAL) & (self.t_count[slots] >= self.t_next[slots]))
+            if due.any():
+                self._decide(slots[due], s)
+            ident = self.t_ident[slots]
+            got = np.where(ident >= 0, self.i_gid[np.maximum(ident, 0)], -1)
+        out[rows] = got
         return out
 
     def update(self, stream_id: str, tracker: Any, result: Any, time: float | None = None) -> Any:
@@ -360,6 +380,7 @@ class IdentityRegistry:
         if cap_name == "_i_cap":
             self.i_seen[old:] = _NEVER
             self.i_owner[old:] = -1
+            self._stale = np.concatenate([self._stale, np.zeros(new - old, dtype=bool)])
         setattr(self, cap_name, new)
         free.extend(range(new - 1, old - 1, -1))  # lowest slot on top
 
@@ -376,23 +397,6 @@ class IdentityRegistry:
         self.t_count[t], self.t_ident[t], self.t_phase[t], self.t_founder[t] = 0, -1, PENDING, False
         self.t_sample[t], self.t_next[t], self.t_cost[t], self.t_used[t] = -1, self.settings.min_frames, np.nan, True
         return t
-
-    def _record(self, slots: np.ndarray, emb: np.ndarray, s: int, time: float) -> None:
-        """Add one frame's embeddings to their tracklets and, where they count, to their identities."""
-        self.t_sum[slots] += emb
-        self.t_count[slots] += 1
-        self.t_last[slots] = time
-        ident = self.t_ident[slots]
-        bound = ident >= 0
-        self.i_last[ident[bound]] = time
-        self.i_seen[ident[bound], s] = time
-        counts = bound & ((self.t_phase[slots] == FINAL) | self.t_founder[slots])
-        if not counts.any():
-            return
-        g, m = ident[counts], self.settings.ema_momentum
-        bank = self.i_bank
-        bank[g, 0] = _unit(m * bank[g, 0] + (1.0 - m) * emb[counts])
-        # Samples kept current by their tracklets are refreshed when read (_refresh_samples).
 
     def _clashes(self, slots: np.ndarray, previous: np.ndarray, s: int) -> np.ndarray:
         """Undo links that now put one identity in two places at once; True for rows to decide again.
@@ -477,9 +481,7 @@ class IdentityRegistry:
         """Take tracklet ``t`` out of its identity; an identity left empty is retired."""
         g = int(self.t_ident[t])
         self._members[g].remove(t)
-        k = self.t_sample[t]
-        if k >= 0:
-            self.i_owner[g, k] = -1
+        self._release_sample(t, g)
         self.t_ident[t], self.t_founder[t], self.t_sample[t] = -1, False, -1
         if not self._members[g]:
             self._drop_identity(g, keep_tracklets=True)
@@ -488,12 +490,19 @@ class IdentityRegistry:
         others = [m for m in self._members[g] if self.t_stream[m] == s]
         self.i_seen[g, s] = max((self.t_last[m] for m in others), default=_NEVER)
 
+    def _release_sample(self, t: int, g: int) -> None:
+        """The sample ``t`` kept current, if any, keeps ``t``'s mean as of now and no owner."""
+        k = self.t_sample[t]
+        if k >= 0:
+            self.i_bank[g, k] = _unit(self.t_sum[t])
+            self.i_owner[g, k] = -1
+
     def _offer_sample(self, t: int, g: int) -> None:
         """Keep tracklet ``t``'s mean as a sample of ``g``; when full, drop the most redundant one."""
         n = self.settings.samples
         if n == 0:
             return
-        self._refresh_samples(np.array([g]))
+        self._refresh_samples()
         valid = self.i_valid[g, 1:]
         mean = _unit(self.t_sum[t]).astype(np.float32)
         if not valid.all():
@@ -535,6 +544,8 @@ class IdentityRegistry:
         """Drop identities and tracklets unseen for ``expire_after`` seconds (a tracklet's
         frames live on in its identity's model)."""
         cutoff = self._now - self.settings.expire_after
+        if not any_expired(self.i_gid, self.i_last, self.t_used, self.t_last, cutoff):
+            return
         for g in np.flatnonzero((self.i_gid > 0) & (self.i_last < cutoff)):
             self._drop_identity(int(g))
         for t in np.flatnonzero(self.t_used & (self.t_last < cutoff)):
@@ -542,8 +553,7 @@ class IdentityRegistry:
             g = int(self.t_ident[t])
             if g >= 0:
                 self._members[g].remove(t)
-                if self.t_sample[t] >= 0:
-                    self.i_owner[g, self.t_sample[t]] = -1
+                self._release_sample(t, g)
             self._drop_tracklet(t)
 
     # ------------------------------------------------------------------ decisions
@@ -559,15 +569,13 @@ class IdentityRegistry:
             return self.i_gid[live], np.zeros((len(embeddings), live.size))
         return self.i_gid[live], self._distances(np.asarray(embeddings, dtype=np.float32), live)
 
-    def _refresh_samples(self, slots: np.ndarray) -> None:
-        """Set the samples of identities ``slots`` that a tracklet keeps current to that tracklet's mean."""
-        owner = self.i_owner[slots]
-        g, k = np.nonzero(owner >= 0)
-        if g.size:
-            self.i_bank[slots[g], k] = _unit(self.t_sum[owner[g, k]])
+    def _refresh_samples(self) -> None:
+        """Set the samples that a tracklet keeps current to that tracklet's mean."""
+        if self._dim:
+            refresh_samples(self._stale, self.i_owner, self.i_bank, self.t_sum)
 
     def _distances(self, means: np.ndarray, live: np.ndarray) -> np.ndarray:
-        self._refresh_samples(live)
+        self._refresh_samples()
         # Valid bank rows are a prefix (the prototype, then samples in the order they came).
         counts = self.i_valid.sum(axis=1).astype(np.intp)
         out = np.empty((len(means), live.size))
@@ -577,38 +585,12 @@ class IdentityRegistry:
     def _decide(self, rows: np.ndarray, s: int) -> None:
         """One assignment of stream ``s``'s due tracklets to the live identities (see the module docstring)."""
         st = self.settings
-        limit, margin = st.link_threshold, st.margin
-        means = _unit(self.t_sum[rows]).astype(np.float32)
-        live = np.flatnonzero(self.i_gid > 0)
-        first = self.t_first[rows]
-        forbidden = self._forbidden(self.i_seen[live], first, s) if live.size else None
-        own = self.t_ident[rows]
-        if live.size:
-            # Distances only to identities some row may join (in a crowd most are in view, so busy).
-            wanted = ~forbidden.all(axis=0) | np.isin(live, own[own >= 0])
-            live, forbidden = live[wanted], forbidden[:, wanted]
-        if live.size:
-            raw = self._distances(means, live)
-            cost = np.where(forbidden, np.inf, raw)
-            column = {int(g): j for j, g in enumerate(live)}
-            for r, t in enumerate(rows):
-                g = int(self.t_ident[t])
-                if g < 0:
-                    continue
-                j = column[g]
-                if self.t_founder[t]:
-                    cost[r] += margin  # a link must beat staying alone by the margin
-                    cost[r, j] = np.inf  # staying is "unassigned"
-                    continue
-                # Its own identity, judged without itself.
-                own = self.i_seen[g].copy()
-                others = [m for m in self._members[g] if m != t and self.t_stream[m] == s]
-                own[s] = max((self.t_last[m] for m in others), default=_NEVER)
-                allowed = not self._forbidden(own[None], first[r : r + 1], s)[0, 0]
-                cost[r, j] = raw[r, j] - margin if allowed else np.inf
-            row_to_col, _ = solve_assignment(np.ascontiguousarray(cost), limit)
-        else:
-            row_to_col = np.full(rows.size, -1, dtype=np.intp)
+        self._refresh_samples()
+        live, raw, cost = decision_costs(
+            rows.astype(np.intp), s, st.margin, self._busy, self._gap_lo, self._gap_hi, self.t_sum, self.t_first,
+            self.t_last, self.t_stream, self.t_ident, self.t_founder, self.t_used, self.i_gid, self.i_seen,
+            self.i_bank, self.i_valid)
+        row_to_col = decide(cost, st.link_threshold)
         # Links first, then new identities: a new identity may take a slot freed by a retired one.
         for r in np.flatnonzero(row_to_col >= 0):
             t, g = int(rows[r]), int(live[row_to_col[r]])
@@ -635,25 +617,12 @@ class IdentityRegistry:
         if not self.t_founder[t]:
             self._offer_sample(t, int(self.t_ident[t]))
 
-    def _forbidden(self, seen: np.ndarray, first: np.ndarray, s: int) -> np.ndarray:
-        """``(R, L)``: identities with per-stream last times ``seen (L, C)`` a tracklet of stream ``s``
-        starting at ``first (R,)`` may not join (at once elsewhere, or out of travel range)."""
-        busy = seen[:, self._busy[s]]  # streams where being seen at the same time is impossible
-        clash = (busy[None, :, :] >= first[:, None, None]).any(axis=2) if busy.shape[1] else \
-            np.zeros((first.size, seen.shape[0]), dtype=bool)
-        last = seen.max(axis=1)
-        where = seen.argmax(axis=1)
-        gap = first[:, None] - last[None, :]
-        known = np.isfinite(last)[None, :]
-        travel = (gap < self._gap_lo[where, s][None, :]) | (gap > self._gap_hi[where, s][None, :])
-        return clash | (known & travel)
-
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: settings, streams, identities and tracklets (plain data)."""
         t_live = np.flatnonzero(self.t_used)
         i_live = np.flatnonzero(self.i_gid > 0)
-        self._refresh_samples(i_live)
+        self._refresh_samples()
         i_index = np.full(max(self._i_cap, 1), -1, dtype=np.int64)
         i_index[i_live] = np.arange(i_live.size)
         t_index = np.full(max(self._t_cap, 1), -1, dtype=np.int64)
@@ -887,6 +856,7 @@ def _rebuild(state: Mapping[str, Any]) -> IdentityRegistry:
             getattr(reg, name)[:count] = a[name]
         free[:] = range(getattr(reg, cap) - 1, count - 1, -1)  # slots 0..count-1 taken, the lowest free on top
     reg.t_used[:n_t] = True
+    reg._stale[:] = True
     reg._keys = {k: t for t, k in enumerate(keys)}
     reg._members = {g: [] for g in range(n_i)}
     for t in range(n_t):
