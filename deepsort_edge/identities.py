@@ -502,12 +502,12 @@ class IdentityRegistry:
         n = self.settings.samples
         if n == 0:
             return
-        self._refresh_samples()
         valid = self.i_valid[g, 1:]
         mean = _unit(self.t_sum[t]).astype(np.float32)
         if not valid.all():
             k = 1 + int(np.flatnonzero(~valid)[0])
         else:
+            self._refresh_samples()
             vectors = np.concatenate([self.i_bank[g, 1:], mean[None]])
             sim = vectors @ vectors.T
             np.fill_diagonal(sim, -np.inf)
@@ -587,29 +587,30 @@ class IdentityRegistry:
         st = self.settings
         self._refresh_samples()
         live, raw, cost = decision_costs(
-            rows.astype(np.intp), s, st.margin, self._busy, self._gap_lo, self._gap_hi, self.t_sum, self.t_first,
+            rows, s, st.margin, self._busy, self._gap_lo, self._gap_hi, self.t_sum, self.t_first,
             self.t_last, self.t_stream, self.t_ident, self.t_founder, self.t_used, self.i_gid, self.i_seen,
             self.i_bank, self.i_valid)
         row_to_col = decide(cost, st.link_threshold)
         # Links first, then new identities: a new identity may take a slot freed by a retired one.
-        for r in np.flatnonzero(row_to_col >= 0):
-            t, g = int(rows[r]), int(live[row_to_col[r]])
+        chosen = row_to_col.tolist()
+        for r, (t, j) in enumerate(zip(rows.tolist(), chosen)):
+            if j < 0:
+                continue
+            g = int(live[j])
             if g != self.t_ident[t]:
                 if self.t_ident[t] >= 0:
                     self._leave(t)
-                self._join(t, g, founder=False, cost=float(raw[r, row_to_col[r]]))
+                self._join(t, g, founder=False, cost=float(raw[r, j]))
             else:
-                self.t_cost[t] = float(raw[r, row_to_col[r]])
-        for r in np.flatnonzero(row_to_col < 0):
-            t = int(rows[r])
-            if self.t_ident[t] < 0 or not self.t_founder[t]:
+                self.t_cost[t] = raw[r, j]
+        for t, j in zip(rows.tolist(), chosen):
+            if j < 0 and (self.t_ident[t] < 0 or not self.t_founder[t]):
                 if self.t_ident[t] >= 0:
                     self._leave(t)
                 self._new_identity(t)
-        for t in rows:
-            self.t_next[t] = 2 * self.t_count[t]
-            if self.t_next[t] > st.revise_frames:
-                self._finalise(int(t))
+        self.t_next[rows] = 2 * self.t_count[rows]
+        for t in rows[self.t_next[rows] > st.revise_frames].tolist():
+            self._finalise(t)
 
     def _finalise(self, t: int) -> None:
         """The tracklet's id is final; from now on it updates its identity's model."""
