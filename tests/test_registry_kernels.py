@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from deepsort_edge.identities import IdentityRegistry
+from deepsort_edge.streams.identities import IdentityRegistry
 from deepsort_edge.kernels.registry import (
     ROWS_BAD_NORM,
     ROWS_OK,

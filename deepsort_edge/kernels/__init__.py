@@ -14,4 +14,8 @@ Modules are named for their math:
 - ``frame``: one whole tracker update in one call, built from the above;
 - ``registry``: the identity registry's per-frame work and decisions (global ids);
 - ``stale``: dropping cached kernels when any kernel source changed.
+
+Beside them, no kernels of their own: ``aot`` (loading the frame kernel
+compiled ahead of time into the wheel, else the JIT) and ``build_aot``
+(compiling it, run by ``hatch_build.py``).
 """
