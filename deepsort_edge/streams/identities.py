@@ -169,7 +169,8 @@ class IdentityRegistry(IdentityDecisions):
             if given.dtype not in (np.float32, np.float64):
                 given = given.astype(np.float64)
             if given.ndim != 2 or given.shape[0] != ids.shape[0]:
-                raise ValueError(f"embeddings must have shape ({ids.shape[0]}, D) to match track_ids, got {given.shape}")
+                raise ValueError(
+                    f"embeddings must have shape ({ids.shape[0]}, D) to match track_ids, got {given.shape}")
             if self._dim and given.shape[1] != self._dim:
                 raise ValueError(f"embeddings are {given.shape[1]}-d, this registry holds {self._dim}-d ones")
             emb = np.empty((rows.size, given.shape[1]), dtype=np.float32)

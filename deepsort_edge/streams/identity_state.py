@@ -54,9 +54,8 @@ def state_dict(reg: Any) -> dict[str, Any]:
     return {"meta": meta, "arrays": arrays}
 
 
-
 def write_npz(state: Mapping[str, Any], path: Path) -> Path:
-    """Write a :func:`state_dict` to ``path`` as a pickle-free ``.npz``, atomically (a temporary file, then a rename)."""
+    """Write a :func:`state_dict` to ``path`` as a pickle-free ``.npz``, atomically (temporary file, rename)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with tmp.open("xb") as fh:
@@ -104,7 +103,8 @@ def _rebuild(cls: type[T], state: Mapping[str, Any]) -> T:
     reg = cls(IdentitySettings.from_dict(meta.get("settings", {})),
                            overlaps=[tuple(p) for p in meta.get("overlaps", [])], topology=topology)
     streams = meta.get("streams")
-    if not isinstance(streams, list) or not all(isinstance(s, str) for s in streams) or len(set(streams)) != len(streams):
+    if not isinstance(streams, list) or not all(isinstance(s, str) for s in streams) or \
+            len(set(streams)) != len(streams):
         raise ValueError("identity state field 'streams' must be a list of distinct str")
     for sid in streams:
         reg._add_stream(sid)

@@ -60,8 +60,6 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x / np.where(norms > 0, norms, 1.0)
 
 
-
-
 class IdentityStore:
     """The arrays of tracklets and identities, and the operations that keep them consistent.
 
@@ -269,7 +267,6 @@ class IdentityStore:
         out = np.empty((len(means), live.size))
         max_dots_many(self.i_bank, counts, live.astype(np.intp), np.ascontiguousarray(means, np.float32), out)
         return 1.0 - out
-
 
     def distances(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cosine distances from unit ``embeddings (R, D)`` to every live identity.

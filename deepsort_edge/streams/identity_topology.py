@@ -49,7 +49,8 @@ def check_topology(
     if topology is None:
         return None
     if not isinstance(topology, Mapping):
-        raise TypeError(f"topology must be a mapping {{(stream_a, stream_b): (min_s, max_s)}}, got {type(topology).__name__}")
+        raise TypeError(
+            f"topology must be a mapping {{(stream_a, stream_b): (min_s, max_s)}}, got {type(topology).__name__}")
     out = {}
     for pair, window in topology.items():
         if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
