@@ -1,4 +1,4 @@
-"""The identity registry's per-frame work (``deepsort_edge.identities``): plain functions over its arrays.
+"""The identity registry's per-frame work (``deepsort_edge.streams.identities``): plain functions over its arrays.
 
 Tracklets (local tracks) and identities are rows of parallel arrays (see
 ``IdentityRegistry``): ``t_*`` per tracklet slot, ``i_*`` per identity slot,

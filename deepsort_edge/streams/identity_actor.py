@@ -1,4 +1,4 @@
-"""The identity registry of :class:`~deepsort_edge.distributed.RayMultiStreamTracker` as its own Ray actor.
+"""The identity registry of :class:`~deepsort_edge.streams.distributed.RayMultiStreamTracker` as its own Ray actor.
 
 Fault tolerance as for the tracker actors: the driver keeps a snapshot of
 the registry (its ``state_dict``, taken every ``snapshot_every`` updates)
