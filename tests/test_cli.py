@@ -87,7 +87,7 @@ def test_top_level_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert "invalid choice" in capsys.readouterr().err
     assert main(["track", "--help"]) == 0
     help_text = capsys.readouterr().out
-    for flag in ("--min-score", "--score-norm", "--video-out", "--summary", "--no-appearance",
+    for flag in ("--minimum-score", "--score-norm", "--video-out", "--summary", "--no-appearance",
                  "--nn-budget", "--gating", "--matching", "--model", "--provider", "--input-size"):
         assert flag in help_text
 
@@ -211,7 +211,7 @@ def test_missing_inputs(tmp_path: Path, capsys, make, extra, message) -> None:
         ("1,-1,10,10,20,40,nan\n", [], "NaN"),
         ("1,-1,10,10,20\n", [], "at least 6"),
         ("1,-1,10,10,20,40,5.5\n1,-1,50,10,20,40,0.5\n", ["--score-norm", "none"], "must lie in [0, 1]"),
-        ("1,-1,10,10,20,40,0.5\n", ["--min-score", "2"], "--min-score must be in [0, 1]"),
+        ("1,-1,10,10,20,40,0.5\n", ["--min-score", "2"], "--minimum-score must be in [0, 1]"),
     ],
 )
 def test_bad_detection_files(tmp_path: Path, capsys, content, extra, message) -> None:

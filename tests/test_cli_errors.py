@@ -37,6 +37,24 @@ def seq_folder(root: Path, ini: str | None = SEQINFO, det: str = DET) -> Path:
     return seq
 
 
+def _jpeg(path: Path) -> str:
+    import cv2
+
+    assert cv2.imwrite(str(path), np.full((8, 8, 3), 127, np.uint8))
+    return str(path)
+
+
+def _onnx(path: Path) -> str:
+    """A small real ONNX model (its bytes happen to hold no NUL)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    x, y = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [1]) for n in "xy")
+    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])),
+              str(path))
+    return str(path)
+
+
 def _det(tmp: Path, content: str = DET) -> str:
     (tmp / "det.txt").write_text(content)
     return str(tmp / "det.txt")
@@ -59,7 +77,10 @@ CASES = {
     "fractional id": (lambda t: [_det(t, "1,3.5,10,10,20,40,0.9\n")], "line 1: id must be an integer"),
     "frame zero": (lambda t: [_det(t, "0,-1,10,10,20,40,0.9\n")], "line 1: frame must be an integer >= 1"),
     "binary file": (lambda t: [(t / "det.txt").write_bytes(bytes(range(256)) * 4) and str(t / "det.txt")],
-                    "det.txt, line"),
+                    "det.txt is binary data, not text; expected a MOT text file"),
+    "image as detections": (lambda t: [_jpeg(t / "frame.jpg")], "frame.jpg is a JPEG image, not text"),
+    "model as detections": (lambda t: [str(seq_folder(t)), "-d", _onnx(t / "reid.onnx")],
+                            "reid.onnx is an ONNX model, not text; expected a MOT text file"),
     "seqinfo not ini": (lambda t: [str(seq_folder(t, "just some text\n"))], "seqinfo.ini: not a valid ini file"),
     "seqinfo no section": (lambda t: [str(seq_folder(t, "[Other]\nx=1\n"))], "seqinfo.ini: expected a [Sequence]"),
     "seqinfo bad number": (lambda t: [str(seq_folder(t, SEQINFO.replace("frameRate=10", "frameRate=fast")))],
@@ -73,7 +94,8 @@ CASES = {
     "frame rate zero": (lambda t: [_det(t), "--frame-rate", "0"], "--frame-rate must be a positive number, got 0"),
     "frame rate nan": (lambda t: [_det(t), "--frame-rate", "nan"], "--frame-rate must be a positive number"),
     "max frames zero": (lambda t: [_det(t), "--max-frames", "0"], "--max-frames must be >= 1"),
-    "min score": (lambda t: [_det(t), "--min-score", "2"], "--min-score must be in [0, 1]"),
+    "min score": (lambda t: [_det(t), "--min-score", "2"], "--minimum-score must be in [0, 1]"),
+    "minimum score": (lambda t: [_det(t), "--minimum-score", "-1"], "--minimum-score must be in [0, 1]"),
     "score scale": (lambda t: [_det(t), "--score-scale", "0"], "--score-scale must be a positive number"),
     "tracker setting": (lambda t: [_det(t), "--nn-budget", "0"], "nn_budget must be >= 1"),
     "bad int": (lambda t: [_det(t), "--max-frames", "many"], "argument --max-frames: invalid int value"),
@@ -88,6 +110,28 @@ def test_user_error_is_one_line_and_exit_status_2(tmp_path: Path, capsys, name: 
         argv += ["-o", str(tmp_path / "out" / "r.txt")]
     assert main(["track", *argv, "--no-progress", "-q"]) == 2
     assert expected in error_line(capsys)
+
+
+# argparse's own errors: the one line alone, not after dozens of lines of usage.
+USAGE_ERRORS = {
+    "unknown preset": (["track", "det.txt", "--preset", "fast"], "track: error: argument --preset: invalid choice: 'fast'"),
+    "unknown choice": (["track", "det.txt", "--gating", "loose"], "track: error: argument --gating: invalid choice"),
+    "unknown option": (["track", "det.txt", "--frobnicate"], "track: error: unrecognized arguments: --frobnicate"),
+    "bad number": (["track", "det.txt", "--nn-budget", "many"], "track: error: argument --nn-budget: invalid int"),
+    "no source": (["track"], "track: error: the following arguments are required: SOURCE"),
+    "eval": (["eval", "gt.txt"], "eval: error: the following arguments are required: results"),
+    "unknown command": (["trak", "det.txt"], ": error: argument COMMAND: invalid choice: 'trak'"),
+}
+
+
+@pytest.mark.parametrize("name", list(USAGE_ERRORS))
+def test_usage_errors_are_the_error_line_alone(capsys, name: str) -> None:
+    argv, expected = USAGE_ERRORS[name]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and captured.err.startswith("deepsort-edge"), captured.err
+    assert expected in captured.err
 
 
 @pytest.mark.skipif(IS_ROOT, reason="root may write anywhere: permissions cannot be tested")

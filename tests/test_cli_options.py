@@ -1,0 +1,111 @@
+"""``deepsort-edge track``'s options as a reader meets them, and where results go by default."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from deepsort_edge.cli.__main__ import build_parser, main
+from deepsort_edge.mot import read_mot
+from tests.test_cli import _reference_tracking, _scene_detections
+
+GROUPS = ["input", "output", "tracker", "detection scores", "appearance", "association", "motion model",
+          "detector (frames in, no det.txt needed)", "many inputs", "speed"]
+
+
+def _help(capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["track", "--help"]) == 0
+    return capsys.readouterr().out
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    """``{group title: [long option names]}`` from argparse's help text."""
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            current = sections.setdefault(line[:-1], [])
+        elif current is not None and line.startswith("  ") and not line.startswith("   "):
+            head = re.split(r"\s{2,}", line.strip())[0]  # "-d DET.txt, --detections DET.txt"
+            longs = re.findall(r"--[a-z0-9-]+", head)
+            current.append(longs[0] if longs else head.split()[0])
+    return sections
+
+
+def test_help_groups_come_in_reading_order_with_the_common_options_first(capsys) -> None:
+    text = _help(capsys)
+    sections = _sections(text)
+    assert [t for t in sections if t not in ("options", "usage")] == GROUPS
+    assert sections["input"][:2] == ["SOURCE", "--detections"]
+    assert sections["output"][0] == "--output"
+    assert sections["tracker"][0] == "--preset"
+    assert sections["appearance"][:2] == ["--no-appearance", "--model"]
+    # The usage line is one line that shows the few options most runs need, not all 48.
+    usage = text.split("\n\n")[0]
+    assert usage.count("\n") == 0 and "SOURCE" in usage and "--preset" in usage
+
+
+def test_every_option_is_shown_once_and_every_setting_in_a_named_group(capsys) -> None:
+    from deepsort_edge import settings
+    from deepsort_edge.cli.track_options import NOT_OPTIONS, SETTING_GROUPS
+
+    sections = _sections(_help(capsys))
+    shown = [option for options in sections.values() for option in options]
+    assert len(shown) == len(set(shown)), sorted(o for o in shown if shown.count(o) > 1)
+    grouped = [name for names in SETTING_GROUPS.values() for name in names]
+    assert sorted(grouped) == sorted(n for n in settings.names() if n not in NOT_OPTIONS)
+    for title, names in SETTING_GROUPS.items():
+        assert [o for o in sections[title] if o[2:].replace("-", "_") in names] == \
+            ["--" + n.replace("_", "-") for n in names]
+    assert "other tracker settings" not in sections
+
+
+def test_min_score_is_a_hidden_alias_of_minimum_score(capsys, tmp_path: Path) -> None:
+    text = _help(capsys)
+    assert "--minimum-score" in text and "--min-score" not in text
+    parser, _ = build_parser(["track"])
+    old = parser.parse_args(["track", "det.txt", "--min-score", "0.6"])
+    new = parser.parse_args(["track", "det.txt", "--minimum-score", "0.6"])
+    assert vars(old) == vars(new) and new.minimum_score == 0.6
+    # Both reach the tracker as minimum_score and give the same results file.
+    _, det = _scene_detections(seed=4)
+    from deepsort_edge.mot import write_mot
+
+    write_mot(tmp_path / "det.txt", det)
+    for flag in ("--min-score", "--minimum-score"):
+        assert main(["track", str(tmp_path / "det.txt"), "-o", str(tmp_path / f"{flag}.txt"), "-q",
+                     "--no-progress", flag, "0.6"]) == 0
+    old_rows, new_rows = read_mot(tmp_path / "--min-score.txt"), read_mot(tmp_path / "--minimum-score.txt")
+    assert old_rows.table.tolist() == new_rows.table.tolist()
+    reference = _reference_tracking(det, det.last_frame, minimum_score=0.6)
+    assert new_rows.table[:, :2].tolist() == reference.table[:, :2].tolist()
+    assert len(reference) < len(_reference_tracking(det, det.last_frame))
+
+
+@pytest.mark.parametrize(
+    ("layout", "run_in", "argument", "expected"),
+    [
+        ("SEQ/det.txt", "SEQ", "det.txt", "SEQ"),  # a det.txt in the folder you stand in
+        ("SEQ/det/det.txt", "SEQ/det", "det.txt", "SEQ"),
+        ("SEQ/det/det.txt", "SEQ/det", "./det.txt", "SEQ"),
+        ("SEQ/det/det.txt", "SEQ/det/sub", "../det.txt", "SEQ"),
+        ("SEQ/det/det.txt", ".", "SEQ/det/det.txt", "SEQ"),
+        ("clip_det.txt", ".", "clip_det.txt", "clip_det"),
+        (".hidden.txt", ".", ".hidden.txt", "hidden"),
+    ],
+)
+def test_default_results_file_is_named_after_the_sequence_or_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str, run_in: str, argument: str, expected: str
+) -> None:
+    from deepsort_edge.mot import write_mot
+
+    _, det = _scene_detections(frames=12)
+    write_mot(tmp_path / layout, det)
+    (tmp_path / run_in).mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(tmp_path / run_in)
+    assert main(["track", argument, "-q", "--no-progress"]) == 0
+    written = sorted(p.name for p in Path("runs/track").iterdir())
+    assert written == [f"{expected}.txt"]
+    assert len(read_mot(Path("runs/track") / written[0])) > 0
