@@ -67,16 +67,15 @@ from .identities import IdentityRegistry, tracker_observation
 from .multistream import (
     EmbedRequest,
     StreamError,
+    StreamGroup,
     StreamInput,
-    _StreamGroup,
     check_stream_id,
     embed_requests,
     registry_for,
     show_warnings,
     unpack_detections,
-    with_ids,
 )
-from .tracker import DeepSORTTracker, _load_extractor
+from .tracker import DeepSORTTracker, detached_result, load_extractor
 
 __all__ = ["RayMultiStreamTracker", "default_num_cpus", "stable_worker_index"]
 
@@ -155,7 +154,7 @@ class _TrackerWorker:
     """
 
     def __init__(self, tracker_kwargs: dict[str, Any], embeds: bool) -> None:
-        self.group = _StreamGroup(tracker_kwargs, embeds)
+        self.group = StreamGroup(tracker_kwargs, embeds)
         self.seq: dict[str, int] = {}  # stream -> frames applied
         self.last: dict[str, tuple[int, str, Any]] = {}  # stream -> (seq, digest, result) of its last frame
         self._begun: dict[str, tuple[int, str]] = {}
@@ -277,7 +276,7 @@ class _EmbedderWorker:
     """Ray actor: one feature extractor; embeds the crops of many streams in one batch."""
 
     def __init__(self, feature_extractor: Any, device: str | None) -> None:
-        self.extractor = _load_extractor(feature_extractor, device)
+        self.extractor = load_extractor(feature_extractor, device)
 
     def ready(self) -> bool:
         return True
@@ -385,7 +384,7 @@ class RayMultiStreamTracker:
                 "never see the frames); use MultiStreamTracker, or camera_motion='none'"
             )
         if feature_extractor is not None and not isinstance(feature_extractor, (str, Path)):
-            _load_extractor(feature_extractor, device)  # type check only
+            load_extractor(feature_extractor, device)  # type check only
         self._ray = ray
         self._closed = False
         self._workers: list[Any] = []
@@ -519,7 +518,7 @@ class RayMultiStreamTracker:
         self._updates += 1
         self._snapshot_due(deadline)
         show_warnings(caught)
-        results = {sid: with_ids(detections[sid], ids[sid]) for sid in detections if sid in ids}
+        results = {sid: detached_result(detections[sid], ids[sid]) for sid in detections if sid in ids}
         if self._identities is not None and results:
             self._global_ids(results, timestamps, deadline)
         if errors:
