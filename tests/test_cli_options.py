@@ -109,3 +109,60 @@ def test_default_results_file_is_named_after_the_sequence_or_file(
     written = sorted(p.name for p in Path("runs/track").iterdir())
     assert written == [f"{expected}.txt"]
     assert len(read_mot(Path("runs/track") / written[0])) > 0
+
+
+# --------------------------------------------------------------------------- docs match the parsers
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
+OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def _subcommand_actions() -> dict[str, list]:
+    import argparse
+
+    from deepsort_edge.cli.__main__ import SUBCOMMANDS
+
+    actions = {}
+    for command in SUBCOMMANDS:
+        parser, _ = build_parser([command])
+        chooser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        actions[command] = [a for a in chooser.choices[command]._actions if a.option_strings]
+    return actions
+
+
+def _documented(text: str) -> set[str]:
+    """Options named in prose and in ``deepsort-edge`` command lines (not in pip or docker lines)."""
+    found: set[str] = set()
+    in_code = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code and not line.lstrip().startswith(("deepsort-edge", "[")):
+            continue
+        found.update(OPTION.findall(line))
+    return found
+
+
+def test_every_option_named_in_the_docs_exists_and_every_option_is_documented() -> None:
+    import argparse
+
+    from deepsort_edge import settings
+
+    actions = _subcommand_actions()
+    known = {s for group in actions.values() for a in group for s in a.option_strings} | {"--version"}
+    docs = DOCS.read_text()
+    assert sorted(_documented(docs) - known) == []
+    readme = README.read_text().split("## Command line", 1)[1].split("\n## ", 1)[0]
+    assert sorted(_documented(readme) - known) == []
+    # Every option but the tracker settings (README's generated table lists those) is in docs/cli.md,
+    # and an option hidden from --help is there as what it is.
+    setting_flags = {f"--{p}{n.replace('_', '-')}" for n in settings.names() for p in ("", "no-")}
+    words = set(re.findall(r"(?<![\w-])-{1,2}[a-z][a-z0-9-]*", docs))
+    for command, group in actions.items():
+        for action in group:
+            if set(action.option_strings) & (setting_flags | {"-h", "--help"}):
+                continue
+            assert words & set(action.option_strings), f"{command} {action.option_strings} not in docs/cli.md"
+            if action.help == argparse.SUPPRESS:
+                assert re.search(rf"`{action.option_strings[0]}`[^.]*not\s+listed\s+in\s+`--help`", docs)
