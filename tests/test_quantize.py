@@ -111,7 +111,7 @@ def test_quantize_detector_never_overwrites_the_float_model(tmp_path):
     model = constant_detector(tmp_path / "det.onnx", [np.zeros((1, 6, 4), np.float32)])
     before = model.read_bytes()
     frames = [np.zeros((64, 64, 3), np.uint8)] * 2
-    for quantize in (quantize_detector, quantize_model):
+    for quantize, options in ((quantize_detector, {"layout": "yolov8"}), (quantize_model, {})):
         with pytest.raises(ValueError, match="is the float32 model itself; it would be overwritten"):
-            quantize(model, tmp_path / "." / "det.onnx", frames, frames)
+            quantize(model, tmp_path / "." / "det.onnx", frames, frames, **options)
     assert model.read_bytes() == before
