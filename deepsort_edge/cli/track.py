@@ -50,7 +50,7 @@ import sys
 from typing import Any
 
 from deepsort_edge.cli.errors import one_line
-from deepsort_edge.cli.track_one import PROG, InputError, format_summary, track_input
+from deepsort_edge.cli.track_one import PROG, InputError, track_input
 from deepsort_edge.cli.track_one import warn as _warn
 from deepsort_edge.cli.track_options import add_parser
 from deepsort_edge.mot import MOTFormatError
@@ -115,3 +115,31 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def format_summary(summary: dict[str, Any]) -> str:
+    """The human-readable end-of-run summary."""
+    t, fps = summary["time_s"], summary["fps"]
+
+    def rate(value: float | None) -> str:
+        return f"{value:,.1f} fps" if value else "n/a"
+
+    mode = {"images": "image folder", "video": "video", "detections": "detections only"}[summary["mode"]]
+    appearance = f"appearance from {summary['model']} model" if summary["appearance"] else "motion only"
+    lines = [
+        f"Tracked {summary['sequence']} ({mode}, {appearance}): {summary['frames']} frames, "
+        f"{summary['detections']} detections used of {summary['detections_in_file']} -> "
+        f"{summary['tracks']} tracks, {summary['result_rows']} result rows",
+        f"  scores:  {summary['score_note']}"
+        + (f"; min score {summary['min_score']:g}" if summary["min_score"] else ""),
+        f"  time:    decode {t['decode']:.2f} s, embed {t['embed']:.2f} s, track {t['track']:.2f} s "
+        f"(+ {t['warmup']:.2f} s warm-up, {t['output']:.2f} s writing)",
+        f"  speed:   tracker {rate(fps['track'])}, embed+track {rate(fps['embed_track'])}, "
+        f"with decoding {rate(fps['decode_embed_track'])}",
+        f"  results: {summary['outputs']['results']}",
+    ]
+    if summary["outputs"]["video"]:
+        lines.append(f"  video:   {summary['outputs']['video']}")
+    if summary["outputs"]["summary"]:
+        lines.append(f"  summary: {summary['outputs']['summary']}")
+    if summary["stopped_early"]:
+        lines.append("  NOTE: the video ended early (see warning)")
+    return "\n".join(lines)

@@ -2,8 +2,8 @@
 
 :func:`track_input` is the single function behind both a single run and each
 input of ``track DIR -o OUT_DIR`` (``cli/track_many.py``), so that their
-results files are byte-identical. ``cli/track.py`` holds the options and the
-dispatch between the two.
+results files are byte-identical. ``cli/track_options.py`` holds the options,
+``cli/track.py`` the dispatch between the two.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def prepare_detections(
     except (MOTFormatError, ValueError) as exc:
         raise InputError(f"bad detections file {path}: {exc}") from None
     if not 0.0 <= min_score <= 1.0:
-        raise InputError(f"--minimum-score must be in [0, 1] (scores are in [0, 1] here), got {min_score:g}")
+        raise InputError(f"--minimum-score must be in [0, 1] (scores are in [0, 1] after --score-norm), got {min_score:g}")
     data = raw.with_scores(scores)
     if min_score > 0:
         data = data.select(data.table[:, 6] >= min_score)
@@ -430,33 +430,3 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         },
     }
     return summary
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """The human-readable end-of-run summary."""
-    t, fps = summary["time_s"], summary["fps"]
-
-    def rate(value: float | None) -> str:
-        return f"{value:,.1f} fps" if value else "n/a"
-
-    mode = {"images": "image folder", "video": "video", "detections": "detections only"}[summary["mode"]]
-    appearance = f"appearance from {summary['model']} model" if summary["appearance"] else "motion only"
-    lines = [
-        f"Tracked {summary['sequence']} ({mode}, {appearance}): {summary['frames']} frames, "
-        f"{summary['detections']} detections used of {summary['detections_in_file']} -> "
-        f"{summary['tracks']} tracks, {summary['result_rows']} result rows",
-        f"  scores:  {summary['score_note']}"
-        + (f"; min score {summary['min_score']:g}" if summary["min_score"] else ""),
-        f"  time:    decode {t['decode']:.2f} s, embed {t['embed']:.2f} s, track {t['track']:.2f} s "
-        f"(+ {t['warmup']:.2f} s warm-up, {t['output']:.2f} s writing)",
-        f"  speed:   tracker {rate(fps['track'])}, embed+track {rate(fps['embed_track'])}, "
-        f"with decoding {rate(fps['decode_embed_track'])}",
-        f"  results: {summary['outputs']['results']}",
-    ]
-    if summary["outputs"]["video"]:
-        lines.append(f"  video:   {summary['outputs']['video']}")
-    if summary["outputs"]["summary"]:
-        lines.append(f"  summary: {summary['outputs']['summary']}")
-    if summary["stopped_early"]:
-        lines.append("  NOTE: the video ended early (see warning)")
-    return "\n".join(lines)
