@@ -166,3 +166,20 @@ def test_every_option_named_in_the_docs_exists_and_every_option_is_documented() 
             assert words & set(action.option_strings), f"{command} {action.option_strings} not in docs/cli.md"
             if action.help == argparse.SUPPRESS:
                 assert re.search(rf"`{action.option_strings[0]}`[^.]*not\s+listed\s+in\s+`--help`", docs)
+
+
+def test_a_det_txt_run_inside_its_det_folder_finds_the_sequences_seqinfo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from deepsort_edge.mot import write_mot
+
+    _, det = _scene_detections(frames=12)
+    write_mot(tmp_path / "SEQ" / "det" / "det.txt", det)
+    (tmp_path / "SEQ" / "seqinfo.ini").write_text(
+        "[Sequence]\nname=PETS\nframeRate=7\nseqLength=12\nimWidth=320\nimHeight=240\n")
+    monkeypatch.chdir(tmp_path / "SEQ" / "det")
+    assert main(["track", "det.txt", "-q", "--no-progress", "--summary", "s.json"]) == 0
+    assert [p.name for p in Path("runs/track").iterdir()] == ["PETS.txt"]
+    assert json.loads(Path("s.json").read_text())["frame_rate"] == 7.0

@@ -205,7 +205,8 @@ def plan_input(args: argparse.Namespace, warnings: list[str]) -> InputPlan:
     if args.detections is not None:
         raise InputError(f"{src} is a detections file; do not also pass --detections")
     rate, length, sequence, length_source = None, None, None, ""
-    for ini in (src.parent / "seqinfo.ini", src.parent.parent / "seqinfo.ini"):
+    folder = Path(os.path.abspath(src)).parent  # "det.txt" run inside det/ still finds ../seqinfo.ini
+    for ini in (folder / "seqinfo.ini", folder.parent / "seqinfo.ini"):
         if ini.is_file():
             info = read_seqinfo(ini)
             rate, length, sequence = info.frame_rate, info.length, info.name
