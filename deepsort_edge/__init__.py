@@ -6,18 +6,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from typing import TYPE_CHECKING, Any
 
+from . import _moved
 from ._version import __version__
 from .optional import lazy_exports
 
+_moved.install()  # the module paths before the subpackages import as the new modules
+
 if TYPE_CHECKING:
-    from .embedder import DeepSORTFeatureExtractor
-    from .identities import IdentityRegistry
-    from .multistream import MultiStreamTracker, StreamError
-    from .settings import TrackerSettings
-    from .tracker import DeepSORTTracker, FrameResult, PreparedFrame
-    from .tracks import TrackView
+    from .appearance.embedder import DeepSORTFeatureExtractor
+    from .streams.identities import IdentityRegistry
+    from .streams.multistream import MultiStreamTracker, StreamError
+    from .tracking.settings import TrackerSettings
+    from .tracking.tracker import DeepSORTTracker, FrameResult, PreparedFrame
+    from .tracking.tracks import TrackView
 
 __all__ = [
     "DeepSORTFeatureExtractor",
@@ -35,16 +39,22 @@ __all__ = [
 # Public name -> module. Loaded on first use so that `import deepsort_edge`
 # (and the CLI's --help) does not pay for Numba, ONNX Runtime or OpenCV.
 _LAZY = {
-    "DeepSORTTracker": ".tracker",
-    "FrameResult": ".tracker",
-    "PreparedFrame": ".tracker",
-    "TrackView": ".tracks",
-    "DeepSORTFeatureExtractor": ".embedder",
-    "IdentityRegistry": ".identities",
-    "MultiStreamTracker": ".multistream",
-    "StreamError": ".multistream",
-    "TrackerSettings": ".settings",
+    "DeepSORTTracker": ".tracking.tracker",
+    "FrameResult": ".tracking.tracker",
+    "PreparedFrame": ".tracking.tracker",
+    "TrackView": ".tracking.tracks",
+    "DeepSORTFeatureExtractor": ".appearance.embedder",
+    "IdentityRegistry": ".streams.identities",
+    "MultiStreamTracker": ".streams.multistream",
+    "StreamError": ".streams.multistream",
+    "TrackerSettings": ".tracking.settings",
 }
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+_lazy_attribute, __dir__ = lazy_exports(__name__, _LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if f"{__name__}.{name}" in _moved.MOVED:  # an old submodule path, now an alias
+        return importlib.import_module(f"{__name__}.{name}")
+    return _lazy_attribute(name)

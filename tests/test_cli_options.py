@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deepsort_edge.cli.__main__ import build_parser, main
-from deepsort_edge.mot import read_mot
+from deepsort_edge.io.mot import read_mot
 from tests.test_cli import _reference_tracking, _scene_detections
 
 GROUPS = ["input", "output", "tracker", "detection scores", "appearance", "association", "motion model",
@@ -48,7 +48,7 @@ def test_help_groups_come_in_reading_order_with_the_common_options_first(capsys)
 
 
 def test_every_option_is_shown_once_and_every_setting_in_a_named_group(capsys) -> None:
-    from deepsort_edge import settings
+    from deepsort_edge.tracking import settings
     from deepsort_edge.cli.track_options import NOT_OPTIONS, SETTING_GROUPS
 
     sections = _sections(_help(capsys))
@@ -71,7 +71,7 @@ def test_min_score_is_a_hidden_alias_of_minimum_score(capsys, tmp_path: Path) ->
     assert vars(old) == vars(new) and new.minimum_score == 0.6
     # Both reach the tracker as minimum_score and give the same results file.
     _, det = _scene_detections(seed=4)
-    from deepsort_edge.mot import write_mot
+    from deepsort_edge.io.mot import write_mot
 
     write_mot(tmp_path / "det.txt", det)
     for flag in ("--min-score", "--minimum-score"):
@@ -99,7 +99,7 @@ def test_min_score_is_a_hidden_alias_of_minimum_score(capsys, tmp_path: Path) ->
 def test_default_results_file_is_named_after_the_sequence_or_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str, run_in: str, argument: str, expected: str
 ) -> None:
-    from deepsort_edge.mot import write_mot
+    from deepsort_edge.io.mot import write_mot
 
     _, det = _scene_detections(frames=12)
     write_mot(tmp_path / layout, det)
@@ -147,7 +147,7 @@ def _documented(text: str) -> set[str]:
 def test_every_option_named_in_the_docs_exists_and_every_option_is_documented() -> None:
     import argparse
 
-    from deepsort_edge import settings
+    from deepsort_edge.tracking import settings
 
     actions = _subcommand_actions()
     known = {s for group in actions.values() for a in group for s in a.option_strings} | {"--version"}
@@ -173,7 +173,7 @@ def test_a_det_txt_run_inside_its_det_folder_finds_the_sequences_seqinfo(
 ) -> None:
     import json
 
-    from deepsort_edge.mot import write_mot
+    from deepsort_edge.io.mot import write_mot
 
     _, det = _scene_detections(frames=12)
     write_mot(tmp_path / "SEQ" / "det" / "det.txt", det)

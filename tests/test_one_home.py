@@ -51,7 +51,7 @@ BAD_FRAMES = [
 def test_tracker_and_embedder_reject_a_bad_frame_with_the_same_words(frame: object) -> None:
     """One check of a frame, whichever entry point is handed it."""
     from deepsort_edge import DeepSORTTracker
-    from deepsort_edge.preprocess import check_bgr_image
+    from deepsort_edge.appearance.preprocess import check_bgr_image
 
     with pytest.raises((TypeError, ValueError)) as expected:
         check_bgr_image(frame)

@@ -53,7 +53,7 @@ from deepsort_edge.cli.errors import one_line
 from deepsort_edge.cli.track_one import PROG, InputError, track_input
 from deepsort_edge.cli.track_one import warn as _warn
 from deepsort_edge.cli.track_options import add_parser
-from deepsort_edge.mot import MOTFormatError
+from deepsort_edge.io.mot import MOTFormatError
 
 __all__ = ["add_parser", "run"]
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from deepsort_edge.cli.errors import UserError, check_output_path
 from deepsort_edge.cli.track_options import NOT_OPTIONS
-from deepsort_edge.mot import (
+from deepsort_edge.io.mot import (
     MOTData,
     MOTFormatError,
     MOTResultWriter,
@@ -34,9 +34,9 @@ from deepsort_edge.mot import (
 )
 
 from deepsort_edge.optional import progress_bar
-from deepsort_edge.pipeline import frames_to_step, track_frames
-from deepsort_edge.video import VIDEO_SUFFIXES as _VIDEO_SUFFIXES
-from deepsort_edge.video import (
+from deepsort_edge.streams.pipeline import frames_to_step, track_frames
+from deepsort_edge.io.video import VIDEO_SUFFIXES as _VIDEO_SUFFIXES
+from deepsort_edge.io.video import (
     FrameSource,
     ImageFolderSource,
     TrackAnnotator,
@@ -55,7 +55,7 @@ class InputError(UserError):
 # --------------------------------------------------------------------------- building blocks
 def tracker_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The tracker options given on the command line (unset ones are left out), and ``preset``."""
-    from deepsort_edge import settings  # noqa: PLC0415
+    from deepsort_edge.tracking import settings  # noqa: PLC0415
 
     # Options left out are absent from args (argparse.SUPPRESS), so an explicit "none" stays None.
     names = [name for name in settings.names() if name not in NOT_OPTIONS]
@@ -78,7 +78,7 @@ def given_minimum_score(args: argparse.Namespace) -> float:
 
 def build_extractor(args: argparse.Namespace) -> Any:
     """A ``DeepSORTFeatureExtractor`` from ``--model`` (ONNX) or the shipped default."""
-    from deepsort_edge.embedder import DeepSORTFeatureExtractor  # noqa: PLC0415
+    from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor  # noqa: PLC0415
 
     kwargs: dict[str, Any] = {}
     if args.provider:
@@ -357,7 +357,7 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
     except BaseException as exc:
         writer.discard()  # no truncated results file: the output is complete or untouched
         if extractor is not None:
-            from deepsort_edge.embedder import ModelError  # noqa: PLC0415  (already imported with the extractor)
+            from deepsort_edge.appearance.embedder import ModelError  # noqa: PLC0415  (already imported with the extractor)
 
             if isinstance(exc, ModelError):
                 raise InputError(f"--model: {exc}") from None
@@ -373,7 +373,7 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         raise InputError(f"-o/--output {output}: writing failed ({exc.strerror or exc})") from None
     stats.warmup_s = warmup_s
     if args.interpolate:
-        from deepsort_edge.interpolation import interpolate_gaps  # noqa: PLC0415
+        from deepsort_edge.tracking.interpolation import interpolate_gaps  # noqa: PLC0415
 
         filled = interpolate_gaps(read_mot(output), args.interpolate)
         stats.rows = len(filled)

@@ -3,7 +3,7 @@
 Groups, common options first: input, output, tracker (``--preset`` and the
 settings most runs touch), detection scores, appearance, association,
 motion model, detector, many inputs, speed. Every tracker setting of the
-schema (:mod:`deepsort_edge.settings`) is one option; :data:`SETTING_GROUPS`
+schema (:mod:`deepsort_edge.tracking.settings`) is one option; :data:`SETTING_GROUPS`
 says in which group ``--help`` shows it (a setting it does not name is shown
 under "other tracker settings"). Options left out are absent from the parsed
 arguments (``argparse.SUPPRESS``), so the schema's defaults, or the preset's
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from deepsort_edge.mot import SCORE_MODES
+from deepsort_edge.io.mot import SCORE_MODES
 
 __all__ = ["NOT_OPTIONS", "SETTING_GROUPS", "add_embedder_options", "add_parser"]
 
@@ -95,14 +95,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _preset_names() -> tuple[str, ...]:
-    from deepsort_edge import settings  # noqa: PLC0415
+    from deepsort_edge.tracking import settings  # noqa: PLC0415
 
     return tuple(settings.PRESETS)
 
 
 def _source(text: str) -> Path | str:
     """SOURCE: a camera index or stream URL stays text (a Path would fold ``//``); else a path."""
-    from deepsort_edge.video import is_live_source  # noqa: PLC0415
+    from deepsort_edge.io.video import is_live_source  # noqa: PLC0415
 
     return text if is_live_source(text) and not Path(text).exists() else Path(text)
 
@@ -179,7 +179,7 @@ def add_embedder_options(group: argparse._ArgumentGroup, speed: argparse._Argume
 
 def _add_setting_options(groups: dict[str, argparse._ArgumentGroup]) -> None:
     """One option per schema setting, in the group and order of :data:`SETTING_GROUPS`."""
-    from deepsort_edge import settings  # noqa: PLC0415
+    from deepsort_edge.tracking import settings  # noqa: PLC0415
 
     by_name = {f.name: f for f in settings.fields() if f.name not in NOT_OPTIONS}
     placed = [(title, name) for title, names in SETTING_GROUPS.items() for name in names if name in by_name]

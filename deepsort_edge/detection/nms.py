@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepsort_edge.boxes import iou_matrix
+from deepsort_edge.tracking.boxes import iou_matrix
 
 __all__ = ["nms"]
 
