@@ -173,6 +173,8 @@ def test_eval_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert "--num-frames must be in [1, 10,000,000], got 0" in error_line(capsys, "eval")
     assert main(["eval", str(tmp_path / "gt.txt"), str(tmp_path / "res.txt"), "--csv", str(tmp_path)]) == 2
     assert "Is a directory" in error_line(capsys, "eval")
+    assert main(["eval", str(tmp_path / "gt.txt"), _jpeg(tmp_path / "res.jpg")]) == 2
+    assert "res.jpg is a JPEG image, not text; expected a MOT text file" in error_line(capsys, "eval")
 
 
 def test_internal_errors_are_one_line_with_status_1(tmp_path: Path, capsys, monkeypatch) -> None:
