@@ -12,7 +12,7 @@ import pytest
 from deepsort_edge.cli.__main__ import main
 from deepsort_edge.streams.pipeline import frames_to_step
 from deepsort_edge.io.mot import MOTData, read_mot, write_mot
-from tests.test_cli import _reference_tracking, _scene_detections
+from tests.common import reference_tracking, scene_detections
 
 DET = "1,-1,10,10,20,40,0.9\n2,-1,11,10,20,40,0.9\n"
 SEQINFO = "[Sequence]\nname=SEQ\nframeRate=10\nseqLength=2\nimWidth=320\nimHeight=240\n"
@@ -156,7 +156,7 @@ def test_permission_errors(tmp_path: Path, capsys, what: str) -> None:
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_output_that_fails_when_written(tmp_path: Path, capsys) -> None:
-    _, det = _scene_detections()
+    _, det = scene_detections()
     write_mot(tmp_path / "det.txt", det)
     assert main(["track", str(tmp_path / "det.txt"), "-o", "/dev/full", "--no-progress", "-q"]) == 2
     assert "-o/--output /dev/full: writing failed (No space left on device)" in error_line(capsys)
@@ -208,7 +208,7 @@ def test_long_gaps_cost_nothing_and_change_nothing(tmp_path: Path, monkeypatch) 
     """Without frames, only frames where a track can live are stepped; output as if all were."""
     from deepsort_edge import DeepSORTTracker
 
-    _, det = _scene_detections(seed=5, frames=30)
+    _, det = scene_detections(seed=5, frames=30)
     # Three bursts of the same scene, far apart: gaps longer than any track lives.
     shifted = [det.table.copy() for _ in range(3)]
     for k, table in enumerate(shifted):
@@ -229,7 +229,7 @@ def test_long_gaps_cost_nothing_and_change_nothing(tmp_path: Path, monkeypatch) 
     assert main(["track", str(tmp_path / "det.txt"), "-o", str(out), "--summary", str(summary),
                  "--no-progress", "-q", "--lost-track-buffer", "10"]) == 0
     monkeypatch.setattr(DeepSORTTracker, "update_arrays", original)
-    expected = _reference_tracking(read_mot(tmp_path / "det.txt"), gappy.last_frame, lost_track_buffer=10)
+    expected = reference_tracking(read_mot(tmp_path / "det.txt"), gappy.last_frame, lost_track_buffer=10)
     ours = read_mot(out)
     np.testing.assert_array_equal(ours.table[:, :2], expected.table[:, :2])
     steps = list(frames_to_step(gappy.frame_index(), gappy.last_frame, 11))

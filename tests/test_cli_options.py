@@ -9,7 +9,7 @@ import pytest
 
 from deepsort_edge.cli.__main__ import build_parser, main
 from deepsort_edge.io.mot import read_mot
-from tests.test_cli import _reference_tracking, _scene_detections
+from tests.common import reference_tracking, scene_detections
 
 GROUPS = ["input", "output", "tracker", "detection scores", "appearance", "association", "motion model",
           "detector (frames in, no det.txt needed)", "many inputs", "speed"]
@@ -70,7 +70,7 @@ def test_min_score_is_a_hidden_alias_of_minimum_score(capsys, tmp_path: Path) ->
     new = parser.parse_args(["track", "det.txt", "--minimum-score", "0.6"])
     assert vars(old) == vars(new) and new.minimum_score == 0.6
     # Both reach the tracker as minimum_score and give the same results file.
-    _, det = _scene_detections(seed=4)
+    _, det = scene_detections(seed=4)
     from deepsort_edge.io.mot import write_mot
 
     write_mot(tmp_path / "det.txt", det)
@@ -79,9 +79,9 @@ def test_min_score_is_a_hidden_alias_of_minimum_score(capsys, tmp_path: Path) ->
                      "--no-progress", flag, "0.6"]) == 0
     old_rows, new_rows = read_mot(tmp_path / "--min-score.txt"), read_mot(tmp_path / "--minimum-score.txt")
     assert old_rows.table.tolist() == new_rows.table.tolist()
-    reference = _reference_tracking(det, det.last_frame, minimum_score=0.6)
+    reference = reference_tracking(det, det.last_frame, minimum_score=0.6)
     assert new_rows.table[:, :2].tolist() == reference.table[:, :2].tolist()
-    assert len(reference) < len(_reference_tracking(det, det.last_frame))
+    assert len(reference) < len(reference_tracking(det, det.last_frame))
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def test_default_results_file_is_named_after_the_sequence_or_file(
 ) -> None:
     from deepsort_edge.io.mot import write_mot
 
-    _, det = _scene_detections(frames=12)
+    _, det = scene_detections(frames=12)
     write_mot(tmp_path / layout, det)
     (tmp_path / run_in).mkdir(parents=True, exist_ok=True)
     monkeypatch.chdir(tmp_path / run_in)
@@ -175,7 +175,7 @@ def test_a_det_txt_run_inside_its_det_folder_finds_the_sequences_seqinfo(
 
     from deepsort_edge.io.mot import write_mot
 
-    _, det = _scene_detections(frames=12)
+    _, det = scene_detections(frames=12)
     write_mot(tmp_path / "SEQ" / "det" / "det.txt", det)
     (tmp_path / "SEQ" / "seqinfo.ini").write_text(
         "[Sequence]\nname=PETS\nframeRate=7\nseqLength=12\nimWidth=320\nimHeight=240\n")
