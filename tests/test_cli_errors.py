@@ -134,6 +134,15 @@ def test_usage_errors_are_the_error_line_alone(capsys, name: str) -> None:
     assert expected in captured.err
 
 
+def test_a_subcommand_that_cannot_be_imported_is_named_in_the_error_line(capsys, monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "deepsort_edge.cli.eval", None)  # as if its extra were missing
+    assert main(["eval", "gt.txt", "res.txt"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("deepsort-edge eval: error: "), err
+
+
 @pytest.mark.skipif(IS_ROOT, reason="root may write anywhere: permissions cannot be tested")
 @pytest.mark.parametrize("what", ["output folder", "detections file"])
 def test_permission_errors(tmp_path: Path, capsys, what: str) -> None:

@@ -83,8 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser, module = build_parser(argv)
     except ImportError as exc:  # a subcommand whose optional extra is missing
-        print(f"deepsort-edge: error: {exc}", file=sys.stderr)
-        return 2
+        chosen = next((a for a in argv if not a.startswith("-")), "")
+        prog = f"deepsort-edge {chosen}" if chosen in SUBCOMMANDS else "deepsort-edge"
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     try:
         args, unknown = parser.parse_known_args(argv)
     except SystemExit as exc:  # argparse exits on --help/--version and on usage errors
