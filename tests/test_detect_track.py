@@ -292,3 +292,17 @@ def test_image_folder_and_sequence_sources(tmp_path, capsys):
         assert summary["mode"] == "images" and summary["frames"] == frames and summary["frame_rate"] == rate
         assert summary["detections"] == 3 * frames  # the model's boxes, not det.txt's
         assert read_mot(tmp_path / f"{source.name}.txt").frames.max() == frames
+
+
+def test_a_detector_runs_summary_records_every_setting_that_ran(tmp_path, capsys):
+    """As a detections-file run's does: the preset, the options over it, and every default."""
+    from deepsort_edge import DeepSORTTracker
+    from deepsort_edge.cli.__main__ import main
+
+    rc = main(["track", str(_video(tmp_path / "clip.avi")), "--detector", str(_model(tmp_path)), "--no-appearance",
+               "--preset", "paper", "--nn-budget", "7", "-o", str(tmp_path / "r.txt"), "--summary",
+               str(tmp_path / "s.json"), "--no-progress", "-q"])
+    assert rc == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "s.json").read_text())
+    expected = DeepSORTTracker(preset="paper", nn_budget=7, frame_rate=summary["frame_rate"], use_appearance=False)
+    assert summary["tracker"] == {"preset": "paper", **expected.settings.to_dict()}

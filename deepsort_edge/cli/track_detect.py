@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from deepsort_edge.cli.errors import check_output_path
-from deepsort_edge.cli.track_one import InputError, build_extractor, tracker_kwargs
+from deepsort_edge.cli.track_one import InputError, build_extractor, settings_that_ran, tracker_kwargs
 from deepsort_edge.cli.track_one import warn as _warn
 from deepsort_edge.io.mot import MOTResultWriter, MOTSequence
 from deepsort_edge.io.video import (
@@ -252,7 +252,7 @@ def _run(args: argparse.Namespace, detector: Any, extractor: Any, tracker: Any, 
         **stats.as_dict(),
         "elapsed_s": round(elapsed, 3),
         "unreadable_frames": stats.unreadable,
-        "tracker": {"frame_rate": frame_rate, "use_appearance": extractor is not None, **tracker_kwargs(args)},
+        "tracker": settings_that_ran(args, tracker),
         "outputs": {
             "results": str(output),
             "detections": str(args.save_detections) if args.save_detections else None,

@@ -65,6 +65,11 @@ def tracker_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
+def settings_that_ran(args: argparse.Namespace, tracker: Any) -> dict[str, Any]:
+    """A summary's ``tracker`` entry: the ``--preset`` asked for and every setting as the tracker holds it."""
+    return {"preset": getattr(args, "preset", None), **tracker.settings.to_dict()}
+
+
 def given_minimum_score(args: argparse.Namespace) -> float:
     """``--minimum-score`` (alias ``--min-score``) as given, 0 when unset or ``none``.
 
@@ -422,8 +427,7 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         "unreadable_frames": source.unreadable,
         "stopped_early": stopped_early,
         "warnings": warnings,
-        # What ran: every setting as the tracker holds it (preset and options resolved).
-        "tracker": {"preset": getattr(args, "preset", None), **tracker.settings.to_dict()},
+        "tracker": settings_that_ran(args, tracker),
         "outputs": {
             "results": str(output),
             "video": str(video_path) if video_path else None,
