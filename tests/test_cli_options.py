@@ -55,6 +55,8 @@ def test_every_option_is_shown_once_and_every_setting_in_a_named_group(capsys) -
     shown = [option for options in sections.values() for option in options]
     assert len(shown) == len(set(shown)), sorted(o for o in shown if shown.count(o) > 1)
     grouped = [name for names in SETTING_GROUPS.values() for name in names]
+    ungrouped = sorted(set(settings.names()) - set(grouped) - set(NOT_OPTIONS))
+    assert not ungrouped, f"{ungrouped}: name the --help group in SETTING_GROUPS (deepsort_edge/cli/track_options.py)"
     assert sorted(grouped) == sorted(n for n in settings.names() if n not in NOT_OPTIONS)
     for title, names in SETTING_GROUPS.items():
         assert [o for o in sections[title] if o[2:].replace("-", "_") in names] == \
