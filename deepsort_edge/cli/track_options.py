@@ -35,7 +35,8 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "appearance": (
         "appearance_threshold", "appearance_weight", "appearance_mode", "nn_budget", "ema_momentum",
-        "distance_metric", "confidence_embedding", "occluded_fraction",
+        "distance_metric", "confidence_embedding", "occluded_fraction", "appearance_adaptation",
+        "adaptation_interval",
     ),
     "association": (
         "matching", "minimum_iou_threshold", "motion_cost", "gating", "appearance_gate_scale",
