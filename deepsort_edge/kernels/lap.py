@@ -42,16 +42,17 @@ numbers of that size.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from .jit import kernel
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _is_feasible(c: float, cost_limit: float) -> bool:
     # NaN fails both comparisons, so NaN entries are forbidden like +inf.
     return c <= cost_limit and c < np.inf
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _dense_to_csr(cost: np.ndarray, cost_limit: float):
     """Feasible entries of a dense cost as CSR ``(indptr, indices, values)``, columns ascending."""
     n_rows, n_cols = cost.shape
@@ -75,7 +76,7 @@ def _dense_to_csr(cost: np.ndarray, cost_limit: float):
     return indptr, indices, values
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _shortest_augmenting_paths(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -218,7 +219,7 @@ def _shortest_augmenting_paths(
             state[touched[t]] = 0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _transpose_csr(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int):
     """The same entries with rows and columns swapped; each new row lists its columns in ascending order."""
     n_rows = indptr.shape[0] - 1
@@ -242,7 +243,7 @@ def _transpose_csr(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, 
     return t_indptr, t_indices, t_values
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def solve_sparse(
     indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int, cost_limit: float
 ) -> tuple[np.ndarray, np.ndarray]:
