@@ -9,8 +9,8 @@ from scipy.spatial.distance import cdist
 from scipy.stats import chi2
 
 from deepsort_edge.kernels import costs, gating, kalman
-from deepsort_edge.kernels.arguments import Detections, FrameSettings, TrackArrays
 from deepsort_edge.kernels import gallery as gallery_kernels
+from deepsort_edge.kernels.arguments import Detections, FrameSettings, TrackArrays
 from tests import common
 from tests import reference as ref
 

@@ -11,6 +11,10 @@ Modules are named for their math:
 - ``overlap``: how much of each detection other detections cover (occluded crops);
 - ``cascade`` and ``lap``: the matching cascade and Jonker-Volgenant assignment;
 - ``half``: float16 gallery entries (as uint16 bits);
-- ``frame``: one whole tracker update in one call, built from the above;
+- ``frame``: one whole tracker update in one call, built from the above, in named stages;
+- ``arguments``: the named tuples the frame kernel and its stages pass (store, detections, settings);
+- ``constants``: track states and the entries of the store's ``counts``;
+- ``gather``: rows and entries by index or mask;
+- ``jit``: the one JIT configuration (options, fastmath flags) every kernel compiles with;
 - ``stale``: dropping cached kernels when any kernel source changed.
 """

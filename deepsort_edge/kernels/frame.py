@@ -26,7 +26,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arguments import Detections, FrameInput, FrameOutput, FrameSettings, RowChecks, TrackArrays
+from .arguments import (
+    Detections,
+    FrameInput,
+    FrameOutput,
+    FrameSettings,
+    RowChecks,
+    TrackArrays,
+)
 from .boxes import xyxy_to_xyah
 from .cascade import matching_cascade
 from .constants import CONFIRMED, FREE, LIVE, NEXT_ID, TENTATIVE

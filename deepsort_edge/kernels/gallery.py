@@ -13,7 +13,6 @@ import numpy as np
 from .half import load, store
 from .jit import kernel
 
-
 METRIC_COSINE = 0
 METRIC_EUCLIDEAN = 1
 
