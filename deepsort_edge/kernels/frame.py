@@ -84,11 +84,12 @@ def track_frame(store: tuple, detections: tuple, checks: tuple, settings: tuple,
         confirmed, tentative = _by_state(tracks, live)
         leftover = _cascade(tracks, confirmed, dets, cfg, det_to_slot)
         recent = _recently_missed(tracks, leftover, dets, cfg)
-        unmatched = _iou_stage(tracks, concatenate(tentative, recent), dets, True, cfg, det_to_slot)
+        stage_2 = concatenate(tentative, recent)
+        unmatched = _iou_stage(tracks, stage_2, dets, _unmatched(det_to_slot, dets.high, True), cfg, det_to_slot)
         if cfg.low_score_matching and recent.shape[0]:
             # ByteTrack's second association: the recent tracks still unmatched, on low-score detections.
-            still = select(unmatched[tentative.shape[0]:], recent)
-            _iou_stage(tracks, still, dets, False, cfg, det_to_slot)
+            stage_3 = select(unmatched[tentative.shape[0]:], recent)
+            _iou_stage(tracks, stage_3, dets, _unmatched(det_to_slot, dets.high, False), cfg, det_to_slot)
 
     matched_rows, slots = _correct(tracks, dets, cfg, det_to_slot)
     if dets.use_embeddings:
@@ -219,21 +220,25 @@ def _recently_missed(tracks: TrackArrays, leftover: np.ndarray, dets: Detections
     return select(is_recent, leftover)
 
 
+@kernel(inline=True)
+def _unmatched(det_to_slot: np.ndarray, high: np.ndarray, want_high: bool) -> np.ndarray:
+    """The detection rows not matched yet whose ``high`` is ``want_high`` (an IoU stage's columns)."""
+    free_mask = np.empty(det_to_slot.shape[0], np.bool_)
+    for n in range(det_to_slot.shape[0]):
+        free_mask[n] = det_to_slot[n] < 0 and high[n] == want_high
+    return flatnonzero(free_mask)
+
+
 @kernel
 def _iou_stage(
-    tracks: TrackArrays, slots: np.ndarray, dets: Detections, high: bool, cfg: FrameSettings,
+    tracks: TrackArrays, slots: np.ndarray, dets: Detections, columns: np.ndarray, cfg: FrameSettings,
     det_to_slot: np.ndarray,
 ) -> np.ndarray:
-    """One IoU stage: the ``slots`` on the unmatched detections whose ``dets.high`` is ``high``.
+    """One IoU stage: the tracks at ``slots`` on the detection rows ``columns``, by ``1 - IoU``.
 
-    A single global assignment on ``1 - IoU`` (``costs.iou_costs``). Records
-    matches in ``det_to_slot``; returns which of ``slots`` stay unmatched.
+    A single global assignment (``costs.iou_costs``, one cascade level).
+    Records matches in ``det_to_slot``; returns which of ``slots`` stay unmatched.
     """
-    n_dets = det_to_slot.shape[0]
-    free_mask = np.empty(n_dets, np.bool_)
-    for n in range(n_dets):
-        free_mask[n] = det_to_slot[n] < 0 and dets.high[n] == high
-    columns = flatnonzero(free_mask)
     unmatched = np.ones(slots.shape[0], np.bool_)
     if slots.shape[0] and columns.shape[0]:
         indptr, indices, values = iou_costs(tracks, slots, dets, columns, cfg)
