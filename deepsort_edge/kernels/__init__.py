@@ -6,7 +6,7 @@ Modules are named for their math:
 - ``gating``: Mahalanobis distances and the chi-square gate;
 - ``costs``: the association costs as sparse rows (gated appearance + motion, IoU);
 - ``gallery``: per-track appearance (ring buffer, EMA, nearest entry);
-- ``boxes``: IoU of two boxes, state rows to xyxy;
+- ``boxes``: IoU of two boxes, xyxy rows to xyah;
 - ``rows``: per-row checks of a frame's detections;
 - ``overlap``: how much of each detection other detections cover (occluded crops);
 - ``cascade`` and ``lap``: the matching cascade and Jonker-Volgenant assignment;
@@ -17,4 +17,8 @@ Modules are named for their math:
 - ``gather``: rows and entries by index or mask;
 - ``jit``: the one JIT configuration (options, fastmath flags) every kernel compiles with;
 - ``stale``: dropping cached kernels when any kernel source changed.
+
+Beside them, no kernels of their own: ``aot`` (loading the frame kernel
+compiled ahead of time into the wheel, else the JIT) and ``build_aot``
+(compiling it, run by ``hatch_build.py``).
 """
