@@ -79,7 +79,9 @@ def track_frame(store: tuple, detections: tuple, checks: tuple, settings: tuple,
     live = _predict(tracks, frame, cfg)
 
     # Association: det_to_slot[n] is the slot detection n matched, -1 for none.
-    det_to_slot = np.full(rows.shape[0], -1, np.intp)
+    det_to_slot = np.empty(rows.shape[0], np.intp)
+    for n in range(rows.shape[0]):
+        det_to_slot[n] = -1
     if rows.shape[0] and live.shape[0]:
         confirmed, tentative = _by_state(tracks, live)
         leftover = _cascade(tracks, confirmed, dets, cfg, det_to_slot)
@@ -229,7 +231,7 @@ def _unmatched(det_to_slot: np.ndarray, high: np.ndarray, want_high: bool) -> np
     return flatnonzero(free_mask)
 
 
-@kernel
+@kernel(inline=True)
 def _iou_stage(
     tracks: TrackArrays, slots: np.ndarray, dets: Detections, columns: np.ndarray, cfg: FrameSettings,
     det_to_slot: np.ndarray,
@@ -290,7 +292,7 @@ def _learn_appearance(
     _remember(tracks, select(learn, slots), dets, select(learn, matched_rows), cfg)
 
 
-@kernel
+@kernel(inline=True)
 def _remember(tracks: TrackArrays, slots: np.ndarray, dets: Detections, rows: np.ndarray, cfg: FrameSettings) -> None:
     """Teach the tracks at ``slots`` the embeddings at ``rows`` (gallery ring buffer or EMA)."""
     if cfg.gallery_mode:
