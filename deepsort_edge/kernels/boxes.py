@@ -24,7 +24,7 @@ def iou(a: tuple, b: tuple) -> float:
 
 @kernel
 def xyxy_to_xyah(xyxy: np.ndarray) -> np.ndarray:
-    """Measurements ``(N, 4)`` xyah of xyxy rows (the same arithmetic as ``deepsort_edge.boxes.xyxy_to_xyah``)."""
+    """Measurements ``(N, 4)`` xyah of xyxy rows (the same arithmetic as ``deepsort_edge.tracking.boxes.xyxy_to_xyah``)."""
     out = np.empty((xyxy.shape[0], 4))
     for n in range(xyxy.shape[0]):
         h = xyxy[n, 3] - xyxy[n, 1]
