@@ -16,6 +16,7 @@ Modules are named for their math:
 - ``constants``: track states and the entries of the store's ``counts``;
 - ``gather``: rows and entries by index or mask;
 - ``jit``: the one JIT configuration (options, fastmath flags) every kernel compiles with;
+- ``registry``: the identity registry's per-frame work and decisions (global ids);
 - ``stale``: dropping cached kernels when any kernel source changed.
 
 Beside them, no kernels of their own: ``aot`` (loading the frame kernel
