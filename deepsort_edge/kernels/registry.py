@@ -20,7 +20,7 @@ import numpy as np
 
 from .gallery import max_dots
 from .jit import kernel
-from .lap import _dense_to_csr, solve_sparse
+from .lap import dense_to_csr, solve_sparse
 
 __all__ = ["any_expired", "decide", "decision_costs", "forbidden_pair", "record_frame", "refresh_samples",
            "unit_rows"]
@@ -263,6 +263,6 @@ def decision_costs(
 @kernel
 def decide(cost: np.ndarray, limit: float) -> np.ndarray:
     """``row_to_col`` of the minimum-cost partial assignment (leaving a row unassigned costs ``limit``)."""
-    indptr, indices, values = _dense_to_csr(cost, limit)
+    indptr, indices, values = dense_to_csr(cost, limit)
     row_to_col, _ = solve_sparse(indptr, indices, values, cost.shape[1], limit)
     return row_to_col
