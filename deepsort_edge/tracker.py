@@ -18,6 +18,7 @@ from .kernels.frame import FrameSettings
 from .kernels.gating import CHI2_095
 from .kernels.half import check_float16
 from .optional import import_supervision, is_detections
+from .score_calibration import ScoreCalibration, check_unit_scores
 from .settings import TrackerSettings, preset_values
 from .settings import names as setting_names
 from .state import (
@@ -94,6 +95,7 @@ class PreparedFrame:
     _kept: np.ndarray | None = field(repr=False)  # input rows of _arrays; None: unchecked (the kernel checks)
     _frame_shape: tuple[int, ...] | None = field(repr=False)
     _token: tuple[Any, int] = field(repr=False)  # (tracker, epoch): commit refuses a stale frame
+    _raw_scores: np.ndarray = field(repr=False)  # the scores given, for the score calibration's window
 
     @property
     def count(self) -> int:
@@ -151,7 +153,7 @@ class DeepSORTTracker:
             Pass the real one: at 7 fps the default 30 would keep lost tracks
             four times too long.
         track_activation_threshold: minimum score for a detection to start a
-            track, compared with the score as given (any finite scale).
+            track, compared with the score after ``score_calibration``.
         minimum_consecutive_frames: hits before a track is confirmed and gets an id.
         minimum_iou_threshold: minimum IoU for a match by overlap.
         appearance_threshold: maximum appearance distance for a match.
@@ -307,6 +309,7 @@ class DeepSORTTracker:
     def reset(self) -> None:
         """Forget every track; ids start again at 1."""
         self._store = TrackStore(self._gallery_size, gallery_dtype=self.gallery_dtype)
+        self._scores = ScoreCalibration()
         self.frame_count = 0
         self._epoch += 1
         self._camera = _camera_estimator(self.camera_motion)
@@ -323,7 +326,7 @@ class DeepSORTTracker:
         # with and without embeddings (and a low-score detection), so every kernel compiles here.
         probe = DeepSORTTracker(
             **{**self.settings.to_dict(), "minimum_consecutive_frames": 2, "on_invalid": "raise",
-               "use_appearance": None, "camera_motion": "none"}
+               "use_appearance": None, "camera_motion": "none", "score_calibration": "rank"}
         )
         boxes = np.array([[10.0, 10.0, 50.0, 110.0], [200.0, 40.0, 240.0, 140.0]])
         embeddings = np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32)
@@ -394,8 +397,9 @@ class DeepSORTTracker:
 
         Args:
             xyxy: ``(N, 4)`` boxes (left, top, right, bottom) in pixels.
-            scores: ``(N,)`` confidences, any finite value (compared as given
-                with ``track_activation_threshold``); None means all 1.
+            scores: ``(N,)`` confidences on any scale with
+                ``score_calibration="rank"``, in [0, 1] with ``"none"`` while a
+                confidence rule is on; None means all 1.
             embeddings: ``(N, D)`` appearance vectors (normalised here), or None.
             frame: BGR image for the feature extractor (if embeddings are
                 None; it gets the ``(M, 4)`` boxes of the rows to embed) and
@@ -513,6 +517,8 @@ class DeepSORTTracker:
         settings = self._settings
         frame_shape = check_frame(frame).shape if frame is not None else None
         arrays = detection_arrays(xyxy, scores, embeddings, embedding_dim=self._store.embedding_dim)
+        raw_scores = arrays.scores
+        arrays.scores = self._calibrated(raw_scores)
         classes = _classes(class_id, arrays.count)
         if settings.use_appearance is False:
             arrays.embeddings = None
@@ -526,7 +532,7 @@ class DeepSORTTracker:
         if not (extract or self._camera is not None):
             # The frame kernel checks the rows itself (one pass) and changes nothing when one is bad.
             return PreparedFrame(arrays.xyxy, _NO_ROWS, _NO_BOXES, _NO_BOXES, frame, arrays, classes, None,
-                                 frame_shape, token)
+                                 frame_shape, token, raw_scores)
         # Crops and the camera-motion estimate need the clean rows before tracking.
         kept, unit = check_rows(arrays, frame_shape=frame_shape, on_invalid=settings.on_invalid)
         clean = DetectionArrays(arrays.xyxy[kept], arrays.scores[kept], unit)
@@ -544,7 +550,16 @@ class DeepSORTTracker:
         embed_boxes = arrays.xyxy[embed_rows]
         embed_input = source[embed_rows] if source is not None and embed_rows.size else embed_boxes
         return PreparedFrame(arrays.xyxy, embed_rows, embed_boxes, embed_input, frame, clean, classes[kept], kept,
-                             frame_shape, token)
+                             frame_shape, token, raw_scores)
+
+    def _calibrated(self, scores: np.ndarray) -> np.ndarray:
+        """What every score rule reads (``score_calibration``; see :mod:`deepsort_edge.score_calibration`)."""
+        settings = self._settings
+        if settings.score_calibration == "rank":
+            return self._scores.calibrate(scores)
+        if settings.confidence_noise or settings.confidence_embedding:
+            check_unit_scores(scores, "confidence_noise / confidence_embedding")
+        return scores
 
     def _features(self, prepared: PreparedFrame) -> np.ndarray | None:
         if not prepared.embed_rows.size:
@@ -588,6 +603,8 @@ class DeepSORTTracker:
             ids, boxes, _, _ = self._run_kernel(clean, classes, affine, False, None)
         self.frame_count += 1
         self._epoch += 1
+        if self._settings.score_calibration == "rank":
+            self._scores.observe(prepared._raw_scores if kept is None else prepared._raw_scores[kept])
         if kept is None:
             return FrameResult(ids, boxes)
         # The one scatter from the tracked rows back to the input's.
@@ -698,6 +715,7 @@ class DeepSORTTracker:
             "next_id": self._store.next_id,
             "embedding_dim": self._store.embedding_dim,
             "tracks": self._store.to_arrays(),
+            "score_window": self._scores.to_array(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -723,6 +741,7 @@ class DeepSORTTracker:
         self._store = store
         store.next_id = checked.next_id
         self.frame_count = checked.frame_count
+        self._scores = ScoreCalibration.from_array(checked.score_window)
 
     def save(self, path: str | Path) -> Path:
         """Write the tracker's state to a file (pickle-free ``.npz``, versioned).

@@ -119,12 +119,13 @@ ABLATION: dict[str, dict[str, Any]] = {
     "track_activation_threshold=0.5": {"track_activation_threshold": 0.5},
     "minimum_score=0.1": {"minimum_score": 0.1},
 }
-# The default-selection grid (--select): what moved HOTA most in the ablation.
+# The default-selection grid (--select): the score rules (what a detector's score scale moves) on
+# every set; a configuration that refuses a set's scores ranks after every one that runs them all.
 GRID: dict[str, tuple[Any, ...]] = {
-    "iou_recovery_frames": (1, 2, 3),
-    "appearance_threshold": (0.2, 0.25, 0.3),
-    "track_activation_threshold": (0.3, 0.5),
+    "score_calibration": ("none", "rank"),
+    "track_activation_threshold": (0.1, 0.2, 0.3, 0.5),
     "low_score_matching": (True, False),
+    "confidence_noise": (True, False),
 }
 
 
@@ -259,10 +260,12 @@ def _summary(metrics: dict[str, dict[str, float]], fps: float = float("nan")) ->
             "fps": fps}
 
 
-def run_config(seqs: list[Sequence], settings: dict[str, Any], interpolate: int = 0) -> dict[str, float]:
+def run_config(seqs: list[Sequence], settings: dict[str, Any], interpolate: int = 0) -> dict[str, float] | None:
     """Track every sequence with ``settings`` (frame rate from the sequence) and evaluate.
 
     ``interpolate`` > 0 then fills gaps offline, as ``deepsort-edge track --interpolate`` does.
+    None when the settings refuse the set's scores (``score_calibration="none"`` with scores
+    outside [0, 1]).
     """
     from deepsort_edge import DeepSORTTracker
     from deepsort_edge.interpolation import interpolate_gaps
@@ -272,7 +275,12 @@ def run_config(seqs: list[Sequence], settings: dict[str, Any], interpolate: int 
         tracker = DeepSORTTracker(frame_rate=s.frame_rate, use_appearance=s.embeddings is not None, **settings)
         tracker.warmup()
         start = time.thread_time()
-        results = track_mot(tracker, s.detections, s.num_frames, s.embeddings)
+        try:
+            results = track_mot(tracker, s.detections, s.num_frames, s.embeddings)
+        except ValueError as exc:
+            if "score_calibration" not in str(exc):
+                raise
+            return None
         spent += time.thread_time() - start
         frames += s.num_frames
         pairs[s.name] = SequenceData(s.gt, interpolate_gaps(results, interpolate), s.num_frames)
@@ -423,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         lines = []
         for p in presets:
             per_set, worst = regret(online, p, columns)
-            lines.append([p, *[f"{per_set[s]:.1f}" for s in columns], f"**{worst:.1f}**"])
+            lines.append([p, *[f"{per_set[s]:.1f}" if s in per_set else "refused" for s in columns],
+                          f"**{worst:.1f}**"])
         return md_table(["preset (HOTA regret)", *columns, "worst"], lines)
 
     checks = targets(results["preset default"])
@@ -446,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001  (the cost line is information only)
         parts += [f"Camera-motion cost not measured: {exc}", ""]
     if args.select:
-        parts += select_defaults(sets, selection, held_sets)
+        parts += select_defaults(sets, report, args.out.with_name("grid.json"))
     parts.append(generated_by("tools/bench_quality.py", time.perf_counter() - started, "Default settings",
                               TrackerSettings().to_dict()))
     text = "\n".join(parts) + "\n"
@@ -466,31 +475,39 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(ok for _, ok in checks) else 1
 
 
-def select_defaults(sets: dict[str, list[Sequence]], selection: tuple[str, ...],
-                    held_out: tuple[str, ...]) -> list[str]:
-    """The grid over GRID on the selection sets, ranked by worst-case regret; the winner's held-out scores."""
+def select_defaults(sets: dict[str, list[Sequence]], report: tuple[str, ...], save: Path | None = None) -> list[str]:
+    """The grid over GRID on every set run, ranked by worst-case regret (HOTA below the grid's best per set).
+
+    A configuration that refuses a set's scores ranks after every one that runs them all.
+    ``save``: also write every grid result there (JSON).
+    """
     from tqdm import tqdm
 
     base = {name: value for name, value in TrackerSettings().to_dict().items() if name in GRID}
     grid: dict[str, dict[str, dict[str, float] | None]] = {}
-    chosen: dict[str, dict[str, Any]] = {}
     for values in tqdm(list(itertools.product(*GRID.values())), desc="selection grid", file=sys.stderr):
         settings = dict(zip(GRID, values))
-        label = ", ".join(f"{k}={v}" for k, v in settings.items())
-        chosen[label] = settings
-        grid[label] = {s: run_config(sets[s], settings) for s in selection}
-    scored = sorted(((regret(grid, label, selection)[1], label) for label in grid), key=lambda t: (t[0], t[1]))
-    best_worst, best = scored[0]
+        grid[", ".join(f"{k}={v}" for k, v in settings.items())] = {s: run_config(sets[s], settings) for s in report}
+    if save is not None:
+        save.write_text(json.dumps(grid, indent=2, default=float) + "\n", encoding="utf-8")
+
+    def rank_key(label: str) -> tuple[int, float, str]:
+        refused = sum(grid[label][s] is None for s in report)
+        return refused, regret(grid, label, report)[1], label
+
+    scored = sorted(grid, key=rank_key)
+    best = scored[0]
     base_label = ", ".join(f"{k}={v}" for k, v in base.items())
-    base_worst = regret(grid, base_label, selection)[1] if base_label in grid else float("nan")
-    held = {s: run_config(sets[s], chosen[best]) for s in held_out}
-    rows = [[label, f"{worst:.2f}", *[cell(grid[label][x]) for x in selection]] for worst, label in scored[:8]]
+    rows = [[label, f"{rank_key(label)[1]:.2f}", *[cell(grid[label][x]) for x in report]] for label in scored[:10]]
+    refusing = [label for label in scored if rank_key(label)[0]]
     return [
-        "#### Default selection (grid on the selection sets only, ranked by worst-case regret)", "",
-        md_table(["settings", "worst regret", *selection], rows), "",
-        f"Shipped defaults: worst-case regret {base_worst:.2f} on the selection sets "
-        f"(the grid's best: {best_worst:.2f}, {best}). The grid's best on the held-out sets: "
-        + ", ".join(f"{s} {cell(m)}" for s, m in held.items()) + ".", "",
+        "#### Default selection (grid on every set, ranked by worst-case regret)", "",
+        md_table(["settings", "worst regret", *report], rows), "",
+        f"Shipped defaults ({base_label}): worst-case regret "
+        f"{rank_key(base_label)[1]:.2f}" + (f", refusing {rank_key(base_label)[0]} set(s)" if rank_key(base_label)[0] else "")
+        + f"; the grid's best: {rank_key(best)[1]:.2f} ({best}). "
+        + (f"{len(refusing)} configurations refuse some set's scores (0-100 scores with "
+           "score_calibration=none and a confidence rule on)." if refusing else ""), "",
     ]
 
 
