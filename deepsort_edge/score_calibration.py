@@ -1,53 +1,66 @@
-"""Live score calibration: every score rule reads a detection's rank among the scores seen.
+"""Live score calibration: what the tracker's score rules read, whatever the detector's scale.
 
 Detectors spread their scores in their own way: in [0, 1], in 0-100, as
-logits, bunched into a narrow band. The tracker's score rules
-(``track_activation_threshold``, the low-score stage, ``confidence_noise``,
-``confidence_embedding``, ``minimum_score``) are set for one scale, so on raw
-scores they mean something different for every detector. With
-``score_calibration="rank"`` (the default) the tracker replaces each score by
-its *rank*: the fraction of the recently seen scores (this frame's included)
-at or below it, a number in (0, 1] that no monotone change of the detector's
-scale changes. A threshold of 0.1 then says "not among the lowest tenth of
-this detector's scores", whatever its scale.
+logits, bunched into a narrow band. Five rules read a score:
+``track_activation_threshold``, the low-score stage (``low_score_matching``),
+``confidence_noise``, ``confidence_embedding`` and ``minimum_score``; the two
+confidence rules need a number in [0, 1]. ``score_calibration`` says what
+they read:
+
+- ``"unit"`` (the default): the score as given while every score seen lies
+  in [0, 1] (most deep detectors; nothing changes for them); once one does
+  not, every score is mapped linearly onto [0, 1] by the smallest and largest
+  score seen, with 0 and 1 in that range: ``(s - lo) / (hi - lo)`` for
+  ``lo = min(0, min seen)``, ``hi = max(1, max seen)``. A 0-100 detector is
+  then read as ``s / 100``, MOT15's raw ACF scores (-0.5 to 139) about as
+  ``s / 139``. Nothing is clipped: ``lo`` and ``hi`` include this frame.
+- ``"rank"``: the score's *rank*, the fraction of the scores seen (this
+  frame's included) at or below it, in (0, 1]; no increasing change of the
+  detector's scale changes it, so a threshold of 0.1 says "not among the
+  lowest tenth of this detector's scores". It also evens out a detector whose
+  scores bunch together, at the price of reading a sure detector's typical
+  score as middling (docs/detectors.md has the measurements).
+- ``"none"``: the score as given; the confidence rules then refuse a finite
+  score outside [0, 1] with a ``ValueError`` (:func:`check_given_scores`)
+  rather than clip it.
 
 The scores seen are kept in a window of the last :data:`WINDOW` finite scores
 (bounded memory, first in first out), saved with the tracker's state.
-Deterministic: the same scores in the same order give the same ranks.
-
-Warm-up: on the first frame the window is empty and a score is ranked among
+Deterministic: the same scores in the same order give the same result.
+Warm-up: on the first frame the window is empty and a score is read against
 that frame's scores alone; the window fills over the next frames (a few
-hundred detections), so early ranks are coarse but never undefined.
-``reset()`` empties the window with the tracks: a reset tracker is a new one.
-
-With ``score_calibration="none"`` scores are used as given; the two rules
-that need a score in [0, 1] (``confidence_noise``, ``confidence_embedding``)
-then refuse a finite score outside it with a ``ValueError`` rather than
-clip it. NaN and infinite scores are never ranked or kept: the row checks
-drop (or refuse) such rows.
+hundred detections). ``reset()`` empties the window with the tracks: a reset
+tracker is a new one. NaN and infinite scores are never calibrated or kept:
+the row checks drop (or refuse) such rows.
 
 Example:
     >>> calibration = ScoreCalibration()
-    >>> calibration.calibrate(np.array([10.0, 50.0, 90.0, 70.0]))
+    >>> calibration.calibrate(np.array([10.0, 50.0, 90.0, 70.0]), "rank")
     array([0.25, 0.5 , 1.  , 0.75])
+    >>> calibration.calibrate(np.array([10.0, 50.0, 90.0, 70.0]), "unit")  # lo = 0, hi = 90
+    array([0.11111111, 0.55555556, 1.        , 0.77777778])
     >>> calibration.observe(np.array([10.0, 50.0, 90.0, 70.0]))
-    >>> calibration.calibrate(np.array([60.0]))  # 3 of the 5 scores are at or below 60
+    >>> calibration.calibrate(np.array([60.0]), "rank")  # 3 of the 5 scores are at or below 60
     array([0.6])
+    >>> calibration.calibrate(np.array([0.2, 0.9]), "unit")  # read against the 0-90 seen before
+    array([0.00222222, 0.01      ])
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-__all__ = ["CALIBRATION_MODES", "WINDOW", "ScoreCalibration", "check_unit_scores"]
+__all__ = ["CALIBRATION_MODES", "WINDOW", "ScoreCalibration", "check_given_scores"]
 
-CALIBRATION_MODES = ("none", "rank")
+CALIBRATION_MODES = ("unit", "rank", "none")
 # Scores kept for ranking: a few hundred frames of a busy scene, 16 KiB.
 WINDOW = 2048
 
 
 class ScoreCalibration:
-    """The window of recent scores and the ranks it gives (see the module docstring).
+    """The window of recent scores and the calibration it gives (see the module docstring).
 
     Args:
         window: how many of the latest finite scores are kept (>= 1).
@@ -71,23 +84,31 @@ class ScoreCalibration:
     def __len__(self) -> int:
         return self._count
 
-    def calibrate(self, scores: np.ndarray) -> np.ndarray:
-        """``(N,)`` float64 ranks in (0, 1] of one frame's ``scores`` (the window is not changed).
+    def calibrate(self, scores: np.ndarray, mode: str) -> np.ndarray:
+        """``(N,)`` float64 calibrated ``scores`` of one frame (``mode`` ``"unit"`` or ``"rank"``; the window
+        is not changed).
 
-        A score's rank is the fraction of the kept scores and this frame's
-        finite scores that are at or below it. Non-finite scores stay as
-        they are (the row checks deal with them).
+        Both read the kept scores and this frame's finite ones (see the module
+        docstring). Non-finite scores stay as they are (the row checks deal with them).
         """
+        if mode not in ("unit", "rank"):
+            raise ValueError(f"mode must be 'unit' or 'rank', got {mode!r}")
         raw = np.asarray(scores, dtype=np.float64).reshape(-1)
         finite = np.isfinite(raw)
-        frame = np.sort(raw[finite])
+        values = raw[finite]
         kept = self._kept_sorted()
-        total = kept.size + frame.size
         out = raw.copy()
-        if total:
-            values = raw[finite]
-            out[finite] = (np.searchsorted(kept, values, side="right")
-                           + np.searchsorted(frame, values, side="right")) / total
+        if not values.size:
+            return out
+        if mode == "unit":
+            lo = min(0.0, float(values.min()), float(kept[0]) if kept.size else 0.0)
+            hi = max(1.0, float(values.max()), float(kept[-1]) if kept.size else 1.0)
+            if lo < 0.0 or hi > 1.0:
+                out[finite] = (values - lo) / (hi - lo)
+            return out
+        frame = np.sort(values)
+        out[finite] = (np.searchsorted(kept, values, side="right")
+                       + np.searchsorted(frame, values, side="right")) / (kept.size + frame.size)
         return out
 
     def observe(self, scores: np.ndarray) -> None:
@@ -142,16 +163,32 @@ class ScoreCalibration:
         return self._sorted
 
 
-def check_unit_scores(scores: np.ndarray, rules: str) -> None:
-    """Refuse finite scores outside [0, 1] where ``rules`` (named in the error) need them there.
+def check_given_scores(settings: Any, scores: np.ndarray) -> None:
+    """Refuse what ``settings`` cannot read: under ``score_calibration="none"``, finite scores outside
+    [0, 1] while ``confidence_noise`` or ``confidence_embedding`` is on (never clipped).
+
+    Args:
+        settings: a :class:`~deepsort_edge.settings.TrackerSettings` (or anything with its three fields).
+        scores: ``(N,)`` scores as the detector gave them.
 
     Raises:
         ValueError: naming the range found and the way out (``score_calibration="rank"``).
+
+    Example:
+        >>> from deepsort_edge.settings import TrackerSettings
+        >>> check_given_scores(TrackerSettings(score_calibration="rank"), np.array([3.0, 97.0]))  # any scale
+        >>> check_given_scores(TrackerSettings(score_calibration="none"), np.array([3.0, 97.0]))
+        Traceback (most recent call last):
+        ...
+        ValueError: scores must lie in [0, 1] for confidence_noise / confidence_embedding with score_calibration='none', got range [3, 97]; use score_calibration='rank' (any scale) or turn those off
     """
+    if settings.score_calibration != "none" or not (settings.confidence_noise or settings.confidence_embedding):
+        return
     values = np.asarray(scores, dtype=np.float64)
     values = values[np.isfinite(values)]
     if values.size and (values.min() < 0.0 or values.max() > 1.0):
         raise ValueError(
-            f"scores must lie in [0, 1] for {rules} with score_calibration='none', got range "
-            f"[{values.min():g}, {values.max():g}]; use score_calibration='rank' (any scale) or turn those off"
+            "scores must lie in [0, 1] for confidence_noise / confidence_embedding with score_calibration='none', "
+            f"got range [{values.min():g}, {values.max():g}]; use score_calibration='rank' (any scale) "
+            "or turn those off"
         )

@@ -125,9 +125,10 @@ class TrackerSettings:
         True, "detections scoring below track_activation_threshold only continue tracks, by IoU (ByteTrack)"
     )
     score_calibration: str = _choice(
-        "none", CALIBRATION_MODES,
-        "what the score rules read: rank = the score's rank among the last 2048 scores seen, in (0, 1], "
-        "any detector's scale; none = the score as given (in [0, 1] for the confidence rules)",
+        "unit", CALIBRATION_MODES,
+        "what the score rules read: unit = the score, mapped onto [0, 1] by the range seen once one falls "
+        "outside it; rank = its rank among the last 2048 scores seen; none = as given (refused outside "
+        "[0, 1] by the confidence rules)",
     )
     confidence_noise: bool = _flag(True, "Kalman measurement noise grows as the score falls: 1 + 2 (1 - score) times R")
     confidence_embedding: bool = _flag(True, "weigh embedding updates by detection score (low scores barely count)")

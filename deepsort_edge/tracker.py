@@ -18,7 +18,7 @@ from .kernels.frame import FrameSettings
 from .kernels.gating import CHI2_095
 from .kernels.half import check_float16
 from .optional import import_supervision, is_detections
-from .score_calibration import ScoreCalibration, check_unit_scores
+from .score_calibration import ScoreCalibration, check_given_scores
 from .settings import TrackerSettings, preset_values
 from .settings import names as setting_names
 from .state import (
@@ -554,12 +554,11 @@ class DeepSORTTracker:
 
     def _calibrated(self, scores: np.ndarray) -> np.ndarray:
         """What every score rule reads (``score_calibration``; see :mod:`deepsort_edge.score_calibration`)."""
-        settings = self._settings
-        if settings.score_calibration == "rank":
-            return self._scores.calibrate(scores)
-        if settings.confidence_noise or settings.confidence_embedding:
-            check_unit_scores(scores, "confidence_noise / confidence_embedding")
-        return scores
+        mode = self._settings.score_calibration
+        if mode == "none":
+            check_given_scores(self._settings, scores)
+            return scores
+        return self._scores.calibrate(scores, mode)
 
     def _features(self, prepared: PreparedFrame) -> np.ndarray | None:
         if not prepared.embed_rows.size:
@@ -603,7 +602,7 @@ class DeepSORTTracker:
             ids, boxes, _, _ = self._run_kernel(clean, classes, affine, False, None)
         self.frame_count += 1
         self._epoch += 1
-        if self._settings.score_calibration == "rank":
+        if self._settings.score_calibration != "none":
             self._scores.observe(prepared._raw_scores if kept is None else prepared._raw_scores[kept])
         if kept is None:
             return FrameResult(ids, boxes)
@@ -702,7 +701,7 @@ class DeepSORTTracker:
         return [track for track in self._store.views() if track.confirmed]
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: settings, counters, tracks and galleries.
+        """Everything needed to resume: settings, counters, tracks, galleries and the score window.
 
         The feature extractor is not included (pass it again when resuming).
         See :mod:`deepsort_edge.state` for the fields.
@@ -715,7 +714,7 @@ class DeepSORTTracker:
             "next_id": self._store.next_id,
             "embedding_dim": self._store.embedding_dim,
             "tracks": self._store.to_arrays(),
-            "score_window": self._scores.to_array(),
+            "score_window": self._scores.to_array().tolist(),  # a plain list, as the header is JSON
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -178,7 +178,7 @@ def test_min_score_and_acf_scores(tmp_path: Path) -> None:
     write_mot(tmp_path / "det.txt", raw)
     summary = tmp_path / "s.json"
     assert main(["track", str(tmp_path / "det.txt"), "-o", str(tmp_path / "r.txt"), "-q",
-                 "--no-progress", "--summary", str(summary), "--min-score", "0.6"]) == 0
+                 "--no-progress", "--summary", str(summary), "--min-score", "0.6", "--score-norm", "auto"]) == 0
     s = json.loads(summary.read_text())
     assert "min-max normalised" in s["score_note"]
     lo, hi = raw.scores.min(), raw.scores.max()

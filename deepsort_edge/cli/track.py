@@ -28,11 +28,11 @@ Documented fault behaviour:
   frames that were not tracked, ``stopped_early`` is set in the summary and
   the exit status is still 0. Nothing ever waits on a stalled video: a read
   that fails three times in a row ends the video.
-- The tracker compares scores as given with ``track_activation_threshold``,
-  which is set for scores in [0, 1]. MOT15's public ACF detections are not
-  (column 7 is an unnormalised score, about -0.5..139 on PETS09-S2L1): by
-  default (``--score-norm auto``) such files are min-max normalised over the
-  whole file; ``--score-scale S`` instead divides by ``S`` and clips.
+- Scores go to the tracker as the file gives them (``--score-norm none``), so
+  the CLI and Python give the same tracks for the same detections; the
+  tracker's ``--score-calibration`` rule reads any scale (MOT15's public ACF
+  detections score about -0.5..139 on PETS09-S2L1). ``--score-norm
+  auto|minmax|rank`` or ``--score-scale S`` rescale the whole file first.
 - Every user error (a path that cannot be read or written, a malformed file,
   an out-of-range value) is one line on stderr and exit status 2. Frame
   numbers above ``MAX_FRAME`` are an error; detections beyond ``seqLength``
@@ -133,8 +133,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         epilog=(
             "Faults: an undecodable frame is tracked as a frame without detections; a video "
             "that ends before the detections stops the run there (warning, exit 0). Scores "
-            "outside [0, 1] (MOT15 ACF) are min-max normalised unless --score-norm none or "
-            "--score-scale is given."
+            "go to the tracker as given (--score-norm none): its --score-calibration reads any scale."
         ),
     )
     parser.add_argument("source", type=_source, help="sequence folder, video file or det.txt; with "
@@ -151,10 +150,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--max-frames", type=int, default=None, help="track at most N frames")
     parser.add_argument("--min-score", type=float, default=0.0,
                         help="drop detections scoring below this, after normalisation (default: 0)")
-    parser.add_argument("--score-norm", choices=SCORE_MODES, default="auto",
-                        help="scores outside [0, 1]: auto = min-max normalise over the file "
-                             "only if needed; rank = each score's quantile in the file (any "
-                             "detector's scale; see docs/detectors.md); none = reject (default: auto)")
+    parser.add_argument("--score-norm", choices=SCORE_MODES, default="none",
+                        help="rescale the file's scores before tracking: none = as given (the "
+                             "tracker's --score-calibration reads them, as in Python); auto = min-max "
+                             "over the file if outside [0, 1]; minmax; rank = each score's quantile in "
+                             "the file (see docs/detectors.md) (default: none)")
     parser.add_argument("--score-scale", type=float, default=None,
                         help="divide scores by this and clip to [0, 1] (e.g. 100 for ACF)")
     parser.add_argument("--interpolate", type=int, default=0, metavar="N",
