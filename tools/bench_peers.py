@@ -223,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "bench" / "cache")
     parser.add_argument("--sets", default=None, help="comma-separated sets to run (default: all)")
     parser.add_argument("--docs", action="store_true", help="rewrite docs/benchmarks.md's peer block")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated words: run only the trackers whose label holds one (e.g. "
+                             "'deepsort-edge,ByteTrack'; to split a long run across processes)")
     args = parser.parse_args(argv)
     data = found_data()
     if data is None:
@@ -237,14 +240,27 @@ def main(argv: list[str] | None = None) -> int:
     report = tuple(s for s in wanted if s in sets)
     ours = [f"deepsort-edge {name}" for name in PRESETS]
     results: dict[str, dict[str, dict[str, float] | None]] = {}
-    for label, name in zip(ours, PRESETS):
-        results[label] = {s: run_config(sets[s], {"preset": name}) for s in report}
-        print(f"{label}: done", file=sys.stderr)
-    for label, run in peers().items():
-        results[label] = {s: run(sets[s]) for s in report}
-        print(f"{label}: done", file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")
+    runs = {label: (lambda seqs, name=name: run_config(seqs, {"preset": name})) for label, name in zip(ours, PRESETS)}
+    chosen = {label: run for label, run in {**runs, **peers()}.items()
+              if args.only is None or any(word in label for word in args.only.split(","))}
+    for label, run in chosen.items():
+        results[label] = {s: run(sets[s]) for s in report}
+        print(f"{label}: done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        # Written after every tracker: a long run keeps what it measured.
+        args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=float) + "\n",
+                                                 encoding="utf-8")
+    text = report_text(results, report, [label for label in ours if label in results], time.perf_counter() - started)
+    print(text)
+    args.out.write_text(text, encoding="utf-8")
+    if args.docs:
+        replace_block(REPO / "docs" / "benchmarks.md", "peers", text)
+    return 0
+
+
+def report_text(results: dict[str, dict[str, dict[str, float] | None]], report: tuple[str, ...], ours: list[str],
+                seconds: float) -> str:
+    """The tables: every tracker on every set, then each preset's rank among the peers."""
     placed = ranks(results, report, ours)
     table = md_table(["tracker (HOTA / IDF1 / IDSW)", *report],
                      [[label, *[cell(r.get(s)) for s in report]] for label, r in results.items()])
@@ -255,18 +271,13 @@ def main(argv: list[str] | None = None) -> int:
         rank_rows.append([label, *[f"{placed[label][s]} ({results[label][s]['HOTA'] - best[s]:+.1f})"
                                    if s in placed[label] else "-" for s in report]])
     peer_count = len(results) - len(ours)
-    text = "\n".join([
+    return "\n".join([
         "#### Every tracker on every set (same detections, same embeddings; HOTA / IDF1 / IDSW, TrackEval)", "",
         table, "",
         f"#### Each preset's rank among the {peer_count} peer rows (1 = best; HOTA against the best peer)", "",
         md_table(["preset", *report], rank_rows), "",
-        generated_by("tools/bench_peers.py", time.perf_counter() - started, "Presets", {"presets": list(PRESETS)}),
+        generated_by("tools/bench_peers.py", seconds, "Presets", {"presets": list(PRESETS)}),
     ]) + "\n"
-    print(text)
-    args.out.write_text(text, encoding="utf-8")
-    if args.docs:
-        replace_block(REPO / "docs" / "benchmarks.md", "peers", text)
-    return 0
 
 
 if __name__ == "__main__":
