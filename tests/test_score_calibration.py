@@ -11,10 +11,10 @@ from scipy.stats import percentileofscore
 
 from deepsort_edge import DeepSORTTracker
 from deepsort_edge.cli.__main__ import main
-from deepsort_edge.mot import MOTData, read_mot, write_mot
-from deepsort_edge.pipeline import track_mot
-from deepsort_edge.score_calibration import WINDOW, ScoreCalibration
-from deepsort_edge.synthetic import SceneConfig, generate_scene
+from deepsort_edge.io.mot import MOTData, read_mot, write_mot
+from deepsort_edge.streams.pipeline import track_mot
+from deepsort_edge.tracking.score_calibration import WINDOW, ScoreCalibration
+from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
 from tests.common import assert_same_state, run
 
 FRAMES = generate_scene(SceneConfig(num_objects=10, width=640, height=480, seed=3, turnover=0.02, miss_rate=0.1,

@@ -60,9 +60,9 @@ from bench_quality import (  # noqa: E402
     run_config,
 )
 
-from deepsort_edge.evaluation import SequenceData, evaluate  # noqa: E402
-from deepsort_edge.mot import MOTData  # noqa: E402
-from deepsort_edge.settings import PRESETS  # noqa: E402
+from deepsort_edge.io.evaluation import SequenceData, evaluate  # noqa: E402
+from deepsort_edge.io.mot import MOTData  # noqa: E402
+from deepsort_edge.tracking.settings import PRESETS  # noqa: E402
 
 # boxmot class name -> (label, needs embeddings, keyword that turns appearance off or None).
 BOXMOT_PEERS: dict[str, tuple[str, bool, str | None]] = {

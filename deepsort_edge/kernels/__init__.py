@@ -13,4 +13,8 @@ Modules are named for their math:
 - ``half``: float16 gallery entries (as uint16 bits);
 - ``frame``: one whole tracker update in one call, built from the above;
 - ``stale``: dropping cached kernels when any kernel source changed.
+
+Beside them, no kernels of their own: ``aot`` (loading the frame kernel
+compiled ahead of time into the wheel, else the JIT) and ``build_aot``
+(compiling it, run by ``hatch_build.py``).
 """
