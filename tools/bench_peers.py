@@ -48,7 +48,6 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
 from bench_quality import (  # noqa: E402
-    REPORT_SETS,
     Sequence,
     _summary,
     cell,
@@ -58,6 +57,7 @@ from bench_quality import (  # noqa: E402
     md_table,
     replace_block,
     run_config,
+    wanted_sets,
 )
 
 from deepsort_edge.io.evaluation import SequenceData, evaluate  # noqa: E402
@@ -230,10 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     data = found_data()
     if data is None:
         return 2
-    wanted = REPORT_SETS if args.sets is None else tuple(args.sets.split(","))
-    unknown = sorted(set(wanted) - set(REPORT_SETS))
-    if unknown:
-        print(f"bench_peers: error: unknown sets {unknown}; known: {list(REPORT_SETS)}", file=sys.stderr)
+    wanted = wanted_sets(args.sets, "bench_peers")
+    if wanted is None:
         return 2
     started = time.perf_counter()
     sets = load_sets(data, args.cache_dir)

@@ -130,6 +130,16 @@ GRID: dict[str, tuple[Any, ...]] = {
 }
 
 
+def wanted_sets(names: str | None, prog: str) -> tuple[str, ...] | None:
+    """The sets ``--sets`` names (None: every set), or None after a one-line error naming unknown ones."""
+    wanted = REPORT_SETS if names is None else tuple(names.split(","))
+    unknown = sorted(set(wanted) - set(REPORT_SETS))
+    if unknown:
+        print(f"{prog}: error: unknown sets {unknown}; known: {list(REPORT_SETS)}", file=sys.stderr)
+        return None
+    return wanted
+
+
 def data_dir() -> Path:
     return Path(os.environ.get("DEEPSORT_EDGE_DATA", REPO.parent / "shared" / "data"))
 
@@ -395,10 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     data = found_data()
     if data is None:
         return 2
-    wanted = REPORT_SETS if args.sets is None else tuple(args.sets.split(","))
-    unknown = sorted(set(wanted) - set(REPORT_SETS))
-    if unknown:
-        print(f"bench_quality: error: unknown sets {unknown}; known: {list(REPORT_SETS)}", file=sys.stderr)
+    wanted = wanted_sets(args.sets, "bench_quality")
+    if wanted is None:
         return 2
     if args.readme and args.sets is not None:
         print("bench_quality: error: --readme needs every set (drop --sets)", file=sys.stderr)
