@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     if wanted is None:
         return 2
     started = time.perf_counter()
-    sets = load_sets(data, args.cache_dir)
+    sets = load_sets(data, args.cache_dir, pets_only=all(s.startswith(("pets", "sim-pets", "hog")) for s in wanted))
     report = tuple(s for s in wanted if s in sets)
     ours = [f"deepsort-edge {name}" for name in PRESETS]
     results: dict[str, dict[str, dict[str, float] | None]] = {}

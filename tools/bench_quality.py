@@ -186,7 +186,8 @@ def _embed(seq: MOTSequence, det: MOTData, extractor: Any, tag: str, cache_dir: 
     return out
 
 
-def load_sets(data: Path, cache_dir: Path) -> dict[str, list[Sequence]]:
+def load_sets(data: Path, cache_dir: Path, pets_only: bool = False) -> dict[str, list[Sequence]]:
+    """Every set (``pets_only``: only the PETS09 ones, the sets without MOT17 and TUD, much faster)."""
     from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
 
     pets = MOTSequence.from_folder(data / "MOT15" / "train" / "PETS09-S2L1")
@@ -205,20 +206,22 @@ def load_sets(data: Path, cache_dir: Path) -> dict[str, list[Sequence]]:
                                   n, rate)],
     }
     app, motion = [], []
-    for folder in sorted((data / "MOT17" / "train").iterdir()):
+    for folder in [] if pets_only else sorted((data / "MOT17" / "train").iterdir()):
         seq = MOTSequence.from_folder(folder)
         det, gt = read_mot(seq.det_path), read_mot(seq.gt_path)
         seed = int(hashlib.sha1(seq.name.encode()).hexdigest()[:8], 16)
         emb = synthetic_embeddings(match_to_ground_truth(det, gt), seed=seed)
         app.append(Sequence(seq.name, det, emb, gt, seq.info.length, seq.info.frame_rate))
         motion.append(Sequence(seq.name, det, None, gt, seq.info.length, seq.info.frame_rate))
-    sets["mot17-app"], sets["mot17"] = app, motion
+    if not pets_only:
+        sets["mot17-app"], sets["mot17"] = app, motion
     tud = []
-    for name in ("TUD-Campus", "TUD-Stadtmitte"):
+    for name in () if pets_only else ("TUD-Campus", "TUD-Stadtmitte"):
         seq = MOTSequence.from_folder(data / "MOT15" / "train" / name)
         det = read_mot(data / "MOT15" / "train-sort-frcnn-det" / name / "det.txt")
         tud.append(Sequence(name, det, None, read_mot(seq.gt_path), seq.info.length, seq.info.frame_rate))
-    sets["tud"] = tud
+    if not pets_only:
+        sets["tud"] = tud
     sets["pets-acf-shipped"] = [Sequence(pets.name, acf, _embed(pets, acf, shipped, "shipped", cache_dir), pets_gt, n,
                                          rate)]
     sets["pets-motion"] = _motion_only(sets["pets-acf"])
@@ -232,7 +235,7 @@ def load_sets(data: Path, cache_dir: Path) -> dict[str, list[Sequence]]:
     sets["sim-pets-clean-shipped"] = [Sequence(pets.name, det, _embed(pets, det, shipped, "shipped", cache_dir),
                                                pets_gt, n, rate)]
     sets["sim-pets-clean-motion"] = _motion_only(sets["sim-pets-clean"])
-    for kind in ("clean", "compressed"):
+    for kind in () if pets_only else ("clean", "compressed"):
         sim = []
         for s in sets["mot17"]:
             seed = int(hashlib.sha1(s.name.encode()).hexdigest()[:8], 16) + SIM_SEED
