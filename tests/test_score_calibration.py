@@ -65,6 +65,11 @@ def test_unit_maps_by_the_range_seen_and_leaves_unit_scores_alone() -> None:
         assert got.min() >= 0.0 and got.max() <= 1.0  # in range, and nothing clipped
         calibration.observe(frame)
         stream += frame.tolist()
+    # The window forgets the 0-80 scores: back to [0, 1], as given again.
+    for _ in range(20):
+        calibration.observe(rng.uniform(0.0, 1.0, 3))
+    frame = np.array([0.25, 0.75])
+    np.testing.assert_array_equal(calibration.calibrate(frame, "unit"), frame)
 
 
 def test_one_frame_larger_than_the_window_keeps_its_latest_scores() -> None:

@@ -66,7 +66,7 @@ class ScoreCalibration:
         window: how many of the latest finite scores are kept (>= 1).
     """
 
-    __slots__ = ("_ring", "_head", "_count", "_sorted")
+    __slots__ = ("_ring", "_head", "_count", "_sorted", "_outside")
 
     def __init__(self, window: int = WINDOW) -> None:
         if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
@@ -75,6 +75,7 @@ class ScoreCalibration:
         self._head = 0  # where the next score goes
         self._count = 0
         self._sorted: np.ndarray | None = np.zeros(0)  # the kept scores, sorted (None: out of date)
+        self._outside = 0  # kept scores outside [0, 1]: while 0, "unit" costs one pass over the frame
 
     @property
     def window(self) -> int:
@@ -96,16 +97,20 @@ class ScoreCalibration:
         raw = np.asarray(scores, dtype=np.float64).reshape(-1)
         finite = np.isfinite(raw)
         values = raw[finite]
-        kept = self._kept_sorted()
-        out = raw.copy()
         if not values.size:
-            return out
+            return raw.copy()
         if mode == "unit":
-            lo = min(0.0, float(values.min()), float(kept[0]) if kept.size else 0.0)
-            hi = max(1.0, float(values.max()), float(kept[-1]) if kept.size else 1.0)
-            if lo < 0.0 or hi > 1.0:
-                out[finite] = (values - lo) / (hi - lo)
+            lo, hi = min(0.0, float(values.min())), max(1.0, float(values.max()))
+            if self._outside:
+                kept = self._ring[: self._count]
+                lo, hi = min(lo, float(kept.min())), max(hi, float(kept.max()))
+            if lo == 0.0 and hi == 1.0:
+                return raw  # every score seen is in [0, 1]: as given (the common case, one pass)
+            out = raw.copy()
+            out[finite] = (values - lo) / (hi - lo)
             return out
+        out = raw.copy()
+        kept = self._kept_sorted()
         frame = np.sort(values)
         out[finite] = (np.searchsorted(kept, values, side="right")
                        + np.searchsorted(frame, values, side="right")) / (kept.size + frame.size)
@@ -116,21 +121,28 @@ class ScoreCalibration:
         values = np.asarray(scores, dtype=np.float64).reshape(-1)
         values = values[np.isfinite(values)]
         size = self.window
+        if not values.size:
+            return
         if values.size >= size:
             self._ring[:] = values[-size:]
             self._head, self._count = 0, size
-        elif values.size:
-            positions = (self._head + np.arange(values.size)) % size
+            self._outside = _count_outside(self._ring)
+        else:
+            end = self._head + values.size
+            # Where the scores go; while the window is not full they land past the kept ones.
+            positions: Any = slice(self._head, end) if end <= size else (self._head + np.arange(values.size)) % size
+            if self._count == size or end > size:  # the oldest scores make room
+                evicted = positions if self._count == size else positions[positions < self._count]
+                self._outside -= _count_outside(self._ring[evicted])
             self._ring[positions] = values
+            self._outside += _count_outside(values)
             self._head = int((self._head + values.size) % size)
             self._count = min(self._count + values.size, size)
-        else:
-            return
         self._sorted = None
 
     def clear(self) -> None:
         """Forget every kept score."""
-        self._head = self._count = 0
+        self._head = self._count = self._outside = 0
         self._sorted = np.zeros(0)
 
     def to_array(self) -> np.ndarray:
@@ -161,6 +173,12 @@ class ScoreCalibration:
         if self._sorted is None:
             self._sorted = np.sort(self._ring[: self._count])
         return self._sorted
+
+
+def _count_outside(values: np.ndarray) -> int:
+    if not values.size or (values.min() >= 0.0 and values.max() <= 1.0):
+        return 0
+    return int(np.count_nonzero((values < 0.0) | (values > 1.0)))
 
 
 def check_given_scores(settings: Any, scores: np.ndarray) -> None:

@@ -397,9 +397,9 @@ class DeepSORTTracker:
 
         Args:
             xyxy: ``(N, 4)`` boxes (left, top, right, bottom) in pixels.
-            scores: ``(N,)`` confidences on any scale with
-                ``score_calibration="rank"``, in [0, 1] with ``"none"`` while a
-                confidence rule is on; None means all 1.
+            scores: ``(N,)`` confidences on any scale (``score_calibration``
+                ``"unit"``, the default, or ``"rank"``); in [0, 1] with ``"none"``
+                while a confidence rule is on; None means all 1.
             embeddings: ``(N, D)`` appearance vectors (normalised here), or None.
             frame: BGR image for the feature extractor (if embeddings are
                 None; it gets the ``(M, 4)`` boxes of the rows to embed) and
