@@ -52,9 +52,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CALIBRATION_MODES", "WINDOW", "ScoreCalibration", "check_given_scores"]
+__all__ = ["WINDOW", "ScoreCalibration", "check_given_scores"]
 
-CALIBRATION_MODES = ("unit", "rank", "none")
 # Scores kept for ranking: a few hundred frames of a busy scene, 16 KiB.
 WINDOW = 2048
 

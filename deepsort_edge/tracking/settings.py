@@ -28,8 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from .score_calibration import CALIBRATION_MODES
-
 ON_INVALID_CHOICES = ("drop", "raise")
 
 
@@ -125,7 +123,7 @@ class TrackerSettings:
         True, "detections scoring below track_activation_threshold only continue tracks, by IoU (ByteTrack)"
     )
     score_calibration: str = _choice(
-        "unit", CALIBRATION_MODES,
+        "unit", ("unit", "rank", "none"),
         "what the score rules read: unit = the score, mapped onto [0, 1] by the range seen once one falls "
         "outside it; rank = its rank among the last 2048 scores seen; none = as given (refused outside "
         "[0, 1] by the confidence rules)",
