@@ -4,8 +4,9 @@ Runs, on the sets of ``tools/bench_quality.py`` (its loaders; HOTA / IDF1 / IDSW
 
 - deepsort-edge's presets (``default``, ``paper``, ``roboflow-2.0.1``);
 - boxmot's HybridSORT, BoT-SORT, StrongSORT, ByteTrack, OC-SORT, DeepOCSORT and BoostTrack
-  (BoostTrack also without embeddings, on every set), each with its own defaults, handed our
-  embeddings (``Detections(embeddings=...)``), so none downloads ReID weights; on a
+  (BoostTrack also without embeddings, on every set), each with its own defaults but
+  appearance on (BoostTrack's default is off), handed our embeddings
+  (``Detections(embeddings=...)``), so none downloads ReID weights; on a
   motion-only set a tracker that uses appearance runs with it switched off
   (``use_embeddings=False``), or not at all (StrongSORT);
 - roboflow ``trackers`` 2.0.1's DeepSORTTracker with its defaults, handed the same
@@ -118,7 +119,7 @@ def boxmot_step(name: str, use_embeddings: bool) -> Callable[[Sequence], Any]:
     from boxmot.structures.geometry import Boxes
 
     _, _, switch = BOXMOT_PEERS[name]
-    kwargs = {} if switch is None or use_embeddings else {switch: False}
+    kwargs = {} if switch is None else {switch: use_embeddings}  # BoostTrack's default is off
 
     def make(s: Sequence) -> Any:
         tracker = getattr(boxmot, name)(**kwargs)
