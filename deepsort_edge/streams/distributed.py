@@ -68,16 +68,15 @@ from .identity_actor import IdentityActor, IdentityWorker
 from .multistream import (
     EmbedRequest,
     StreamError,
+    StreamGroup,
     StreamInput,
-    _StreamGroup,
     check_stream_id,
     embed_requests,
     registry_for,
     show_warnings,
     unpack_detections,
-    with_ids,
 )
-from ..tracking.tracker import DeepSORTTracker, _load_extractor
+from ..tracking.tracker import DeepSORTTracker, detached_result, load_extractor
 
 __all__ = ["RayMultiStreamTracker", "default_num_cpus", "stable_worker_index"]
 
@@ -156,7 +155,7 @@ class _TrackerWorker:
     """
 
     def __init__(self, tracker_kwargs: dict[str, Any], embeds: bool) -> None:
-        self.group = _StreamGroup(tracker_kwargs, embeds)
+        self.group = StreamGroup(tracker_kwargs, embeds)
         self.seq: dict[str, int] = {}  # stream -> frames applied
         self.last: dict[str, tuple[int, str, Any]] = {}  # stream -> (seq, digest, result) of its last frame
         self._begun: dict[str, tuple[int, str]] = {}
@@ -257,7 +256,7 @@ class _EmbedderWorker:
     """Ray actor: one feature extractor; embeds the crops of many streams in one batch."""
 
     def __init__(self, feature_extractor: Any, device: str | None) -> None:
-        self.extractor = _load_extractor(feature_extractor, device)
+        self.extractor = load_extractor(feature_extractor, device)
 
     def ready(self) -> bool:
         return True
@@ -367,7 +366,7 @@ class RayMultiStreamTracker:
                 "never see the frames); use MultiStreamTracker, or camera_motion='none'"
             )
         if feature_extractor is not None and not isinstance(feature_extractor, (str, Path)):
-            _load_extractor(feature_extractor, device)  # type check only
+            load_extractor(feature_extractor, device)  # type check only
         self._ray = ray
         self._closed = False
         self._workers: list[Any] = []
@@ -503,7 +502,7 @@ class RayMultiStreamTracker:
         self._updates += 1
         self._snapshot_due(deadline)
         show_warnings(caught)
-        results = {sid: with_ids(detections[sid], ids[sid]) for sid in detections if sid in ids}
+        results = {sid: detached_result(detections[sid], ids[sid]) for sid in detections if sid in ids}
         if self._identities is not None and results:
             try:
                 self._global_ids(results, timestamps, deadline)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from ..appearance.adaptation import SceneAdapter
+from ..appearance.preprocess import check_bgr_image
 from ..kernels.gallery import METRIC_COSINE, METRIC_EUCLIDEAN
 from ..kernels.aot import frame_kernel
 from ..kernels.frame import FrameSettings
@@ -34,7 +35,6 @@ from .tracks import CONFIRMED, TrackStore, TrackView
 from .validation import (
     MAX_COORDINATE,
     DetectionArrays,
-    check_frame,
     check_rows,
     detection_arrays,
     frame_size,
@@ -43,7 +43,7 @@ from .validation import (
 
 __all__ = [
     "DeepSORTTracker", "FeatureExtractor", "FrameResult", "PreparedFrame", "detached_result", "detection_arguments",
-    "SingleCaller",
+    "SingleCaller", "load_extractor",
 ]
 
 _METRICS = {"cosine": METRIC_COSINE, "euclidean": METRIC_EUCLIDEAN}
@@ -211,7 +211,7 @@ class DeepSORTTracker:
         self.preset = preset
         self._epoch = 0  # bumped by every change of state: a PreparedFrame is good for one epoch
         self._apply_settings(TrackerSettings.from_dict(values))
-        self.feature_extractor = _load_extractor(feature_extractor, device)
+        self.feature_extractor = load_extractor(feature_extractor, device)
         self._busy = _update_guard(self)  # detects concurrent update calls
         self.reset()
 
@@ -521,7 +521,7 @@ class DeepSORTTracker:
     ) -> PreparedFrame:
         """Validate one frame once; check its rows here only when something must happen before tracking."""
         settings = self._settings
-        frame_shape = check_frame(frame).shape if frame is not None else None
+        frame_shape = check_bgr_image(frame).shape if frame is not None else None
         arrays = detection_arrays(xyxy, scores, embeddings, embedding_dim=self._store.embedding_dim)
         raw_scores = arrays.scores
         arrays.scores = self._calibrated(raw_scores)
@@ -929,7 +929,16 @@ def detached_result(detections: Any, tracked: FrameResult) -> Any:
     return result
 
 
-def _load_extractor(feature_extractor: object, device: str | None) -> FeatureExtractor | None:
+def load_extractor(feature_extractor: object, device: str | None) -> FeatureExtractor | None:
+    """The extractor a ``feature_extractor`` argument names (None: none), as every tracker reads it.
+
+    An ONNX path, a torch module or ``.pt``/``.pth`` file (exported to ONNX
+    once, cached) becomes a ``DeepSORTFeatureExtractor`` on ``device``; an
+    object with ``extract_features(frame, xyxy)`` is used as it is.
+
+    Raises:
+        TypeError: ``device`` is not a string, or ``feature_extractor`` is none of these.
+    """
     if device is not None and not isinstance(device, str):
         raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {type(device).__name__}")
     if feature_extractor is None:
