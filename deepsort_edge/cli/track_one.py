@@ -35,6 +35,7 @@ from deepsort_edge.io.mot import (
 
 from deepsort_edge.optional import progress_bar
 from deepsort_edge.streams.pipeline import frames_to_step, track_frames
+from deepsort_edge.tracking.score_calibration import check_given_scores
 from deepsort_edge.io.video import VIDEO_SUFFIXES as _VIDEO_SUFFIXES
 from deepsort_edge.io.video import (
     FrameSource,
@@ -318,6 +319,10 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         )
     except (TypeError, ValueError) as exc:
         raise InputError(str(exc)) from None
+    try:  # the tracker's score rule, checked on the whole file before anything is written
+        check_given_scores(tracker.settings, detections.scores)
+    except ValueError as exc:
+        raise InputError(f"bad detections file {plan.det_path}: {exc}") from None
     if source.kind == "detections":
         coast = tracker.maximum_frames_without_update + 1
         source.frames = frames_to_step(detections.frame_index(), source.num_frames, coast)

@@ -20,6 +20,7 @@ from ..kernels.arguments import FrameSettings
 from ..kernels.gating import CHI2_095
 from ..kernels.half import check_float16
 from ..optional import import_supervision, is_detections
+from .score_calibration import ScoreCalibration, check_given_scores
 from .settings import TrackerSettings, preset_values
 from .settings import names as setting_names
 from .state import (
@@ -95,6 +96,7 @@ class PreparedFrame:
     _kept: np.ndarray | None = field(repr=False)  # input rows of _arrays; None: unchecked (the kernel checks)
     _frame_shape: tuple[int, ...] | None = field(repr=False)
     _token: tuple[Any, int] = field(repr=False)  # (tracker, epoch): commit refuses a stale frame
+    _raw_scores: np.ndarray = field(repr=False)  # the scores given, for the score calibration's window
 
     @property
     def count(self) -> int:
@@ -152,7 +154,7 @@ class DeepSORTTracker:
             Pass the real one: at 7 fps the default 30 would keep lost tracks
             four times too long.
         track_activation_threshold: minimum score for a detection to start a
-            track, compared with the score as given (any finite scale).
+            track, compared with the score after ``score_calibration``.
         minimum_consecutive_frames: hits before a track is confirmed and gets an id.
         minimum_iou_threshold: minimum IoU for a match by overlap.
         appearance_threshold: maximum appearance distance for a match.
@@ -312,6 +314,7 @@ class DeepSORTTracker:
     def reset(self) -> None:
         """Forget every track; ids start again at 1."""
         self._store = TrackStore(self._gallery_size, gallery_dtype=self.gallery_dtype)
+        self._scores = ScoreCalibration()
         self.frame_count = 0
         self._epoch += 1
         self._camera = _camera_estimator(self.camera_motion)
@@ -329,7 +332,7 @@ class DeepSORTTracker:
         # with and without embeddings (and a low-score detection), so every kernel compiles here.
         probe = DeepSORTTracker(
             **{**self.settings.to_dict(), "minimum_consecutive_frames": 2, "on_invalid": "raise",
-               "use_appearance": None, "camera_motion": "none"}
+               "use_appearance": None, "camera_motion": "none", "score_calibration": "rank"}
         )
         boxes = np.array([[10.0, 10.0, 50.0, 110.0], [200.0, 40.0, 240.0, 140.0]])
         embeddings = np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32)
@@ -400,8 +403,9 @@ class DeepSORTTracker:
 
         Args:
             xyxy: ``(N, 4)`` boxes (left, top, right, bottom) in pixels.
-            scores: ``(N,)`` confidences, any finite value (compared as given
-                with ``track_activation_threshold``); None means all 1.
+            scores: ``(N,)`` confidences on any scale (``score_calibration``
+                ``"unit"``, the default, or ``"rank"``); in [0, 1] with ``"none"``
+                while a confidence rule is on; None means all 1.
             embeddings: ``(N, D)`` appearance vectors (normalised here), or None.
             frame: BGR image for the feature extractor (if embeddings are
                 None; it gets the ``(M, 4)`` boxes of the rows to embed) and
@@ -519,6 +523,8 @@ class DeepSORTTracker:
         settings = self._settings
         frame_shape = check_bgr_image(frame).shape if frame is not None else None
         arrays = detection_arrays(xyxy, scores, embeddings, embedding_dim=self._store.embedding_dim)
+        raw_scores = arrays.scores
+        arrays.scores = self._calibrated(raw_scores)
         classes = _classes(class_id, arrays.count)
         if settings.use_appearance is False:
             arrays.embeddings = None
@@ -532,7 +538,7 @@ class DeepSORTTracker:
         if not (extract or self._camera is not None):
             # The frame kernel checks the rows itself (one pass) and changes nothing when one is bad.
             return PreparedFrame(arrays.xyxy, _NO_ROWS, _NO_BOXES, _NO_BOXES, frame, arrays, classes, None,
-                                 frame_shape, token)
+                                 frame_shape, token, raw_scores)
         # Crops and the camera-motion estimate need the clean rows before tracking.
         kept, unit = check_rows(arrays, frame_shape=frame_shape, on_invalid=settings.on_invalid)
         clean = DetectionArrays(arrays.xyxy[kept], arrays.scores[kept], unit)
@@ -550,7 +556,15 @@ class DeepSORTTracker:
         embed_boxes = arrays.xyxy[embed_rows]
         embed_input = source[embed_rows] if source is not None and embed_rows.size else embed_boxes
         return PreparedFrame(arrays.xyxy, embed_rows, embed_boxes, embed_input, frame, clean, classes[kept], kept,
-                             frame_shape, token)
+                             frame_shape, token, raw_scores)
+
+    def _calibrated(self, scores: np.ndarray) -> np.ndarray:
+        """What every score rule reads (``score_calibration``; see :mod:`deepsort_edge.tracking.score_calibration`)."""
+        mode = self._settings.score_calibration
+        if mode == "none":
+            check_given_scores(self._settings, scores)
+            return scores
+        return self._scores.calibrate(scores, mode)
 
     def _features(self, prepared: PreparedFrame) -> np.ndarray | None:
         if not prepared.embed_rows.size:
@@ -602,6 +616,8 @@ class DeepSORTTracker:
             adapter.after_frame(ids, tracked.xyxy, raw, self._store)
         self.frame_count += 1
         self._epoch += 1
+        if self._settings.score_calibration != "none":
+            self._scores.observe(prepared._raw_scores if kept is None else prepared._raw_scores[kept])
         if kept is None:
             return FrameResult(ids, boxes)
         # The one scatter from the tracked rows back to the input's.
@@ -699,7 +715,7 @@ class DeepSORTTracker:
         return [track for track in self._store.views() if track.confirmed]
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: settings, counters, tracks and galleries.
+        """Everything needed to resume: settings, counters, tracks, galleries and the score window.
 
         The feature extractor is not included (pass it again when resuming).
         See :mod:`deepsort_edge.tracking.state` for the fields.
@@ -712,6 +728,7 @@ class DeepSORTTracker:
             "next_id": self._store.next_id,
             "embedding_dim": self._store.embedding_dim,
             "tracks": self._store.to_arrays(),
+            "score_window": self._scores.to_array().tolist(),  # a plain list, as the header is JSON
             **({} if self._adapter is None else {"adaptation": self._adapter.state_dict()}),
         }
 
@@ -738,6 +755,7 @@ class DeepSORTTracker:
         self._store = store
         store.next_id = checked.next_id
         self.frame_count = checked.frame_count
+        self._scores = ScoreCalibration.from_array(checked.score_window)
         if checked.adaptation is not None:
             self._adapter.load_state_dict(checked.adaptation)  # type: ignore[union-attr]
 
