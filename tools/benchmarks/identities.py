@@ -49,7 +49,8 @@ from deepsort_edge.tracking.boxes import tlwh_to_xyxy
 from deepsort_edge.tracking.settings import IdentitySettings
 
 from .common import REPO, add_dataset_arguments
-from .quality import Sequence, cell, found_data, load_sets
+from .datasets import Sequence, found_data, load_sets
+from .quality import cell
 from .report import generated_by, md_table, replace_block
 from .synthetic_reid import match_to_ground_truth
 
