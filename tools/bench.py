@@ -20,6 +20,7 @@ from benchmarks.common import one_thread
 SECTIONS: dict[str, tuple[str, bool, str]] = {
     "speed": ("benchmarks.speed", True, "tracker-only update time against deep-sort-realtime (MOT17-04, synthetic)"),
     "quality": ("benchmarks.quality", False, "tracking quality: presets, ablation, default selection (TrackEval)"),
+    "peers": ("benchmarks.peers", False, "every preset against boxmot and roboflow trackers (needs them installed)"),
     "identities": ("benchmarks.identities", False, "global ids over two cameras: no linking, registry, oracle"),
     "soak": ("benchmarks.soak", True, "a long scene: memory growth, time drift, ids never reused"),
     "threads": ("benchmarks.threads", True, "two trackers in two threads against one after the other"),

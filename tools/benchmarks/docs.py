@@ -35,7 +35,7 @@ class Block:
 
 def blocks() -> list[Block]:
     """Every generated block (renderers import lazily: some sections need optional packages)."""
-    from . import embedder, gpu, pipeline, soak, speed_docs, startup, streams, threads
+    from . import embedder, gpu, peers, pipeline, soak, speed_docs, startup, streams, threads
 
     out = [Block(file, marker, "docs/bench/speed.json", render)
            for (file, marker), (_, render) in speed_docs.BLOCKS.items()]
@@ -46,6 +46,7 @@ def blocks() -> list[Block]:
     out.append(Block("docs/benchmarks.md", streams.DOCS_BLOCK, "docs/bench/streams.json", streams.render))
     out.append(Block("docs/benchmarks.md", threads.DOCS_BLOCK, "docs/bench/threads.json", threads.render))
     out.append(Block("docs/benchmarks.md", gpu.DOCS_BLOCK, "docs/bench_gpu.json", gpu.render))
+    out.append(Block("docs/benchmarks.md", peers.DOCS_BLOCK, "docs/bench/peers.json", peers.render))
     return out
 
 

@@ -1,6 +1,6 @@
 """Peer ranking: every preset against the trackers we can install, same detections, same features.
 
-Runs, on the sets of ``tools/bench_quality.py`` (its loaders; HOTA / IDF1 / IDSW by TrackEval):
+Runs, on the sets of ``datasets.py`` (HOTA / IDF1 / IDSW by TrackEval, as ``bench.py quality``):
 
 - deepsort-edge's presets (``default``, ``paper``, ``roboflow-2.0.1``);
 - boxmot's HybridSORT, BoT-SORT, StrongSORT, ByteTrack, OC-SORT, DeepOCSORT and BoostTrack
@@ -19,17 +19,17 @@ what their documentation asks of a user; deepsort-edge gets them as the detector
 No frames are given to the peers (MOT17 ships none here): a blank frame, so camera-motion
 compensation finds none, as deepsort-edge's default does not look for it.
 
-The peers are never dependencies: run this script with a Python that has ``boxmot`` and
+The peers are never dependencies: run this section with a Python that has ``boxmot`` and
 ``trackers==2.0.1`` installed besides deepsort-edge's requirements (trackers 2.0.1 needs
 ``supervision<0.26``; deepsort-edge's tracker runs on arrays, so that is fine here). A peer
 that is not installed is left out, with the reason on stderr.
 
 Each preset's rank on a set is its place among the peers and itself by HOTA (1 = best).
 
-Usage:
-    python tools/bench_peers.py                          # every set; prints the tables
-    python tools/bench_peers.py --sets pets-acf,hog-pets
-    python tools/bench_peers.py --docs                   # also rewrite docs/benchmarks.md's peer block
+Usage (about an hour on 2 cores for every set and peer; ``--only`` splits it across processes):
+    python tools/bench.py peers                          # every set; prints the tables
+    python tools/bench.py peers --sets pets-acf,hog-pets
+    python tools/bench.py peers --json docs/bench/peers.json --docs   # and rewrite docs/benchmarks.md's block
 """
 
 from __future__ import annotations
@@ -44,26 +44,16 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tools"))
+from deepsort_edge.io.evaluation import SequenceData, evaluate
+from deepsort_edge.io.mot import MOTData
+from deepsort_edge.tracking.settings import PRESETS
 
-from bench_quality import (  # noqa: E402
-    Sequence,
-    _summary,
-    cell,
-    found_data,
-    generated_by,
-    load_sets,
-    md_table,
-    replace_block,
-    run_config,
-    wanted_sets,
-)
+from .common import REPO, add_dataset_arguments
+from .datasets import Sequence, found_data, load_sets, wanted_sets
+from .quality import cell, run_config, set_summary
+from .report import generated_by, md_table, replace_block, run_host, write_json
 
-from deepsort_edge.io.evaluation import SequenceData, evaluate  # noqa: E402
-from deepsort_edge.io.mot import MOTData  # noqa: E402
-from deepsort_edge.tracking.settings import PRESETS  # noqa: E402
+DOCS_BLOCK = "peers"
 
 # boxmot class name -> (label, needs embeddings, keyword that turns appearance off or None).
 BOXMOT_PEERS: dict[str, tuple[str, bool, str | None]] = {
@@ -108,7 +98,7 @@ def _track_set(seqs: list[Sequence], step: Callable[[Sequence], Callable[[int, n
                 parts.append(MOTData.from_arrays(np.full(len(ids), frame), ids, boxes).table)
         results = MOTData(np.concatenate(parts)) if parts else MOTData.empty()
         pairs[s.name] = SequenceData(s.gt, results, s.num_frames)
-    return _summary(evaluate(pairs))
+    return set_summary(evaluate(pairs))
 
 
 def boxmot_step(name: str, use_embeddings: bool) -> Callable[[Sequence], Any]:
@@ -219,10 +209,9 @@ def ranks(results: dict[str, dict[str, dict[str, float] | None]], sets: tuple[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "peers.md")
-    parser.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "bench" / "cache")
-    parser.add_argument("--sets", default=None, help="comma-separated sets to run (default: all)")
+    parser = argparse.ArgumentParser(prog="bench.py peers", description=__doc__.splitlines()[0])
+    add_dataset_arguments(parser, name="peers", sets=None)
+    parser.add_argument("--json", type=Path, help="also write every number to this JSON file (docs/bench/peers.json)")
     parser.add_argument("--docs", action="store_true", help="rewrite docs/benchmarks.md's peer block")
     parser.add_argument("--only", default=None,
                         help="comma-separated words: run only the trackers whose label holds one (e.g. "
@@ -231,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     data = found_data()
     if data is None:
         return 2
-    wanted = wanted_sets(args.sets, "bench_peers")
+    wanted = wanted_sets(args.sets, "bench.py peers")
     if wanted is None:
         return 2
     started = time.perf_counter()
@@ -249,17 +238,28 @@ def main(argv: list[str] | None = None) -> int:
         # Written after every tracker: a long run keeps what it measured.
         args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=float) + "\n",
                                                  encoding="utf-8")
-    text = report_text(results, report, [label for label in ours if label in results], time.perf_counter() - started)
+    found = {"command": "python tools/bench.py peers", "host": run_host(), "seconds": time.perf_counter() - started,
+             "presets": list(PRESETS), "sets": list(report), "ours": [label for label in ours if label in results],
+             "results": untimed(results)}
+    text = render(found)
     print(text)
     args.out.write_text(text, encoding="utf-8")
+    if args.json:
+        write_json(args.json, found)
     if args.docs:
-        replace_block(REPO / "docs" / "benchmarks.md", "peers", text)
+        replace_block(REPO / "docs" / "benchmarks.md", DOCS_BLOCK, text)
     return 0
 
 
-def report_text(results: dict[str, dict[str, dict[str, float] | None]], report: tuple[str, ...], ours: list[str],
-                seconds: float) -> str:
-    """The tables: every tracker on every set, then each preset's rank among the peers."""
+def untimed(results: dict[str, dict[str, dict[str, float] | None]]) -> dict[str, dict[str, dict[str, float] | None]]:
+    """``results`` without frame rates: the peers are not timed here (their ``fps`` is NaN, not JSON)."""
+    return {label: {s: None if m is None else {k: v for k, v in m.items() if k != "fps"} for s, m in row.items()}
+            for label, row in results.items()}
+
+
+def render(data: dict[str, Any]) -> str:
+    """docs/benchmarks.md's peer block: every tracker on every set, then each preset's rank among the peers."""
+    results, report, ours = data["results"], tuple(data["sets"]), data["ours"]
     placed = ranks(results, report, ours)
     table = md_table(["tracker (HOTA / IDF1 / IDSW)", *report],
                      [[label, *[cell(r.get(s)) for s in report]] for label, r in results.items()])
@@ -275,9 +275,6 @@ def report_text(results: dict[str, dict[str, dict[str, float] | None]], report: 
         table, "",
         f"#### Each preset's rank among the {peer_count} peer rows (1 = best; HOTA against the best peer)", "",
         md_table(["preset", *report], rank_rows), "",
-        generated_by("tools/bench_peers.py", seconds, "Presets", {"presets": list(PRESETS)}),
-    ]) + "\n"
+        generated_by(data["command"], data["seconds"], "Presets", {"presets": data["presets"]}, data["host"]), "",
+    ])
 
-
-if __name__ == "__main__":
-    sys.exit(main())
