@@ -134,7 +134,7 @@ class CameraView:
     """A camera that sees the columns ``[left, right)`` of a wider rendered scene.
 
     Two views whose column ranges meet overlap: a person in the shared part
-    is seen by both cameras at once (used by ``tools/bench_identities.py``).
+    is seen by both cameras at once (used by ``python tools/bench.py identities``).
 
     Example:
         >>> view = CameraView(100, 300)

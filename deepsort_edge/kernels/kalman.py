@@ -109,7 +109,7 @@ def confidence_noise_scales(scores: np.ndarray) -> np.ndarray:
     one way only: a confident detection keeps the paper's noise, a score of
     0 triples it. Scaling R *down* for confident detections, as NSA does
     (``1 - score``), made the filter follow Faster R-CNN's jitter and cost
-    4 HOTA on PETS09 (tools/bench_quality.py measured both).
+    4 HOTA on PETS09 (``python tools/bench.py quality`` measured both).
     """
     out = np.empty(scores.shape[0])
     for m in range(scores.shape[0]):

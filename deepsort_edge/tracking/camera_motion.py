@@ -6,7 +6,7 @@ followed into the current one with pyramidal Lucas-Kanade optical flow, and a
 pairs with RANSAC. The tracker applies it to every track's Kalman state
 before association, so a panning camera does not look like every person
 moving at once. Opt-in (``camera_motion="affine"``); costs a few
-milliseconds a frame (``tools/bench_quality.py`` measures it).
+milliseconds a frame (``python tools/bench.py quality`` measures it).
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ class TrackerSettings:
 
     The first eight fields are roboflow trackers 2.0.1's DeepSORT arguments,
     in its order and with its meaning; their default *values* are chosen by
-    measurement (``tools/bench_quality.py``), see :data:`PRESETS` for
+    measurement (``python tools/bench.py quality``), see :data:`PRESETS` for
     roboflow's own values and the paper's.
     """
 
@@ -193,7 +193,7 @@ class IdentitySettings:
 
     Distances are cosine distances between unit embeddings (0 same
     direction, 2 opposite); times are seconds. The defaults are chosen by
-    ``tools/bench_identities.py``: linking is kept strict (0.03) because on
+    ``python tools/bench.py identities``: linking is kept strict (0.03) because on
     PETS09 with OSNet-x0.25 different people's tracks come as close as 0.004,
     so any looser bound links strangers there (docs/benchmarks.md).
     """
