@@ -92,6 +92,12 @@ def found_data() -> Path | None:
     return data
 
 
+def data_and_sets(names: str | None, prog: str) -> tuple[Path, tuple[str, ...]] | None:
+    """The shared data folder and the sets ``--sets`` names, or None after a one-line message on stderr."""
+    data = found_data()
+    wanted = None if data is None else wanted_sets(names, prog)
+    return None if data is None or wanted is None else (data, wanted)
+
 
 @dataclass
 class Sequence:

@@ -49,7 +49,7 @@ from deepsort_edge.io.mot import MOTData
 from deepsort_edge.tracking.settings import PRESETS
 
 from .common import REPO, add_dataset_arguments
-from .datasets import Sequence, found_data, load_sets, wanted_sets
+from .datasets import Sequence, data_and_sets, load_sets
 from .quality import cell, run_config, set_summary
 from .report import generated_by, md_table, replace_block, run_host, write_json
 
@@ -217,12 +217,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated words: run only the trackers whose label holds one (e.g. "
                              "'deepsort-edge,ByteTrack'; to split a long run across processes)")
     args = parser.parse_args(argv)
-    data = found_data()
-    if data is None:
+    asked = data_and_sets(args.sets, "bench.py peers")
+    if asked is None:
         return 2
-    wanted = wanted_sets(args.sets, "bench.py peers")
-    if wanted is None:
-        return 2
+    data, wanted = asked
     started = time.perf_counter()
     sets = load_sets(data, args.cache_dir, pets_only=all(s.startswith(("pets", "sim-pets", "hog")) for s in wanted))
     report = tuple(s for s in wanted if s in sets)

@@ -40,7 +40,7 @@ from deepsort_edge.streams.pipeline import track_mot
 from deepsort_edge.tracking.settings import PRESETS, TrackerSettings
 
 from .common import REPO, add_dataset_arguments
-from .datasets import REPORT_SETS, Sequence, found_data, load_sets, split_sets, wanted_sets
+from .datasets import REPORT_SETS, Sequence, data_and_sets, load_sets, split_sets
 from .report import generated_by, md_table, replace_block
 
 SELECTION_SETS = ("pets-acf", "pets-acf-shipped", "mot17-app:select", "mot17:select", "sim-pets-clean",
@@ -207,12 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", action="store_true", help="rewrite README's generated quality table")
     parser.add_argument("--no-ablation", action="store_true", help="presets only")
     args = parser.parse_args(argv)
-    data = found_data()
-    if data is None:
+    asked = data_and_sets(args.sets, "bench.py quality")
+    if asked is None:
         return 2
-    wanted = wanted_sets(args.sets, "bench.py quality")
-    if wanted is None:
-        return 2
+    data, wanted = asked
     if args.readme and args.sets is not None:
         print("bench.py quality: error: --readme needs every set (drop --sets)", file=sys.stderr)
         return 2
