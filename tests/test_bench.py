@@ -80,6 +80,25 @@ def test_id_stats_count_coverage_and_switches_like_a_hand_count():
                                "distinct_ids": 4}
 
 
+
+def test_peer_ranks_count_the_peers_above_each_preset_and_skip_the_sets_it_did_not_run():
+    peers = tool_module("benchmarks.peers")
+    row = lambda hota: {"HOTA": hota, "IDF1": 0.0, "IDSW": 0}  # noqa: E731
+    results = {"ours a": {"s1": row(50.0), "s2": row(40.0)}, "ours b": {"s1": row(45.0), "s2": None},
+               "peer x": {"s1": row(48.0), "s2": row(41.0)}, "peer y": {"s1": row(46.0), "s2": None}}
+    # s1: 48 and 46 -> a first, b third (the other preset is no peer); s2: one peer above a.
+    assert peers.ranks(results, ("s1", "s2"), ["ours a", "ours b"]) == {"ours a": {"s1": 1, "s2": 2},
+                                                                         "ours b": {"s1": 3}}
+
+
+def test_peer_scores_pass_unit_scores_and_divide_any_other_scale_by_its_largest():
+    peer_scores = tool_module("benchmarks.peers").peer_scores
+    unit = np.array([0.2, 0.9, 1.0])
+    np.testing.assert_array_equal(peer_scores(unit, 1.0), unit.astype(np.float32))
+    np.testing.assert_allclose(peer_scores(np.array([30.0, 95.0]), 95.0), [30 / 95, 1.0], rtol=1e-6)
+    np.testing.assert_array_equal(peer_scores(np.array([-0.5, 0.5]), 1.0), np.float32([0.0, 0.5]))
+    assert peer_scores(unit, 1.0).dtype == np.float32
+
 @pytest.mark.slow
 def test_speed_quick_reports_every_section_and_skips_mot17_without_data(tmp_path):
     pytest.importorskip("deep_sort_realtime")
