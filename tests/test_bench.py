@@ -99,6 +99,26 @@ def test_peer_scores_pass_unit_scores_and_divide_any_other_scale_by_its_largest(
     np.testing.assert_array_equal(peer_scores(np.array([-0.5, 0.5]), 1.0), np.float32([0.0, 0.5]))
     assert peer_scores(unit, 1.0).dtype == np.float32
 
+
+def test_peers_merge_puts_split_runs_back_together_and_refuses_different_sets(tmp_path):
+    whole = json.loads((TOOLS.parent / "docs" / "bench" / "peers.json").read_text(encoding="utf-8"))
+    labels = list(whole["results"])
+    peers_first = labels[len(whole["ours"]):] + labels[:len(whole["ours"])]  # a split run's order
+    halves = [{**whole, "seconds": 100.0, "ours": [], "results": {k: whole["results"][k] for k in peers_first[:4]}},
+              {**whole, "seconds": 50.0, "ours": whole["ours"],
+               "results": {k: whole["results"][k] for k in peers_first[4:]}}]
+    for i, half in enumerate(halves):
+        (tmp_path / f"{i}.json").write_text(json.dumps(half), encoding="utf-8")
+    out = tmp_path / "merged.json"
+    done = run_bench(["peers", "--merge", str(tmp_path / "0.json"), str(tmp_path / "1.json"), "--json", str(out),
+                      "--out", str(tmp_path / "peers.md")], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text(encoding="utf-8")) == {**whole, "seconds": 150.0}
+    (tmp_path / "1.json").write_text(json.dumps({**halves[1], "sets": whole["sets"][:2]}), encoding="utf-8")
+    refused = run_bench(["peers", "--merge", str(tmp_path / "0.json"), str(tmp_path / "1.json"),
+                         "--out", str(tmp_path / "peers.md")], tmp_path)
+    assert refused.returncode == 2 and refused.stderr.startswith("bench.py peers: error: --merge: the parts ran")
+
 @pytest.mark.slow
 def test_speed_quick_reports_every_section_and_skips_mot17_without_data(tmp_path):
     pytest.importorskip("deep_sort_realtime")

@@ -30,6 +30,8 @@ Usage (about an hour on 2 cores for every set and peer; ``--only`` splits it acr
     python tools/bench.py peers                          # every set; prints the tables
     python tools/bench.py peers --sets pets-acf,hog-pets
     python tools/bench.py peers --json docs/bench/peers.json --docs   # and rewrite docs/benchmarks.md's block
+    python tools/bench.py peers --only deepsort-edge --json a.json    # split: one process per group, then
+    python tools/bench.py peers --merge a.json b.json --json docs/bench/peers.json --docs
 """
 
 from __future__ import annotations
@@ -216,11 +218,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None,
                         help="comma-separated words: run only the trackers whose label holds one (e.g. "
                              "'deepsort-edge,ByteTrack'; to split a long run across processes)")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                        help="run nothing: one report from the --json files of runs split with --only")
     args = parser.parse_args(argv)
-    asked = data_and_sets(args.sets, "bench.py peers")
-    if asked is None:
-        return 2
-    data, wanted = asked
+    if args.merge:
+        try:
+            found = merged([json.loads(path.read_text(encoding="utf-8")) for path in args.merge])
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"bench.py peers: error: --merge: {exc}", file=sys.stderr)
+            return 2
+    else:
+        asked = data_and_sets(args.sets, "bench.py peers")
+        if asked is None:
+            return 2
+        found = run_all(*asked, args)
+    text = render(found)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    if args.json:
+        write_json(args.json, found)
+    if args.docs:
+        replace_block(REPO / "docs" / "benchmarks.md", DOCS_BLOCK, text)
+    return 0
+
+
+def run_all(data: Path, wanted: tuple[str, ...], args: argparse.Namespace) -> dict[str, Any]:
+    """Every preset and installed peer (``--only`` picks) on the ``wanted`` sets: the report's JSON."""
     started = time.perf_counter()
     sets = load_sets(data, args.cache_dir, pets_only=all(s.startswith(("pets", "sim-pets", "hog")) for s in wanted))
     report = tuple(s for s in wanted if s in sets)
@@ -236,17 +260,28 @@ def main(argv: list[str] | None = None) -> int:
         # Written after every tracker: a long run keeps what it measured.
         args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=float) + "\n",
                                                  encoding="utf-8")
-    found = {"command": "python tools/bench.py peers", "host": run_host(), "seconds": time.perf_counter() - started,
-             "presets": list(PRESETS), "sets": list(report), "ours": [label for label in ours if label in results],
-             "results": untimed(results)}
-    text = render(found)
-    print(text)
-    args.out.write_text(text, encoding="utf-8")
-    if args.json:
-        write_json(args.json, found)
-    if args.docs:
-        replace_block(REPO / "docs" / "benchmarks.md", DOCS_BLOCK, text)
-    return 0
+    return {"command": "python tools/bench.py peers", "host": run_host(), "seconds": time.perf_counter() - started,
+            "presets": list(PRESETS), "sets": list(report), "ours": [label for label in ours if label in results],
+            "results": untimed(results)}
+
+
+def merged(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report from runs split with ``--only``: a tracker's first run wins, the presets first, times added.
+
+    Example: ``merged([json_of_presets_run, json_of_boxmot_run])``. Every part must have run the same sets.
+    """
+    if not parts:
+        raise ValueError("nothing to merge")
+    if any(part["sets"] != parts[0]["sets"] for part in parts):
+        raise ValueError(f"the parts ran different sets: {[part['sets'] for part in parts]}")
+    results: dict[str, dict[str, dict[str, float] | None]] = {}
+    for part in parts:
+        for label, row in part["results"].items():
+            results.setdefault(label, row)
+    ours = [label for label in (f"deepsort-edge {name}" for name in parts[0]["presets"]) if label in results]
+    order = [*ours, *(label for label in results if label not in ours)]
+    return {**parts[0], "seconds": sum(part["seconds"] for part in parts), "ours": ours,
+            "results": {label: results[label] for label in order}}
 
 
 def untimed(results: dict[str, dict[str, dict[str, float] | None]]) -> dict[str, dict[str, dict[str, float] | None]]:
