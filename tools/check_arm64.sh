@@ -157,7 +157,7 @@ log "inside: $(in_root 'uname -m; python3 --version' | tr '\n' ' ')(qemu -cpu $Q
 #    minimal again (no compiler, no libGL: a re-run removes what step 8 installs) and
 #    the wheel goes with one ONNX Runtime (the cpu extra) into a fresh venv (pip's
 #    download cache in the root speeds up re-runs).
-APT_CC="gcc libc6-dev python3-dev"  # what numba.pycc needs to build the extension
+APT_CC="gcc g++ libc6-dev python3-dev"  # numba.pycc checks for a C and a C++ compiler, then needs Python.h
 in_root "if dpkg -s libgl1 >/dev/null 2>&1; then apt-get purge -y -q --autoremove $APT_GL >/dev/null 2>&1; fi"
 rc=0
 timed "apt-get install $APT_CC" in_root "apt-get update -q >/dev/null
