@@ -12,5 +12,6 @@ Modules are named for their math:
 - ``cascade`` and ``lap``: the matching cascade and Jonker-Volgenant assignment;
 - ``half``: float16 gallery entries (as uint16 bits);
 - ``frame``: one whole tracker update in one call, built from the above;
-- ``stale``: dropping cached kernels when any kernel source changed.
+- ``stale``: dropping cached kernels when any kernel source changed;
+- ``cache``: the kernels' Numba cache folder, relocatable and readable when read-only.
 """

@@ -35,6 +35,7 @@ from .kalman import (
 )
 from .overlap import covered
 from .rows import row_problems, unit_rows
+from .cache import use_kernel_cache
 from .stale import drop_stale
 
 TENTATIVE = 0
@@ -435,4 +436,5 @@ def track_frame(
     return True
 
 
+use_kernel_cache()  # relocatable, read-only-safe cache folders: see kernels/cache.py
 drop_stale(track_frame)  # before anything loads a cached kernel: see kernels/stale.py
