@@ -95,20 +95,31 @@ def test_kernels_use_the_package_cache_folder(monkeypatch, tmp_path):
     assert kernel_cache.cache_folder(here) == here.parent / "__pycache__"
 
 
-def test_locator_reads_a_read_only_folder_only_when_it_holds_the_function(monkeypatch, tmp_path):
+def test_locator_reads_a_read_only_folder_only_when_it_holds_kernels(monkeypatch, tmp_path):
     monkeypatch.setattr(kernel_cache.config, "CACHE_DIR", str(tmp_path))
     py_file = track_frame.py_func.__code__.co_filename
     monkeypatch.setattr(kernel_cache.KernelLocator, "ensure_cache_path", _raise_read_only)
     assert kernel_cache.KernelLocator.from_function(track_frame.py_func, py_file) is None  # nothing there
+    # Nowhere to write at all: the last resort still gives a locator (compiled in memory, no import error).
+    last = kernel_cache.LastResortLocator.from_function(track_frame.py_func, py_file)
+    assert last is not None and last.get_cache_path() == str(tmp_path / kernel_cache.FOLDER)
     folder = tmp_path / kernel_cache.FOLDER
     folder.mkdir()
-    line = track_frame.py_func.__code__.co_firstlineno
-    (folder / f"frame.track_frame-{line}.py311.nbi").write_bytes(b"")
+    (folder / "kalman.kalman_predict-40.py311.nbi").write_bytes(b"")  # a baked cache (of another kernel)
     locator = kernel_cache.KernelLocator.from_function(track_frame.py_func, py_file)
     assert locator is not None and locator.get_cache_path() == str(folder)
     assert locator.get_source_stamp() == stale.source_digest()
-    # A function outside the package: Numba's own locators.
-    assert kernel_cache.KernelLocator.from_function(shutil.copyfile, shutil.__file__) is None
+    assert locator.get_disambiguator() == str(track_frame.py_func.__code__.co_firstlineno)
+    # A function outside the package: Numba's own locators, first and last.
+    for cls in (kernel_cache.KernelLocator, kernel_cache.LastResortLocator):
+        assert cls.from_function(shutil.copyfile, shutil.__file__) is None
+
+
+def test_locators_are_registered_once_around_numbas_own():
+    classes = kernel_cache.caching.CacheImpl._locator_classes
+    assert classes[0] is kernel_cache.KernelLocator and classes[-1] is kernel_cache.LastResortLocator
+    kernel_cache.register()
+    assert kernel_cache.caching.CacheImpl._locator_classes == classes
 
 
 def _raise_read_only(self: object) -> None:

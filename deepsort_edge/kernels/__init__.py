@@ -15,3 +15,7 @@ Modules are named for their math:
 - ``stale``: dropping cached kernels when any kernel source changed;
 - ``cache``: the kernels' Numba cache folder, relocatable and readable when read-only.
 """
+
+from .cache import register
+
+register()  # before any kernel module is decorated: see cache.py

@@ -11,15 +11,20 @@ place). For this package's kernels:
 - a cache entry is valid for the digest of all kernel sources
   (``stale.source_digest``), not one file's path or time: a moved or copied
   package loads it, an edited kernel of any module misses it;
-- a folder that cannot be written is still read when it holds the function's
-  index (a cache baked by ``deepsort-edge warmup --jit``); what misses there is
-  compiled and kept in memory only, never an error.
+- a folder that cannot be written is still read when it holds cached kernels
+  (one baked by ``deepsort-edge warmup --jit``); what misses there is compiled
+  and kept in memory only, never an error. Where nothing at all can be
+  written (``docker run --read-only`` without a baked cache) the kernels
+  compile in memory instead of failing to import.
 
 Numba's own choices stay for every other function, and for these kernels when
-their folder neither is writable nor holds them (Numba's user-wide cache).
-What a cache entry fits is still Numba's key: the signature, the CPU name and
-features (``NUMBA_CPU_NAME=generic`` for one image on many CPUs), the
-bytecode and the Numba version.
+their folder neither is writable nor holds kernels (Numba's user-wide cache).
+:func:`register` puts the locators in Numba's list (they answer only for this
+package's kernel files) before the kernel modules are decorated;
+:func:`use_kernel_cache` gives the decorated kernels a cache whose failed
+saves are skipped. What a cache entry fits is still Numba's key: the
+signature, the CPU name and features (``NUMBA_CPU_NAME=generic`` for one
+image on many CPUs), the bytecode and the Numba and Python versions.
 
 Example:
     >>> from deepsort_edge.kernels.frame import track_frame
@@ -74,19 +79,33 @@ class KernelLocator(caching._CacheLocator):
             return self
         except OSError:
             pass
-        # Read-only: used when it holds this function's index (Numba's file name, any Python).
-        stem = f"{Path(py_file).stem}.{py_func.__qualname__}-{self._lineno}.py"
-        return self if any(Path(self._path).glob(f"{stem}*.nbi")) else None
+        # Read-only: used when it holds cached kernels (baked), else Numba's next choice.
+        return self if any(Path(self._path).glob("*.nbi")) else None
 
 
-class _KernelCacheImpl(caching.CompileResultCacheImpl):
-    _locator_classes = [KernelLocator, *caching.CompileResultCacheImpl._locator_classes]
+class LastResortLocator(KernelLocator):
+    """After Numba's own locators: no writable place anywhere, so the kernels compile in memory (no import error)."""
+
+    @classmethod
+    def from_function(cls, py_func: object, py_file: str) -> KernelLocator | None:
+        return cls(py_func, py_file) if Path(py_file).resolve().parent == _HERE else None
+
+
+def register() -> None:
+    """Put :class:`KernelLocator` first and :class:`LastResortLocator` last in Numba's locator list (once).
+
+    Both answer only for this package's kernel files. Called by
+    ``kernels/__init__.py``, before any kernel module is decorated.
+    """
+    classes = caching.CacheImpl._locator_classes
+    if KernelLocator not in classes:
+        caching.CacheImpl._locator_classes = [KernelLocator, *classes, LastResortLocator]
 
 
 class KernelCache(caching.FunctionCache):
     """Numba's function cache through :class:`KernelLocator`; a failed save (read-only) is skipped."""
 
-    _impl_class = _KernelCacheImpl
+    _impl_class = caching.CompileResultCacheImpl
 
     def save_overload(self, sig: object, data: object) -> None:
         try:
