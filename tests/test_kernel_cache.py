@@ -60,6 +60,9 @@ def _probe(pythonpath: Path, cache: Path, read_only: bool = False) -> dict:
 
 # In a private mount namespace: $1 bound over itself read-only, then the rest of the command.
 _READ_ONLY_MOUNT = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"'
+# The same for every folder before "--".
+_READ_ONLY_MOUNTS = ('while [ "$1" != -- ]; do mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" || exit 97; '
+                     'shift; done; shift; exec "$@"')
 
 
 def _can_mount_read_only() -> bool:
@@ -168,3 +171,20 @@ def test_a_read_only_baked_cache_loads_without_compiling(baked_cache, tmp_path):
     assert result["path"] == str(cache / kernel_cache.FOLDER)
     assert result["hits"] >= 1 and result["misses"] == 0, result
     assert _files(cache) == before
+
+
+def test_nothing_writable_still_imports_and_keeps_kernels_in_memory(tmp_path):
+    """Numba raised "no locator available" at import when no cache folder could be written."""
+    if os.geteuid() != 0 or not _can_mount_read_only():
+        pytest.skip("needs root and unshare --mount to make the package, HOME and the cache folder read-only")
+    cache, home = tmp_path / "cache", tmp_path / "home"
+    cache.mkdir()
+    home.mkdir()
+    probe = ("from deepsort_edge.kernels.frame import track_frame\n"
+             "print(type(track_frame._cache._impl.locator).__name__, track_frame._cache.cache_path)")
+    env = subprocess_env(NUMBA_CACHE_DIR=str(cache), HOME=str(home), XDG_CACHE_HOME=str(home))
+    out = subprocess.run(["unshare", "--mount", "sh", "-c", _READ_ONLY_MOUNTS, "sh", str(PACKAGE_PARENT),
+                          str(cache), str(home), "--", sys.executable, "-c", probe],
+                         env=env, cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["LastResortLocator", str(cache / kernel_cache.FOLDER)]
