@@ -1,4 +1,4 @@
-"""Wheel build hook: compile the frame kernel ahead of time (``deepsort_edge/aot.py``, ``compile_kernels.py``).
+"""Wheel build hook: compile the frame kernel ahead of time (``deepsort_edge/kernels/aot.py``, ``build_aot.py``).
 
 The compiled extension and its source stamp go into the wheel, which then is
 a platform wheel (CPython version, OS, architecture). It is built from the
@@ -26,7 +26,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 _BUILD = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from deepsort_edge.compile_kernels import build
+from deepsort_edge.kernels.build_aot import build
 print(build(sys.argv[2], sys.argv[3]))
 """
 

@@ -10,14 +10,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+from . import _moved
+
+_moved.install()  # the module paths before the subpackages import as the new modules
 
 if TYPE_CHECKING:
-    from .embedder import DeepSORTFeatureExtractor
-    from .identities import IdentityRegistry
-    from .multistream import MultiStreamTracker, StreamError
-    from .settings import TrackerSettings
-    from .tracker import DeepSORTTracker, FrameResult, PreparedFrame
-    from .tracks import TrackView
+    from .appearance.embedder import DeepSORTFeatureExtractor
+    from .streams.identities import IdentityRegistry
+    from .streams.multistream import MultiStreamTracker, StreamError
+    from .tracking.settings import TrackerSettings
+    from .tracking.tracker import DeepSORTTracker, FrameResult, PreparedFrame
+    from .tracking.tracks import TrackView
 
 __all__ = [
     "DeepSORTFeatureExtractor",
@@ -35,15 +38,15 @@ __all__ = [
 # Public name -> module. Loaded on first use so that `import deepsort_edge`
 # (and the CLI's --help) does not pay for Numba, ONNX Runtime or OpenCV.
 _LAZY = {
-    "DeepSORTTracker": ".tracker",
-    "FrameResult": ".tracker",
-    "PreparedFrame": ".tracker",
-    "TrackView": ".tracks",
-    "DeepSORTFeatureExtractor": ".embedder",
-    "IdentityRegistry": ".identities",
-    "MultiStreamTracker": ".multistream",
-    "StreamError": ".multistream",
-    "TrackerSettings": ".settings",
+    "DeepSORTTracker": ".tracking.tracker",
+    "FrameResult": ".tracking.tracker",
+    "PreparedFrame": ".tracking.tracker",
+    "TrackView": ".tracking.tracks",
+    "DeepSORTFeatureExtractor": ".appearance.embedder",
+    "IdentityRegistry": ".streams.identities",
+    "MultiStreamTracker": ".streams.multistream",
+    "StreamError": ".streams.multistream",
+    "TrackerSettings": ".tracking.settings",
 }
 
 
@@ -52,6 +55,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value
         return value
+    if f"{__name__}.{name}" in _moved.MOVED:  # an old submodule path, now an alias
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'deepsort_edge' has no attribute {name!r}")
 
 

@@ -79,7 +79,7 @@ def stop(node: subprocess.Popen) -> list[int]:
 
 def long_sequence(root: Path, name: str, frames: int, seed: int) -> None:
     """A detections-only sequence: a few boxes walking, long enough to be running when a node dies."""
-    from deepsort_edge.mot import MOTData, write_mot
+    from deepsort_edge.io.mot import MOTData, write_mot
 
     rng = np.random.default_rng(seed)
     frame = np.repeat(np.arange(1, frames + 1), 3)
@@ -127,7 +127,7 @@ def main() -> None:
     import ray
 
     from deepsort_edge import MultiStreamTracker
-    from deepsort_edge.distributed import RayMultiStreamTracker
+    from deepsort_edge.streams.distributed import RayMultiStreamTracker
 
     temp = tempfile.mkdtemp(prefix="dse-ray-", dir="/tmp")  # short: Ray's socket paths have a length limit
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",

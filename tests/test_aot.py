@@ -16,13 +16,13 @@ import warnings
 import numpy as np
 import pytest
 
-import deepsort_edge.tracker as tracker_module
-import deepsort_edge.validation as validation
+import deepsort_edge.tracking.tracker as tracker_module
+import deepsort_edge.tracking.validation as validation
 from deepsort_edge import DeepSORTTracker
-from deepsort_edge import aot
+from deepsort_edge.kernels import aot
 from deepsort_edge.kernels.frame import track_frame
 from deepsort_edge.kernels.rows import row_problems, unit_rows
-from deepsort_edge.validation import InvalidDetectionWarning
+from deepsort_edge.tracking.validation import InvalidDetectionWarning
 
 from .test_recorded import CASES, SINCE_RECORDING, _frame_inputs
 
@@ -151,7 +151,7 @@ def test_jit_can_be_chosen_and_bad_choices_are_errors(monkeypatch):
 def test_export_signatures_are_the_types_the_tracker_passes():
     from numba.core import types
 
-    from deepsort_edge.compile_kernels import signatures
+    from deepsort_edge.kernels.build_aot import signatures
 
     sigs = signatures()
     assert set(sigs) == {*aot.FRAME_EXPORTS.values(), "row_problems", "unit_rows"}

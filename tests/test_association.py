@@ -7,7 +7,7 @@ import pytest
 import supervision as sv
 
 from deepsort_edge import DeepSORTTracker
-from deepsort_edge.mot import MOTData
+from deepsort_edge.io.mot import MOTData
 from tests import reference as ref
 
 
@@ -113,7 +113,7 @@ def _textured(shift: tuple[int, int], size=(240, 320)) -> np.ndarray:
 
 
 def test_camera_motion_estimate_recovers_a_pan():
-    from deepsort_edge.camera_motion import CameraMotionEstimator
+    from deepsort_edge.tracking.camera_motion import CameraMotionEstimator
 
     est = CameraMotionEstimator()
     np.testing.assert_array_equal(est.estimate(_textured((0, 0))), [[1, 0, 0], [0, 1, 0]])
@@ -165,7 +165,7 @@ def test_version_1_states_keep_their_old_behaviour():
 
 
 def test_interpolation_matches_a_plain_loop():
-    from deepsort_edge.interpolation import interpolate_gaps
+    from deepsort_edge.tracking.interpolation import interpolate_gaps
 
     rng = np.random.default_rng(3)
     rows = []

@@ -49,7 +49,7 @@ import sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 import bench_engine as be
-import deepsort_edge.tracker as tracker_module
+import deepsort_edge.tracking.tracker as tracker_module
 from deepsort_edge import DeepSORTTracker
 
 kernel = tracker_module.track_frame

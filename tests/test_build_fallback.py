@@ -27,8 +27,8 @@ from .conftest import REPO_ROOT, subprocess_env
 _REPLAY = r"""
 import importlib.util, json, sys
 import deepsort_edge
-import deepsort_edge.tracker as tracker_module
-from deepsort_edge.aot import compiled_module, kernel_kind
+import deepsort_edge.tracking.tracker as tracker_module
+from deepsort_edge.kernels.aot import compiled_module, kernel_kind
 spec = importlib.util.spec_from_file_location("recorded", sys.argv[1])  # by path: no `tests` package needed
 recorded = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(recorded)

@@ -11,7 +11,7 @@ import pytest
 
 from deepsort_edge.cli.__main__ import main
 from deepsort_edge.cli.track_one import tracker_kwargs
-from deepsort_edge.mot import MOTData, read_mot, write_mot
+from deepsort_edge.io.mot import MOTData, read_mot, write_mot
 
 OSNET_ARGS = ["--input-size", "256", "128", "--mean", "0.485", "0.456", "0.406",
               "--std", "0.229", "0.224", "0.225"]
@@ -19,7 +19,7 @@ OSNET_ARGS = ["--input-size", "256", "128", "--mean", "0.485", "0.456", "0.406",
 
 # --------------------------------------------------------------------------- helpers
 def _scene_detections(seed: int = 0, frames: int = 40, width: int = 320, height: int = 240):
-    from deepsort_edge.synthetic import SceneConfig, generate_scene
+    from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
 
     cfg = SceneConfig(num_objects=5, width=width, height=height, seed=seed, miss_rate=0.05)
     scene = generate_scene(cfg, frames)
@@ -93,7 +93,7 @@ def test_top_level_usage(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_every_setting_is_an_option_and_reaches_the_tracker(capsys: pytest.CaptureFixture[str]) -> None:
-    from deepsort_edge import settings
+    from deepsort_edge.tracking import settings
     from deepsort_edge.cli.__main__ import build_parser
 
     parser, _ = build_parser(["track"])
@@ -301,7 +301,7 @@ def test_undecodable_image_is_tracked_as_empty_frame(tmp_path: Path, capsys) -> 
 
 def _tiny_model(tmp_path: Path) -> Path:
     """The shipped default model (the embedder's own tests cover it)."""
-    from deepsort_edge.embedder import default_model_path
+    from deepsort_edge.appearance.embedder import default_model_path
 
     try:
         return default_model_path()
@@ -324,7 +324,7 @@ def test_pets09_sequence_prefix_with_osnet(tmp_path: Path, shared_data: Path, ca
     res = read_mot(tmp_path / "r.txt")
     assert len(res) > 30 and res.last_frame <= 15
     # Evaluated on the prefix, most boxes should be correct.
-    from deepsort_edge.evaluation import evaluate_sequence
+    from deepsort_edge.io.evaluation import evaluate_sequence
 
     gt = read_mot(seq / "gt" / "gt.txt")
     m = evaluate_sequence(gt.select(gt.frames <= 15), res, num_frames=15)
@@ -431,7 +431,7 @@ def test_demo_without_video_or_appearance(tmp_path: Path, capsys) -> None:
 def test_prefetch_keeps_order_errors_and_stops_its_reader() -> None:
     import threading
 
-    from deepsort_edge.video import prefetch
+    from deepsort_edge.io.video import prefetch
 
     frames = [(i, np.full((2, 2, 3), i, np.uint8)) for i in range(1, 50)]
     got = list(prefetch(iter(frames), depth=3))

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from deepsort_edge.cli.__main__ import main
-from deepsort_edge.pipeline import frames_to_step
-from deepsort_edge.mot import MOTData, read_mot, write_mot
+from deepsort_edge.streams.pipeline import frames_to_step
+from deepsort_edge.io.mot import MOTData, read_mot, write_mot
 from tests.test_cli import _reference_tracking, _scene_detections
 
 DET = "1,-1,10,10,20,40,0.9\n2,-1,11,10,20,40,0.9\n"

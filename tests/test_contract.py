@@ -13,8 +13,8 @@ import pytest
 import supervision as sv
 
 from deepsort_edge import DeepSORTTracker, MultiStreamTracker
-from deepsort_edge.settings import TrackerSettings
-from deepsort_edge.tracker import FrameResult, PreparedFrame
+from deepsort_edge.tracking.settings import TrackerSettings
+from deepsort_edge.tracking.tracker import FrameResult, PreparedFrame
 from tests.common import BlockingExtractor
 
 
@@ -319,7 +319,7 @@ def test_schema_allows_zero_consecutive_frames():
 def test_ray_refuses_camera_motion_it_cannot_see():
     """Tracker actors get frame shapes, never pixels: camera motion is refused, not silently off."""
     pytest.importorskip("ray")
-    from deepsort_edge.distributed import RayMultiStreamTracker
+    from deepsort_edge.streams.distributed import RayMultiStreamTracker
 
     with pytest.raises(ValueError, match="camera_motion='affine' is not supported by RayMultiStreamTracker"):
         RayMultiStreamTracker(camera_motion="affine")

@@ -40,7 +40,7 @@ def _tracker():
 
 # --------------------------------------------------------------------------- buffers
 def test_frame_buffer_drops_the_oldest_and_counts():
-    from deepsort_edge.video import FrameBuffer
+    from deepsort_edge.io.video import FrameBuffer
 
     buffer = FrameBuffer(3, drop_oldest=True)
     for i in range(10):
@@ -53,7 +53,7 @@ def test_frame_buffer_drops_the_oldest_and_counts():
 
 
 def test_file_sources_lose_no_frame_behind_a_slow_detector():
-    from deepsort_edge.detect_track import detect_and_track
+    from deepsort_edge.streams.detect_track import detect_and_track
 
     seen = []
 
@@ -69,7 +69,7 @@ def test_file_sources_lose_no_frame_behind_a_slow_detector():
 
 def test_live_source_memory_stays_bounded_over_10000_frames():
     """A live source faster than the detector: frames are dropped, memory never grows with the stream."""
-    from deepsort_edge.detect_track import detect_and_track
+    from deepsort_edge.streams.detect_track import detect_and_track
 
     ended = threading.Event()
     shape = (100, 333, 3)
@@ -99,7 +99,7 @@ def test_live_source_memory_stays_bounded_over_10000_frames():
 
 
 def test_errors_in_a_stage_reach_the_caller_and_ctrl_c_keeps_the_results():
-    from deepsort_edge.detect_track import detect_and_track
+    from deepsort_edge.streams.detect_track import detect_and_track
 
     class Broken(OneBox):
         def detect_arrays(self, image):
@@ -142,7 +142,7 @@ def _video(path: Path, frames: int = 12) -> Path:
 def test_track_video_with_an_onnx_detector(tmp_path, capsys):
     from deepsort_edge.cli.__main__ import main
     from deepsort_edge.detection import ONNXDetector
-    from deepsort_edge.mot import read_mot
+    from deepsort_edge.io.mot import read_mot
 
     model, video = _model(tmp_path), _video(tmp_path / "clip.avi")
     out, dets = tmp_path / "r.txt", tmp_path / "det.txt"
@@ -229,8 +229,8 @@ def mjpeg_url():
 def test_mjpeg_stream_with_a_slow_detector_drops_and_counts_frames(tmp_path, capsys, monkeypatch, mjpeg_url):
     from deepsort_edge import detection
     from deepsort_edge.cli.__main__ import main
-    from deepsort_edge.mot import read_mot
-    from deepsort_edge.video import StreamSource
+    from deepsort_edge.io.mot import read_mot
+    from deepsort_edge.io.video import StreamSource
 
     read_all = threading.Event()
     reading = StreamSource.__iter__
@@ -267,7 +267,7 @@ def test_image_folder_and_sequence_sources(tmp_path, capsys):
     import cv2
 
     from deepsort_edge.cli.__main__ import main
-    from deepsort_edge.mot import read_mot
+    from deepsort_edge.io.mot import read_mot
 
     folder = tmp_path / "frames"
     folder.mkdir()

@@ -12,7 +12,7 @@ from tests.test_multistream import SETTINGS, GridExtractor, embedding_stream, re
 
 ray = pytest.importorskip("ray", reason='the ray extra is not installed (pip install ".[cpu,ray]")')
 
-from deepsort_edge.distributed import RayMultiStreamTracker, stable_worker_index  # noqa: E402
+from deepsort_edge.streams.distributed import RayMultiStreamTracker, stable_worker_index  # noqa: E402
 
 pytestmark = pytest.mark.slow  # starting Ray and its actors takes seconds on 2 cores
 
@@ -174,7 +174,7 @@ def test_motion_only_without_embedders(local_ray) -> None:
 
 HOST = """
 import sys, numpy as np, ray, supervision as sv
-from deepsort_edge.distributed import RayMultiStreamTracker
+from deepsort_edge.streams.distributed import RayMultiStreamTracker
 multi = RayMultiStreamTracker(num_workers=1, num_cpus=0.25, minimum_consecutive_frames=1)
 assert multi._owns_ray, "no Ray was running, so it must start one"
 dets = sv.Detections(xyxy=np.array([[10.0, 20.0, 50.0, 120.0]]), confidence=np.array([0.9]))
@@ -187,7 +187,7 @@ print("closed", ray.is_initialized(), flush=True)
 
 GUEST = """
 import sys, numpy as np, ray, supervision as sv
-from deepsort_edge.distributed import RayMultiStreamTracker
+from deepsort_edge.streams.distributed import RayMultiStreamTracker
 with RayMultiStreamTracker(address=sys.argv[1], num_workers=1, num_cpus=0.25, minimum_consecutive_frames=1) as multi:
     dets = sv.Detections(xyxy=np.array([[10.0, 20.0, 50.0, 120.0]]), confidence=np.array([0.9]))
     ids = [multi.update({"b": dets})["b"].tracker_id.tolist() for _ in range(2)]
@@ -222,7 +222,7 @@ def test_starts_local_ray_or_joins_a_cluster_by_address(tmp_path) -> None:
 
 
 def test_default_placement_fits_every_actor_on_one_node() -> None:
-    from deepsort_edge.distributed import default_num_cpus
+    from deepsort_edge.streams.distributed import default_num_cpus
 
     assert default_num_cpus([1.0, 1.0], 3) == 0.3333  # two 1-CPU nodes: any one hosts all three
     assert default_num_cpus([0.0, 8.0, 16.0], 4) == 1.0  # a CPU-less head does not count
@@ -269,7 +269,7 @@ def test_a_retry_after_a_partial_update_applies_no_frame_twice(local_ray) -> Non
 
 def test_global_ids_on_ray_match_in_process(local_ray) -> None:
     """The registry as its own actor gives the ids MultiStreamTracker gives in-process."""
-    from deepsort_edge.identities import IdentityRegistry
+    from deepsort_edge.streams.identities import IdentityRegistry
     from tests.test_identities import scene
 
     local = MultiStreamTracker(minimum_consecutive_frames=1, global_ids=IdentityRegistry(min_frames=2))

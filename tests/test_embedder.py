@@ -19,9 +19,9 @@ import onnxruntime as ort
 import pytest
 import supervision as sv
 
-from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_cache_dir, default_model_path
-from deepsort_edge.preprocess import IMAGENET_MEAN, IMAGENET_STD, clip_boxes, preprocess_crops
-from deepsort_edge.providers import resolve_providers
+from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor, default_cache_dir, default_model_path
+from deepsort_edge.appearance.preprocess import IMAGENET_MEAN, IMAGENET_STD, clip_boxes, preprocess_crops
+from deepsort_edge.appearance.providers import resolve_providers
 
 from .common import save_onnx
 from .conftest import subprocess_env
@@ -139,7 +139,7 @@ def test_default_model_loads_without_torch(tmp_path):
         try:
             from deepsort_edge import DeepSORTFeatureExtractor
         except ImportError:
-            from deepsort_edge.embedder import DeepSORTFeatureExtractor
+            from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
         fx = DeepSORTFeatureExtractor.default()
         feats = fx.extract_features(np.full((64, 64, 3), 127, np.uint8), np.array([[0, 0, 20, 50]]))
         assert feats.shape == (1, fx.feature_dim), feats.shape

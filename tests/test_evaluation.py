@@ -1,4 +1,4 @@
-"""deepsort_edge.evaluation against TrackEval's own dataset pipeline and hand-computed metrics."""
+"""deepsort_edge.io.evaluation against TrackEval's own dataset pipeline and hand-computed metrics."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepsort_edge.evaluation import (
+from deepsort_edge.io.evaluation import (
     COMBINED,
     EvaluationError,
     SequenceData,
@@ -20,7 +20,7 @@ from deepsort_edge.evaluation import (
     write_csv,
     write_json,
 )
-from deepsort_edge.mot import MOTData, read_mot, write_mot
+from deepsort_edge.io.mot import MOTData, read_mot, write_mot
 
 trackeval = pytest.importorskip("trackeval", reason="TrackEval (the eval extra) is not installed")
 
@@ -136,7 +136,7 @@ def _perturb(gt: MOTData, rng: np.random.Generator, *, keep_classes: bool) -> MO
 
 def _synthetic_gt(seed: int, num_frames: int = 60, classes: bool = True) -> MOTData:
     """Ground truth from a synthetic scene, with MOT17 classes and flags when asked."""
-    from deepsort_edge.synthetic import SceneConfig, iter_scene
+    from deepsort_edge.demo.synthetic import SceneConfig, iter_scene
 
     cfg = SceneConfig(num_objects=12, width=640, height=360, seed=seed, turnover=0.02)
     frames, ids, boxes = [], [], []

@@ -19,9 +19,9 @@ import pytest
 
 from deepsort_edge.cli import export as cli_export
 from deepsort_edge.cli.__main__ import main as cli_main
-from deepsort_edge.embedder import DeepSORTFeatureExtractor
-from deepsort_edge.export import EXPORT_EXTRA_HINT, require_export_extra, synthetic_crops
-from deepsort_edge.preprocess import preprocess_images
+from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
+from deepsort_edge.appearance.export import EXPORT_EXTRA_HINT, require_export_extra, synthetic_crops
+from deepsort_edge.appearance.preprocess import preprocess_images
 
 from .common import hide_modules
 from .conftest import shared_data_dir
@@ -56,7 +56,7 @@ def test_convert_float16_on_a_tiny_graph():
     ort = pytest.importorskip("onnxruntime")
     from onnx import TensorProto, helper, numpy_helper
 
-    from deepsort_edge.export.exporter import convert_float16
+    from deepsort_edge.appearance.export.exporter import convert_float16
 
     rng = np.random.default_rng(0)
     weight = rng.normal(size=(4, 3, 3, 3)).astype(np.float32)
@@ -119,7 +119,7 @@ def checkpoint(extra) -> Path:
 @pytest.fixture(scope="module")
 def real_crops():
     """(calibration, verification) crops from disjoint halves of PETS09-S2L1, or None."""
-    from deepsort_edge.export import load_mot_crops
+    from deepsort_edge.appearance.export import load_mot_crops
 
     root = shared_data_dir() / PETS
     if not (root / "gt" / "gt.txt").is_file():
@@ -136,7 +136,7 @@ def crops(real_crops):
 
 @pytest.fixture(scope="module")
 def torch_model(extra, checkpoint):
-    from deepsort_edge.export import load_timm_checkpoint
+    from deepsort_edge.appearance.export import load_timm_checkpoint
 
     _, timm = extra
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0).eval()
@@ -158,7 +158,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def fp32_export(extra, checkpoint, tmp_path_factory):
-    from deepsort_edge.export import export_timm
+    from deepsort_edge.appearance.export import export_timm
 
     out = tmp_path_factory.mktemp("export") / "lite0_fp32.onnx"
     report = export_timm(
@@ -172,7 +172,7 @@ def test_checkpoint_remap_classifies(extra, checkpoint):
     matplotlib = pytest.importorskip("matplotlib", reason="matplotlib ships the test portrait")
     import cv2
 
-    from deepsort_edge.export import load_timm_checkpoint
+    from deepsort_edge.appearance.export import load_timm_checkpoint
 
     torch, timm = extra
     image_path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
@@ -191,7 +191,7 @@ def test_checkpoint_remap_classifies(extra, checkpoint):
 
 
 def test_checkpoint_must_fit_the_model(extra, checkpoint):
-    from deepsort_edge.export import load_timm_checkpoint
+    from deepsort_edge.appearance.export import load_timm_checkpoint
 
     _, timm = extra
     other = timm.create_model("resnet18", pretrained=False, num_classes=0)
@@ -246,7 +246,7 @@ def test_int8_export_close_to_torch(
 ):
     if real_crops is None:
         pytest.skip("int8 calibration needs real crops from the shared PETS09-S2L1 data")
-    from deepsort_edge.export import export_timm
+    from deepsort_edge.appearance.export import export_timm
 
     calibration, verification = real_crops
     out = tmp_path / "lite0_int8.onnx"
@@ -274,7 +274,7 @@ def test_int8_export_close_to_torch(
 
 
 def test_int8_needs_calibration(extra):
-    from deepsort_edge.export import export_timm
+    from deepsort_edge.appearance.export import export_timm
 
     with pytest.raises(ValueError, match="calibration_crops"):
         export_timm("tf_efficientnet_lite0", "unused.onnx", precision="int8")
@@ -284,7 +284,7 @@ def test_int8_needs_calibration(extra):
 
 @pytest.mark.slow
 def test_from_timm_exports_once_into_the_cache(extra, checkpoint, monkeypatch, tmp_path):
-    import deepsort_edge.export as export_module
+    import deepsort_edge.appearance.export as export_module
 
     monkeypatch.setenv("DEEPSORT_EDGE_CACHE", str(tmp_path))
     fx = DeepSORTFeatureExtractor.from_timm(
@@ -345,7 +345,7 @@ def test_cli_add_parser_registers_export():
 def test_offline_pretrained_download_says_what_to_do(extra, monkeypatch, tmp_path):
     import timm
 
-    from deepsort_edge.export import export_timm
+    from deepsort_edge.appearance.export import export_timm
 
     def offline(*args, **kwargs):
         if kwargs.get("pretrained"):
@@ -386,7 +386,7 @@ def _run_offline(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_unreachable_hub_fails_at_once_with_advice(extra, tmp_path):
     script = f"""
-        from deepsort_edge.embedder import DeepSORTFeatureExtractor
+        from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
         try:
             DeepSORTFeatureExtractor.from_timm({HUB_MODEL!r}, device="cpu", input_size=(64, 64))
         except RuntimeError as exc:
@@ -424,7 +424,7 @@ def test_unreachable_hub_still_loads_cached_weights(extra, tmp_path):
 
     script = f"""
         import numpy as np
-        from deepsort_edge.export import export_timm
+        from deepsort_edge.appearance.export import export_timm
         export_timm({HUB_MODEL!r}, "m.onnx", pretrained=True, input_size=(64, 64), progress=False)
         import onnxruntime as ort
         session = ort.InferenceSession("m.onnx", providers=["CPUExecutionProvider"])
@@ -439,7 +439,7 @@ def test_unreachable_hub_still_loads_cached_weights(extra, tmp_path):
 
 
 def test_random_weights_warn(extra, monkeypatch, tmp_path):
-    from deepsort_edge.export import export_timm
+    from deepsort_edge.appearance.export import export_timm
 
     with pytest.warns(UserWarning, match="random weights"):
         export_timm(HUB_MODEL, tmp_path / "r.onnx", pretrained=False, input_size=(32, 32),
@@ -463,7 +463,7 @@ def test_random_weights_warn(extra, monkeypatch, tmp_path):
 def test_reachability_probe_against_local_sockets():
     import socket
 
-    from deepsort_edge.export.hub import can_connect
+    from deepsort_edge.appearance.export.hub import can_connect
 
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -480,7 +480,7 @@ def test_reachability_probe_against_local_sockets():
 def test_hub_access_goes_offline_only_when_unreachable(extra, monkeypatch):
     from huggingface_hub import constants
 
-    from deepsort_edge.export import hub
+    from deepsort_edge.appearance.export import hub
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(hub, "can_connect", lambda url, timeout: False)

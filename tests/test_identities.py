@@ -1,4 +1,4 @@
-"""IdentityRegistry: global ids across streams and re-entries (deepsort_edge.identities)."""
+"""IdentityRegistry: global ids across streams and re-entries (deepsort_edge.streams.identities)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import supervision as sv
 from scipy.optimize import linear_sum_assignment
 
 from deepsort_edge import DeepSORTTracker, MultiStreamTracker
-from deepsort_edge.identities import IdentityRegistry
-from deepsort_edge.settings import IdentitySettings
+from deepsort_edge.streams.identities import IdentityRegistry
+from deepsort_edge.tracking.settings import IdentitySettings
 
 E = np.eye(8)
 
@@ -268,7 +268,7 @@ def test_cli_global_ids_writes_global_mot_files_and_the_links_table(tmp_path) ->
     import csv
 
     from deepsort_edge.cli.__main__ import main
-    from deepsort_edge.mot import read_mot
+    from deepsort_edge.io.mot import read_mot
 
     _camera_folder(tmp_path / "in", "camA", range(1, 5))
     _camera_folder(tmp_path / "in", "camB", range(5, 9))

@@ -109,9 +109,9 @@ def test_cycle_finder_finds_a_planted_circle():
 def test_graph_sees_lazy_and_relative_imports():
     graph = import_graph(package_modules())
     # from_timm imports the exporter inside a function; tracks.py uses a relative import.
-    assert "deepsort_edge.export" in graph["deepsort_edge.embedder"]
-    assert "deepsort_edge.boxes" in graph["deepsort_edge.tracks"]
-    assert "deepsort_edge.preprocess" in graph["deepsort_edge.export.calibration"]
+    assert "deepsort_edge.appearance.export" in graph["deepsort_edge.appearance.embedder"]
+    assert "deepsort_edge.tracking.boxes" in graph["deepsort_edge.tracking.tracks"]
+    assert "deepsort_edge.appearance.preprocess" in graph["deepsort_edge.appearance.export.calibration"]
 
 
 def test_no_import_cycles():

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepsort_edge.boxes import tlwh_to_xyxy
-from deepsort_edge.mot import (
+from deepsort_edge.tracking.boxes import tlwh_to_xyxy
+from deepsort_edge.io.mot import (
     MOTData,
     MOTFormatError,
     MOTResultWriter,

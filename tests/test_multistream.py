@@ -11,8 +11,8 @@ import supervision as sv
 
 import deepsort_edge
 from deepsort_edge import DeepSORTTracker, MultiStreamTracker, StreamError
-from deepsort_edge.demo_scene import SceneRenderer
-from deepsort_edge.synthetic import SceneConfig, generate_scene
+from deepsort_edge.demo.scene import SceneRenderer
+from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
 
 
 class GridExtractor:
@@ -83,7 +83,7 @@ SETTINGS = dict(minimum_consecutive_frames=2, appearance_weight=1.0, appearance_
 
 
 def test_top_level_export() -> None:
-    from deepsort_edge import multistream
+    from deepsort_edge.streams import multistream
 
     assert deepsort_edge.MultiStreamTracker is multistream.MultiStreamTracker
     assert "MultiStreamTracker" in deepsort_edge.__all__
@@ -246,7 +246,7 @@ def test_memory_per_stream_is_the_gallery() -> None:
 
 
 def test_shipped_model_batched_equals_separate() -> None:
-    from deepsort_edge.embedder import DeepSORTFeatureExtractor
+    from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
 
     fx = DeepSORTFeatureExtractor.default(providers="cpu")
     cams = {f"cam{i}": rendered_stream(10 + i, 10) for i in range(3)}
@@ -260,7 +260,7 @@ def test_shipped_model_batched_equals_separate() -> None:
     assert all(len(multi.tracks(s)) for s in cams)
 
 
-@pytest.mark.parametrize("module", ["deepsort_edge.multistream", "deepsort_edge.distributed"])
+@pytest.mark.parametrize("module", ["deepsort_edge.streams.multistream", "deepsort_edge.streams.distributed"])
 def test_docstring_examples(module: str) -> None:
     import doctest
     import importlib

@@ -29,7 +29,7 @@ import pytest
 from deepsort_edge import DeepSORTTracker
 from deepsort_edge.kernels import kalman
 from deepsort_edge.kernels.gating import CHI2_095
-from deepsort_edge.synthetic import SceneConfig, iter_scene
+from deepsort_edge.demo.synthetic import SceneConfig, iter_scene
 from tests import common
 
 dsr_kf = pytest.importorskip("deep_sort_realtime.deep_sort.kalman_filter")

@@ -38,9 +38,9 @@ for name in ("supervision", "tqdm", "platformdirs"):
     sys.modules[name] = None
 import numpy as np
 from deepsort_edge import DeepSORTTracker, MultiStreamTracker
-from deepsort_edge.embedder import default_cache_dir
+from deepsort_edge.appearance.embedder import default_cache_dir
 from deepsort_edge.optional import progress_bar
-from deepsort_edge.video import TrackAnnotator
+from deepsort_edge.io.video import TrackAnnotator
 tracker = DeepSORTTracker(minimum_consecutive_frames=1)
 ids = tracker.update_arrays(np.array([[10.0, 10.0, 50.0, 110.0]]), np.array([0.9]), np.ones((1, 8), np.float32))
 assert ids.tolist() == [1], ids

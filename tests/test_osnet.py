@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from deepsort_edge.cli.__main__ import main as cli_main
-from deepsort_edge.embedder import DeepSORTFeatureExtractor
-from deepsort_edge.export import synthetic_crops
-from deepsort_edge.preprocess import IMAGENET_MEAN, IMAGENET_STD, preprocess_images
+from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
+from deepsort_edge.appearance.export import synthetic_crops
+from deepsort_edge.appearance.preprocess import IMAGENET_MEAN, IMAGENET_STD, preprocess_images
 
 from .common import hide_modules
 
@@ -28,7 +28,7 @@ torch = pytest.importorskip("torch", reason="export extra (torch) not installed"
 onnx = pytest.importorskip("onnx", reason="export extra (onnx) not installed")
 pytest.importorskip("timm", reason="export extra (timm) not installed")
 
-from deepsort_edge.export.osnet import (  # noqa: E402  (needs torch)
+from deepsort_edge.appearance.export.osnet import (  # noqa: E402  (needs torch)
     OSNET_CHANNELS,
     build_osnet,
     load_osnet_checkpoint,
@@ -231,7 +231,7 @@ def rebuilt_checkpoint(shared_model, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def pets_crops(shared_data) -> list[np.ndarray]:
-    from deepsort_edge.export import load_mot_crops
+    from deepsort_edge.appearance.export import load_mot_crops
 
     crops, _ = load_mot_crops(shared_data / PETS, 64, seed=5)
     assert len(crops) == 64
@@ -336,7 +336,7 @@ def test_cli_missing_extra_exits_2(monkeypatch, capsys, random_x05_checkpoint):
 
 @pytest.mark.slow
 def test_synthetic_crops_export_verifies_against_torch(random_x05_checkpoint, tmp_path):
-    from deepsort_edge.export import export_osnet
+    from deepsort_edge.appearance.export import export_osnet
 
     report = export_osnet(
         "osnet_x0_5", tmp_path / "x05.onnx", random_x05_checkpoint,

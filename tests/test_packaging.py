@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from deepsort_edge import _runtime
+from deepsort_edge.appearance import runtime as _runtime
 from deepsort_edge._version import __version__
 from deepsort_edge.cli.__main__ import main
 

@@ -52,8 +52,8 @@ def _crops(folder: Path, count: int = 40) -> Path:
 
 @pytest.mark.parametrize("opset", [11, 17])  # 11: upgraded to 13 for per-channel QDQ
 def test_quantized_model_stays_close_and_describes_itself(tmp_path, opset):
-    from deepsort_edge.embedder import DeepSORTFeatureExtractor
-    from deepsort_edge.quantization import quantize_model
+    from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
+    from deepsort_edge.appearance.quantization import quantize_model
 
     import cv2
 
@@ -69,7 +69,7 @@ def test_quantized_model_stays_close_and_describes_itself(tmp_path, opset):
     # The report's cosine is the one a user would see.
     fp32 = DeepSORTFeatureExtractor.from_onnx(model, providers="cpu", input_size=(32, 16), mean=(0.5,) * 3,
                                               std=(0.25,) * 3, color_order="bgr")
-    from deepsort_edge.preprocess import preprocess_images
+    from deepsort_edge.appearance.preprocess import preprocess_images
 
     held = preprocess_images(crops[1::2], (32, 16), (0.5,) * 3, (0.25,) * 3, "BGR")
     cosine = np.einsum("ij,ij->i", fp32.embed_batch(held), int8.embed_batch(held))
@@ -92,7 +92,7 @@ def test_cli_quantize_and_its_errors(tmp_path, capsys):
 
 
 def test_summary_says_when_int8_is_the_slower_model():
-    from deepsort_edge.quantization import QuantizeReport
+    from deepsort_edge.appearance.quantization import QuantizeReport
 
     def report(int8: float, fp32: float) -> str:
         return QuantizeReport(Path("m-int8.onnx"), 8, 8, 0.99, 0.95, fp32, int8).summary()

@@ -17,7 +17,7 @@ def _people_video(path: Path, frames: int = 40) -> None:
     import cv2
 
     from deepsort_edge.cli.demo import FIGURE_SCALE, HEIGHT, PILLARS, WIDTH, build_scene
-    from deepsort_edge.demo_scene import SceneRenderer, scale_boxes
+    from deepsort_edge.demo.scene import SceneRenderer, scale_boxes
 
     scene, _, _ = build_scene(frames, seed=1, objects=4)
     renderer = SceneRenderer(WIDTH, HEIGHT, seed=1, occluders=PILLARS)

@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 
 from deepsort_edge import DeepSORTTracker
-from deepsort_edge.validation import InvalidDetectionWarning
+from deepsort_edge.tracking.validation import InvalidDetectionWarning
 
 RECORDING = Path(__file__).resolve().parent / "data" / "recorded_tracks.npz"
 FORMAT = "deepsort-edge recorded tracks 1"

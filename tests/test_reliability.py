@@ -16,8 +16,8 @@ import pytest
 import supervision as sv
 
 from deepsort_edge import DeepSORTTracker
-from deepsort_edge.synthetic import SceneConfig, generate_scene
-from deepsort_edge.validation import InvalidDetectionWarning
+from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
+from deepsort_edge.tracking.validation import InvalidDetectionWarning
 from tests.common import BlockingExtractor, assert_same_state, run
 
 from .conftest import PACKAGE_PARENT
@@ -111,7 +111,7 @@ def test_rejected_first_embeddings_do_not_fix_the_dimension():
 
 
 def test_coordinate_range_is_stated_in_the_warning():
-    from deepsort_edge.validation import MAX_COORDINATE
+    from deepsort_edge.tracking.validation import MAX_COORDINATE
 
     tracker = warmed_tracker()
     edge = np.array([[MAX_COORDINATE - 100, 10, MAX_COORDINATE, 200]])

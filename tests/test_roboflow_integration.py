@@ -198,7 +198,7 @@ def test_register_without_trackers_says_what_to_install(monkeypatch):
 
 @pytest.mark.parametrize("choice", ["default", "path"])
 def test_named_appearance_model_is_used_from_the_first_frame(base_tracker, choice):
-    from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_model_path
+    from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor, default_model_path
 
     given = "default" if choice == "default" else str(default_model_path())
     tracker = integration.register()(feature_extractor=given, device="cpu", minimum_consecutive_frames=1)

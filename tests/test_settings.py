@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from deepsort_edge import DeepSORTTracker, settings
-from deepsort_edge.settings import PRESETS, TrackerSettings
+from deepsort_edge import DeepSORTTracker
+from deepsort_edge.tracking import settings
+from deepsort_edge.tracking.settings import PRESETS, TrackerSettings
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -107,7 +108,7 @@ def test_readme_settings_table_is_the_generated_one():
     block = re.search(r"<!-- settings-table:start -->\n(.*?)\n<!-- settings-table:end -->", text, re.S)
     assert block, "README lacks the settings-table markers"
     assert block.group(1).strip() == settings.markdown_table().strip(), (
-        "README's settings table is stale: paste `python -m deepsort_edge.settings`"
+        "README's settings table is stale: paste `python -m deepsort_edge.tracking.settings`"
     )
     documented = set(re.findall(r"^\| `(\w+)` \|", block.group(1), re.M))
     assert documented == set(settings.names())

@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
 from sim_detectors import DetectorModel, simulate  # noqa: E402
 
-from deepsort_edge.boxes import iou_matrix  # noqa: E402
-from deepsort_edge.mot import MOTData  # noqa: E402
+from deepsort_edge.tracking.boxes import iou_matrix  # noqa: E402
+from deepsort_edge.io.mot import MOTData  # noqa: E402
 
 
 def _ground_truth(frames: int = 200, people: int = 10) -> MOTData:

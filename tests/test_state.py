@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deepsort_edge import DeepSORTTracker
-from deepsort_edge.state import check_state
-from deepsort_edge.synthetic import SceneConfig, generate_scene
-from deepsort_edge.tracks import TRACK_FIELDS
+from deepsort_edge.tracking.state import check_state
+from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
+from deepsort_edge.tracking.tracks import TRACK_FIELDS
 from tests.common import assert_same_state, run
 from tests.conftest import subprocess_env
 

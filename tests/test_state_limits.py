@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 from deepsort_edge import DeepSORTTracker
-from deepsort_edge.state import DEFAULT_MAX_BYTES, MAX_TRACKS, STATE_FORMAT, check_state, read_state_file
-from deepsort_edge.tracks import TRACK_FIELDS
+from deepsort_edge.tracking.state import DEFAULT_MAX_BYTES, MAX_TRACKS, STATE_FORMAT, check_state, read_state_file
+from deepsort_edge.tracking.tracks import TRACK_FIELDS
 from tests.conftest import subprocess_env
 
 resource = pytest.importorskip("resource", reason="RLIMIT_AS needs the POSIX resource module")

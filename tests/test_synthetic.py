@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from deepsort_edge.synthetic import SceneConfig, SceneFrame, generate_scene, iter_scene
+from deepsort_edge.demo.synthetic import SceneConfig, SceneFrame, generate_scene, iter_scene
 
 
 def _frames_equal(a: SceneFrame, b: SceneFrame) -> bool:

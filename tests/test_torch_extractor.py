@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import supervision as sv
 
-import deepsort_edge.export.torch_module as torch_module
+import deepsort_edge.appearance.export.torch_module as torch_module
 from deepsort_edge import DeepSORTTracker
-from deepsort_edge.embedder import DeepSORTFeatureExtractor
+from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
 
 from .common import hide_modules
 
@@ -224,8 +224,8 @@ def test_pickled_extractor_reloads_the_cached_export(torch, tmp_path, monkeypatc
 
 def test_torch_file_of_any_name_is_recognised(torch, tmp_path):
     """2.0.1 read every path with torch.load; a torch.save file named .bin is a torch file here too."""
-    from deepsort_edge.embedder import default_model_path
-    from deepsort_edge.export.torch_module import is_torch_checkpoint
+    from deepsort_edge.appearance.embedder import default_model_path
+    from deepsort_edge.appearance.export.torch_module import is_torch_checkpoint
 
     path = tmp_path / "reid.bin"
     torch.save(_tiny_net(torch, seed=4), path)

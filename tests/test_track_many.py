@@ -12,9 +12,9 @@ import pytest
 
 from deepsort_edge.cli.__main__ import main
 from deepsort_edge.cli.track_many import _apply, _BarProgress
-from deepsort_edge.demo_scene import SceneRenderer
-from deepsort_edge.mot import MOTData, read_mot, write_mot
-from deepsort_edge.synthetic import SceneConfig, generate_scene
+from deepsort_edge.demo.scene import SceneRenderer
+from deepsort_edge.io.mot import MOTData, read_mot, write_mot
+from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
 from tests.conftest import REPO_ROOT, require_loopback_only_network
 
 
@@ -281,7 +281,7 @@ def test_jobs_carry_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_results_are_complete_or_untouched(tmp_path: Path) -> None:
-    from deepsort_edge.mot import MOTResultWriter
+    from deepsort_edge.io.mot import MOTResultWriter
 
     path = tmp_path / "r.txt"
     path.write_text("old\n")
@@ -313,7 +313,7 @@ def test_results_to_a_device_or_a_symlink_keep_them(tmp_path: Path) -> None:
     """No temporary file where the output is no regular file: a device stays a device, a link a link."""
     import stat
 
-    from deepsort_edge.mot import MOTResultWriter
+    from deepsort_edge.io.mot import MOTResultWriter
 
     with MOTResultWriter("/dev/null") as writer:
         writer.write(1, np.array([1]), np.array([[0.0, 0.0, 10.0, 10.0]]))

@@ -239,7 +239,7 @@ def test_galleries_never_grow_past_the_budget(budget):
 
 def test_roboflow_positional_arguments_bind_the_same_way(tmp_path):
     """roboflow trackers 2.0.1: (feature_extractor, device, lost_track_buffer, frame_rate, ...)."""
-    from deepsort_edge.embedder import default_model_path
+    from deepsort_edge.appearance.embedder import default_model_path
 
     tracker = DeepSORTTracker(str(default_model_path()), "cpu", 12, 15.0, 0.4, 2, 0.2, 0.6, 0.3, "euclidean")
     assert tracker.feature_extractor.providers == ["CPUExecutionProvider"]
@@ -252,7 +252,7 @@ def test_roboflow_positional_arguments_bind_the_same_way(tmp_path):
 
 
 def test_float16_gallery_tracks_like_float32_and_saves_as_float32(tmp_path):
-    from deepsort_edge.synthetic import SceneConfig, generate_scene
+    from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
 
     frames = generate_scene(SceneConfig(num_objects=12, seed=4, embedding_dim=32), 80)
     outputs = {}

@@ -18,8 +18,8 @@ from onnx import TensorProto, helper  # noqa: E402
 
 from deepsort_edge import DeepSORTTracker  # noqa: E402
 from deepsort_edge.cli.__main__ import main  # noqa: E402
-from deepsort_edge.mot import MOTData, read_mot, write_mot  # noqa: E402
-from deepsort_edge.settings import fields  # noqa: E402
+from deepsort_edge.io.mot import MOTData, read_mot, write_mot  # noqa: E402
+from deepsort_edge.tracking.settings import fields  # noqa: E402
 from tests.common import save_onnx  # noqa: E402
 
 
@@ -140,7 +140,7 @@ def test_camera_motion_on_a_one_pixel_frame_is_the_identity():
 
 def test_quantize_refuses_to_overwrite_its_input(tmp_path):
     pytest.importorskip("onnxruntime.quantization", reason="quantisation needs onnxruntime's tools")
-    from deepsort_edge.quantization import quantize_model
+    from deepsort_edge.appearance.quantization import quantize_model
 
     model = _model(tmp_path / "m.onnx")
     before = model.read_bytes()

@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from deepsort_edge import aot
+from deepsort_edge.kernels import aot
 
 from .conftest import subprocess_env
 

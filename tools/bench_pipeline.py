@@ -5,7 +5,7 @@ the stages of ``deepsort-edge track VIDEO --detector`` one after the other on
 the same frames, timing each alone (read = decode the video; detect; embed =
 the shipped embedder on the detections; track = the tracker plus writing MOT
 rows), then the real overlapped pipeline
-(:func:`deepsort_edge.detect_track.detect_and_track`, three threads) on a fresh
+(:func:`deepsort_edge.streams.detect_track.detect_and_track`, three threads) on a fresh
 read of the video. The pipeline's stages are its threads: read | detect+embed |
 track+write; the overlapped run should come within 15 % of the slowest of them.
 
@@ -69,7 +69,7 @@ class StandIn:
 
 
 def public_detections() -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    from deepsort_edge.mot import normalise_scores, read_mot
+    from deepsort_edge.io.mot import normalise_scores, read_mot
 
     data = read_mot(DETECTIONS)
     scores, _ = normalise_scores(data.scores, "auto", None)
@@ -97,10 +97,10 @@ def load_detector(spec: str, threads: int | None) -> Any:
 
 def bench(spec: str, frames: int, threads: int | None, standin: bool) -> dict[str, Any]:
     from deepsort_edge import DeepSORTTracker
-    from deepsort_edge.detect_track import detect_and_track
-    from deepsort_edge.embedder import DeepSORTFeatureExtractor
-    from deepsort_edge.mot import MOTResultWriter
-    from deepsort_edge.video import VideoSource
+    from deepsort_edge.streams.detect_track import detect_and_track
+    from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
+    from deepsort_edge.io.mot import MOTResultWriter
+    from deepsort_edge.io.video import VideoSource
 
     detector = load_detector(spec, threads)
     if standin:

@@ -81,10 +81,10 @@ import hog_detector  # noqa: E402
 from sim_detectors import DetectorModel, simulate  # noqa: E402
 from synthetic_reid import match_to_ground_truth, synthetic_embeddings  # noqa: E402
 
-from deepsort_edge.evaluation import COMBINED, SequenceData, evaluate  # noqa: E402
-from deepsort_edge.mot import MOTData, MOTSequence, read_mot  # noqa: E402
-from deepsort_edge.pipeline import track_mot  # noqa: E402
-from deepsort_edge.settings import PRESETS, TrackerSettings  # noqa: E402
+from deepsort_edge.io.evaluation import COMBINED, SequenceData, evaluate  # noqa: E402
+from deepsort_edge.io.mot import MOTData, MOTSequence, read_mot  # noqa: E402
+from deepsort_edge.streams.pipeline import track_mot  # noqa: E402
+from deepsort_edge.tracking.settings import PRESETS, TrackerSettings  # noqa: E402
 
 OSNET_FILE = "osnet_x0_25_msmt17.onnx"
 OSNET_KWARGS = dict(input_size=(256, 128), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
@@ -175,7 +175,7 @@ def _embed(seq: MOTSequence, det: MOTData, extractor: Any, tag: str, cache_dir: 
 
 
 def load_sets(data: Path, cache_dir: Path) -> dict[str, list[Sequence]]:
-    from deepsort_edge.embedder import DeepSORTFeatureExtractor
+    from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
 
     pets = MOTSequence.from_folder(data / "MOT15" / "train" / "PETS09-S2L1")
     pets_gt = read_mot(pets.gt_path)
@@ -265,7 +265,7 @@ def run_config(seqs: list[Sequence], settings: dict[str, Any], interpolate: int 
     ``interpolate`` > 0 then fills gaps offline, as ``deepsort-edge track --interpolate`` does.
     """
     from deepsort_edge import DeepSORTTracker
-    from deepsort_edge.interpolation import interpolate_gaps
+    from deepsort_edge.tracking.interpolation import interpolate_gaps
 
     pairs, frames, spent = {}, 0, 0.0
     for s in seqs:
@@ -307,7 +307,7 @@ def camera_motion_cost(data: Path, frames: int = 100) -> float:
     """Milliseconds per frame of ``camera_motion="affine"`` (PETS09 frames, decoding excluded)."""
     import cv2
 
-    from deepsort_edge.camera_motion import CameraMotionEstimator
+    from deepsort_edge.tracking.camera_motion import CameraMotionEstimator
 
     seq = MOTSequence.from_folder(data / "MOT15" / "train" / "PETS09-S2L1")
     images = [cv2.imread(str(seq.image_path(f))) for f in range(1, frames + 1)]

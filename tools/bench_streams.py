@@ -50,9 +50,9 @@ if str(REPO_ROOT) not in sys.path:
 import supervision as sv  # noqa: E402
 
 from deepsort_edge import DeepSORTTracker, MultiStreamTracker  # noqa: E402
-from deepsort_edge.demo_scene import SceneRenderer  # noqa: E402
-from deepsort_edge.embedder import DeepSORTFeatureExtractor  # noqa: E402
-from deepsort_edge.synthetic import SceneConfig, generate_scene  # noqa: E402
+from deepsort_edge.demo.scene import SceneRenderer  # noqa: E402
+from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor  # noqa: E402
+from deepsort_edge.demo.synthetic import SceneConfig, generate_scene  # noqa: E402
 
 PETS = Path("MOT15") / "train" / "PETS09-S2L1"
 PETS_DETS = Path("MOT15") / "train-sort-frcnn-det" / "PETS09-S2L1" / "det.txt"
@@ -70,7 +70,7 @@ def shared_data_dir() -> Path:
 def pets_streams(frames: int) -> dict[str, Stream] | None:
     import cv2
 
-    from deepsort_edge.mot import read_mot
+    from deepsort_edge.io.mot import read_mot
 
     root = shared_data_dir()
     if not (root / PETS / "img1").is_dir() or not (root / PETS_DETS).is_file():
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_ray:
         import ray
 
-        from deepsort_edge.distributed import RayMultiStreamTracker
+        from deepsort_edge.streams.distributed import RayMultiStreamTracker
 
         start = time.perf_counter()
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,

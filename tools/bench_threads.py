@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numba  # noqa: E402
 
 from deepsort_edge import DeepSORTTracker  # noqa: E402
-from deepsort_edge.synthetic import SceneConfig, generate_scene  # noqa: E402
+from deepsort_edge.demo.synthetic import SceneConfig, generate_scene  # noqa: E402
 
 
 def run(frames, mode: str) -> list[list[int]]:

@@ -64,8 +64,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
 
-from deepsort_edge.boxes import iou_matrix  # noqa: E402
-from deepsort_edge.synthetic import SceneConfig, iter_scene  # noqa: E402
+from deepsort_edge.tracking.boxes import iou_matrix  # noqa: E402
+from deepsort_edge.demo.synthetic import SceneConfig, iter_scene  # noqa: E402
 
 MOT17_04 = Path("MOT17") / "train" / "MOT17-04-FRCNN"
 EMBEDDING_DIM = 512

@@ -22,7 +22,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from deepsort_edge.mot import MOTData, MOTSequence, read_mot, write_mot  # noqa: E402
+from deepsort_edge.io.mot import MOTData, MOTSequence, read_mot, write_mot  # noqa: E402
 
 UPSCALE = 1.25
 WIN_STRIDE, PADDING, SCALE = (8, 8), (8, 8), 1.05

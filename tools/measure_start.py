@@ -3,7 +3,7 @@
 Each run is a new Python process (so nothing is imported or compiled yet)
 with an empty ``NUMBA_CACHE_DIR`` unless it says "warm":
 
-- ``ahead-of-time``: the kernel compiled into the package (``deepsort_edge/aot.py``;
+- ``ahead-of-time``: the kernel compiled into the package (``deepsort_edge/kernels/aot.py``;
   skipped when the package has no current ``_frame_aot`` extension);
 - ``jit, empty cache``: ``DEEPSORT_EDGE_KERNELS=jit``, with Numba's compile
   events recorded (how many compilations, the slowest, self time);
@@ -38,8 +38,8 @@ if record:
     recorder = installed.__enter__()
 import numpy as np
 from deepsort_edge import DeepSORTTracker
-import deepsort_edge.tracker as tracker_module
-from deepsort_edge.aot import kernel_kind
+import deepsort_edge.tracking.tracker as tracker_module
+from deepsort_edge.kernels.aot import kernel_kind
 t1 = time.perf_counter()
 tracker = DeepSORTTracker(gallery_dtype=sys.argv[1])
 ids = tracker.update_arrays(np.array([[10.0, 10.0, 50.0, 110.0]]), np.array([0.9]), np.ones((1, 8), np.float32))
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gallery-dtype", default="float32", choices=["float32", "float16"])
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    import deepsort_edge.aot as aot
+    import deepsort_edge.kernels.aot as aot
 
     base = {**os.environ, "PYTHONPATH": str(Path(aot.__file__).resolve().parents[1])}
     rows: list[dict] = []

@@ -2,7 +2,7 @@
 """Record the tracker's outputs on seeded synthetic sequences, for ``tests/test_recorded.py``.
 
 Runs ``DeepSORTTracker(**settings).update_arrays(..., return_boxes=True)`` on
-seeded scenes from :mod:`deepsort_edge.synthetic` (no shared data: nothing
+seeded scenes from :mod:`deepsort_edge.demo.synthetic` (no shared data: nothing
 derived from it may ship) under the settings that change the per-frame path
 (gallery with a wrapping ring buffer and ema, cascade and global matching,
 full and position gating, cosine and euclidean, IoU and Mahalanobis motion
@@ -66,8 +66,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from deepsort_edge import DeepSORTTracker  # noqa: E402
-from deepsort_edge.synthetic import SceneConfig, iter_scene  # noqa: E402
-from deepsort_edge.validation import InvalidDetectionWarning  # noqa: E402
+from deepsort_edge.demo.synthetic import SceneConfig, iter_scene  # noqa: E402
+from deepsort_edge.tracking.validation import InvalidDetectionWarning  # noqa: E402
 
 FORMAT = "deepsort-edge recorded tracks 1"
 RECORDED_COMMIT = "1256611"

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepsort_edge.mot import MOTData
+from deepsort_edge.io.mot import MOTData
 
 SCORE_MODELS = ("uniform", "beta", "percent", "compressed")
 

@@ -46,7 +46,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
 
-from deepsort_edge.synthetic import SceneConfig, iter_scene  # noqa: E402
+from deepsort_edge.demo.synthetic import SceneConfig, iter_scene  # noqa: E402
 
 TARGET_GROWTH_MB = 5.0
 TARGET_TIME_RATIO = 1.2

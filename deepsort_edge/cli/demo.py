@@ -1,8 +1,8 @@
 """``deepsort-edge demo``: the whole pipeline on a generated scene, no downloads.
 
-A seeded synthetic scene (:mod:`deepsort_edge.synthetic`) of people-like
+A seeded synthetic scene (:mod:`deepsort_edge.demo.synthetic`) of people-like
 figures that walk, cross and hide each other is rendered to frames
-(:mod:`deepsort_edge.demo_scene`); a simulated detector sees each figure with
+(:mod:`deepsort_edge.demo.scene`); a simulated detector sees each figure with
 box noise and random misses, and misses figures that are mostly hidden
 (visible fraction below 35 %); the shipped default embedder and the tracker
 run on the frames; the annotated video, a still, the MOT files and the
@@ -59,9 +59,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def build_scene(frames: int, seed: int, objects: int) -> tuple[list[Any], Any, Any]:
     """Generate the scene; returns ``(frames, detections MOTData, ground truth MOTData)``."""
-    from deepsort_edge.demo_scene import box_visibility, scale_boxes  # noqa: PLC0415
-    from deepsort_edge.mot import MOTData  # noqa: PLC0415
-    from deepsort_edge.synthetic import SceneConfig, generate_scene  # noqa: PLC0415
+    from deepsort_edge.demo.scene import box_visibility, scale_boxes  # noqa: PLC0415
+    from deepsort_edge.io.mot import MOTData  # noqa: PLC0415
+    from deepsort_edge.demo.synthetic import SceneConfig, generate_scene  # noqa: PLC0415
 
     cfg = SceneConfig(
         num_objects=objects, width=WIDTH, height=HEIGHT, seed=seed, turnover=0.004,
@@ -106,10 +106,10 @@ def run(args: argparse.Namespace) -> int:
     import cv2  # noqa: PLC0415
 
     from deepsort_edge import DeepSORTTracker  # noqa: PLC0415
-    from deepsort_edge.pipeline import track_frames  # noqa: PLC0415
-    from deepsort_edge.video import FrameSource, TrackAnnotator, open_video_writer  # noqa: PLC0415
-    from deepsort_edge.demo_scene import SceneRenderer  # noqa: PLC0415
-    from deepsort_edge.mot import MOTData, write_mot  # noqa: PLC0415
+    from deepsort_edge.streams.pipeline import track_frames  # noqa: PLC0415
+    from deepsort_edge.io.video import FrameSource, TrackAnnotator, open_video_writer  # noqa: PLC0415
+    from deepsort_edge.demo.scene import SceneRenderer  # noqa: PLC0415
+    from deepsort_edge.io.mot import MOTData, write_mot  # noqa: PLC0415
 
     out_dir: Path = args.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     extractor = None
     model_note = "motion only"
     if not args.no_appearance:
-        from deepsort_edge.embedder import DeepSORTFeatureExtractor  # noqa: PLC0415
+        from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor  # noqa: PLC0415
 
         try:
             extractor = DeepSORTFeatureExtractor.default()
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     warmup_s = time.perf_counter() - warm
 
     renderer = SceneRenderer(WIDTH, HEIGHT, seed=args.seed, occluders=PILLARS)
-    from deepsort_edge.demo_scene import scale_boxes  # noqa: PLC0415
+    from deepsort_edge.demo.scene import scale_boxes  # noqa: PLC0415
 
     def frames():
         for frame in scene:
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     results = MOTData(np.concatenate(result_rows)) if result_rows else MOTData.empty()
     write_mot(out_dir / "results.txt", results)
 
-    from deepsort_edge.evaluation import evaluate_sequence, format_table  # noqa: PLC0415
+    from deepsort_edge.io.evaluation import evaluate_sequence, format_table  # noqa: PLC0415
 
     try:
         metrics = evaluate_sequence(gt, results, num_frames=args.frames)

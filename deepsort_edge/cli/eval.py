@@ -4,7 +4,7 @@ Ground truth: a MOTChallenge sequence folder (``gt/gt.txt``, ``seqinfo.ini``),
 a folder of such sequences, or a ``gt.txt`` file. Results: one MOT results
 file, or a folder holding ``<sequence>.txt`` per sequence (TrackEval's layout).
 Metrics come from TrackEval's metric classes (the ``eval`` extra); see
-:mod:`deepsort_edge.evaluation` for the ground-truth filtering.
+:mod:`deepsort_edge.io.evaluation` for the ground-truth filtering.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepsort_edge.mot import MAX_FRAME, MOTFormatError, find_sequences, read_mot
+from deepsort_edge.io.mot import MAX_FRAME, MOTFormatError, find_sequences, read_mot
 
 PROG = "deepsort-edge eval"
 
@@ -48,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def _collect(args: argparse.Namespace) -> tuple[dict, list[str]]:
     """Pair ground truth with results: name -> SequenceData; plus warnings."""
-    from deepsort_edge.evaluation import SequenceData  # noqa: PLC0415
+    from deepsort_edge.io.evaluation import SequenceData  # noqa: PLC0415
 
     gt_path: Path = args.gt
     res_path: Path = args.results
@@ -94,7 +94,7 @@ def _collect(args: argparse.Namespace) -> tuple[dict, list[str]]:
 def run(args: argparse.Namespace) -> int:
     """Run ``deepsort-edge eval``; returns the exit status."""
     try:
-        from deepsort_edge import evaluation  # noqa: PLC0415
+        from deepsort_edge.io import evaluation  # noqa: PLC0415
 
         evaluation.require_trackeval()
     except ImportError as exc:

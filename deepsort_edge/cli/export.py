@@ -2,7 +2,7 @@
 
 ``osnet_x1_0``, ``osnet_x0_75``, ``osnet_x0_5`` and ``osnet_x0_25`` export a
 torchreid / boxmot OSNet checkpoint (``--checkpoint`` required;
-:mod:`deepsort_edge.export.osnet`); any other name is a timm model.
+:mod:`deepsort_edge.appearance.export.osnet`); any other name is a timm model.
 
 Example:
     deepsort-edge export osnet_x0_25 --checkpoint osnet_x0_25_msmt17.pth -o osnet.onnx
@@ -28,7 +28,7 @@ from deepsort_edge.cli.errors import UserError, check_output_path
 __all__ = ["add_parser", "run"]
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-_OSNET_PREFIX = "osnet"  # names routed to deepsort_edge.export.osnet; the rest go to timm
+_OSNET_PREFIX = "osnet"  # names routed to deepsort_edge.appearance.export.osnet; the rest go to timm
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -120,7 +120,7 @@ def _image_folder_crops(folder: Path, count: int) -> list[Any]:
 
 def _load_crops(source: Path, calibrate: int, verify: int) -> tuple[list[Any], list[Any]]:
     """Disjoint calibration and verification crops from a sequence or image folder."""
-    from deepsort_edge.export import load_mot_crops
+    from deepsort_edge.appearance.export import load_mot_crops
 
     if (source / "img1").is_dir():
         frames = sorted(int(p.stem) for p in (source / "img1").glob("*.jpg") if p.stem.isdigit())
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         UserError: for every problem with the input (one line, exit status 2).
     """
-    from deepsort_edge.export import export_osnet, export_timm, require_export_extra
+    from deepsort_edge.appearance.export import export_osnet, export_timm, require_export_extra
 
     try:
         require_export_extra()

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError('quantize needs onnx: pip install onnx (or ".[cpu,export]" in a clone)') from None
     if args.detector:
         return _run_detector(args)
-    from deepsort_edge.quantization import quantize_model  # noqa: PLC0415
+    from deepsort_edge.appearance.quantization import quantize_model  # noqa: PLC0415
 
     try:
         calibration, verification = _load_crops(args.calibration_data, args.calibration_count, args.verify_count)
@@ -104,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _frames(source: Path, count: int) -> list[Any]:
     """About ``count`` frames spread evenly over a video, an image folder or a sequence's ``img1/``."""
-    from deepsort_edge.mot import MOTSequence  # noqa: PLC0415
-    from deepsort_edge.video import VIDEO_SUFFIXES, ImageFilesSource, ImageFolderSource, VideoError, VideoSource
+    from deepsort_edge.io.mot import MOTSequence  # noqa: PLC0415
+    from deepsort_edge.io.video import VIDEO_SUFFIXES, ImageFilesSource, ImageFolderSource, VideoError, VideoSource
 
     try:
         if source.is_dir():
@@ -126,7 +126,7 @@ def _frames(source: Path, count: int) -> list[Any]:
 
 
 def _run_detector(args: argparse.Namespace) -> int:
-    from deepsort_edge.quantization import quantize_detector  # noqa: PLC0415
+    from deepsort_edge.appearance.quantization import quantize_detector  # noqa: PLC0415
 
     for option in ("input_size", "mean", "std", "color_order"):
         if getattr(args, option) is not None:

@@ -54,8 +54,8 @@ from typing import Any
 from deepsort_edge.cli.track_one import _NOT_OPTIONS, PROG, InputError, format_summary, track_input
 from deepsort_edge.cli.track_one import warn as _warn
 from deepsort_edge.cli.errors import one_line
-from deepsort_edge.mot import SCORE_MODES
-from deepsort_edge.mot import MOTFormatError
+from deepsort_edge.io.mot import SCORE_MODES
+from deepsort_edge.io.mot import MOTFormatError
 
 
 # --------------------------------------------------------------------------- parser
@@ -68,7 +68,7 @@ def _optional(kind: type) -> Callable[[str], Any]:
 
 
 def _add_tracker_options(parser: argparse.ArgumentParser) -> None:
-    from deepsort_edge import settings  # noqa: PLC0415
+    from deepsort_edge.tracking import settings  # noqa: PLC0415
 
     group = parser.add_argument_group("tracker (one option per setting; README's settings table)")
     group.add_argument("--preset", choices=tuple(settings.PRESETS), default=None,
@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _source(text: str) -> Path | str:
     """SOURCE: a camera index or stream URL stays text (a Path would fold ``//``); else a path."""
-    from deepsort_edge.video import is_live_source  # noqa: PLC0415
+    from deepsort_edge.io.video import is_live_source  # noqa: PLC0415
 
     return text if is_live_source(text) and not Path(text).exists() else Path(text)
 

@@ -4,7 +4,7 @@ SOURCE is a video file, a folder of images, a MOTChallenge sequence folder
 (its ``img1/``; ``det/det.txt`` is not used), a camera index (``0``) or a
 stream URL (``rtsp://``, ``http://``, ...). Reading, detection + embedding and
 tracking + writing overlap through bounded buffers
-(:func:`deepsort_edge.detect_track.detect_and_track`); from a camera or stream
+(:func:`deepsort_edge.streams.detect_track.detect_and_track`); from a camera or stream
 the oldest waiting frame is dropped when the pipeline falls behind, and the
 progress line and the summary count them. Ctrl-C ends the run cleanly: the
 results (and video) up to then are kept, ``interrupted`` is set in the summary.
@@ -26,8 +26,8 @@ import numpy as np
 from deepsort_edge.cli.errors import check_output_path
 from deepsort_edge.cli.track_one import InputError, build_extractor, tracker_kwargs
 from deepsort_edge.cli.track_one import warn as _warn
-from deepsort_edge.mot import MOTResultWriter, MOTSequence
-from deepsort_edge.video import (
+from deepsort_edge.io.mot import MOTResultWriter, MOTSequence
+from deepsort_edge.io.video import (
     VIDEO_SUFFIXES,
     FrameSource,
     ImageFilesSource,
@@ -204,7 +204,7 @@ def _run(args: argparse.Namespace, detector: Any, extractor: Any, tracker: Any, 
          name: str, output: Path, frame_rate: float, live: bool) -> dict[str, Any]:
     import cv2  # noqa: PLC0415
 
-    from deepsort_edge.detect_track import detect_and_track  # noqa: PLC0415
+    from deepsort_edge.streams.detect_track import detect_and_track  # noqa: PLC0415
 
     try:
         writer = MOTResultWriter(output)
@@ -254,8 +254,8 @@ def _run(args: argparse.Namespace, detector: Any, extractor: Any, tracker: Any, 
                 w.close()
     elapsed = time.perf_counter() - start
     if args.interpolate:
-        from deepsort_edge.interpolation import interpolate_gaps  # noqa: PLC0415
-        from deepsort_edge.mot import read_mot, write_mot  # noqa: PLC0415
+        from deepsort_edge.tracking.interpolation import interpolate_gaps  # noqa: PLC0415
+        from deepsort_edge.io.mot import read_mot, write_mot  # noqa: PLC0415
 
         filled = interpolate_gaps(read_mot(output), args.interpolate)
         stats.rows = len(filled)

@@ -4,7 +4,7 @@ Every input of SOURCE (a folder of sequence folders and videos, as for
 ``track DIR``, or a single sequence folder or video) is one camera. They are
 stepped together, frame ``k`` of every input at time ``k / frame rate``
 seconds, through one tracker per input, one appearance embedder and one
-:class:`~deepsort_edge.identities.IdentityRegistry` (default settings; the
+:class:`~deepsort_edge.streams.identities.IdentityRegistry` (default settings; the
 inputs' views are taken not to overlap). Outputs in OUT_DIR:
 
 - ``<name>.txt``: the input's MOT results with *global* ids in the id column
@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from deepsort_edge.boxes import tlwh_to_xyxy
+from deepsort_edge.tracking.boxes import tlwh_to_xyxy
 from deepsort_edge.cli.track_one import InputError, _plan, build_extractor, prepare_detections, tracker_kwargs
-from deepsort_edge.mot import MOTResultWriter
-from deepsort_edge.video import prefetch
+from deepsort_edge.io.mot import MOTResultWriter
+from deepsort_edge.io.video import prefetch
 
 LINKS_FILE = "links.csv"
 
@@ -41,7 +41,7 @@ def run_global(args: argparse.Namespace, inputs: list[Any]) -> dict[str, Any]:
         InputError: a problem with an input or an output.
     """
     from deepsort_edge import DeepSORTTracker  # noqa: PLC0415  (numba: import only when tracking)
-    from deepsort_edge.identities import IdentityRegistry  # noqa: PLC0415
+    from deepsort_edge.streams.identities import IdentityRegistry  # noqa: PLC0415
 
     if args.no_appearance:
         raise InputError("--global-ids needs appearance: drop --no-appearance")

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepsort_edge.mot import MOTFormatError, MOTSequence
+from deepsort_edge.io.mot import MOTFormatError, MOTSequence
 from deepsort_edge.optional import progress_bar
 
 PROG = "deepsort-edge track"

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from deepsort_edge.cli.errors import UserError, check_output_path
-from deepsort_edge.mot import (
+from deepsort_edge.io.mot import (
     MOTData,
     MOTFormatError,
     MOTResultWriter,
@@ -32,9 +32,9 @@ from deepsort_edge.mot import (
 )
 
 from deepsort_edge.optional import progress_bar
-from deepsort_edge.pipeline import frames_to_step, track_frames
-from deepsort_edge.video import VIDEO_SUFFIXES as _VIDEO_SUFFIXES
-from deepsort_edge.video import (
+from deepsort_edge.streams.pipeline import frames_to_step, track_frames
+from deepsort_edge.io.video import VIDEO_SUFFIXES as _VIDEO_SUFFIXES
+from deepsort_edge.io.video import (
     FrameSource,
     ImageFolderSource,
     TrackAnnotator,
@@ -50,7 +50,7 @@ class InputError(UserError):
     """A problem with the user's input: reported on stderr, exit status 2."""
 
 
-# Tracker options come from the settings schema (deepsort_edge.settings), one
+# Tracker options come from the settings schema (deepsort_edge.tracking.settings), one
 # per setting. Unset options are not passed, so the schema's defaults (or the
 # --preset's values) apply. use_appearance is --no-appearance here; frame_rate
 # defaults to the sequence's own.
@@ -59,7 +59,7 @@ _NOT_OPTIONS = ("use_appearance", "frame_rate")
 
 def tracker_option_names() -> list[str]:
     """Tracker settings offered as options (every schema setting but ``_NOT_OPTIONS``)."""
-    from deepsort_edge import settings  # noqa: PLC0415
+    from deepsort_edge.tracking import settings  # noqa: PLC0415
 
     return [name for name in settings.names() if name not in _NOT_OPTIONS]
 
@@ -76,7 +76,7 @@ def tracker_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_extractor(args: argparse.Namespace) -> Any:
     """A ``DeepSORTFeatureExtractor`` from ``--model`` (ONNX) or the shipped default."""
-    from deepsort_edge.embedder import DeepSORTFeatureExtractor  # noqa: PLC0415
+    from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor  # noqa: PLC0415
 
     kwargs: dict[str, Any] = {}
     if args.provider:
@@ -325,7 +325,7 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
     except BaseException as exc:
         writer.discard()  # no truncated results file: the output is complete or untouched
         if extractor is not None:
-            from deepsort_edge.embedder import ModelError  # noqa: PLC0415  (already imported with the extractor)
+            from deepsort_edge.appearance.embedder import ModelError  # noqa: PLC0415  (already imported with the extractor)
 
             if isinstance(exc, ModelError):
                 raise InputError(f"--model: {exc}") from None
@@ -341,7 +341,7 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         raise InputError(f"-o/--output {output}: writing failed ({exc.strerror or exc})") from None
     stats.warmup_s = warmup_s
     if args.interpolate:
-        from deepsort_edge.interpolation import interpolate_gaps  # noqa: PLC0415
+        from deepsort_edge.tracking.interpolation import interpolate_gaps  # noqa: PLC0415
 
         filled = interpolate_gaps(read_mot(output), args.interpolate)
         stats.rows = len(filled)

@@ -1,7 +1,7 @@
 """``deepsort-edge warmup``: make the first tracked frame fast, e.g. in a Docker image build.
 
 A wheel built with a C compiler carries the kernels compiled ahead of time
-(``deepsort_edge/aot.py``): nothing compiles at run time and this command only says
+(``deepsort_edge/kernels/aot.py``): nothing compiles at run time and this command only says
 so. Otherwise (or with ``--jit``) it compiles the JIT kernels of every gallery
 type into Numba's cache now, so later processes load them instead of
 compiling: bake it into an image with ``NUMBA_CACHE_DIR`` set (docs/cli.md).
@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np  # noqa: PLC0415
 
     from deepsort_edge import DeepSORTTracker  # noqa: PLC0415
-    from deepsort_edge import validation  # noqa: PLC0415
-    from deepsort_edge.aot import frame_kernel, kernel_kind  # noqa: PLC0415
+    from deepsort_edge.tracking import validation  # noqa: PLC0415
+    from deepsort_edge.kernels.aot import frame_kernel, kernel_kind  # noqa: PLC0415
     from deepsort_edge.kernels.frame import track_frame  # noqa: PLC0415
 
     dtypes = DTYPES if args.gallery_dtype == "all" else (args.gallery_dtype,)

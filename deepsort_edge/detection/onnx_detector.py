@@ -3,7 +3,7 @@
 :class:`ONNXDetector` runs ultralytics YOLO (v5u/v8/11 and their NMS-free
 exports), YOLOX and DETR-family (RT-DETR, D-FINE, RF-DETR) ONNX files on the
 same providers and session options as the appearance embedder
-(:mod:`deepsort_edge.providers`): letterbox or resize
+(:mod:`deepsort_edge.appearance.providers`): letterbox or resize
 (:mod:`~deepsort_edge.detection.letterbox`), one inference, decoding of the
 raw output (:mod:`~deepsort_edge.detection.layouts`), a score threshold and a
 class filter, class-aware NMS (:mod:`~deepsort_edge.detection.nms`) and boxes
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from deepsort_edge.providers import ProviderSpec, create_session, make_session_options, resolve_providers
+from deepsort_edge.appearance.providers import ProviderSpec, create_session, make_session_options, resolve_providers
 
 from .layouts import (
     DEFAULT_STRIDES,
@@ -149,7 +149,7 @@ class ONNXDetector:
         decoded: YOLOX only: the export decoded the grid itself.
         strides: YOLOX head strides.
         session_options, intra_op_num_threads, graph_optimization_level: as
-            for the embedder (:func:`~deepsort_edge.providers.make_session_options`).
+            for the embedder (:func:`~deepsort_edge.appearance.providers.make_session_options`).
 
     Raises:
         FileNotFoundError: ``model_path`` does not exist.

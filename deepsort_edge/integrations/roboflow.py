@@ -91,9 +91,9 @@ def _define() -> type:
     import supervision as sv
     from trackers.core.base import BaseTracker
 
-    from deepsort_edge.embedder import DeepSORTFeatureExtractor, default_model_path
-    from deepsort_edge.settings import TrackerSettings
-    from deepsort_edge.tracker import DeepSORTTracker
+    from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor, default_model_path
+    from deepsort_edge.tracking.settings import TrackerSettings
+    from deepsort_edge.tracking.tracker import DeepSORTTracker
 
     defaults = TrackerSettings()
 
@@ -179,7 +179,7 @@ def _define() -> type:
         def tracks(self) -> list[Any]:  # type: ignore[override]
             """Live tracks (tentative ones with ``tracker_id == -1``), in birth order.
 
-            :class:`deepsort_edge.tracks.TrackView` snapshots, which satisfy
+            :class:`deepsort_edge.tracking.tracks.TrackView` snapshots, which satisfy
             roboflow's ``TrackletProtocol`` (``tracker_id``, ``get_state_bbox()``).
             """
             return self._tracker.tracks

@@ -14,6 +14,10 @@ Modules are named for their math:
 - ``frame``: one whole tracker update in one call, built from the above;
 - ``stale``: dropping cached kernels when any kernel source changed;
 - ``cache``: the kernels' Numba cache folder, relocatable and readable when read-only.
+
+Beside them, no kernels of their own: ``aot`` (loading the frame kernel
+compiled ahead of time into the wheel, else the JIT) and ``build_aot``
+(compiling it, run by ``hatch_build.py``).
 """
 
 from .cache import register

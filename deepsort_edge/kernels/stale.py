@@ -14,12 +14,19 @@ from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
 _STAMP = "deepsort_edge-kernels.sha256"
+# Modules here that load or build the compiled kernels but hold no kernel source.
+_NOT_KERNELS = frozenset({"aot.py", "build_aot.py"})
+
+
+def kernel_sources() -> list[Path]:
+    """The kernel source files, in name order."""
+    return sorted(path for path in _HERE.glob("*.py") if path.name not in _NOT_KERNELS)
 
 
 def source_digest() -> str:
     """SHA-256 over the kernel sources (names and contents), in name order."""
     digest = hashlib.sha256()
-    for path in sorted(_HERE.glob("*.py")):
+    for path in kernel_sources():
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -44,7 +51,7 @@ def drop_stale(dispatcher: object) -> bool:
             return False
     except OSError:
         pass  # no stamp yet: caches written before it are of unknown sources
-    modules = {path.stem for path in _HERE.glob("*.py")}
+    modules = {path.stem for path in kernel_sources()}
     dropped = False
     try:
         for entry in folder.glob("*.nb[ic]"):

@@ -1,0 +1,514 @@
+"""Tracker state: checking a state before it is loaded, and the state file format.
+
+A state may come from anywhere (an old run, another machine, a stranger), so
+:func:`check_state` trusts nothing in it: the kernels index galleries with
+``gallery_head`` and ``gallery_count`` and do no bounds checks, so one bad
+counter would write past an array or into another track's gallery. Every
+field is checked for type, dtype, shape and range, and the track arrays for
+the invariants the tracker itself keeps; the first failure raises a
+``ValueError`` naming the field.
+
+File format (:func:`write_state_file` / :func:`read_state_file`), version 2
+(version 1, before track classes and the newer settings, is still read):
+an ``.npz`` archive (a zip of ``.npy`` arrays, readable by ``numpy.load(path,
+allow_pickle=False)``) holding
+
+- ``meta``: a 0-d unicode array with a JSON object: ``format``
+  (``"deepsort-edge.tracker-state"``), ``version`` (2), ``settings`` (every
+  tracker setting by name), ``frame_count``, ``next_id``, ``embedding_dim``
+  and ``written_by`` (the library version, informational);
+- one array per track field, live tracks in birth order: ``mean (T, 8)``
+  float64, ``covariance (T, 8, 8)`` float64, ``track_id (T,)`` int64 (0 while
+  tentative), ``state (T,)`` int8 (0 tentative, 1 confirmed), ``hits``,
+  ``age``, ``time_since_update``, ``gallery_count``, ``gallery_head`` ``(T,)``
+  int32, ``class_id (T,)`` int64, and ``gallery (T, G, D)`` float32 (``G`` = ``nn_budget`` in gallery
+  mode, 1 in EMA mode; ``D`` = ``embedding_dim``).
+
+Reading never unpickles, and its cost is bounded before anything is
+allocated: the uncompressed sizes the zip headers declare must add up to at
+most ``max_bytes`` (default :data:`DEFAULT_MAX_BYTES`, 256 MiB; a zip bomb is
+refused from its headers, and no member is ever read past its declared size);
+``meta`` is at most :data:`MAX_META_BYTES` of JSON nested at most
+:data:`MAX_JSON_DEPTH` deep; its declared sizes (settings such as
+``nn_budget``, ``embedding_dim``) are checked against their limits first; then
+every array's ``.npy`` header is checked (dtype kind, exact shape: ``T`` rows,
+``T`` at most :data:`MAX_TRACKS`) before its data is read. Peak memory while
+loading is a small multiple (about 3x) of the arrays' size. Every refusal is a
+``ValueError``.
+
+Example:
+    >>> from deepsort_edge import DeepSORTTracker
+    >>> tracker = DeepSORTTracker()
+    >>> state = check_state(tracker.state_dict())
+    >>> state.next_id, state.frame_count
+    (1, 0)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+import zipfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._version import __version__
+from .settings import TrackerSettings, preset_values
+from .settings import names as settings_names
+from .tracks import CONFIRMED, TENTATIVE, TRACK_FIELDS
+
+STATE_FORMAT = "deepsort-edge.tracker-state"
+STATE_VERSION = 2
+
+# Ids and the frame counter stay far below int64 overflow (2**63 - 1). A loaded
+# state may hold at most MAX_LOADED of either, so tracking on from it keeps 2**61
+# frames and ids of headroom before MAX_ID (73,000 years at a million fps).
+MAX_ID = 2**62
+MAX_LOADED = 2**61
+_INT32_MAX = 2**31 - 1
+# Largest embedding dimension and per-track gallery a state may ask for: a
+# small file must not make the tracker allocate gigabytes.
+MAX_EMBEDDING_DIM = 65536
+MAX_GALLERY_VALUES = 2**24  # float32 values per track (64 MiB)
+# Largest magnitude of a mean entry and of a covariance entry: far beyond any
+# real track (pixels, pixels squared), small enough that predicting and
+# updating for millions of frames stays finite.
+MAX_MEAN_MAGNITUDE = 1e30
+MAX_COVARIANCE_MAGNITUDE = 1e60
+# Gallery rows must have unit norm (or be all zero) to this tolerance.
+_NORM_TOLERANCE = 1e-3
+# Relative asymmetry allowed in a covariance (the filter keeps them symmetric).
+_SYMMETRY_TOLERANCE = 1e-9
+# Default cap on the uncompressed size of a state file's arrays (1,000 tracks
+# of 100 x 512-d float32 galleries are 205 MB).
+DEFAULT_MAX_BYTES = 2**28
+# Most live tracks a state may hold (a real scene holds hundreds).
+MAX_TRACKS = 2**20
+# The JSON header: its size and how deep it may nest (a real one is 2 deep).
+MAX_META_BYTES = 2**20
+MAX_JSON_DEPTH = 8
+
+_REQUIRED = ("format", "version", "settings", "frame_count", "next_id", "embedding_dim", "tracks")
+_ARRAY_NAMES = (*TRACK_FIELDS, "gallery")
+
+
+@dataclass(frozen=True)
+class CheckedState:
+    """A state that passed :func:`check_state`: safe to hand to the tracker.
+
+    Attributes:
+        settings: Every tracker setting, normalised by the settings check.
+        tracks: Track arrays with the tracker's dtypes, in birth order;
+            gallery rows past ``gallery_count`` are zero.
+        frame_count: Frames tracked so far.
+        next_id: The id the next confirmed track gets.
+        embedding_dim: Embedding dimension held (0: none yet).
+    """
+
+    settings: TrackerSettings
+    tracks: dict[str, np.ndarray]
+    frame_count: int
+    next_id: int
+    embedding_dim: int
+
+
+def check_settings(raw: object, version: int = 2) -> TrackerSettings:
+    """A saved state's settings, checked by the settings schema.
+
+    Unknown names are an error; missing ones take the defaults (version 2)
+    or, in a version-1 state (written before they existed), the values that
+    keep its old behaviour.
+
+    Raises:
+        ValueError: Naming the setting.
+    """
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"state field 'settings' must be a mapping, got {type(raw).__name__}")
+    known = set(settings_names())
+    unknown = sorted(str(k) for k in raw if k not in known)
+    if unknown:
+        raise ValueError(f"state field 'settings' has unknown setting(s) {unknown}")
+    base = {**preset_values("roboflow-2.0.1"), "max_age": None} if version == 1 else {}
+    try:
+        return TrackerSettings.from_dict({**base, **raw})
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"state field 'settings': {exc}") from None
+
+
+def check_state(state: object) -> CheckedState:
+    """Check everything in a ``DeepSORTTracker.state_dict()``-style mapping.
+
+    Args:
+        state: The mapping; track arrays may be numpy arrays or nested lists
+            (as from JSON).
+
+    Returns:
+        The checked, normalised state.
+
+    Raises:
+        ValueError: The first problem found, naming the field (and the track
+            row for per-track fields).
+    """
+    settings, gallery_size, embedding_dim = _check_header(state)
+    version = int(state["version"])  # type: ignore[index]  (a mapping: _check_header saw to it)
+    frame_count = _integer("frame_count", state["frame_count"], 0, MAX_LOADED)
+    next_id = _integer("next_id", state["next_id"], 1, MAX_LOADED)
+    raw_tracks = state["tracks"]
+    if version == 1 and isinstance(raw_tracks, Mapping) and "class_id" not in raw_tracks and "mean" in raw_tracks:
+        # Version 1 had no classes: every track was of one class.
+        raw_tracks = {**raw_tracks, "class_id": np.zeros(len(raw_tracks["mean"]), dtype=np.int64)}
+    tracks = _check_tracks(raw_tracks, gallery_size, embedding_dim, frame_count, next_id)
+    return CheckedState(settings, tracks, frame_count, next_id, embedding_dim)
+
+
+def _check_header(state: object) -> tuple[TrackerSettings, int, int]:
+    """Format, version, field names and the declared sizes (settings, gallery, embedding_dim)."""
+    if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
+        raise ValueError(f"state is not a deepsort-edge tracker state (expected format {STATE_FORMAT!r})")
+    version = state.get("version")
+    if isinstance(version, bool) or version not in (1, STATE_VERSION):  # True == 1, but is no version
+        raise ValueError(
+            f"tracker state version {state.get('version')!r} is not supported "
+            f"(this deepsort-edge reads version {STATE_VERSION})"
+        )
+    _check_keys(state, _REQUIRED, "tracker state")
+    return _declared_sizes(state)
+
+
+def _declared_sizes(state: Mapping) -> tuple[TrackerSettings, int, int]:
+    """Settings, gallery rows per track and embedding dimension, each within its limit.
+
+    Checked before anything of those sizes is allocated: a gallery of
+    ``gallery_size x max(embedding_dim, 1)`` values per track is at most
+    :data:`MAX_GALLERY_VALUES`.
+    """
+    settings = check_settings(state["settings"], int(state["version"]))
+    gallery_size = settings.nn_budget if settings.appearance_mode == "gallery" else 1
+    embedding_dim = _integer("embedding_dim", state["embedding_dim"], 0, MAX_EMBEDDING_DIM)
+    if gallery_size * max(embedding_dim, 1) > MAX_GALLERY_VALUES:
+        raise ValueError(
+            f"state asks for galleries of {gallery_size} x {embedding_dim} values per track "
+            f"(nn_budget x embedding_dim), more than the limit of {MAX_GALLERY_VALUES}"
+        )
+    return settings, gallery_size, embedding_dim
+
+
+def _check_keys(mapping: Mapping, names: tuple[str, ...], where: str) -> None:
+    """``mapping`` holds exactly ``names``; else a ValueError saying which are missing or unknown."""
+    missing = [k for k in names if k not in mapping]
+    if missing:
+        raise ValueError(f"{where} lacks {missing}")
+    unknown = sorted(str(k) for k in mapping if k not in names)
+    if unknown:
+        raise ValueError(f"{where} has unknown field(s) {unknown}")
+
+
+def _integer(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"state field {name!r} must be an integer, got {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"state field {name!r} must be in [{low}, {high}], got {value}")
+    return int(value)
+
+
+def _array(name: str, value: object, count: int | None, shape: tuple[int, ...], integer: bool) -> np.ndarray:
+    """``value`` as an array of trailing ``shape`` (and ``count`` rows), dtype kind checked."""
+    field = f"tracks.{name}"
+    try:
+        array = np.asarray(value)
+    except Exception:  # ragged lists and the like
+        raise ValueError(f"state field {field!r} is not a rectangular array") from None
+    if array.size == 0 and count in (None, 0):
+        return np.zeros((0, *shape), dtype=np.int64 if integer else np.float64)  # no tracks ([] from JSON)
+    kinds = "iu" if integer else "iuf"
+    if array.dtype.kind not in kinds:
+        wanted = "integers" if integer else "real numbers"
+        raise ValueError(f"state field {field!r} must hold {wanted}, got dtype {array.dtype}")
+    expected = (array.shape[0] if count is None else count, *shape)
+    if array.ndim != len(expected) or array.shape != expected:
+        raise ValueError(f"state field {field!r} has shape {array.shape}, expected {expected}")
+    return array
+
+
+def _check_tracks(
+    raw: object, gallery_size: int, embedding_dim: int, frame_count: int, next_id: int
+) -> dict[str, np.ndarray]:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"state field 'tracks' must be a mapping of arrays, got {type(raw).__name__}")
+    _check_keys(raw, _ARRAY_NAMES, "state field 'tracks'")
+
+    mean = _array("mean", raw["mean"], None, (8,), integer=False)
+    count = int(mean.shape[0])
+    if count > MAX_TRACKS:
+        raise ValueError(f"state field 'tracks' holds {count} tracks, more than the limit of {MAX_TRACKS}")
+    arrays = {"mean": mean}
+    for name, (dtype, shape) in TRACK_FIELDS.items():
+        if name != "mean":
+            arrays[name] = _array(name, raw[name], count, shape, integer=np.issubdtype(dtype, np.integer))
+    arrays["gallery"] = _array("gallery", raw["gallery"], count, (gallery_size, embedding_dim), integer=False)
+
+    def fail(name: str, bad: np.ndarray, rule: str) -> None:
+        rows = np.flatnonzero(bad)
+        if rows.size:
+            values = arrays[name][rows[:3]].tolist() if arrays[name].ndim == 1 else None
+            shown = f" (values {values})" if values is not None else ""
+            raise ValueError(
+                f"state field 'tracks.{name}' at track row(s) {rows[:5].tolist()}{shown}: {rule}"
+            )
+
+    def within(name: str, low: Any, high: Any, rule: str) -> None:
+        value = arrays[name]
+        fail(name, (value < low) | (value > high), rule)
+
+    # Integer fields first, compared as given (before any cast could wrap them).
+    state = arrays["state"]
+    fail("state", (state != TENTATIVE) & (state != CONFIRMED),
+         f"unknown state code (known: {TENTATIVE} tentative, {CONFIRMED} confirmed)")
+    confirmed = state == CONFIRMED
+    ids = arrays["track_id"]
+    fail("track_id", ~confirmed & (ids != 0), "a tentative track has id 0")
+    fail("track_id", confirmed & ((ids < 1) | (ids >= next_id)), f"a confirmed id must be in [1, next_id={next_id})")
+    confirmed_ids = ids[confirmed]
+    if np.unique(confirmed_ids).size != confirmed_ids.size:
+        values, counts = np.unique(confirmed_ids, return_counts=True)
+        raise ValueError(f"state field 'tracks.track_id' repeats id(s) {values[counts > 1][:5].tolist()}")
+    within("age", 1, min(frame_count, _INT32_MAX), f"age must be in [1, frame_count={frame_count}]")
+    within("hits", 1, _INT32_MAX, "hits must be >= 1")
+    fail("hits", arrays["hits"] > arrays["age"], "hits must not exceed age")
+    within("time_since_update", 0, _INT32_MAX, "time_since_update must be >= 0")
+    fail("time_since_update", arrays["time_since_update"] >= arrays["age"], "time_since_update must be < age")
+
+    counts, heads = arrays["gallery_count"], arrays["gallery_head"]
+    within("gallery_count", 0, gallery_size if embedding_dim else 0,
+           f"gallery_count must be in [0, {gallery_size if embedding_dim else 0}] "
+           f"(gallery size {gallery_size}, embedding_dim {embedding_dim})")
+    within("gallery_head", 0, gallery_size - 1, f"gallery_head must be in [0, {gallery_size - 1}]")
+    # The ring buffer fills rows 0, 1, ... in turn, so until it is full the
+    # head is the count; EMA mode (one row) never moves it.
+    fail("gallery_head", (counts < gallery_size) & (heads != counts),
+         "gallery_head must equal gallery_count until the gallery is full")
+
+    with np.errstate(all="ignore"):  # out-of-range floats become inf and fail below
+        out = {name: arrays[name].astype(dtype) for name, (dtype, _) in TRACK_FIELDS.items()}
+        gallery = arrays["gallery"].astype(np.float32)
+
+    mean = out["mean"]
+    fail("mean", ~np.isfinite(mean).all(axis=1), "not finite")
+    fail("mean", (np.abs(mean) > MAX_MEAN_MAGNITUDE).any(axis=1), f"magnitude beyond {MAX_MEAN_MAGNITUDE:g}")
+    cov = out["covariance"]
+    fail("covariance", ~np.isfinite(cov).all(axis=(1, 2)), "not finite")
+    fail("covariance", (np.abs(cov) > MAX_COVARIANCE_MAGNITUDE).any(axis=(1, 2)),
+         f"magnitude beyond {MAX_COVARIANCE_MAGNITUDE:g}")
+    scale = np.abs(cov).max(axis=(1, 2), initial=0.0)
+    asymmetry = np.abs(cov - cov.transpose(0, 2, 1)).max(axis=(1, 2), initial=0.0)
+    fail("covariance", asymmetry > _SYMMETRY_TOLERANCE * scale, "not symmetric")
+    diagonal = np.diagonal(cov, axis1=1, axis2=2)
+    fail("covariance", ~(diagonal > 0).all(axis=1), "not positive definite (diagonal <= 0)")
+    fail("covariance", ~_positive_definite(cov, diagonal), "not positive definite")
+
+    used = np.arange(gallery_size)[None, :] < counts[:, None]  # (T, G)
+    gallery[~used] = 0.0  # never read; zeroed so that equal states compare equal
+    fail("gallery", ~np.isfinite(gallery).all(axis=(1, 2)), "not finite")
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.sqrt(np.einsum("tgd,tgd->tg", gallery.astype(np.float64), gallery.astype(np.float64)))
+    bad_norm = used & (norms != 0) & (np.abs(norms - 1.0) > _NORM_TOLERANCE)
+    fail("gallery", bad_norm.any(axis=1), "rows must have unit norm (or be all zero)")
+    out["gallery"] = np.ascontiguousarray(gallery)
+    return out
+
+
+def _positive_definite(cov: np.ndarray, diagonal: np.ndarray) -> np.ndarray:
+    """Per-track flag: Cholesky succeeds on the unit-diagonal (correlation) form.
+
+    Scaling to unit diagonal first removes the spread between position
+    variances (pixels squared) and aspect-ratio variances (about 1e-10), which
+    would otherwise make healthy covariances look singular.
+    """
+    scale = 1.0 / np.sqrt(diagonal)
+    correlation = cov * scale[:, :, None] * scale[:, None, :]
+    try:
+        np.linalg.cholesky(correlation)  # all at once; one by one only to find the culprit
+        return np.ones(cov.shape[0], dtype=bool)
+    except np.linalg.LinAlgError:
+        pass
+    ok = np.ones(cov.shape[0], dtype=bool)
+    for t in range(cov.shape[0]):
+        try:
+            np.linalg.cholesky(correlation[t])
+        except np.linalg.LinAlgError:
+            ok[t] = False
+    return ok
+
+
+# --------------------------------------------------------------------------- files
+def write_state_file(state: Mapping[str, Any], path: str | Path) -> Path:
+    """Write a state dict as a version-1 state file (atomically: all or nothing).
+
+    Args:
+        state: ``DeepSORTTracker.state_dict()``.
+        path: Where to write; the name is used as given (``.npz`` is customary).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: ``path`` exists and is no regular file (a device, a folder).
+    """
+    path = Path(path)
+    target = Path(os.path.realpath(path))  # through a symlink: the file it names is replaced
+    if target.exists() and not target.is_file():
+        raise ValueError(f"{path} exists and is not a regular file; a state file replaces a file")
+    meta = {k: state[k] for k in _REQUIRED if k != "tracks"}
+    meta["written_by"] = f"deepsort-edge {__version__}"
+    text = json.dumps(meta, allow_nan=False, sort_keys=True)
+    arrays = {name: np.ascontiguousarray(state["tracks"][name]) for name in _ARRAY_NAMES}
+    # A fresh name beside the target, then a rename: readers never see half a file.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with tmp.open("xb") as fh:
+            np.savez(fh, meta=np.array(text), **arrays)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_state_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
+    """Read a state file written by :func:`write_state_file`, without unpickling.
+
+    Its cost is bounded before anything is allocated (see the module
+    docstring): the declared uncompressed sizes against ``max_bytes``, the
+    header's settings and sizes against their limits, each array's ``.npy``
+    header (dtype, exact shape) against what the header implies. The result
+    still has to pass :func:`check_state` (``load_state_dict`` does that).
+
+    Args:
+        path: The file.
+        max_bytes: Refuse files whose members declare more than this many
+            uncompressed bytes in all.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Not a state file, a member is malformed, or a size is
+            beyond its limit.
+
+    Example:
+        >>> read_state_file("no-such-file.npz")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: tracker state file not found: no-such-file.npz
+    """
+    path = Path(path)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"tracker state file not found: {path}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = _members(archive, path, max_bytes)
+            header = _read_meta(archive, members["meta"], path)
+            _, gallery_size, embedding_dim = _check_header({**header, "tracks": None})
+            arrays: dict[str, np.ndarray] = {}
+            for name in _ARRAY_NAMES:  # "mean" first: it fixes the track count
+                count = arrays["mean"].shape[0] if arrays else None
+                shape = (gallery_size, embedding_dim) if name == "gallery" else TRACK_FIELDS[name][1]
+                integer = name != "gallery" and np.issubdtype(TRACK_FIELDS[name][0], np.integer)
+                arrays[name] = _read_member(archive, members[name], path, count, shape, integer)
+    except ValueError as exc:
+        message = str(exc)
+        raise ValueError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+    except PermissionError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, OSError,
+            zlib.error) as exc:  # corrupt, encrypted, unsupported compression, truncated
+        raise ValueError(f"{path} is not a deepsort-edge state file (not an .npz archive: {type(exc).__name__}: {exc})") from None
+    return {**header, "tracks": arrays}
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _members(archive: zipfile.ZipFile, path: Path, max_bytes: int) -> dict[str, zipfile.ZipInfo]:
+    """The members by name, their declared uncompressed sizes within ``max_bytes`` (nothing read yet)."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in archive.infolist():
+        name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if name not in ("meta", *_ARRAY_NAMES) or name in members:
+            raise ValueError(f"{path}: unexpected member {info.filename!r} in a tracker state file")
+        members[name] = info
+    missing = [n for n in ("meta", *_ARRAY_NAMES) if n not in members]
+    if missing:
+        raise ValueError(f"{path} is not a deepsort-edge state file (lacks {missing})")
+    total = sum(info.file_size for info in members.values())
+    if total > max_bytes:
+        raise ValueError(f"{path}: members declare {total} bytes uncompressed, more than max_bytes={max_bytes}")
+    if members["meta"].file_size > MAX_META_BYTES:
+        raise ValueError(f"{path}: member 'meta' declares {members['meta'].file_size} bytes, "
+                         f"more than the limit of {MAX_META_BYTES}")
+    return members
+
+
+def _read_meta(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> dict[str, Any]:
+    """The JSON header held by member ``meta`` (a 0-d unicode array)."""
+    meta = _read_member(archive, info, path, None, None, False)
+    try:
+        header = json.loads(str(meta), parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError(f"{path}: member 'meta' nests too deeply") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: member 'meta' is not valid JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: member 'meta' must hold a JSON object")
+    header.pop("written_by", None)
+    return header
+
+
+def _read_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path,
+    count: int | None, shape: tuple[int, ...] | None, integer: bool,
+) -> np.ndarray:
+    """One ``.npy`` member; its header checked before its data is read.
+
+    ``shape`` None: ``meta`` (a unicode scalar). Otherwise the array must hold
+    integers (``integer``) or real numbers of at most 8 bytes, with shape
+    ``(count, *shape)`` (``count`` None: any count up to :data:`MAX_TRACKS`).
+    """
+    fmt = np.lib.format
+    name = info.filename
+    try:
+        with archive.open(info) as fh:
+            version = fmt.read_magic(fh)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"unsupported .npy format version {version}")
+            reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            found, fortran, dtype = reader(fh, max_header_size=10_000)
+            if dtype.hasobject:
+                raise ValueError("object arrays are not allowed")
+            if shape is None:
+                if dtype.kind != "U" or found != ():
+                    raise ValueError(f"must be a JSON string (a unicode scalar), got dtype {dtype} shape {found}")
+            else:
+                if dtype.kind not in ("iu" if integer else "iuf") or dtype.itemsize > 8:
+                    wanted = "integers" if integer else "real numbers"
+                    raise ValueError(f"must hold {wanted} of at most 8 bytes, got dtype {dtype}")
+                rows = found[0] if len(found) == len(shape) + 1 else -1
+                expected = (rows if count is None else count, *shape)
+                if found != expected or not 0 <= expected[0] <= MAX_TRACKS:
+                    raise ValueError(f"has shape {found}, expected {expected} (at most {MAX_TRACKS} tracks)")
+            nbytes = int(np.prod(found, dtype=np.float64)) * dtype.itemsize
+            if nbytes > info.file_size:
+                raise ValueError(f"header claims shape {found}, more data than the member holds")
+            data = bytearray(nbytes)
+            if fh.readinto(data) != nbytes:
+                raise ValueError("member is truncated")
+    except (ValueError, EOFError) as exc:
+        raise ValueError(f"{path}: member {name!r} is not a valid array ({exc})") from None
+    return np.frombuffer(data, dtype=dtype).reshape(found, order="F" if fortran else "C")
