@@ -20,6 +20,7 @@ import pytest
         "deepsort_edge.io.video",
         "deepsort_edge.streams.multistream",
         "deepsort_edge.streams.identities",
+        "deepsort_edge.streams.identity_topology",
         "deepsort_edge.appearance.embedder",
         "deepsort_edge.appearance.preprocess",
         "deepsort_edge.appearance.providers",

@@ -98,6 +98,25 @@ def test_kernels_use_the_package_cache_folder(monkeypatch, tmp_path):
     assert kernel_cache.cache_folder(here) == here.parent / "__pycache__"
 
 
+def test_every_cached_kernel_module_hands_its_kernels_the_package_cache():
+    import importlib
+    import pkgutil
+
+    import deepsort_edge.kernels as kernels
+    from numba.core.dispatcher import Dispatcher
+
+    plain = []
+    for info in pkgutil.iter_modules(kernels.__path__):
+        module = importlib.import_module(f"{kernels.__name__}.{info.name}")
+        for name, value in vars(module).items():
+            cache = getattr(value, "_cache", None)  # cache=True: a FunctionCache; else a NullCache
+            if (isinstance(value, Dispatcher) and value.py_func.__module__ == module.__name__
+                    and isinstance(cache, kernel_cache.caching.FunctionCache)
+                    and not isinstance(cache, kernel_cache.KernelCache)):
+                plain.append(f"{module.__name__}.{name}")
+    assert not plain, f"call use_kernel_cache() at the end of these kernels' modules: {plain}"
+
+
 def test_locator_reads_a_read_only_folder_only_when_it_holds_kernels(monkeypatch, tmp_path):
     monkeypatch.setattr(kernel_cache.config, "CACHE_DIR", str(tmp_path))
     py_file = track_frame.py_func.__code__.co_filename

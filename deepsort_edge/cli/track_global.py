@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 
 from deepsort_edge.tracking.boxes import tlwh_to_xyxy
-from deepsort_edge.cli.track_one import InputError, _plan, build_extractor, prepare_detections, tracker_kwargs
+from deepsort_edge.cli.track_one import (
+    InputError,
+    build_extractor,
+    given_minimum_score,
+    plan_input,
+    prepare_detections,
+    tracker_kwargs,
+)
 from deepsort_edge.io.mot import MOTResultWriter
 from deepsort_edge.io.video import prefetch
 
@@ -51,10 +58,12 @@ def run_global(args: argparse.Namespace, inputs: list[Any]) -> dict[str, Any]:
     streams = []
     for item in inputs:
         one = argparse.Namespace(**{**vars(args), "source": item.source, "detections": item.detections})
-        plan = _plan(one, [])
+        plan = plan_input(one, [])
         if plan.source.kind == "detections":
             raise InputError(f"{item.source}: --global-ids needs frames (a sequence folder with img1/ or a video)")
-        detections, _, _ = prepare_detections(plan.det_path, args.min_score, args.score_norm, args.score_scale)
+        detections, _, _ = prepare_detections(
+            plan.det_path, given_minimum_score(args), args.score_norm, args.score_scale
+        )
         rate = args.frame_rate or plan.frame_rate or 30.0
         try:
             tracker = DeepSORTTracker(frame_rate=rate, **tracker_kwargs(args))
@@ -80,11 +89,20 @@ def run_global(args: argparse.Namespace, inputs: list[Any]) -> dict[str, Any]:
                     continue
                 frame, image = step
                 _track_frame(s, frame, image, extractor, registry, writers[s["name"]], spans)
+    except BaseException:
+        for w in writers.values():
+            w.discard()  # no truncated results files: the outputs are complete or untouched
+        raise
     finally:
         for s in streams:
             s["plan"].source.close()
+    try:
         for w in writers.values():
             w.close()
+    except OSError as exc:  # a full disk often shows only here, when the buffer is flushed
+        for w in writers.values():
+            w.discard()
+        raise InputError(f"-o/--output {out_dir}: writing failed ({exc.strerror or exc})") from None
     rows = sorted((stream, track, gid, span) for (stream, track, gid), span in spans.items())
     with (out_dir / LINKS_FILE).open("w", newline="", encoding="utf-8") as fh:
         table = csv.writer(fh)

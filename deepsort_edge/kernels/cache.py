@@ -117,8 +117,9 @@ class KernelCache(caching.FunctionCache):
 def use_kernel_cache() -> int:
     """Give every cached kernel of this package's imported modules a :class:`KernelCache`; returns how many.
 
-    Called once the kernel modules are imported (``frame`` imports them all),
-    before any kernel runs. A user's ``NUMBA_CACHE_LOCATOR_CLASSES`` wins.
+    Called at the end of ``frame`` (which imports every kernel the tracker uses) and of
+    ``registry`` (loaded on its own), before any of them runs. A user's
+    ``NUMBA_CACHE_LOCATOR_CLASSES`` wins.
     """
     if config.CACHE_LOCATOR_CLASSES:
         return 0

@@ -40,9 +40,9 @@ from ..tracking.tracker import (
     FrameResult,
     PreparedFrame,
     SingleCaller,
-    _load_extractor,
     detached_result,
     detection_arguments,
+    load_extractor,
 )
 from ..tracking.tracks import TrackView
 
@@ -80,7 +80,7 @@ class StreamError(ValueError):
         return (type(self), (self.errors, self.results))
 
 
-class _StreamGroup:
+class StreamGroup:
     """Per-stream trackers and the two-phase update; no extractor of its own.
 
     Used in-process by :class:`MultiStreamTracker` and inside each Ray
@@ -303,11 +303,6 @@ def unpack_detections(
     return inputs, errors
 
 
-def with_ids(detections: Any, tracked: FrameResult) -> Any:
-    """``detections`` with ``tracker_id`` and ``data["track_xyxy"]``, copied, as ``DeepSORTTracker.update`` returns it."""
-    return detached_result(detections, tracked)
-
-
 def registry_for(global_ids: object) -> IdentityRegistry | None:
     """The registry a ``global_ids`` argument asks for (None for False)."""
     if isinstance(global_ids, IdentityRegistry):
@@ -389,8 +384,8 @@ class MultiStreamTracker:
         **tracker_kwargs: Any,
     ) -> None:
         self.identities = registry_for(global_ids)
-        self.feature_extractor = _load_extractor(feature_extractor, device)
-        self._group = _StreamGroup(tracker_kwargs, embeds=self.feature_extractor is not None)
+        self.feature_extractor = load_extractor(feature_extractor, device)
+        self._group = StreamGroup(tracker_kwargs, embeds=self.feature_extractor is not None)
         self._busy = SingleCaller(  # one update at a time
             f"MultiStreamTracker at {id(self):#x}",
             "it updates its streams together: use one MultiStreamTracker per thread (or a lock)",
@@ -441,7 +436,7 @@ class MultiStreamTracker:
                 errors.update(more)
                 caught.extend(caught_later)
         show_warnings(caught)
-        results = {sid: with_ids(detections[sid], ids[sid]) for sid in detections if sid in ids}
+        results = {sid: detached_result(detections[sid], ids[sid]) for sid in detections if sid in ids}
         if self.identities is not None:
             with self._busy:  # the registry is shared by the streams: one caller at a time
                 add_global_ids(self.identities, self._group.trackers, results, timestamps)

@@ -12,6 +12,8 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from ..appearance.adaptation import SceneAdapter
+from ..appearance.preprocess import check_bgr_image
 from ..kernels.gallery import METRIC_COSINE, METRIC_EUCLIDEAN
 from ..kernels.aot import frame_kernel
 from ..kernels.frame import FrameSettings
@@ -32,7 +34,6 @@ from .tracks import CONFIRMED, TrackStore, TrackView
 from .validation import (
     MAX_COORDINATE,
     DetectionArrays,
-    check_frame,
     check_rows,
     detection_arrays,
     frame_size,
@@ -41,7 +42,7 @@ from .validation import (
 
 __all__ = [
     "DeepSORTTracker", "FeatureExtractor", "FrameResult", "PreparedFrame", "detached_result", "detection_arguments",
-    "SingleCaller",
+    "SingleCaller", "load_extractor",
 ]
 
 _METRICS = {"cosine": METRIC_COSINE, "euclidean": METRIC_EUCLIDEAN}
@@ -55,7 +56,7 @@ _IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 track_frame = frame_kernel("float32")
 track_frame_float16 = frame_kernel("float16")
 # Settings that shape the track store: they change only while it holds no track.
-_STORE_SHAPING = ("appearance_mode", "nn_budget", "gallery_dtype")
+_STORE_SHAPING = ("appearance_mode", "nn_budget", "gallery_dtype", "appearance_adaptation")
 # warnings.warn's stacklevel from kept_rows in _commit to the caller of update/commit.
 _USER_STACKLEVEL = 4
 
@@ -208,7 +209,7 @@ class DeepSORTTracker:
         self.preset = preset
         self._epoch = 0  # bumped by every change of state: a PreparedFrame is good for one epoch
         self._apply_settings(TrackerSettings.from_dict(values))
-        self.feature_extractor = _load_extractor(feature_extractor, device)
+        self.feature_extractor = load_extractor(feature_extractor, device)
         self._busy = _update_guard(self)  # detects concurrent update calls
         self.reset()
 
@@ -302,6 +303,10 @@ class DeepSORTTracker:
                 self._store.next_id = next_id
             if new.camera_motion != old.camera_motion:
                 self._camera = _camera_estimator(new.camera_motion)
+            if reshaped:
+                self._adapter = _scene_adapter(new)
+            elif self._adapter is not None:  # evidence and the space in use are kept
+                self._adapter.interval, self._adapter.momentum = new.adaptation_interval, new.ema_momentum
         return self
 
     def reset(self) -> None:
@@ -310,6 +315,7 @@ class DeepSORTTracker:
         self.frame_count = 0
         self._epoch += 1
         self._camera = _camera_estimator(self.camera_motion)
+        self._adapter = _scene_adapter(self._settings)
 
     def warmup(self) -> DeepSORTTracker:
         """Compile (or load from cache) every kernel a frame can need, now rather than on the first frame.
@@ -511,7 +517,7 @@ class DeepSORTTracker:
     ) -> PreparedFrame:
         """Validate one frame once; check its rows here only when something must happen before tracking."""
         settings = self._settings
-        frame_shape = check_frame(frame).shape if frame is not None else None
+        frame_shape = check_bgr_image(frame).shape if frame is not None else None
         arrays = detection_arrays(xyxy, scores, embeddings, embedding_dim=self._store.embedding_dim)
         classes = _classes(class_id, arrays.count)
         if settings.use_appearance is False:
@@ -577,7 +583,12 @@ class DeepSORTTracker:
         affine = self._camera.estimate(frame) if self._camera is not None and frame is not None else None
         kept = prepared._kept
         classes = prepared._classes
+        adapter, raw = self._adapter, None
+        if adapter is not None and arrays.embeddings is not None:
+            raw, projected = adapter.before_frame(arrays.embeddings)
+            arrays = DetectionArrays(arrays.xyxy, arrays.scores, projected)
         ids, boxes, problems, unit = self._run_kernel(arrays, classes, affine, kept is None, prepared._frame_shape)
+        tracked = arrays
         if ids is None:
             # The kernel found bad rows and changed nothing: drop them (or raise) and track the rest.
             kept = kept_rows(problems, self.on_invalid, stacklevel=_USER_STACKLEVEL)
@@ -586,6 +597,9 @@ class DeepSORTTracker:
             )
             classes = classes[kept]
             ids, boxes, _, _ = self._run_kernel(clean, classes, affine, False, None)
+            tracked, raw = clean, None if raw is None else raw[kept]
+        if raw is not None:
+            adapter.after_frame(ids, tracked.xyxy, raw, self._store)
         self.frame_count += 1
         self._epoch += 1
         if kept is None:
@@ -629,7 +643,8 @@ class DeepSORTTracker:
             arrays.xyxy, arrays.scores, embeddings, use_embeddings, np.ascontiguousarray(classes),
             _IDENTITY if affine is None else np.ascontiguousarray(affine, dtype=np.float64), affine is not None,
             check, width, height, MAX_COORDINATE, problems, unit,
-            self._frame_settings, ids, boxes, True,
+            self._frame_settings if self._adapter is None else self._adapter.frame_settings(self._frame_settings),
+            ids, boxes, True,
         )
         if not done:
             if first_embeddings:
@@ -698,6 +713,7 @@ class DeepSORTTracker:
             "next_id": self._store.next_id,
             "embedding_dim": self._store.embedding_dim,
             "tracks": self._store.to_arrays(),
+            **({} if self._adapter is None else {"adaptation": self._adapter.state_dict()}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -723,6 +739,8 @@ class DeepSORTTracker:
         self._store = store
         store.next_id = checked.next_id
         self.frame_count = checked.frame_count
+        if checked.adaptation is not None:
+            self._adapter.load_state_dict(checked.adaptation)  # type: ignore[union-attr]
 
     def save(self, path: str | Path) -> Path:
         """Write the tracker's state to a file (pickle-free ``.npz``, versioned).
@@ -839,6 +857,12 @@ for _name in setting_names():
 del _name
 
 
+def _scene_adapter(settings: TrackerSettings) -> SceneAdapter | None:
+    if settings.appearance_adaptation == "none":
+        return None
+    return SceneAdapter(settings.appearance_adaptation, settings.adaptation_interval, settings.ema_momentum)
+
+
 def _camera_estimator(camera_motion: str) -> Any:
     if camera_motion != "affine":
         return None
@@ -887,7 +911,16 @@ def detached_result(detections: Any, tracked: FrameResult) -> Any:
     return result
 
 
-def _load_extractor(feature_extractor: object, device: str | None) -> FeatureExtractor | None:
+def load_extractor(feature_extractor: object, device: str | None) -> FeatureExtractor | None:
+    """The extractor a ``feature_extractor`` argument names (None: none), as every tracker reads it.
+
+    An ONNX path, a torch module or ``.pt``/``.pth`` file (exported to ONNX
+    once, cached) becomes a ``DeepSORTFeatureExtractor`` on ``device``; an
+    object with ``extract_features(frame, xyxy)`` is used as it is.
+
+    Raises:
+        TypeError: ``device`` is not a string, or ``feature_extractor`` is none of these.
+    """
     if device is not None and not isinstance(device, str):
         raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {type(device).__name__}")
     if feature_extractor is None:

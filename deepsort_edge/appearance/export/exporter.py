@@ -160,7 +160,8 @@ class ExportReport:
         return data
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -257,7 +258,8 @@ def convert_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     return half
 
 
-def _set_metadata(model: onnx.ModelProto, metadata: Mapping[str, str]) -> None:
+def set_metadata(model: onnx.ModelProto, metadata: Mapping[str, str]) -> None:
+    """Write ``metadata`` into the model's ``metadata_props``, replacing entries of the same key."""
     existing = {p.key: p for p in model.metadata_props}
     for key, value in metadata.items():
         if key in existing:
@@ -269,7 +271,8 @@ def _set_metadata(model: onnx.ModelProto, metadata: Mapping[str, str]) -> None:
 # ---------------------------------------------------------------------------- export
 
 
-def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two ``(N, D)`` arrays (zero rows count as unit length)."""
     a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
     return np.sum(a * b, axis=1)
@@ -535,13 +538,13 @@ def export_module(
         workdir = Path(tmp)
         fp32_path = workdir / "fp32.onnx"
         say(f"exporting to ONNX (opset {opset}, dynamic batch)")
-        _torch_export(model, input_size, fp32_path, opset)
-        proto = onnx.load(str(_fold_constants(fp32_path, workdir)))
-        _drop_unused_opsets(proto)
+        torch_export(model, input_size, fp32_path, opset)
+        proto = onnx.load(str(fold_constants(fp32_path, workdir)))
+        drop_unused_opsets(proto)
         onnx.checker.check_model(proto)
         proto.producer_name = "deepsort-edge"
         proto.doc_string = f"{model_name} appearance features, {precision}"
-        _set_metadata(proto, metadata)
+        set_metadata(proto, metadata)
         if precision == "fp16":
             say("converting to float16")
             proto = convert_float16(proto)
@@ -554,8 +557,8 @@ def export_module(
             quantize_int8(fp32_path, int8_path, calibration, workdir, int8_keep_float, INPUT_NAME)
             proto = onnx.load(str(int8_path))
             proto.producer_name = "deepsort-edge"
-            _drop_unused_opsets(proto)
-            _set_metadata(proto, metadata)  # the quantiser may drop metadata_props
+            drop_unused_opsets(proto)
+            set_metadata(proto, metadata)  # the quantiser may drop metadata_props
             onnx.checker.check_model(proto)
         onnx.save(proto, str(output))
     say(f"saved {output}")
@@ -587,7 +590,7 @@ def export_module(
                 for i in range(0, len(batch), 64)
             ]
         )
-        cos = _cosines(raw.astype(np.float64), reference.astype(np.float64))
+        cos = cosines(raw.astype(np.float64), reference.astype(np.float64))
         report = {
             "num_verify_crops": len(batch),
             "verify_source": source,
@@ -603,9 +606,9 @@ def export_module(
         opset=opset,
         feature_dim=feature_dim,
         file_size=output.stat().st_size,
-        sha256=_sha256(output),
+        sha256=file_sha256(output),
         checkpoint=str(checkpoint) if checkpoint is not None else None,
-        checkpoint_sha256=_sha256(Path(checkpoint).expanduser())
+        checkpoint_sha256=file_sha256(Path(checkpoint).expanduser())
         if checkpoint is not None
         else None,
         ignored_keys=ignored,
@@ -616,7 +619,7 @@ def export_module(
     return result
 
 
-def _fold_constants(path: Path, workdir: Path) -> Path:
+def fold_constants(path: Path, workdir: Path) -> Path:
     """Let ONNX Runtime fold constants and apply its portable (basic) fusions.
 
     The TorchScript exporter leaves shape arithmetic for static paddings in
@@ -635,7 +638,7 @@ def _fold_constants(path: Path, workdir: Path) -> Path:
     return folded
 
 
-def _drop_unused_opsets(model: onnx.ModelProto) -> None:
+def drop_unused_opsets(model: onnx.ModelProto) -> None:
     """Remove opset imports no node uses (ONNX Runtime adds all it knows when saving).
 
     Unused imports of newer domain versions would stop older runtimes loading the file.
@@ -646,9 +649,10 @@ def _drop_unused_opsets(model: onnx.ModelProto) -> None:
     model.opset_import.extend(keep)
 
 
-def _torch_export(
+def torch_export(
     model: torch.nn.Module, input_size: tuple[int, int], path: Path, opset: int
 ) -> None:
+    """``torch.onnx.export`` of ``model`` (output flattened to ``[N, D]``) with a dynamic batch axis, to ``path``."""
     import inspect
 
     import torch
