@@ -13,6 +13,7 @@ import pytest
     [
         "deepsort_edge.tracking.tracker",
         "deepsort_edge.tracking.state",
+        "deepsort_edge.tracking.state_tracks",
         "deepsort_edge.tracking.settings",
         "deepsort_edge.streams.pipeline",
         "deepsort_edge.tracking.interpolation",
