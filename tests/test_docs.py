@@ -19,6 +19,8 @@ import pytest
         "deepsort_edge.tracking.interpolation",
         "deepsort_edge.tracking.camera_motion",
         "deepsort_edge.io.video",
+        "deepsort_edge.io.mot_rows",
+        "deepsort_edge.io.mot_writer",
         "deepsort_edge.streams.multistream",
         "deepsort_edge.streams.identities",
         "deepsort_edge.appearance.embedder",
