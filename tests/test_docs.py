@@ -28,6 +28,7 @@ import pytest
         "deepsort_edge.appearance.providers",
         "deepsort_edge.appearance.model_metadata",
         "deepsort_edge.appearance.export.calibration",
+        "deepsort_edge.appearance.export.report",
         "deepsort_edge.demo.synthetic",
         "deepsort_edge.detection.layouts",
         "deepsort_edge.detection.letterbox",

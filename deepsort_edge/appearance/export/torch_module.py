@@ -39,15 +39,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deepsort_edge.appearance.export.calibration import synthetic_crops
-from deepsort_edge.appearance.export.exporter import (
-    _cosines,
-    _drop_unused_opsets,
-    _fold_constants,
-    _set_metadata,
-    _sha256,
-    _torch_export,
-    require_export_extra,
-)
+from deepsort_edge.appearance.export.exporter import require_export_extra
+from deepsort_edge.appearance.export.onnx_graph import drop_unused_opsets, fold_constants, set_metadata, torch_export
+from deepsort_edge.appearance.export.report import cosines, file_sha256
 from deepsort_edge.appearance.model_metadata import encode_metadata
 from deepsort_edge.appearance.preprocess import preprocess_images
 
@@ -196,7 +190,7 @@ def torch_model_digest(model: torch.nn.Module | str | os.PathLike[str]) -> str:
         '3f9a0c1b2d4e'
     """
     if not is_torch_module(model):
-        return _sha256(Path(model).expanduser())
+        return file_sha256(Path(model).expanduser())
     import torch
 
     digest = hashlib.sha256(_code_fingerprint(model).encode())  # type: ignore[arg-type]
@@ -306,20 +300,20 @@ def _export(
         with tempfile.TemporaryDirectory(prefix="deepsort-edge-torch-") as tmp:
             workdir = Path(tmp)
             raw_path = workdir / "raw.onnx"
-            _torch_export(module, input_size, raw_path, opset)
-            proto = onnx.load(str(_fold_constants(raw_path, workdir)))
+            torch_export(module, input_size, raw_path, opset)
+            proto = onnx.load(str(fold_constants(raw_path, workdir)))
     finally:
         module.train(was_training)
-    _drop_unused_opsets(proto)
+    drop_unused_opsets(proto)
     onnx.checker.check_model(proto)
     proto.producer_name = "deepsort-edge"
     proto.doc_string = f"{name} appearance features (exported from torch)"
     feature_dim = int(reference.shape[1])
-    _set_metadata(proto, encode_metadata(input_size, mean, std, color_order, feature_dim, name, "fp32"))
+    set_metadata(proto, encode_metadata(input_size, mean, std, color_order, feature_dim, name, "fp32"))
     onnx.save(proto, str(output))
     session = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
     features = session.run(None, {session.get_inputs()[0].name: batch})[0].reshape(len(batch), -1)
-    worst = float(_cosines(features.astype(np.float64), reference.astype(np.float64)).min())
+    worst = float(cosines(features.astype(np.float64), reference.astype(np.float64)).min())
     if not worst >= MIN_COSINE:
         raise ValueError(
             f"model_or_checkpoint_path: the ONNX export of {name} does not reproduce torch "
