@@ -24,6 +24,8 @@ import pytest
         "deepsort_edge.streams.multistream",
         "deepsort_edge.streams.identities",
         "deepsort_edge.appearance.embedder",
+        "deepsort_edge.appearance.model_io",
+        "deepsort_edge.appearance.model_files",
         "deepsort_edge.appearance.preprocess",
         "deepsort_edge.appearance.providers",
         "deepsort_edge.appearance.model_metadata",
