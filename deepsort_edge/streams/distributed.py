@@ -67,8 +67,8 @@ from .identities import IdentityRegistry, tracker_observation
 from .multistream import (
     EmbedRequest,
     StreamError,
+    StreamGroup,
     StreamInput,
-    _StreamGroup,
     check_stream_id,
     embed_requests,
     registry_for,
@@ -155,7 +155,7 @@ class _TrackerWorker:
     """
 
     def __init__(self, tracker_kwargs: dict[str, Any], embeds: bool) -> None:
-        self.group = _StreamGroup(tracker_kwargs, embeds)
+        self.group = StreamGroup(tracker_kwargs, embeds)
         self.seq: dict[str, int] = {}  # stream -> frames applied
         self.last: dict[str, tuple[int, str, Any]] = {}  # stream -> (seq, digest, result) of its last frame
         self._begun: dict[str, tuple[int, str]] = {}
