@@ -292,3 +292,27 @@ def test_image_folder_and_sequence_sources(tmp_path, capsys):
         assert summary["mode"] == "images" and summary["frames"] == frames and summary["frame_rate"] == rate
         assert summary["detections"] == 3 * frames  # the model's boxes, not det.txt's
         assert read_mot(tmp_path / f"{source.name}.txt").frames.max() == frames
+
+
+def test_track_with_a_detector_leaves_no_partial_results_when_a_run_fails(tmp_path, capsys, monkeypatch):
+    """A failure part-way: neither the results nor the saved detections are left behind, complete or not."""
+    from deepsort_edge import DeepSORTTracker
+    from deepsort_edge.cli.__main__ import main
+
+    model, video = _model(tmp_path), _video(tmp_path / "clip.avi")
+    original, calls = DeepSORTTracker.update_arrays, []
+
+    def breaking(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:  # warmup's call first, then frame 5
+            raise RuntimeError("the input broke mid-run")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DeepSORTTracker, "update_arrays", breaking)
+    (tmp_path / "r.txt").write_text("an earlier run's results\n")
+    rc = main(["track", str(video), "--detector", str(model), "--classes", "person", "-o", str(tmp_path / "r.txt"),
+               "--save-detections", str(tmp_path / "det.txt"), "--no-progress", "-q"])
+    assert rc == 1 and "the input broke mid-run" in capsys.readouterr().err
+    assert len(calls) == 6  # it did fail part-way, after rows were written
+    assert (tmp_path / "r.txt").read_text() == "an earlier run's results\n"  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "r.txt", "tiny.onnx"]

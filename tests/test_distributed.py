@@ -286,3 +286,42 @@ def test_global_ids_on_ray_match_in_process(local_ray) -> None:
     resumed.load_state_dict(state)
     assert resumed.links() == local.identities.links()
     assert [x["global_id"] for x in resumed.links()] == [1, 1]  # one person, two cameras
+
+
+def _people_scene(frames: int = 24):
+    """Three people with fixed looks, seen by two cameras in turn (6 frames each); person 2 is away for
+    frames 6-17 and comes back in cam1."""
+    looks = np.eye(6)[:3] + 0.1
+    for f in range(frames):
+        cam = "cam0" if (f // 6) % 2 == 0 else "cam1"
+        here = [p for p in range(3) if not (p == 2 and 6 <= f < 18)]
+        boxes = np.array([[10.0 + 60 * p + 2 * (f % 6), 20.0, 50.0 + 60 * p + 2 * (f % 6), 120.0] for p in here])
+        yield f, {cam: sv.Detections(xyxy=boxes, confidence=np.full(len(here), 0.9),
+                                     data={"embeddings": looks[here]})}
+
+
+def test_a_killed_registry_actor_is_restored_with_the_same_global_ids(local_ray) -> None:
+    """Snapshot + replay: killed two frames after a snapshot and again later, the ids are those of an
+    in-process registry that never died; so is the state it hands back."""
+    from deepsort_edge.streams.identities import IdentityRegistry
+
+    local = MultiStreamTracker(minimum_consecutive_frames=1, global_ids=IdentityRegistry(min_frames=2))
+    with RayMultiStreamTracker(num_workers=1, num_cpus=0.1, snapshot_every=3, minimum_consecutive_frames=1,
+                               global_ids=IdentityRegistry(min_frames=2)) as remote:
+        for f, dets in _people_scene():
+            if f in (5, 16):  # 5: two batches after the snapshot at 3; 16: after 15
+                ray.kill(remote._identities.handle)
+            clock = {s: f / 10 for s in dets}
+            want, got = local.update(dets, timestamps=clock), remote.update(dets, timestamps=clock)
+            for sid in dets:
+                np.testing.assert_array_equal(got[sid].data["global_id"], want[sid].data["global_id"],
+                                              err_msg=f"frame {f}")
+        assert remote.stats()["identity_restarts"] == 2
+        state = remote.identity_state_dict()
+    resumed = IdentityRegistry()
+    resumed.load_state_dict(state)
+    assert resumed.links() == local.identities.links()
+    # Person 2 comes back in cam1 with its id; cam1's tracks 1 and 2, alive through the frames cam0 saw
+    # those people, were taken out of their identities then (re-assigned: new ids 4 and 5).
+    assert [(x["stream"], x["track_id"], x["global_id"]) for x in resumed.links()] == [
+        ("cam0", 1, 1), ("cam0", 2, 2), ("cam0", 3, 3), ("cam1", 1, 4), ("cam1", 2, 5), ("cam1", 3, 3)]

@@ -315,3 +315,69 @@ def test_cli_global_ids_needs_frames(tmp_path, capsys) -> None:
     assert main(["track", str(tmp_path / "det.txt"), "-o", str(tmp_path / "out"), "--global-ids", "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("deepsort-edge track: error:") and "--global-ids needs frames" in err[0]
+
+
+def _fail_on_call(monkeypatch, n: int) -> None:
+    """``DeepSORTTracker.update_arrays`` raises on its ``n``-th call: a run that breaks part-way."""
+    original, calls = DeepSORTTracker.update_arrays, []
+
+    def breaking(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise RuntimeError("the input broke mid-run")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DeepSORTTracker, "update_arrays", breaking)
+
+
+def test_cli_global_ids_leaves_no_partial_results_when_a_run_fails(tmp_path, capsys, monkeypatch) -> None:
+    """A failure after some rows were written: no MOT file, no temporary file, no links table."""
+    from deepsort_edge.cli.__main__ import main
+
+    _camera_folder(tmp_path / "in", "camA", range(1, 5))
+    _camera_folder(tmp_path / "in", "camB", range(5, 9))
+    out = tmp_path / "out"
+    _fail_on_call(monkeypatch, 9)  # two cameras stepped together: frame 5 of camA
+    assert main(["track", str(tmp_path / "in"), "-o", str(out), "--global-ids", "--no-progress", "-q",
+                 "--minimum-consecutive-frames", "1"]) == 1
+    assert "the input broke mid-run" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == []
+
+
+def test_one_frame_of_new_tracks_is_decided_as_the_brute_force_optimum() -> None:
+    """Random small cases: the tracks a frame brings are linked as the best partial assignment found by
+    enumerating every one (a link costs its distance, leaving a track or an identity out costs half
+    the bound each), and the tracks left out get new ids in row order."""
+    import itertools
+
+    rng = np.random.default_rng(11)
+    limit = 0.5
+    decided = linked = 0
+    for _ in range(60):
+        n_ids, n_new = int(rng.integers(1, 5)), int(rng.integers(1, 4))
+        looks = rng.normal(size=(n_ids, 6))
+        reg = IdentityRegistry(min_frames=1, samples=0, link_threshold=limit)
+        reg.observe("cam0", np.arange(1, n_ids + 1), looks, time=0.0)  # identities 1..n_ids
+        new = looks[rng.integers(0, n_ids, n_new)] + rng.normal(scale=0.6, size=(n_new, 6))
+        got = reg.observe("cam1", np.arange(1, n_new + 1), new, time=5.0).tolist()
+        unit_new = new / np.linalg.norm(new, axis=1, keepdims=True)
+        unit_old = looks / np.linalg.norm(looks, axis=1, keepdims=True)
+        cost = 1.0 - unit_new @ unit_old.T
+        best, best_pairs = (n_new + n_ids) * limit / 2, ()
+        for k in range(1, min(n_new, n_ids) + 1):
+            for rows in itertools.combinations(range(n_new), k):
+                for cols in itertools.permutations(range(n_ids), k):
+                    pairs = cost[list(rows), list(cols)]
+                    total = pairs.sum() + (n_new + n_ids - 2 * k) * limit / 2
+                    if (pairs <= limit).all() and total < best - 1e-9:
+                        best, best_pairs = total, tuple(zip(rows, cols))
+        want, fresh = [0] * n_new, n_ids + 1
+        for r, c in best_pairs:
+            want[r] = c + 1
+        for r in range(n_new):
+            if not want[r]:
+                want[r], fresh = fresh, fresh + 1
+        assert got == want
+        decided += n_new
+        linked += len(best_pairs)
+    assert 0 < linked < decided  # both outcomes were exercised

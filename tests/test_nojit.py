@@ -21,7 +21,8 @@ TESTS = Path(__file__).resolve().parent
 def test_kernel_and_tracker_tests_pass_without_jit(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         *(str(TESTS / name) for name in ("test_kernels.py", "test_lap.py", "test_tracker.py")),
+         *(str(TESTS / name) for name in ("test_kernels.py", "test_lap.py", "test_tracker.py",
+                                          "test_registry_kernels.py")),
          # Explicit signatures reject wrong dtypes only when compiled.
          "-k", "not test_invalid_inputs_raise"],
         # Outside the repo, so the child imports the same deepsort_edge as this run.

@@ -223,6 +223,9 @@ def section_mot17(report: Report, args: argparse.Namespace, frames: list[bt.Fram
     variants["ema_default_gate"] = ("ema", wide)
     labels = {"gallery_default_gate": f"deepsort-edge gallery, appearance_gate_scale={wide['appearance_gate_scale']:g}",
               "ema_default_gate": f"deepsort-edge ema, appearance_gate_scale={wide['appearance_gate_scale']:g}"}
+    # Issue 18's appearance_adaptation (off by default): what it adds to that update (informational).
+    variants["ema_adaptation"] = ("ema", {**wide, "appearance_adaptation": "projection"})
+    labels["ema_adaptation"] = f"{labels['ema_default_gate']}, appearance_adaptation=projection"
     loops = {key: Loop(labels.get(key, f"deepsort-edge {key.replace('_', ' ')}")) for key in variants}
     loops["dsr"] = Loop(f"deep-sort-realtime nn_budget={settings.nn_budget}")
     dsr_args = [(*bt.dsr_inputs(f), f.embeddings) for f in frames]

@@ -24,7 +24,8 @@ Embeddings and data loading are ``tools/bench_quality.py``'s.
 
 Cost: per frame of MOT17-04 (default tracker, synthetic embeddings), the thread
 time of ``IdentityRegistry.observe`` with 10, 100 and 1,000 live identities
-(seeded in advance) beside the tracker's own ``update_arrays``.
+(seeded in advance) beside the tracker's own ``update_arrays``: medians of 5
+interleaved runs.
 
 Usage:
     python tools/bench_identities.py                  # all of it, ~4 min on 2 cores (embeddings cached)
@@ -247,35 +248,42 @@ def score_cameras(cams: list[Sequence], registry_kwargs: dict[str, Any] | None =
 
 
 # --------------------------------------------------------------------------- cost
-def registry_cost(seq: Sequence, live: tuple[int, ...] = (10, 100, 1000)) -> dict[str, float]:
-    """Milliseconds per frame (thread time): the default tracker's update on ``seq``, and the
-    registry's ``observe`` on its output with ``n`` identities kept live beside the sequence's own."""
+def registry_cost(seq: Sequence, live: tuple[int, ...] = (10, 100, 1000), repeats: int = 5) -> dict[str, float]:
+    """Milliseconds per frame (thread time, the median of ``repeats`` runs): the default tracker's update
+    on ``seq``, and the registry's ``observe`` on its output with ``n`` identities kept live beside the
+    sequence's own. The runs interleave (tracker, then each registry size), so a change in the
+    machine's load moves all of them alike."""
     from deepsort_edge import DeepSORTTracker
     from deepsort_edge.streams.identities import IdentityRegistry
 
-    tracker = DeepSORTTracker(frame_rate=seq.frame_rate).warmup()
     index, table = seq.detections.frame_index(), seq.detections.table
-    frames, spent = [], 0.0
+    inputs = []
     for frame in range(1, seq.num_frames + 1):
         rows = index.get(frame, slice(0, 0))
-        xyxy, emb = tlwh_to_xyxy(table[rows, 2:6]), seq.embeddings[rows]
-        start = time.thread_time()
-        ids = tracker.update_arrays(xyxy, table[rows, 6].astype(np.float32), emb)
-        spent += time.thread_time() - start
-        frames.append((frame, ids, emb))
-    out = {"tracker update": 1000 * spent / len(frames)}
+        inputs.append((frame, tlwh_to_xyxy(table[rows, 2:6]), table[rows, 6].astype(np.float32), seq.embeddings[rows]))
     rng = np.random.default_rng(0)
-    for n in live:
-        registry = IdentityRegistry()
-        # n people seen just before the sequence starts, in another camera: live, never linked (random looks).
-        crowd = rng.normal(size=(n, seq.embeddings.shape[1]))
-        for step in range(registry.settings.min_frames):
-            registry.observe("elsewhere", np.arange(n), crowd, time=-1.0 + 0.01 * step)
-        start = time.thread_time()
-        for frame, ids, emb in frames:
-            registry.observe("cam", ids, emb, time=frame / seq.frame_rate)
-        out[f"registry, {n} + {len(registry) - n} identities"] = 1000 * (time.thread_time() - start) / len(frames)
-    return out
+    # n people seen just before the sequence starts, in another camera: live, never linked (random looks).
+    crowds = {n: rng.normal(size=(n, seq.embeddings.shape[1])) for n in live}
+    runs: dict[str, list[float]] = {}
+    for _ in range(repeats):
+        tracker = DeepSORTTracker(frame_rate=seq.frame_rate).warmup()
+        frames, spent = [], 0.0
+        for frame, xyxy, scores, emb in inputs:
+            start = time.thread_time()
+            ids = tracker.update_arrays(xyxy, scores, emb)
+            spent += time.thread_time() - start
+            frames.append((frame, ids, emb))
+        runs.setdefault("tracker update", []).append(1000 * spent / len(frames))
+        for n, crowd in crowds.items():
+            registry = IdentityRegistry()
+            for step in range(registry.settings.min_frames):
+                registry.observe("elsewhere", np.arange(n), crowd, time=-1.0 + 0.01 * step)
+            start = time.thread_time()
+            for frame, ids, emb in frames:
+                registry.observe("cam", ids, emb, time=frame / seq.frame_rate)
+            label = f"registry, {n} + {len(registry) - n} identities"
+            runs.setdefault(label, []).append(1000 * (time.thread_time() - start) / len(frames))
+    return {label: float(np.median(values)) for label, values in runs.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -316,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_cost:
         mot17 = {s.name: s for s in sets["mot17-app"]}["MOT17-04-FRCNN"]
         cost = registry_cost(mot17)
-        parts += ["#### Cost per frame, MOT17-04 (1050 frames, ~45 detections a frame; thread time)", "",
+        parts += ["#### Cost per frame, MOT17-04 (1050 frames, ~45 detections a frame; thread time, median of 5 runs)",
+                  "",
                   md_table(["what", "ms / frame"], [[k, f"{v:.3f}"] for k, v in cost.items()]), ""]
         at_100 = next(v for k, v in cost.items() if k.startswith("registry, 100 "))
         checks.append(("registry per frame at 100 identities below a default tracker update",

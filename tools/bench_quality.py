@@ -118,6 +118,9 @@ ABLATION: dict[str, dict[str, Any]] = {
     "occluded_fraction=0.5": {"occluded_fraction": 0.5},
     "track_activation_threshold=0.5": {"track_activation_threshold": 0.5},
     "minimum_score=0.1": {"minimum_score": 0.1},
+    # Issue 18: appearance that adapts to the scene (off by default; docs/how-it-works.md).
+    "appearance_adaptation=gate": {"appearance_adaptation": "gate"},
+    "appearance_adaptation=projection": {"appearance_adaptation": "projection"},
 }
 # The default-selection grid (--select): what moved HOTA most in the ablation.
 GRID: dict[str, tuple[Any, ...]] = {

@@ -239,19 +239,28 @@ def _run(args: argparse.Namespace, detector: Any, extractor: Any, tracker: Any, 
     bar = progress_bar(total=source.num_frames or None, unit="frame", desc=name, file=sys.stderr,
                disable=True if args.no_progress else None, leave=False)
     start = time.perf_counter()
+    writers = [w for w in (writer, det_writer) if w is not None]
     try:
         stats = detect_and_track(source, detector, tracker, extractor, on_frame, live=live, progress=bar)
-    except OSError as exc:
-        raise InputError(f"writing failed: {exc.strerror or exc}") from None
+    except BaseException as exc:
+        for w in writers:
+            w.discard()  # no truncated results file: the output is complete or untouched
+        if isinstance(exc, OSError):
+            raise InputError(f"writing failed: {exc.strerror or exc}") from None
+        raise
     finally:
         bar.close()
         if video is not None:
             video.release()
         if args.show:
             cv2.destroyAllWindows()
-        for w in (writer, det_writer):
-            if w is not None:
-                w.close()
+    try:
+        for w in writers:
+            w.close()
+    except OSError as exc:  # a full disk often shows only here, when the buffer is flushed
+        for w in writers:
+            w.discard()
+        raise InputError(f"writing failed: {exc.strerror or exc}") from None
     elapsed = time.perf_counter() - start
     if args.interpolate:
         from deepsort_edge.tracking.interpolation import interpolate_gaps  # noqa: PLC0415

@@ -80,11 +80,20 @@ def run_global(args: argparse.Namespace, inputs: list[Any]) -> dict[str, Any]:
                     continue
                 frame, image = step
                 _track_frame(s, frame, image, extractor, registry, writers[s["name"]], spans)
+    except BaseException:
+        for w in writers.values():
+            w.discard()  # no truncated results files: the outputs are complete or untouched
+        raise
     finally:
         for s in streams:
             s["plan"].source.close()
+    try:
         for w in writers.values():
             w.close()
+    except OSError as exc:  # a full disk often shows only here, when the buffer is flushed
+        for w in writers.values():
+            w.discard()
+        raise InputError(f"-o/--output {out_dir}: writing failed ({exc.strerror or exc})") from None
     rows = sorted((stream, track, gid, span) for (stream, track, gid), span in spans.items())
     with (out_dir / LINKS_FILE).open("w", newline="", encoding="utf-8") as fh:
         table = csv.writer(fh)

@@ -12,6 +12,7 @@ Modules are named for their math:
 - ``cascade`` and ``lap``: the matching cascade and Jonker-Volgenant assignment;
 - ``half``: float16 gallery entries (as uint16 bits);
 - ``frame``: one whole tracker update in one call, built from the above;
+- ``registry``: the identity registry's per-frame work and decisions (global ids);
 - ``stale``: dropping cached kernels when any kernel source changed.
 
 Beside them, no kernels of their own: ``aot`` (loading the frame kernel

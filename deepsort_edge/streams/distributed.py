@@ -64,6 +64,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .identities import IdentityRegistry, tracker_observation
+from .identity_actor import IdentityActor, IdentityWorker
 from .multistream import (
     EmbedRequest,
     StreamError,
@@ -252,27 +253,6 @@ class _TrackerWorker:
         return {sid: tracker_observation(self.group.get(sid), ids, given) for sid, (ids, given) in requests.items()}
 
 
-class _IdentityWorker:
-    """Ray actor: the one ``IdentityRegistry`` of all streams (global ids)."""
-
-    def __init__(self, registry: IdentityRegistry) -> None:
-        # Rebuilt through its state: arrays Ray hands over are read-only views.
-        self.registry = IdentityRegistry()
-        self.registry.load_state_dict(registry.state_dict())
-
-    def ready(self) -> bool:
-        return True
-
-    def observe(self, batch: list[tuple[str, Any, float | None]]) -> dict[str, np.ndarray]:
-        return {sid: self.registry.observe_tracker(sid, observation, t) for sid, observation, t in batch}
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.registry.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.registry.load_state_dict(state)
-
-
 class _EmbedderWorker:
     """Ray actor: one feature extractor; embeds the crops of many streams in one batch."""
 
@@ -342,7 +322,9 @@ class RayMultiStreamTracker:
             usual cause: no live node has their ``num_cpus`` free).
         global_ids: as for ``MultiStreamTracker``: the registry runs in
             its own actor and gives the same ids as in-process; its state is
-            :meth:`identity_state_dict` (not restored when that actor dies).
+            :meth:`identity_state_dict`. When that actor dies it is restored
+            like a tracker actor (a snapshot every ``snapshot_every`` updates,
+            the batches since replayed): the ids stay the same.
         **tracker_kwargs: ``DeepSORTTracker`` settings for every stream.
 
     Actors are spread over the nodes (Ray's ``SPREAD`` strategy), so a lost
@@ -426,8 +408,10 @@ class RayMultiStreamTracker:
         self._workers = [self._new_worker() for _ in range(num_workers)]
         self._embedders = [self._new_embedder() for _ in range(num_embedders)] if self._embeds else []
         # The registry lives in its own actor, fed after every update (same ids as in-process).
-        self._identities = None if registry is None else _remote(ray, _IdentityWorker).options(
-            num_cpus=num_cpus).remote(registry)
+        if registry is not None:
+            self._identities = IdentityActor(
+                ray, lambda state, log: _remote(ray, IdentityWorker).options(num_cpus=num_cpus).remote(state, log),
+                registry, snapshot_every, max_restarts, self._kill)
         self._busy = {"workers": [0.0] * num_workers, "embedders": [0.0] * len(self._embedders)}
         self._crops = [0] * len(self._embedders)
         try:
@@ -438,7 +422,7 @@ class RayMultiStreamTracker:
             raise
 
     def _identity_actor(self) -> list[Any]:
-        return [self._identities] if self._identities is not None else []
+        return [self._identities.handle] if self._identities is not None else []
 
     def _wait(self, refs: Any, deadline: float, what: str) -> Any:
         """``ray.get(refs)`` until ``deadline``; past it a TimeoutError naming ``what``."""
@@ -521,7 +505,12 @@ class RayMultiStreamTracker:
         show_warnings(caught)
         results = {sid: with_ids(detections[sid], ids[sid]) for sid in detections if sid in ids}
         if self._identities is not None and results:
-            self._global_ids(results, timestamps, deadline)
+            try:
+                self._global_ids(results, timestamps, deadline)
+            except BaseException:
+                # The trackers applied this frame: the same input again completes it (ids from the registry).
+                self._unfinished = {sid: (digests[sid], ids[sid]) for sid in ids}
+                raise
         if errors:
             raise StreamError({sid: errors[sid] for sid in detections if sid in errors}, results)
         return results
@@ -536,8 +525,7 @@ class RayMultiStreamTracker:
         for part in self._wait(refs, max(deadline, time.monotonic() + 1.0), "tracker actors' observations"):
             seen.update(part)
         batch = [(sid, seen[sid], timestamps.get(sid) if timestamps is not None else None) for sid in results]
-        observed = self._wait(self._identities.observe.remote(batch), max(deadline, time.monotonic() + 1.0),
-                              "the identity registry actor")
+        observed = self._identities.observe(batch, max(deadline, time.monotonic() + 1.0))
         for sid, gids in observed.items():
             results[sid].data["global_id"] = gids
 
@@ -546,16 +534,14 @@ class RayMultiStreamTracker:
         self._check_open()
         if self._identities is None:
             raise ValueError("this RayMultiStreamTracker has no global ids (global_ids=False)")
-        return self._wait(self._identities.state_dict.remote(), time.monotonic() + self.timeout_s,
-                          "the identity registry actor")
+        return self._identities.state_dict(time.monotonic() + self.timeout_s)
 
     def load_identity_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the registry from :meth:`identity_state_dict` output (checked; unchanged if bad)."""
         self._check_open()
         if self._identities is None:
             raise ValueError("this RayMultiStreamTracker has no global ids (global_ids=False)")
-        self._wait(self._identities.load_state_dict.remote(state), time.monotonic() + self.timeout_s,
-                   "the identity registry actor")
+        self._identities.load_state_dict(state, time.monotonic() + self.timeout_s)
 
     def _gather(self, refs: Mapping[int, Any], deadline: float) -> tuple[dict[int, Any], set[int]]:
         """Results by actor index; the actors that died or did not answer by ``deadline`` in the set."""
@@ -813,10 +799,12 @@ class RayMultiStreamTracker:
         self._set_state(stream_id, state, seq)
 
     def stats(self) -> dict[str, Any]:
-        """Busy seconds per actor (time inside its methods), crops per embedder, updates, restarts."""
+        """Busy seconds per actor (time inside its methods), crops per embedder, updates, restarts (tracker
+        and embedder actors; the registry actor's apart)."""
         return {
             "updates": self._updates,
             "restarts": self.restarts,
+            "identity_restarts": self._identities.restarts if self._identities is not None else 0,
             "worker_busy_s": list(self._busy["workers"]),
             "embedder_busy_s": list(self._busy["embedders"]),
             "embedder_crops": list(self._crops),

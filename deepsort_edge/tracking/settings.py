@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 
 ON_INVALID_CHOICES = ("drop", "raise")
+# appearance_adaptation's values (deepsort_edge.appearance.adaptation implements them).
+ADAPTATION_MODES = ("none", "gate", "projection")
 
 
 def _number(
@@ -134,6 +136,12 @@ class TrackerSettings:
     camera_motion: str = _choice(
         "none", ("none", "affine"), "compensate camera motion from frames (optical flow + RANSAC affine)"
     )
+    appearance_adaptation: str = _choice(
+        "none", ADAPTATION_MODES,
+        "learn from the tracker's own matches: gate (calibrate appearance_threshold) or projection (also a "
+        "scene-specific LDA of the features, used when it separates held-back evidence better)",
+    )
+    adaptation_interval: int = _integer(50, 1, "frames between refits of appearance_adaptation")
     class_aware: bool = _flag(True, "a detection of another class_id never continues a track")
     use_appearance: bool | None = _flag(
         None, "None: use embeddings when a frame has them; True: require them; False: motion only", optional=True

@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from ..appearance.adaptation import PAIR_CAPACITY, STATE_ARRAYS, check_adaptation_state
 from .settings import TrackerSettings, preset_values
 from .settings import names as settings_names
 from .state_tracks import MAX_TRACKS, check_track_arrays
@@ -98,6 +99,7 @@ class CheckedState:
         frame_count: Frames tracked so far.
         next_id: The id the next confirmed track gets.
         embedding_dim: Embedding dimension held (0: none yet).
+        adaptation: The scene adapter's state (``appearance_adaptation``), or None.
     """
 
     settings: TrackerSettings
@@ -105,6 +107,7 @@ class CheckedState:
     frame_count: int
     next_id: int
     embedding_dim: int
+    adaptation: dict[str, Any] | None = None
 
 
 def check_settings(raw: object, version: int = 2) -> TrackerSettings:
@@ -153,7 +156,12 @@ def check_state(state: object) -> CheckedState:
         # Version 1 had no classes: every track was of one class.
         raw_tracks = {**raw_tracks, "class_id": np.zeros(len(raw_tracks["mean"]), dtype=np.int64)}
     tracks = _check_tracks(raw_tracks, gallery_size, embedding_dim, frame_count, next_id)
-    return CheckedState(settings, tracks, frame_count, next_id, embedding_dim)
+    adaptation = None
+    if "adaptation" in state:  # type: ignore[operator]
+        if settings.appearance_adaptation == "none":
+            raise ValueError("state field 'adaptation' is present, but the settings' appearance_adaptation is 'none'")
+        adaptation = check_adaptation_state(state["adaptation"], embedding_dim)  # type: ignore[index]
+    return CheckedState(settings, tracks, frame_count, next_id, embedding_dim, adaptation)
 
 
 def _check_header(state: object) -> tuple[TrackerSettings, int, int]:
@@ -166,7 +174,7 @@ def _check_header(state: object) -> tuple[TrackerSettings, int, int]:
             f"tracker state version {state.get('version')!r} is not supported "
             f"(this deepsort-edge reads version {STATE_VERSION})"
         )
-    _check_keys(state, _REQUIRED, "tracker state")
+    _check_keys(state, _REQUIRED + (("adaptation",) if "adaptation" in state else ()), "tracker state")
     return _declared_sizes(state)
 
 
@@ -235,8 +243,12 @@ def write_state_file(state: Mapping[str, Any], path: str | Path) -> Path:
         raise ValueError(f"{path} exists and is not a regular file; a state file replaces a file")
     meta = {k: state[k] for k in _REQUIRED if k != "tracks"}
     meta["written_by"] = f"deepsort-edge {__version__}"
-    text = json.dumps(meta, allow_nan=False, sort_keys=True)
     arrays = {name: np.ascontiguousarray(state["tracks"][name]) for name in _ARRAY_NAMES}
+    if "adaptation" in state:  # the scene adapter: its numbers in the header, its arrays as members
+        meta["adaptation"] = state["adaptation"]["numbers"]
+        arrays.update({_ADAPTATION_MEMBER + name: np.ascontiguousarray(value)
+                       for name, value in state["adaptation"]["arrays"].items()})
+    text = json.dumps(meta, allow_nan=False, sort_keys=True)
     # A fresh name beside the target, then a rename: readers never see half a file.
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
@@ -290,6 +302,10 @@ def read_state_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> dic
                 shape = (gallery_size, embedding_dim) if name == "gallery" else TRACK_FIELDS[name][1]
                 integer = name != "gallery" and np.issubdtype(TRACK_FIELDS[name][0], np.integer)
                 arrays[name] = _read_member(archive, members[name], path, count, shape, integer)
+            if "adaptation" in header:
+                header["adaptation"] = _read_adaptation(archive, members, path, header["adaptation"], embedding_dim)
+            elif any(name.startswith(_ADAPTATION_MEMBER) for name in members):
+                raise ValueError("holds scene-adaptation arrays but no 'adaptation' header")
     except ValueError as exc:
         message = str(exc)
         raise ValueError(message if message.startswith(str(path)) else f"{path}: {message}") from None
@@ -301,6 +317,34 @@ def read_state_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> dic
     return {**header, "tracks": arrays}
 
 
+_ADAPTATION_MEMBER = "adaptation_"
+
+
+def _read_adaptation(
+    archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], path: Path, numbers: object, embedding_dim: int
+) -> dict[str, Any]:
+    """The scene adapter's arrays, their shapes fixed by its header numbers (checked first)."""
+    if not isinstance(numbers, dict):
+        raise ValueError("header field 'adaptation' must be a JSON object")
+    sizes = {"C": PAIR_CAPACITY}
+    for axis, name in (("W", "width"), ("K", "dims")):
+        value = numbers.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= max(embedding_dim, 0):
+            raise ValueError(f"header field 'adaptation.{name}' must be an integer in [0, {embedding_dim}]")
+        sizes[axis] = value
+    arrays: dict[str, np.ndarray] = {}
+    for name, axes in STATE_ARRAYS.items():  # "average_ids" before "averages": it fixes N
+        info = members.get(_ADAPTATION_MEMBER + name)
+        if info is None:
+            raise ValueError(f"lacks member {_ADAPTATION_MEMBER + name!r}")
+        count = None if axes[0] == "N" and "N" not in sizes else sizes[axes[0]]
+        arrays[name] = _read_member(archive, info, path, count, tuple(sizes[a] for a in axes[1:]),
+                                    name == "average_ids" or name.endswith("_keys"))
+        if name == "average_ids":
+            sizes["N"] = arrays[name].shape[0]
+    return {"numbers": numbers, "arrays": arrays}
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
 
@@ -310,7 +354,10 @@ def _members(archive: zipfile.ZipFile, path: Path, max_bytes: int) -> dict[str, 
     members: dict[str, zipfile.ZipInfo] = {}
     for info in archive.infolist():
         name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-        if name not in ("meta", *_ARRAY_NAMES) or name in members:
+        known = name in ("meta", *_ARRAY_NAMES) or (
+            name.startswith(_ADAPTATION_MEMBER) and name[len(_ADAPTATION_MEMBER):] in STATE_ARRAYS
+        )
+        if not known or name in members:
             raise ValueError(f"{path}: unexpected member {info.filename!r} in a tracker state file")
         members[name] = info
     missing = [n for n in ("meta", *_ARRAY_NAMES) if n not in members]

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from ..appearance.adaptation import SceneAdapter
 from ..kernels.gallery import METRIC_COSINE, METRIC_EUCLIDEAN
 from ..kernels.aot import frame_kernel
 from ..kernels.frame import FrameSettings
@@ -55,7 +56,7 @@ _IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 track_frame = frame_kernel("float32")
 track_frame_float16 = frame_kernel("float16")
 # Settings that shape the track store: they change only while it holds no track.
-_STORE_SHAPING = ("appearance_mode", "nn_budget", "gallery_dtype")
+_STORE_SHAPING = ("appearance_mode", "nn_budget", "gallery_dtype", "appearance_adaptation")
 # warnings.warn's stacklevel from kept_rows in _commit to the caller of update/commit.
 _USER_STACKLEVEL = 4
 
@@ -302,6 +303,10 @@ class DeepSORTTracker:
                 self._store.next_id = next_id
             if new.camera_motion != old.camera_motion:
                 self._camera = _camera_estimator(new.camera_motion)
+            if reshaped:
+                self._adapter = _scene_adapter(new)
+            elif self._adapter is not None:  # evidence and the space in use are kept
+                self._adapter.interval, self._adapter.momentum = new.adaptation_interval, new.ema_momentum
         return self
 
     def reset(self) -> None:
@@ -310,6 +315,7 @@ class DeepSORTTracker:
         self.frame_count = 0
         self._epoch += 1
         self._camera = _camera_estimator(self.camera_motion)
+        self._adapter = _scene_adapter(self._settings)
 
     def warmup(self) -> DeepSORTTracker:
         """Compile (or load from cache) every kernel a frame can need, now rather than on the first frame.
@@ -577,7 +583,12 @@ class DeepSORTTracker:
         affine = self._camera.estimate(frame) if self._camera is not None and frame is not None else None
         kept = prepared._kept
         classes = prepared._classes
+        adapter, raw = self._adapter, None
+        if adapter is not None and arrays.embeddings is not None:
+            raw, projected = adapter.before_frame(arrays.embeddings)
+            arrays = DetectionArrays(arrays.xyxy, arrays.scores, projected)
         ids, boxes, problems, unit = self._run_kernel(arrays, classes, affine, kept is None, prepared._frame_shape)
+        tracked = arrays
         if ids is None:
             # The kernel found bad rows and changed nothing: drop them (or raise) and track the rest.
             kept = kept_rows(problems, self.on_invalid, stacklevel=_USER_STACKLEVEL)
@@ -586,6 +597,9 @@ class DeepSORTTracker:
             )
             classes = classes[kept]
             ids, boxes, _, _ = self._run_kernel(clean, classes, affine, False, None)
+            tracked, raw = clean, None if raw is None else raw[kept]
+        if raw is not None:
+            adapter.after_frame(ids, tracked.xyxy, raw, self._store)
         self.frame_count += 1
         self._epoch += 1
         if kept is None:
@@ -629,7 +643,8 @@ class DeepSORTTracker:
             arrays.xyxy, arrays.scores, embeddings, use_embeddings, np.ascontiguousarray(classes),
             _IDENTITY if affine is None else np.ascontiguousarray(affine, dtype=np.float64), affine is not None,
             check, width, height, MAX_COORDINATE, problems, unit,
-            self._frame_settings, ids, boxes, True,
+            self._frame_settings if self._adapter is None else self._adapter.frame_settings(self._frame_settings),
+            ids, boxes, True,
         )
         if not done:
             if first_embeddings:
@@ -698,6 +713,7 @@ class DeepSORTTracker:
             "next_id": self._store.next_id,
             "embedding_dim": self._store.embedding_dim,
             "tracks": self._store.to_arrays(),
+            **({} if self._adapter is None else {"adaptation": self._adapter.state_dict()}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -723,6 +739,8 @@ class DeepSORTTracker:
         self._store = store
         store.next_id = checked.next_id
         self.frame_count = checked.frame_count
+        if checked.adaptation is not None:
+            self._adapter.load_state_dict(checked.adaptation)  # type: ignore[union-attr]
 
     def save(self, path: str | Path) -> Path:
         """Write the tracker's state to a file (pickle-free ``.npz``, versioned).
@@ -837,6 +855,12 @@ def _setting_property(name: str) -> property:
 for _name in setting_names():
     setattr(DeepSORTTracker, _name, _setting_property(_name))
 del _name
+
+
+def _scene_adapter(settings: TrackerSettings) -> SceneAdapter | None:
+    if settings.appearance_adaptation == "none":
+        return None
+    return SceneAdapter(settings.appearance_adaptation, settings.adaptation_interval, settings.ema_momentum)
 
 
 def _camera_estimator(camera_motion: str) -> Any:

@@ -1,0 +1,536 @@
+"""Appearance that adapts to the scene (issue 18): a gate and a projection learned from the tracker's own evidence.
+
+A fixed appearance threshold on raw features wastes what a generic model
+(an ImageNet classifier) knows about identity: its distances between
+different people of one scene are small and scene-dependent. This module
+collects, while tracking, pairs of features that are surely of one person
+and pairs surely of two, and learns from them:
+
+* **Evidence** (:meth:`SceneAdapter.after_frame`). Same person: the raw
+  feature of a detection that continued a confirmed track, against that
+  track's running average of raw features, when the detection overlaps no
+  other detection (IoU below :data:`ISOLATION_IOU`: the match was
+  unambiguous). Different people: that detection against the running
+  average of the nearest *other* confirmed track matched in the same frame
+  (two tracks seen at once are two people). Both kinds go to ring buffers of
+  :data:`PAIR_CAPACITY` pairs: memory and cost are bounded, and the parity
+  of a pair's track id splits the evidence into a fitting half and a
+  held-back half of other people.
+* **Projection** (``appearance_adaptation="projection"``). Every
+  ``adaptation_interval`` frames, from the fitting half: centre on the
+  evidence mean, reduce to :data:`PCA_DIMS` principal directions, and solve
+  the regularised LDA problem ``S_b v = l (S_w + r I) v`` with the scatter of
+  same-person differences as ``S_w`` and that of different-person
+  differences as ``S_b``; the top :data:`PROJECTION_DIMS` directions form
+  ``W``. A feature ``x`` becomes ``unit((x - mean) @ W)``, written into the
+  first columns of a zero row of the original width, so the tracker's
+  stored embeddings keep their shape. Self-check: the projection is used only
+  when it separates the held-back half better (ROC AUC higher by
+  :data:`SELF_CHECK_MARGIN`) than the raw features, so a model that already
+  separates people (a ReID model) is left alone.
+* **Gate** (``"gate"``, and ``"projection"`` while the projection is in
+  use). The appearance threshold is the distance that minimises ``missed
+  same-person pairs + FALSE_MATCH_COST x accepted different-person pairs``
+  on the held-back half (in the space in use), clipped to a safe range; the
+  fixed ``appearance_threshold`` holds until :data:`MIN_PAIRS` pairs of each
+  kind are in, and in ``"projection"`` mode on raw features (a raw-space
+  calibration measured worse for OSNet, docs/how-it-works.md).
+
+When the projection changes, the stored embeddings of confirmed tracks are
+rebuilt from their raw running averages (kept here), so detections and
+tracks are always compared in one space; tentative tracks' (matched by IoU
+alone) are mapped back through ``W``'s pseudo-inverse. Off by default:
+docs/how-it-works.md has the measurements (it is not stable enough across
+neighbouring settings, and costs several times a default update).
+
+Example:
+    >>> import numpy as np
+    >>> same = np.array([0.05, 0.1, 0.12, 0.2]); different = np.array([0.3, 0.4, 0.45, 0.6])
+    >>> round(calibrated_threshold(same, different, 0.0, 2.0), 3)
+    0.25
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..kernels.frame import FrameSettings
+from ..tracking.boxes import iou_matrix
+from ..tracking.settings import ADAPTATION_MODES
+
+__all__ = [
+    "ADAPTATION_MODES", "PairBuffer", "SceneAdapter", "calibrated_threshold", "cosine_distances", "fit_projection",
+    "roc_auc",
+]
+
+PAIR_CAPACITY = 1024  # pairs of each kind kept
+MIN_PAIRS = 200  # pairs of each kind before anything changes
+ISOLATION_IOU = 0.3  # a same-person pair needs a detection overlapping no other one more than this
+PCA_DIMS = 64
+PROJECTION_DIMS = 48  # 16 measured worse on MOT17 (strangers come closer in fewer dimensions)
+RIDGE = 0.1  # S_w + RIDGE * mean eigenvalue of S_w: a scene gives few independent people
+SELF_CHECK_MARGIN = 0.01
+EVIDENCE_EVERY = 1  # take evidence every this many frames (3: a third of its cost, quality unchanged within noise)
+FALSE_MATCH_COST = 1.0  # an accepted stranger costs this many missed same-person matches
+RAW_THRESHOLD_RANGE = (0.1, 0.5)
+PROJECTED_THRESHOLD_RANGE = (0.1, 1.0)
+_PCA_ROWS = 512  # evidence rows the principal directions are computed from
+
+
+def cosine_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``1 - a_i . b_i`` of unit rows ``(N, D)`` -> ``(N,)`` float64."""
+    return 1.0 - np.einsum("ij,ij->i", np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+
+
+def roc_auc(same: np.ndarray, different: np.ndarray) -> float:
+    """Probability that a different-person distance exceeds a same-person one (ties count half).
+
+    Example:
+        >>> roc_auc(np.array([0.1, 0.2]), np.array([0.15, 0.3]))
+        0.75
+    """
+    same = np.sort(np.asarray(same, dtype=np.float64))
+    different = np.asarray(different, dtype=np.float64)
+    if not same.size or not different.size:
+        raise ValueError("roc_auc needs at least one distance of each kind")
+    below = np.searchsorted(same, different, side="left")
+    ties = np.searchsorted(same, different, side="right") - below
+    return float((below + 0.5 * ties).sum() / (same.size * different.size))
+
+
+def calibrated_threshold(
+    same: np.ndarray, different: np.ndarray, low: float, high: float, false_match_cost: float = FALSE_MATCH_COST
+) -> float:
+    """The distance threshold with the fewest weighted errors, clipped to ``[low, high]``.
+
+    Errors at threshold ``t`` (a pair matches when its distance is <= t):
+    ``P(same > t) + false_match_cost * P(different <= t)``, each a fraction
+    of its kind. Of the candidate cuts (every observed distance, and 0), the
+    best is taken; the threshold is the midpoint between it and the next
+    larger observed distance, so it does not sit on a sample.
+    """
+    same = np.sort(np.asarray(same, dtype=np.float64))
+    different = np.sort(np.asarray(different, dtype=np.float64))
+    if not same.size or not different.size:
+        raise ValueError("calibrated_threshold needs at least one distance of each kind")
+    cuts = np.unique(np.concatenate([[0.0], same, different]))
+    missed = 1.0 - np.searchsorted(same, cuts, side="right") / same.size
+    accepted = np.searchsorted(different, cuts, side="right") / different.size
+    best = int(np.argmin(missed + false_match_cost * accepted))
+    threshold = cuts[best] if best + 1 == cuts.size else 0.5 * (cuts[best] + cuts[best + 1])
+    return float(min(max(threshold, low), high))
+
+
+def fit_projection(
+    same_a: np.ndarray,
+    same_b: np.ndarray,
+    different_a: np.ndarray,
+    different_b: np.ndarray,
+    dims: int = PROJECTION_DIMS,
+    pca_dims: int = PCA_DIMS,
+    ridge: float = RIDGE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Regularised LDA of pair differences: ``(mean (D,), W (D, dims))`` float64.
+
+    ``W`` holds the directions ``v`` of largest ``v' S_b v / v' (S_w + r I) v``
+    (``S_w``, ``S_b``: the scatter of same- and different-person differences,
+    within the ``pca_dims`` principal directions of the centred evidence; ``r``:
+    ``ridge`` times the mean eigenvalue of ``S_w``), scaled so that
+    ``W' (S_w + r I) W = I``. Fewer columns when the evidence spans fewer dimensions.
+    """
+    rows = np.concatenate([same_a, same_b, different_a, different_b]).astype(np.float64)
+    mean = rows.mean(axis=0)
+    sample = rows[:: max(1, rows.shape[0] // _PCA_ROWS)] - mean
+    # The leading principal directions by a seeded randomized range finder with one power
+    # step: two thin products and a thin QR, no D x D or rows x rows eigenproblem.
+    width = min(pca_dims, *sample.shape)
+    probe = np.random.default_rng(0).standard_normal((sample.shape[1], width))
+    basis, _ = np.linalg.qr(sample.T @ (sample @ probe))  # (D, r), orthonormal columns
+    within_d = (np.asarray(same_a, np.float64) - same_b) @ basis
+    between_d = (np.asarray(different_a, np.float64) - different_b) @ basis
+    within = within_d.T @ within_d / within_d.shape[0]
+    between = between_d.T @ between_d / between_d.shape[0]
+    within += ridge * np.trace(within) / within.shape[0] * np.eye(within.shape[0])
+    # S_b v = l S_w v through the Cholesky factor of S_w (no explicit inverse).
+    factor = np.linalg.cholesky(within)
+    half = np.linalg.solve(factor, between)
+    symmetric = np.linalg.solve(factor, half.T)
+    values, vectors = np.linalg.eigh(0.5 * (symmetric + symmetric.T))
+    top = vectors[:, ::-1][:, :dims]
+    directions = np.linalg.solve(factor.T, top)  # v = L^-T u: v' S_w v = 1
+    return mean, basis @ directions
+
+
+class PairBuffer:
+    """A ring buffer of feature pairs ``(a_i, b_i)`` with a key each: the last ``capacity`` pairs pushed.
+
+    :meth:`halves` splits the pairs by the parity of their key (a track id), so
+    the held-back half is of other people than the fitting half.
+    """
+
+    def __init__(self, capacity: int = PAIR_CAPACITY) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.a = np.zeros((capacity, 0), dtype=np.float32)
+        self.b = np.zeros((capacity, 0), dtype=np.float32)
+        self.keys = np.zeros(capacity, dtype=np.int64)
+        self.total = 0
+
+    def __len__(self) -> int:
+        return min(self.total, self.capacity)
+
+    def push(self, a: np.ndarray, b: np.ndarray, keys: np.ndarray) -> None:
+        """Add the pairs ``(a[i], b[i])`` (``(N, D)`` each) keyed ``keys[i]``, the oldest ones making room."""
+        if not len(a):
+            return
+        if self.a.shape[1] != a.shape[1]:
+            self.a = np.zeros((self.capacity, a.shape[1]), dtype=np.float32)
+            self.b = np.zeros_like(self.a)
+            self.total = 0
+        slots = (self.total + np.arange(len(a))) % self.capacity
+        self.a[slots] = a
+        self.b[slots] = b
+        self.keys[slots] = keys
+        self.total += len(a)
+
+    def halves(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """``((a, b) of even keys, (a, b) of odd keys)`` among the filled slots."""
+        n = len(self)
+        odd = (self.keys[:n] % 2).astype(bool)
+        return (self.a[:n][~odd], self.b[:n][~odd]), (self.a[:n][odd], self.b[:n][odd])
+
+
+class SceneAdapter:
+    """Evidence, calibrated gate and projection of one tracker (see the module docstring).
+
+    Args:
+        mode: ``"gate"`` (calibrate the threshold on raw features) or
+            ``"projection"`` (also learn the projection, used when it passes the self-check).
+        interval: frames between refits.
+        momentum: weight of the old value in a track's running average of raw features.
+    """
+
+    def __init__(self, mode: str, interval: int, momentum: float) -> None:
+        if mode not in ADAPTATION_MODES[1:]:
+            raise ValueError(f"mode must be one of {ADAPTATION_MODES[1:]}, got {mode!r}")
+        self.mode = mode
+        self.interval = interval
+        self.momentum = momentum
+        self.same = PairBuffer()
+        self.different = PairBuffer()
+        # Running averages of raw unit features, by track id (ascending: ids only grow).
+        self.average_ids = np.zeros(0, dtype=np.int64)
+        self.averages = np.zeros((0, 0), dtype=np.float32)
+        self.mean: np.ndarray | None = None  # projection in use (None: raw features)
+        self.weights: np.ndarray | None = None
+        self.threshold: float | None = None  # calibrated threshold (None: the fixed one)
+        self.frames = 0
+        self.separation: tuple[float, float] | None = None  # the last self-check: held-back ROC AUC raw, projected
+        self._offset: np.ndarray | None = None
+
+    def _use(self, mean: np.ndarray | None, weights: np.ndarray | None) -> None:
+        """Project with ``(mean, weights)`` from now on (None: raw features)."""
+        self.mean = None if weights is None else np.asarray(mean, dtype=np.float32)
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
+        self._offset = None if weights is None else self.mean @ self.weights
+
+    # ------------------------------------------------------------------ per frame
+    def project(self, unit: np.ndarray) -> np.ndarray:
+        """``(N, D)`` unit raw features in the space in use (the input itself while that is raw)."""
+        if self.weights is None:
+            return unit
+        z = unit @ self.weights - self._offset  # (x - mean) W without an (N, D) temporary
+        norms = np.linalg.norm(z, axis=1, keepdims=True)
+        out = np.zeros(unit.shape, dtype=np.float32)
+        out[:, : z.shape[1]] = z / np.maximum(norms, 1e-12)
+        out[norms[:, 0] <= 1e-12, 0] = 1.0  # a feature at the scene mean: any unit vector
+        return out
+
+    def before_frame(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(raw unit rows, rows for the kernel)``; rows that are not finite and non-zero pass as given."""
+        raw = np.asarray(embeddings, dtype=np.float32)
+        norms = np.linalg.norm(raw, axis=1)
+        good = np.isfinite(norms) & (norms > 0)
+        unit = raw.copy()
+        unit[good] /= norms[good, None]
+        if self.weights is None:
+            return unit, unit
+        out = unit.copy()
+        out[good] = self.project(unit[good])
+        return unit, out
+
+    def frame_settings(self, settings: tuple) -> tuple:
+        """The frame kernel's settings with the calibrated threshold (unchanged before calibration)."""
+        if self.threshold is None:
+            return settings
+        out = list(settings)
+        out[_THRESHOLD_FIELD] = self.threshold
+        return tuple(out)
+
+    def after_frame(self, ids: np.ndarray, xyxy: np.ndarray, unit: np.ndarray, store: Any) -> None:
+        """Take this frame's evidence (``ids`` from the kernel, the rows' boxes and raw unit features).
+
+        Evidence is taken every :data:`EVIDENCE_EVERY` frames (a sample of the
+        video is as good and costs that many times less); refits every ``interval``.
+        """
+        self.frames += 1
+        if self.frames % EVIDENCE_EVERY == 0:
+            rows = np.flatnonzero(ids > 0)
+            if rows.size:
+                self._evidence(ids[rows], xyxy, rows, unit[rows])
+        if self.frames % self.interval == 0:
+            self.refit(store)
+
+    def _slots(self, track_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``track_ids`` in the running averages, and which ids have one."""
+        at = np.searchsorted(self.average_ids, track_ids)
+        if not self.average_ids.size:
+            return at, np.zeros(track_ids.size, dtype=bool)
+        at = np.minimum(at, self.average_ids.size - 1)
+        return at, self.average_ids[at] == track_ids
+
+    def _evidence(self, track_ids: np.ndarray, xyxy: np.ndarray, rows: np.ndarray, features: np.ndarray) -> None:
+        at, known = self._slots(track_ids)
+        if known.any():
+            previous = self.averages[at] if self.averages.shape[1] == features.shape[1] else features
+            overlap = iou_matrix(xyxy[rows], xyxy)
+            overlap[np.arange(rows.size), rows] = 0.0
+            same = known & (overlap.max(axis=1) < ISOLATION_IOU)
+            self.same.push(features[same], previous[same], track_ids[same])
+            if known.sum() >= 2:
+                centres = 0.5 * (xyxy[rows, :2] + xyxy[rows, 2:])
+                gaps = ((centres[:, None] - centres[None]) ** 2).sum(axis=2)
+                gaps[:, ~known] = np.inf
+                np.fill_diagonal(gaps, np.inf)
+                nearest = gaps.argmin(axis=1)
+                valid = known & np.isfinite(gaps[np.arange(rows.size), nearest])
+                self.different.push(features[valid], previous[nearest[valid]], track_ids[valid])
+            m = self.momentum
+            slots = at[known]
+            blend = m * self.averages[slots] + (1.0 - m) * features[known]
+            self.averages[slots] = blend / np.maximum(np.linalg.norm(blend, axis=1, keepdims=True), 1e-12)
+        if not known.all():
+            fresh = ~known
+            ids = np.concatenate([self.average_ids, track_ids[fresh]])
+            width = features.shape[1]
+            old = self.averages if self.averages.shape[1] == width else np.zeros((0, width), dtype=np.float32)
+            stacked = np.concatenate([old, features[fresh]])
+            order = np.argsort(ids, kind="stable")
+            self.average_ids, self.averages = ids[order], stacked[order]
+
+    def _average(self, track_id: int) -> np.ndarray | None:
+        at, known = self._slots(np.array([track_id], dtype=np.int64))
+        return self.averages[at[0]] if known[0] else None
+
+    # ------------------------------------------------------------------ refits
+    def refit(self, store: Any) -> None:
+        """Recalibrate from the evidence so far (and re-express stored embeddings if the space changed)."""
+        alive = np.isin(self.average_ids, store.track_id[store.order])
+        self.average_ids, self.averages = self.average_ids[alive], self.averages[alive]
+        if len(self.same) < MIN_PAIRS or len(self.different) < MIN_PAIRS:
+            return
+        (same_fit, same_held), (different_fit, different_held) = self.same.halves(), self.different.halves()
+        if min(len(same_fit[0]), len(same_held[0]), len(different_fit[0]), len(different_held[0])) < MIN_PAIRS // 4:
+            return  # one half holds too few people's pairs yet
+        same_d = cosine_distances(*same_held)
+        different_d = cosine_distances(*different_held)
+        mean = weights = None
+        width = same_fit[0].shape[1]
+        if self.mode == "projection" and width > PROJECTION_DIMS:
+            mean, weights = fit_projection(*same_fit, *different_fit, PROJECTION_DIMS, PCA_DIMS, RIDGE)
+            candidate = _Projected(mean, weights)
+            same_p = cosine_distances(candidate(same_held[0]), candidate(same_held[1]))
+            different_p = cosine_distances(candidate(different_held[0]), candidate(different_held[1]))
+            self.separation = (roc_auc(same_d, different_d), roc_auc(same_p, different_p))
+            if self.separation[1] > self.separation[0] + SELF_CHECK_MARGIN:
+                same_d, different_d = same_p, different_p
+            else:
+                mean = weights = None
+        if weights is not None:
+            self.threshold = calibrated_threshold(same_d, different_d, *PROJECTED_THRESHOLD_RANGE, FALSE_MATCH_COST)
+        elif self.mode == "gate":
+            self.threshold = calibrated_threshold(same_d, different_d, *RAW_THRESHOLD_RANGE, FALSE_MATCH_COST)
+        else:  # projection mode on raw features: the fixed threshold (raw calibration did not help)
+            self.threshold = None
+        if weights is not None or self.weights is not None:
+            self._reexpress(store, mean, weights)
+
+    def _reexpress(self, store: Any, mean: np.ndarray | None, weights: np.ndarray | None) -> None:
+        """Move stored embeddings from the old space to the new one."""
+        old = _Projected(self.mean, self.weights) if self.weights is not None else None
+        self._use(mean, weights)
+        order = store.order
+        if not order.size or not store.embedding_dim:
+            return
+        gallery = store.gallery_float32(order)  # (n, size, D)
+        shape = gallery.shape
+        flat = gallery.reshape(-1, shape[2])
+        filled = np.linalg.norm(flat, axis=1) > 0
+        raw = flat.copy()
+        if old is not None:
+            raw[filled] = old.inverse(flat[filled])
+        raw = _unit_rows(raw)
+        new = np.zeros_like(flat)
+        new[filled] = self.project(raw[filled])
+        new = new.reshape(shape)
+        # Confirmed tracks: their newest stored row from the exact raw running average.
+        newest = (store.gallery_head[order] - 1) % shape[1]
+        for i, t in enumerate(store.track_id[order].tolist()):
+            average = self._average(t)
+            if average is not None and store.gallery_count[order[i]] > 0:
+                new[i, newest[i]] = self.project(average[None])[0]
+        if store.gallery_storage == np.uint16:
+            store.gallery[order] = new.astype(np.float16).view(np.uint16)
+        else:
+            store.gallery[order] = new
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: ``numbers`` (plain ints and floats) and ``arrays`` (see :data:`STATE_ARRAYS`)."""
+        ids = self.average_ids
+        width = max(self.same.a.shape[1], self.different.a.shape[1], self.averages.shape[1])
+        for buffer in (self.same, self.different):
+            if buffer.a.shape[1] != width:  # still empty while the other kind filled: give it the width
+                buffer.a = np.zeros((buffer.capacity, width), dtype=np.float32)
+                buffer.b = np.zeros_like(buffer.a)
+        weights = np.zeros((width, 0), dtype=np.float32) if self.weights is None else self.weights
+        numbers = {
+            "frames": self.frames, "threshold": -1.0 if self.threshold is None else self.threshold,
+            "same_total": self.same.total, "different_total": self.different.total,
+            "width": width, "dims": int(weights.shape[1]),
+        }
+        arrays = {
+            "same_a": self.same.a, "same_b": self.same.b, "different_a": self.different.a,
+            "different_b": self.different.b, "same_keys": self.same.keys, "different_keys": self.different.keys,
+            "average_ids": ids,
+            "averages": self.averages if ids.size else np.zeros((0, width), dtype=np.float32),
+            "mean": np.zeros(width, dtype=np.float32) if self.mean is None else self.mean,
+            "weights": weights,
+        }
+        return {"numbers": numbers, "arrays": {k: np.array(v, copy=True) for k, v in arrays.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` that passed :func:`check_adaptation_state`."""
+        numbers, arrays = state["numbers"], state["arrays"]
+        self.frames = int(numbers["frames"])
+        self.threshold = None if numbers["threshold"] < 0 else float(numbers["threshold"])
+        for buffer, name in ((self.same, "same"), (self.different, "different")):
+            buffer.a = np.array(arrays[f"{name}_a"], dtype=np.float32)
+            buffer.b = np.array(arrays[f"{name}_b"], dtype=np.float32)
+            buffer.keys = np.array(arrays[f"{name}_keys"], dtype=np.int64)
+            buffer.total = int(numbers[f"{name}_total"])
+        self.average_ids = np.array(arrays["average_ids"], dtype=np.int64)
+        self.averages = np.array(arrays["averages"], dtype=np.float32)
+        weights = np.array(arrays["weights"], dtype=np.float32)
+        self._use(np.array(arrays["mean"], dtype=np.float32), weights if weights.size else None)
+
+
+# A saved adapter: these arrays, with (rows, columns) from its numbers: "C" pairs, "W" width,
+# "N" tracks with a running average, "K" projection columns.
+STATE_ARRAYS: dict[str, tuple[str, ...]] = {
+    "same_a": ("C", "W"), "same_b": ("C", "W"), "different_a": ("C", "W"), "different_b": ("C", "W"),
+    "same_keys": ("C",), "different_keys": ("C",),
+    "average_ids": ("N",), "averages": ("N", "W"), "mean": ("W",), "weights": ("W", "K"),
+}
+STATE_NUMBERS = ("frames", "threshold", "same_total", "different_total", "width", "dims")
+
+
+def check_adaptation_state(state: object, embedding_dim: int) -> dict[str, Any]:
+    """Check a :meth:`SceneAdapter.state_dict` from an untrusted source; ValueError naming the first bad field.
+
+    Shapes must agree with the numbers (and the width with ``embedding_dim``,
+    or be 0 before any evidence); stored features must be finite with norms
+    at most 1 (unit rows, or zero rows of unfilled slots); ids positive and
+    distinct; the threshold -1 (not calibrated) or in [0, 2].
+    """
+    if not isinstance(state, dict) or set(state) != {"numbers", "arrays"}:
+        raise ValueError("state field 'adaptation' must hold 'numbers' and 'arrays'")
+    numbers, arrays = state["numbers"], state["arrays"]
+    if not isinstance(numbers, dict) or set(numbers) != set(STATE_NUMBERS):
+        raise ValueError(f"state field 'adaptation.numbers' must hold exactly {list(STATE_NUMBERS)}")
+    if not isinstance(arrays, dict) or set(arrays) != set(STATE_ARRAYS):
+        raise ValueError(f"state field 'adaptation.arrays' must hold exactly {list(STATE_ARRAYS)}")
+    checked: dict[str, Any] = {}
+    for name in STATE_NUMBERS:
+        value = numbers[name]
+        if name == "threshold":
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+                value == -1 or 0 <= value <= 2
+            ):
+                raise ValueError(f"state field 'adaptation.threshold' must be -1 or in [0, 2], got {value!r}")
+            checked[name] = float(value)
+        elif isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2**62:
+            raise ValueError(f"state field 'adaptation.{name}' must be an integer in [0, 2**62), got {value!r}")
+        else:
+            checked[name] = int(value)
+    width, dims = checked["width"], checked["dims"]
+    if width not in (0, embedding_dim) or dims > width:
+        raise ValueError(
+            f"state field 'adaptation.width' must be 0 or embedding_dim ({embedding_dim}) and at least dims, "
+            f"got {width} (dims {dims})"
+        )
+    sizes = {"C": PAIR_CAPACITY, "W": width, "K": dims}
+    out: dict[str, np.ndarray] = {}
+    for name, axes in STATE_ARRAYS.items():
+        try:
+            array = np.asarray(arrays[name])
+        except Exception:
+            raise ValueError(f"state field 'adaptation.{name}' is not a rectangular array") from None
+        if name == "average_ids":
+            sizes["N"] = array.shape[0] if array.ndim == 1 else -1
+        expected = tuple(sizes[a] for a in axes)
+        if array.shape != expected or array.dtype.kind not in ("iu" if name == "average_ids" else "iuf"):
+            raise ValueError(f"state field 'adaptation.{name}' has shape {array.shape} and dtype {array.dtype}, "
+                             f"expected shape {expected} of {'integers' if name == 'average_ids' else 'numbers'}")
+        if name == "average_ids":
+            if (array <= 0).any() or np.unique(array).size != array.size:
+                raise ValueError("state field 'adaptation.average_ids' must hold distinct positive track ids")
+            if (np.diff(array) <= 0).any():
+                raise ValueError("state field 'adaptation.average_ids' must be ascending")
+            out[name] = array.astype(np.int64)
+            continue
+        if name.endswith("_keys"):
+            if array.dtype.kind not in "iu" or (array < 0).any():
+                raise ValueError(f"state field 'adaptation.{name}' must hold track ids (integers >= 0)")
+            out[name] = array.astype(np.int64)
+            continue
+        array = array.astype(np.float32)
+        if not np.isfinite(array).all():
+            raise ValueError(f"state field 'adaptation.{name}' must be finite")
+        if len(axes) == 2 and axes[0] in "CN" and (np.linalg.norm(array, axis=1) > 1 + 1e-3).any():
+            raise ValueError(f"state field 'adaptation.{name}' rows must have norm at most 1")
+        out[name] = array
+    if max(checked["same_total"], checked["different_total"]) and width == 0:
+        raise ValueError("state field 'adaptation.width' is 0, but evidence was recorded")
+    return {"numbers": checked, "arrays": out}
+
+
+class _Projected:
+    """``x -> unit((x - mean) @ W)`` (k columns) and its least-squares way back."""
+
+    def __init__(self, mean: np.ndarray, weights: np.ndarray) -> None:
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self._back: np.ndarray | None = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return _unit_rows((np.asarray(x, np.float64) - self.mean) @ self.weights)
+
+    def inverse(self, rows: np.ndarray) -> np.ndarray:
+        """Raw features (up to scale along the projection) of padded projected rows."""
+        if self._back is None:  # the pseudo-inverse of the thin W: (W'W)^-1 W'
+            self._back = np.linalg.solve(self.weights.T @ self.weights, self.weights.T)
+        k = self.weights.shape[1]
+        # Unit rows, while (x - mean) @ W has norm about sqrt(k) (W whitens same-person scatter).
+        return np.sqrt(k) * rows[:, :k].astype(np.float64) @ self._back + self.mean
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+_THRESHOLD_FIELD = FrameSettings._fields.index("appearance_threshold")
