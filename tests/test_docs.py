@@ -12,6 +12,8 @@ import pytest
     "module",
     [
         "deepsort_edge.tracking.tracker",
+        "deepsort_edge.tracking.configuration",
+        "deepsort_edge.tracking.tracker_state",
         "deepsort_edge.tracking.state",
         "deepsort_edge.tracking.state_tracks",
         "deepsort_edge.tracking.settings",

@@ -77,7 +77,7 @@ from .multistream import (
     unpack_detections,
     with_ids,
 )
-from ..tracking.tracker import DeepSORTTracker, _load_extractor
+from ..tracking.tracker import DeepSORTTracker, load_extractor
 
 __all__ = ["RayMultiStreamTracker", "default_num_cpus", "stable_worker_index"]
 
@@ -257,7 +257,7 @@ class _EmbedderWorker:
     """Ray actor: one feature extractor; embeds the crops of many streams in one batch."""
 
     def __init__(self, feature_extractor: Any, device: str | None) -> None:
-        self.extractor = _load_extractor(feature_extractor, device)
+        self.extractor = load_extractor(feature_extractor, device)
 
     def ready(self) -> bool:
         return True
@@ -367,7 +367,7 @@ class RayMultiStreamTracker:
                 "never see the frames); use MultiStreamTracker, or camera_motion='none'"
             )
         if feature_extractor is not None and not isinstance(feature_extractor, (str, Path)):
-            _load_extractor(feature_extractor, device)  # type check only
+            load_extractor(feature_extractor, device)  # type check only
         self._ray = ray
         self._closed = False
         self._workers: list[Any] = []

@@ -40,7 +40,7 @@ from ..tracking.tracker import (
     FeatureExtractor,
     FrameResult,
     SingleCaller,
-    _load_extractor,
+    load_extractor,
     detached_result,
     detection_arguments,
 )
@@ -230,7 +230,7 @@ class MultiStreamTracker:
         **tracker_kwargs: Any,
     ) -> None:
         self.identities = registry_for(global_ids)
-        self.feature_extractor = _load_extractor(feature_extractor, device)
+        self.feature_extractor = load_extractor(feature_extractor, device)
         self._group = StreamGroup(tracker_kwargs, embeds=self.feature_extractor is not None)
         self._busy = SingleCaller(  # one update at a time
             f"MultiStreamTracker at {id(self):#x}",
