@@ -25,6 +25,7 @@ import pytest
         "deepsort_edge.io.mot_writer",
         "deepsort_edge.streams.multistream",
         "deepsort_edge.streams.identities",
+        "deepsort_edge.streams.ray_streams",
         "deepsort_edge.streams.identity_topology",
         "deepsort_edge.appearance.embedder",
         "deepsort_edge.appearance.model_io",
