@@ -33,6 +33,7 @@ import pytest
         "deepsort_edge.appearance.preprocess",
         "deepsort_edge.appearance.providers",
         "deepsort_edge.appearance.model_metadata",
+        "deepsort_edge.appearance.evidence_pairs",
         "deepsort_edge.appearance.export.calibration",
         "deepsort_edge.appearance.export.report",
         "deepsort_edge.demo.synthetic",
