@@ -9,8 +9,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
 from . import _moved
+from ._version import __version__
+from .optional import lazy_exports
 
 _moved.install()  # the module paths before the subpackages import as the new modules
 
@@ -50,15 +51,10 @@ _LAZY = {
 }
 
 
+_lazy_attribute, __dir__ = lazy_exports(__name__, _LAZY)
+
+
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
     if f"{__name__}.{name}" in _moved.MOVED:  # an old submodule path, now an alias
         return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module 'deepsort_edge' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return _lazy_attribute(name)

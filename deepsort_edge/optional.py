@@ -5,18 +5,48 @@ headless only. ``supervision`` is needed only by the calls that take
 ``sv.Detections`` (whoever passes one has it installed); ``tqdm`` only draws
 the command line's progress bars (without it there is none); ``platformdirs``
 only names the user cache folder (without it the same folders are spelled out
-here).
+here). Our own heavy modules load on first use too: :func:`lazy_exports` is
+the one lazy-export table behind ``deepsort_edge`` and ``deepsort_edge.detection``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["import_supervision", "is_detections", "progress_bar", "user_cache_dir"]
+__all__ = ["import_supervision", "is_detections", "lazy_exports", "progress_bar", "user_cache_dir"]
+
+
+def lazy_exports(
+    package: str, table: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for a package whose public names load on first use.
+
+    ``table`` maps each public name to the module that defines it, relative to
+    ``package`` (``{"DeepSORTTracker": ".tracker"}``). A name is imported the
+    first time it is asked for and then kept in the package's namespace.
+
+    Example:
+        >>> __getattr__, __dir__ = lazy_exports(__name__, {"ONNXDetector": ".onnx_detector"})  # doctest: +SKIP
+    """
+    namespace = sys.modules[package].__dict__  # the package is in sys.modules while its __init__ runs
+
+    def __getattr__(name: str) -> Any:
+        if name in table:
+            value = getattr(importlib.import_module(table[name], package), name)
+            namespace[name] = value
+            return value
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted([*namespace, *table])
+
+    return __getattr__, __dir__
 
 
 def import_supervision(caller: str) -> ModuleType:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import builtins
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from deepsort_edge.io.mot import MOTData
 
 
 def run(tracker, frames) -> list[list[int]]:
@@ -110,3 +114,34 @@ def save_onnx(graph, path, opset: int, metadata: dict[str, str] | None = None):
         entry.key, entry.value = key, value
     onnx.save(model, str(path))
     return path
+
+
+def scene_detections(seed: int = 0, frames: int = 40, width: int = 320, height: int = 240):
+    """A seeded synthetic scene of 5 objects and its detections as MOT rows: ``(scene, MOTData)``."""
+    from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
+    from deepsort_edge.io.mot import MOTData
+
+    cfg = SceneConfig(num_objects=5, width=width, height=height, seed=seed, miss_rate=0.05)
+    scene = generate_scene(cfg, frames)
+    frames_col = np.concatenate([np.full(len(f.xyxy), f.index) for f in scene])
+    det = MOTData.from_arrays(frames_col, np.full(frames_col.size, -1),
+                              np.concatenate([f.xyxy for f in scene]),
+                              scores=np.concatenate([f.scores for f in scene]))
+    return scene, det
+
+
+def reference_tracking(det: MOTData, num_frames: int, **kwargs) -> MOTData:
+    """MOT results of ``det`` tracked motion-only through the library API directly (no CLI)."""
+    from deepsort_edge import DeepSORTTracker
+    from deepsort_edge.io.mot import MOTData
+
+    tracker = DeepSORTTracker(use_appearance=False, **kwargs)
+    rows = []
+    for frame, table in det.iter_frames(num_frames):
+        xyxy = table[:, 2:6].copy()
+        xyxy[:, 2:] += xyxy[:, :2]
+        ids, xyxy = tracker.update_arrays(xyxy, table[:, 6].astype(np.float32), return_boxes=True)
+        keep = ids >= 1
+        if keep.any():
+            rows.append(MOTData.from_arrays(np.full(keep.sum(), frame), ids[keep], xyxy[keep]).table)
+    return MOTData(np.concatenate(rows)) if rows else MOTData.empty()

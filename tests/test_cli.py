@@ -12,40 +12,13 @@ import pytest
 from deepsort_edge.cli.__main__ import main
 from deepsort_edge.cli.track_one import tracker_kwargs
 from deepsort_edge.io.mot import MOTData, read_mot, write_mot
+from tests.common import reference_tracking, scene_detections
 
 OSNET_ARGS = ["--input-size", "256", "128", "--mean", "0.485", "0.456", "0.406",
               "--std", "0.229", "0.224", "0.225"]
 
 
 # --------------------------------------------------------------------------- helpers
-def _scene_detections(seed: int = 0, frames: int = 40, width: int = 320, height: int = 240):
-    from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
-
-    cfg = SceneConfig(num_objects=5, width=width, height=height, seed=seed, miss_rate=0.05)
-    scene = generate_scene(cfg, frames)
-    frames_col = np.concatenate([np.full(len(f.xyxy), f.index) for f in scene])
-    det = MOTData.from_arrays(frames_col, np.full(frames_col.size, -1),
-                              np.concatenate([f.xyxy for f in scene]),
-                              scores=np.concatenate([f.scores for f in scene]))
-    return scene, det
-
-
-def _reference_tracking(det: MOTData, num_frames: int, **kwargs) -> MOTData:
-    """The same detections through the library API directly."""
-    from deepsort_edge import DeepSORTTracker
-
-    tracker = DeepSORTTracker(use_appearance=False, **kwargs)
-    rows = []
-    for frame, table in det.iter_frames(num_frames):
-        xyxy = table[:, 2:6].copy()
-        xyxy[:, 2:] += xyxy[:, :2]
-        ids, xyxy = tracker.update_arrays(xyxy, table[:, 6].astype(np.float32), return_boxes=True)
-        keep = ids >= 1
-        if keep.any():
-            rows.append(MOTData.from_arrays(np.full(keep.sum(), frame), ids[keep], xyxy[keep]).table)
-    return MOTData(np.concatenate(rows)) if rows else MOTData.empty()
-
-
 def _write_video(path: Path, frames: int, size: tuple[int, int] = (160, 120)) -> None:
     import cv2
 
@@ -87,7 +60,7 @@ def test_top_level_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert "invalid choice" in capsys.readouterr().err
     assert main(["track", "--help"]) == 0
     help_text = capsys.readouterr().out
-    for flag in ("--min-score", "--score-norm", "--video-out", "--summary", "--no-appearance",
+    for flag in ("--minimum-score", "--score-norm", "--video-out", "--summary", "--no-appearance",
                  "--nn-budget", "--gating", "--matching", "--model", "--provider", "--input-size"):
         assert flag in help_text
 
@@ -116,7 +89,7 @@ def test_summary_records_the_settings_that_ran_with_a_preset(tmp_path: Path) -> 
     """The review's trap: --preset paper --appearance-mode ema runs (and reports) ema mode."""
     from deepsort_edge import DeepSORTTracker
 
-    _, det = _scene_detections()
+    _, det = scene_detections()
     write_mot(tmp_path / "SYN" / "det.txt", det)
     rc = main(["track", str(tmp_path / "SYN" / "det.txt"), "-o", str(tmp_path / "r.txt"), "--preset", "paper",
                "--appearance-mode", "ema", "--summary", str(tmp_path / "s.json"), "--no-progress",
@@ -130,7 +103,7 @@ def test_summary_records_the_settings_that_ran_with_a_preset(tmp_path: Path) -> 
 
 
 def test_detections_only_matches_library(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _, det = _scene_detections()
+    _, det = scene_detections()
     write_mot(tmp_path / "SYN" / "det.txt", det)
     out = tmp_path / "res.txt"
     rc = main(["track", str(tmp_path / "SYN" / "det.txt"), "-o", str(out),
@@ -139,7 +112,7 @@ def test_detections_only_matches_library(tmp_path: Path, capsys: pytest.CaptureF
     printed = capsys.readouterr().out
     assert "Tracked SYN (detections only, motion only): 40 frames" in printed
     ours = read_mot(out)
-    ref = _reference_tracking(read_mot(tmp_path / "SYN" / "det.txt"), 40)
+    ref = reference_tracking(read_mot(tmp_path / "SYN" / "det.txt"), 40)
     assert len(ours) > 100
     np.testing.assert_array_equal(ours.table[:, :2], ref.table[:, :2])
     np.testing.assert_allclose(ours.table[:, 2:6], ref.table[:, 2:6], atol=0.011)
@@ -151,7 +124,7 @@ def test_detections_only_matches_library(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_model_without_frames_is_reported_not_silently_ignored(tmp_path: Path, capsys) -> None:
-    _, det = _scene_detections()
+    _, det = scene_detections()
     write_mot(tmp_path / "det.txt", det)
     rc = main(["track", str(tmp_path / "det.txt"), "-o", str(tmp_path / "r.txt"), "-q", "--no-progress",
                "--model", str(tmp_path / "reid.onnx")])
@@ -161,11 +134,11 @@ def test_model_without_frames_is_reported_not_silently_ignored(tmp_path: Path, c
 
 
 def test_tracker_options_are_passed_through(tmp_path: Path) -> None:
-    _, det = _scene_detections(seed=3)
+    _, det = scene_detections(seed=3)
     write_mot(tmp_path / "det.txt", det)
     main(["track", str(tmp_path / "det.txt"), "-o", str(tmp_path / "a.txt"), "-q", "--no-progress",
           "--minimum-consecutive-frames", "1", "--lost-track-buffer", "5", "--gating", "position"])
-    ref = _reference_tracking(det, 40, minimum_consecutive_frames=1, lost_track_buffer=5,
+    ref = reference_tracking(det, 40, minimum_consecutive_frames=1, lost_track_buffer=5,
                               gating="position")
     ours = read_mot(tmp_path / "a.txt")
     assert ours.frames.min() == 1  # confirmed at once
@@ -173,7 +146,7 @@ def test_tracker_options_are_passed_through(tmp_path: Path) -> None:
 
 
 def test_min_score_and_acf_scores(tmp_path: Path) -> None:
-    _, det = _scene_detections(seed=4)
+    _, det = scene_detections(seed=4)
     raw = det.with_scores(det.scores * 140.0 - 0.5)  # MOT15 ACF-like range
     write_mot(tmp_path / "det.txt", raw)
     summary = tmp_path / "s.json"
@@ -211,7 +184,7 @@ def test_missing_inputs(tmp_path: Path, capsys, make, extra, message) -> None:
         ("1,-1,10,10,20,40,nan\n", [], "NaN"),
         ("1,-1,10,10,20\n", [], "at least 6"),
         ("1,-1,10,10,20,40,5.5\n1,-1,50,10,20,40,0.5\n", ["--score-norm", "none"], "must lie in [0, 1]"),
-        ("1,-1,10,10,20,40,0.5\n", ["--min-score", "2"], "--min-score must be in [0, 1]"),
+        ("1,-1,10,10,20,40,0.5\n", ["--min-score", "2"], "--minimum-score must be in [0, 1]"),
     ],
 )
 def test_bad_detection_files(tmp_path: Path, capsys, content, extra, message) -> None:
@@ -353,13 +326,13 @@ def test_pets09_video_with_scaled_detections(tmp_path: Path, shared_data: Path, 
 # --------------------------------------------------------------------------- eval
 def test_eval_command(tmp_path: Path, capsys) -> None:
     pytest.importorskip("trackeval")
-    _, det = _scene_detections(seed=5)
+    _, det = scene_detections(seed=5)
     for name in ("A", "B"):
         (tmp_path / "gt" / name).mkdir(parents=True)
         (tmp_path / "gt" / name / "seqinfo.ini").write_text(
             f"[Sequence]\nname={name}\nframeRate=30\nseqLength=40\n")
     # Ground truth: the reference tracker's output; results: the same for A, ids shuffled for B.
-    ref = _reference_tracking(det, 40, minimum_consecutive_frames=1)
+    ref = reference_tracking(det, 40, minimum_consecutive_frames=1)
     write_mot(tmp_path / "gt" / "A" / "gt" / "gt.txt", ref)
     write_mot(tmp_path / "gt" / "B" / "gt" / "gt.txt", ref)
     write_mot(tmp_path / "res" / "A.txt", ref)

@@ -316,3 +316,17 @@ def test_track_with_a_detector_leaves_no_partial_results_when_a_run_fails(tmp_pa
     assert len(calls) == 6  # it did fail part-way, after rows were written
     assert (tmp_path / "r.txt").read_text() == "an earlier run's results\n"  # untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "r.txt", "tiny.onnx"]
+
+
+def test_a_detector_runs_summary_records_every_setting_that_ran(tmp_path, capsys):
+    """As a detections-file run's does: the preset, the options over it, and every default."""
+    from deepsort_edge import DeepSORTTracker
+    from deepsort_edge.cli.__main__ import main
+
+    rc = main(["track", str(_video(tmp_path / "clip.avi")), "--detector", str(_model(tmp_path)), "--no-appearance",
+               "--preset", "paper", "--nn-budget", "7", "-o", str(tmp_path / "r.txt"), "--summary",
+               str(tmp_path / "s.json"), "--no-progress", "-q"])
+    assert rc == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "s.json").read_text())
+    expected = DeepSORTTracker(preset="paper", nn_budget=7, frame_rate=summary["frame_rate"], use_appearance=False)
+    assert summary["tracker"] == {"preset": "paper", **expected.settings.to_dict()}

@@ -180,3 +180,22 @@ def test_reads_real_mot_files(shared_data: Path) -> None:
     assert len(acf) == 5578 and acf.scores.max() > 100  # unnormalised ACF scores
     gt = read_mot(shared_data / "MOT15" / "train" / "PETS09-S2L1" / "gt" / "gt.txt")
     assert len(gt) == 4650 and np.unique(gt.ids).size == 19
+
+
+def test_binary_files_are_named_and_utf8_text_is_read(tmp_path: Path) -> None:
+    from deepsort_edge.io.mot import MOTFormatError
+
+    row = "1,-1,10,10,20,40,0.9\n"
+    # A comment in UTF-8 whose two-byte character straddles the 4096 bytes the check reads.
+    text = tmp_path / "det.txt"
+    text.write_text("#" + "x" * 4094 + "é\n" + row, encoding="utf-8")
+    assert text.read_bytes()[4095:4097] == "é".encode()
+    assert len(read_mot(text)) == 1
+    png = tmp_path / "det.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    with pytest.raises(MOTFormatError, match=r"det\.png is a PNG image, not text; expected a MOT text file"):
+        read_mot(png)
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"\x08\x07\x12\x07pytorch" + row.encode())  # no NUL, but protobuf control bytes
+    with pytest.raises(MOTFormatError, match=r"m\.onnx is an ONNX model, not text"):
+        read_mot(model)

@@ -101,3 +101,17 @@ def test_summary_says_when_int8_is_the_slower_model():
     slower = report(int8=318.0, fp32=510.0)
     assert "(0.62x)" in slower
     assert "int8 model is slower than the float32 one" in slower.splitlines()[-1]
+
+
+def test_quantize_detector_never_overwrites_the_float_model(tmp_path):
+    """Both quantisers refuse an out_path that is the float32 model (the detector's once did not)."""
+    from deepsort_edge.appearance.quantization import quantize_detector, quantize_model
+    from tests.detector_models import constant_detector
+
+    model = constant_detector(tmp_path / "det.onnx", [np.zeros((1, 6, 4), np.float32)])
+    before = model.read_bytes()
+    frames = [np.zeros((64, 64, 3), np.uint8)] * 2
+    for quantize, options in ((quantize_detector, {"layout": "yolov8"}), (quantize_model, {})):
+        with pytest.raises(ValueError, match="is the float32 model itself; it would be overwritten"):
+            quantize(model, tmp_path / "." / "det.onnx", frames, frames, **options)
+    assert model.read_bytes() == before

@@ -3,7 +3,9 @@
 Shared by the extractor (:mod:`deepsort_edge.appearance.embedder`, crops of a frame) and
 the exporter (:mod:`deepsort_edge.appearance.export`, calibration and verification crops),
 so that a model is calibrated and checked on exactly the input it later sees.
-Needs only numpy and OpenCV.
+:func:`check_bgr_image` is also the tracker's check of the frames it is given.
+Needs only numpy and OpenCV; OpenCV is imported where an image is resized, so
+the tracker's frame check does not load it.
 
 Example:
     >>> import numpy as np
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
 __all__ = [
@@ -152,6 +153,8 @@ def preprocess_crops(
     Returns:
         ``(N, 3, input_size[0], input_size[1])`` float32 array.
     """
+    import cv2  # noqa: PLC0415  (see the module docstring)
+
     height, width = int(input_size[0]), int(input_size[1])
     windows = clip_boxes(xyxy, frame.shape[0], frame.shape[1])
     batch = np.empty((len(windows), height, width, 3), dtype=np.uint8)
@@ -181,6 +184,8 @@ def preprocess_images(
     Returns:
         ``(N, 3, input_size[0], input_size[1])`` float32 array.
     """
+    import cv2  # noqa: PLC0415  (see the module docstring)
+
     height, width = int(input_size[0]), int(input_size[1])
     batch = np.empty((len(images), height, width, 3), dtype=np.uint8)
     for i, image in enumerate(images):

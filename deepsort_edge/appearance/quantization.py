@@ -90,6 +90,25 @@ def _quantize_file(
     onnx.save(proto, str(out_path))
 
 
+def _checked_paths(
+    model_path: str | Path,
+    out_path: str | Path,
+    calibration: Sequence[np.ndarray],
+    verification: Sequence[np.ndarray],
+    keep_float: int,
+    inputs: str,
+) -> tuple[Path, Path]:
+    """The arguments both quantisers share, checked; ``inputs`` names what the images are."""
+    if not calibration or not verification:
+        raise ValueError(f"quantisation needs calibration and verification {inputs}, got none")
+    if isinstance(keep_float, bool) or not isinstance(keep_float, int) or keep_float < 0:
+        raise ValueError(f"keep_float must be an int >= 0, got {keep_float!r}")
+    model_path, out_path = Path(model_path), Path(out_path)
+    if out_path.resolve() == model_path.resolve() or (out_path.exists() and out_path.samefile(model_path)):
+        raise ValueError(f"out_path {out_path} is the float32 model itself; it would be overwritten")
+    return model_path, out_path
+
+
 def quantize_model(
     model_path: str | Path,
     out_path: str | Path,
@@ -119,13 +138,7 @@ def quantize_model(
     from deepsort_edge.appearance.model_metadata import encode_metadata
     from deepsort_edge.appearance.preprocess import preprocess_images
 
-    if not calibration or not verification:
-        raise ValueError("quantisation needs calibration and verification crops, got none")
-    if isinstance(keep_float, bool) or not isinstance(keep_float, int) or keep_float < 0:
-        raise ValueError(f"keep_float must be an int >= 0, got {keep_float!r}")
-    model_path, out_path = Path(model_path), Path(out_path)
-    if out_path.resolve() == model_path.resolve() or (out_path.exists() and out_path.samefile(model_path)):
-        raise ValueError(f"out_path {out_path} is the float32 model itself; it would be overwritten")
+    model_path, out_path = _checked_paths(model_path, out_path, calibration, verification, keep_float, "crops")
     fp32 = DeepSORTFeatureExtractor.from_onnx(model_path, providers="cpu", **preprocessing)
 
     def batch(crops: Sequence[np.ndarray]) -> np.ndarray:
@@ -212,17 +225,14 @@ def quantize_detector(
         **detector_options: as for ``ONNXDetector`` (``layout``, ``input_size``, ...).
 
     Raises:
-        ValueError: no frames, or a bad ``keep_float`` or detector option.
+        ValueError: no frames, a bad ``keep_float`` or detector option, or
+            ``out_path`` is ``model_path``.
     """
     import onnx
 
     from deepsort_edge.detection import ONNXDetector
 
-    if not calibration or not verification:
-        raise ValueError("quantisation needs calibration and verification frames, got none")
-    if isinstance(keep_float, bool) or not isinstance(keep_float, int) or keep_float < 0:
-        raise ValueError(f"keep_float must be an int >= 0, got {keep_float!r}")
-    model_path, out_path = Path(model_path), Path(out_path)
+    model_path, out_path = _checked_paths(model_path, out_path, calibration, verification, keep_float, "frames")
     fp32 = ONNXDetector(model_path, providers="cpu", **detector_options)
     blobs = np.concatenate([fp32.preprocess(frame)[0] for frame in calibration])
     metadata = {p.key: p.value for p in onnx.load(str(model_path), load_external_data=False).metadata_props}

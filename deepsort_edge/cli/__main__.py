@@ -23,6 +23,7 @@ from deepsort_edge._version import __version__
 from deepsort_edge.cli.errors import (
     EXIT_INTERNAL_ERROR,
     EXIT_USER_ERROR,
+    ArgumentParser,
     UserError,
     describe_os_error,
     one_line,
@@ -52,7 +53,7 @@ def build_parser(
         The parser and the chosen subcommand's module (None if none chosen).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="deepsort-edge",
         description="DeepSORT multi-object tracking on Numba kernels and ONNX Runtime.",
     )
@@ -82,16 +83,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser, module = build_parser(argv)
     except ImportError as exc:  # a subcommand whose optional extra is missing
-        print(f"deepsort-edge: error: {exc}", file=sys.stderr)
-        return 2
+        chosen = next((a for a in argv if not a.startswith("-")), "")
+        prog = f"deepsort-edge {chosen}" if chosen in SUBCOMMANDS else "deepsort-edge"
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
     except SystemExit as exc:  # argparse exits on --help/--version and on usage errors
         return int(exc.code) if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     if args.command is None or module is None:
         parser.print_help(sys.stderr)
         return 2
     prog = f"deepsort-edge {args.command}"
+    if unknown:  # argparse would blame the top-level parser; the subcommand's options are meant
+        print(f"{prog}: error: unrecognized arguments: {' '.join(unknown)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     try:
         return int(module.run(args))
     except KeyboardInterrupt:

@@ -12,8 +12,10 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
+from typing import NoReturn
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -21,6 +23,19 @@ EXIT_INTERNAL_ERROR = 1
 
 class UserError(Exception):
     """A problem with the user's input or environment (paths, formats, values)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse``'s parser whose usage errors are one line, exit status 2.
+
+    ``argparse`` prints the whole usage (dozens of lines for ``track``) before
+    the error; here the error line stands alone and ``--help`` shows usage.
+    Subparsers made by ``add_subparsers`` are of this class too.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``<prog>: error: <message>`` on stderr and exit with status 2."""
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {one_line(message)}\n")
 
 
 def one_line(message: object) -> str:

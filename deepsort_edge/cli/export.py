@@ -118,7 +118,7 @@ def _image_folder_crops(folder: Path, count: int) -> list[Any]:
     return crops
 
 
-def _load_crops(source: Path, calibrate: int, verify: int) -> tuple[list[Any], list[Any]]:
+def load_crops(source: Path, calibrate: int, verify: int) -> tuple[list[Any], list[Any]]:
     """Disjoint calibration and verification crops from a sequence or image folder."""
     from deepsort_edge.appearance.export import load_mot_crops
 
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         calibration = verification = None
         if args.calibration_data is not None:
-            calibration, verification = _load_crops(
+            calibration, verification = load_crops(
                 args.calibration_data, args.calibration_count, args.verify_count
             )
         options: dict[str, Any] = {

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``deepsort-edge quantize``; returns the exit status."""
-    from deepsort_edge.cli.export import _load_crops  # noqa: PLC0415
+    from deepsort_edge.cli.export import load_crops  # noqa: PLC0415
 
     if not args.model.is_file():
         raise UserError(f"model not found: {args.model}")
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from deepsort_edge.appearance.quantization import quantize_model  # noqa: PLC0415
 
     try:
-        calibration, verification = _load_crops(args.calibration_data, args.calibration_count, args.verify_count)
+        calibration, verification = load_crops(args.calibration_data, args.calibration_count, args.verify_count)
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from None
     preprocessing = {key: value for key, value in (
@@ -93,9 +94,14 @@ def run(args: argparse.Namespace) -> int:
         ("std", tuple(args.std) if args.std else None),
         ("color_order", args.color_order),
     ) if value is not None}
+    return _report(quantize_model, args.model, args.output, calibration, verification,
+                   keep_float=args.keep_float, **preprocessing)
+
+
+def _report(quantize: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
+    """Run a quantiser and print its report; its ``ValueError`` is a user error (one line)."""
     try:
-        report = quantize_model(args.model, args.output, calibration, verification,
-                                keep_float=args.keep_float, **preprocessing)
+        report = quantize(*args, **kwargs)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     print(report.summary())
@@ -140,10 +146,5 @@ def _run_detector(args: argparse.Namespace) -> int:
     split = min(len(frames) - 1, max(1, round(len(frames) * args.calibration_count / wanted)))
     calibration, verification = frames[:split], frames[split:]
     options = {"layout": args.detector_layout} if args.detector_layout else {}
-    try:
-        report = quantize_detector(args.model, args.output, calibration, verification,
-                                   keep_float=args.keep_float, **options)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    print(report.summary())
-    return 0
+    return _report(quantize_detector, args.model, args.output, calibration, verification,
+                   keep_float=args.keep_float, **options)

@@ -47,137 +47,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from deepsort_edge.cli.track_one import _NOT_OPTIONS, PROG, InputError, format_summary, track_input
-from deepsort_edge.cli.track_one import warn as _warn
 from deepsort_edge.cli.errors import one_line
-from deepsort_edge.io.mot import SCORE_MODES
+from deepsort_edge.cli.track_one import PROG, InputError, track_input
+from deepsort_edge.cli.track_one import warn as _warn
+from deepsort_edge.cli.track_options import add_parser
 from deepsort_edge.io.mot import MOTFormatError
 
-
-# --------------------------------------------------------------------------- parser
-def _optional(kind: type) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        return None if text.lower() == "none" else kind(text)
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def _add_tracker_options(parser: argparse.ArgumentParser) -> None:
-    from deepsort_edge.tracking import settings  # noqa: PLC0415
-
-    group = parser.add_argument_group("tracker (one option per setting; README's settings table)")
-    group.add_argument("--preset", choices=tuple(settings.PRESETS), default=None,
-                       help="named settings: default (measured), paper (nwojke's deep_sort), "
-                            "roboflow-2.0.1 (that release's values); other options override it")
-    for f in settings.fields():
-        if f.name in _NOT_OPTIONS:
-            continue
-        meta = f.metadata
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"{meta['help']} (default: {f.default})"
-        if meta["kind"] == "bool":
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                               help=help_text)
-        elif meta["kind"] == "choice":
-            group.add_argument(flag, choices=meta["choices"], default=argparse.SUPPRESS, help=help_text)
-        else:
-            kind = int if meta["kind"] == "int" else float
-            parse = _optional(kind) if meta.get("optional") else kind
-            metavar = kind.__name__.upper() + ("|none" if meta.get("optional") else "")
-            group.add_argument(flag, type=parse, default=argparse.SUPPRESS, metavar=metavar, help=help_text)
-    group.add_argument(
-        "--frame-rate", type=float, default=None,
-        help="frame rate (default: seqinfo.ini, else the video's, else 30)",
-    )
-
-
-def add_embedder_options(parser: argparse.ArgumentParser) -> None:
-    """Appearance-model options, shared by ``track`` and ``demo``."""
-    group = parser.add_argument_group("appearance embedder")
-    group.add_argument("--model", type=Path, default=None,
-                       help="ONNX re-identification model (default: the shipped model)")
-    group.add_argument("--provider", action="append", default=None, metavar="NAME",
-                       help="ONNX Runtime provider, e.g. cpu, cuda, CUDAExecutionProvider; "
-                            "repeat for a preference list (default: auto)")
-    group.add_argument("--input-size", type=int, nargs=2, default=None, metavar=("H", "W"),
-                       help="model input height and width (default: from the model)")
-    group.add_argument("--mean", type=float, nargs=3, default=None, metavar=("R", "G", "B"),
-                       help="normalisation mean, 0-1 scale (e.g. 0.485 0.456 0.406)")
-    group.add_argument("--std", type=float, nargs=3, default=None, metavar=("R", "G", "B"),
-                       help="normalisation std, 0-1 scale (e.g. 0.229 0.224 0.225)")
-    group.add_argument("--color-order", choices=("rgb", "bgr"), default=None,
-                       help="channel order the model expects (default: from the model)")
-    group.add_argument("--batch-size", type=int, default=None, help="crops per ONNX call")
-    group.add_argument("--no-appearance", action="store_true",
-                       help="motion only: no embedder, the tracker matches on IoU")
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register the ``track`` subcommand."""
-    parser = subparsers.add_parser(
-        "track",
-        help="track a MOTChallenge sequence, a video or a detections file",
-        description=(
-            "Track objects. SOURCE is a MOTChallenge sequence folder (img1/, det/det.txt, "
-            "seqinfo.ini), a video file (with --detections), a MOT detections file "
-            "(motion-only), or a folder of several sequence folders and videos (each video "
-            "with its NAME.txt detections), tracked in parallel with --workers or --ray. With "
-            "--detector no detections file is needed: SOURCE is a video, a folder of images, a "
-            "sequence folder (its img1/), a camera index (0) or a stream URL (rtsp://, http://)."
-        ),
-        epilog=(
-            "Faults: an undecodable frame is tracked as a frame without detections; a video "
-            "that ends before the detections stops the run there (warning, exit 0). Scores "
-            "outside [0, 1] (MOT15 ACF) are min-max normalised unless --score-norm none or "
-            "--score-scale is given."
-        ),
-    )
-    parser.add_argument("source", type=_source, help="sequence folder, video file or det.txt; with "
-                        "--detector also a folder of images, a camera index (0) or a stream URL")
-    parser.add_argument("-d", "--detections", type=Path, default=None,
-                        help="MOT detections file (required with a video; default for a "
-                             "sequence folder: det/det.txt)")
-    parser.add_argument("-o", "--output", type=Path, default=None,
-                        help="MOT results file (default: runs/track/<name>.txt); for a folder "
-                             "of several inputs, the folder for <name>.txt files (default: runs/track)")
-    parser.add_argument("--video-out", type=Path, default=None,
-                        help="annotated video (.mp4 with mp4v, else .avi with MJPG)")
-    parser.add_argument("--summary", type=Path, default=None, help="JSON summary file")
-    parser.add_argument("--max-frames", type=int, default=None, help="track at most N frames")
-    parser.add_argument("--min-score", type=float, default=0.0,
-                        help="drop detections scoring below this, after normalisation (default: 0)")
-    parser.add_argument("--score-norm", choices=SCORE_MODES, default="auto",
-                        help="scores outside [0, 1]: auto = min-max normalise over the file "
-                             "only if needed; rank = each score's quantile in the file (any "
-                             "detector's scale; see docs/detectors.md); none = reject (default: auto)")
-    parser.add_argument("--score-scale", type=float, default=None,
-                        help="divide scores by this and clip to [0, 1] (e.g. 100 for ACF)")
-    parser.add_argument("--interpolate", type=int, default=0, metavar="N",
-                        help="offline: fill gaps of up to N frames in each track by linear "
-                             "interpolation (default: 0, off)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="SOURCE a folder of several sequences/videos: track N at a time in "
-                             "processes (default 1; with --ray: as many as the cluster runs)")
-    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                        help="SOURCE a folder of several inputs: run them as Ray tasks, on a local "
-                             "Ray or the cluster at ADDRESS (needs the ray extra)")
-    parser.add_argument("--global-ids", action="store_true",
-                        help="one id per person across the inputs and re-entries (an identity "
-                             "registry over all inputs, stepped together): -o is a folder that gets "
-                             "each input's <name>.txt with global ids and links.csv")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
-    _add_tracker_options(parser)
-    add_embedder_options(parser)
-    from deepsort_edge.cli.track_detect import add_detector_options  # noqa: PLC0415
-
-    add_detector_options(parser)
-    return parser
+__all__ = ["add_parser", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -187,13 +65,6 @@ def run(args: argparse.Namespace) -> int:
     except (InputError, FileNotFoundError, MOTFormatError) as exc:
         print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
         return 2
-
-
-def _source(text: str) -> Path | str:
-    """SOURCE: a camera index or stream URL stays text (a Path would fold ``//``); else a path."""
-    from deepsort_edge.io.video import is_live_source  # noqa: PLC0415
-
-    return text if is_live_source(text) and not Path(text).exists() else Path(text)
 
 
 def _write_summary(args: argparse.Namespace, summary: dict[str, Any]) -> None:
@@ -244,3 +115,31 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def format_summary(summary: dict[str, Any]) -> str:
+    """The human-readable end-of-run summary."""
+    t, fps = summary["time_s"], summary["fps"]
+
+    def rate(value: float | None) -> str:
+        return f"{value:,.1f} fps" if value else "n/a"
+
+    mode = {"images": "image folder", "video": "video", "detections": "detections only"}[summary["mode"]]
+    appearance = f"appearance from {summary['model']} model" if summary["appearance"] else "motion only"
+    lines = [
+        f"Tracked {summary['sequence']} ({mode}, {appearance}): {summary['frames']} frames, "
+        f"{summary['detections']} detections used of {summary['detections_in_file']} -> "
+        f"{summary['tracks']} tracks, {summary['result_rows']} result rows",
+        f"  scores:  {summary['score_note']}"
+        + (f"; min score {summary['min_score']:g}" if summary["min_score"] else ""),
+        f"  time:    decode {t['decode']:.2f} s, embed {t['embed']:.2f} s, track {t['track']:.2f} s "
+        f"(+ {t['warmup']:.2f} s warm-up, {t['output']:.2f} s writing)",
+        f"  speed:   tracker {rate(fps['track'])}, embed+track {rate(fps['embed_track'])}, "
+        f"with decoding {rate(fps['decode_embed_track'])}",
+        f"  results: {summary['outputs']['results']}",
+    ]
+    if summary["outputs"]["video"]:
+        lines.append(f"  video:   {summary['outputs']['video']}")
+    if summary["outputs"]["summary"]:
+        lines.append(f"  summary: {summary['outputs']['summary']}")
+    if summary["stopped_early"]:
+        lines.append("  NOTE: the video ended early (see warning)")
+    return "\n".join(lines)

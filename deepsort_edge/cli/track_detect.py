@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from deepsort_edge.cli.errors import check_output_path
-from deepsort_edge.cli.track_one import InputError, build_extractor, tracker_kwargs
+from deepsort_edge.cli.track_one import InputError, build_extractor, settings_that_ran, tracker_kwargs
 from deepsort_edge.cli.track_one import warn as _warn
 from deepsort_edge.io.mot import MOTResultWriter, MOTSequence
 from deepsort_edge.io.video import (
@@ -40,32 +40,9 @@ from deepsort_edge.io.video import (
     open_video_writer,
 )
 
-__all__ = ["add_detector_options", "build_detector", "format_detect_summary", "track_with_detector"]
+__all__ = ["build_detector", "format_detect_summary", "track_with_detector"]
 
 _WINDOW = "deepsort-edge"
-
-
-def add_detector_options(parser: argparse.ArgumentParser) -> None:
-    """The ``--detector`` options of ``track``."""
-    from deepsort_edge.detection.layouts import LAYOUTS  # noqa: PLC0415  (plain numpy; no runtime)
-
-    group = parser.add_argument_group("detector (frames in, no det.txt needed)")
-    group.add_argument("--detector", default=None, metavar="MODEL.onnx|hog",
-                       help="detect in every frame with this ONNX model (YOLOv5/v8/11, NMS-free, YOLOX, "
-                            "RT-DETR/D-FINE/RF-DETR exports) or OpenCV's HOG people detector (hog: a "
-                            "weak, weights-free baseline for people >= 128 px tall, hog:2 for >= 64 px at "
-                            "4x the cost; needs OpenCV < 5)")
-    group.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
-                       help="keep only these classes: names (from the model's metadata) or ids "
-                            "(default: all)")
-    group.add_argument("--detector-threshold", type=float, default=None, metavar="SCORE",
-                       help="detector score threshold (default: 0.25 for ONNX models, 0.5 for hog)")
-    group.add_argument("--detector-layout", choices=LAYOUTS, default=None,
-                       help="the model's output layout (default: told from its outputs and metadata)")
-    group.add_argument("--save-detections", type=Path, default=None, metavar="DET.txt",
-                       help="also write every detection in MOT format (rerun tracking alone with "
-                            "--detections)")
-    group.add_argument("--show", action="store_true", help="show the tracked frames in a window")
 
 
 def build_detector(args: argparse.Namespace) -> Any:
@@ -171,8 +148,8 @@ def track_with_detector(args: argparse.Namespace) -> dict[str, Any]:
         raise InputError(f"--interpolate must be >= 0, got {args.interpolate}")
     if args.workers is not None or args.ray is not None:
         _warn("--workers and --ray apply to a folder of several inputs with detections; ignored")
-    if args.min_score or args.score_scale is not None or args.score_norm != "auto":
-        _warn("--min-score, --score-norm and --score-scale apply to --detections files; with --detector "
+    if args.score_scale is not None or args.score_norm != "auto":
+        _warn("--score-norm and --score-scale apply to --detections files; with --detector "
               "use --detector-threshold")
     detector = build_detector(args)
     name, source, rate = _open_source(args)
@@ -284,7 +261,7 @@ def _run(args: argparse.Namespace, detector: Any, extractor: Any, tracker: Any, 
         **stats.as_dict(),
         "elapsed_s": round(elapsed, 3),
         "unreadable_frames": stats.unreadable,
-        "tracker": {"frame_rate": frame_rate, "use_appearance": extractor is not None, **tracker_kwargs(args)},
+        "tracker": settings_that_ran(args, tracker),
         "outputs": {
             "results": str(output),
             "detections": str(args.save_detections) if args.save_detections else None,

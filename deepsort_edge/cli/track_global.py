@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 
 from deepsort_edge.tracking.boxes import tlwh_to_xyxy
-from deepsort_edge.cli.track_one import InputError, _plan, build_extractor, prepare_detections, tracker_kwargs
+from deepsort_edge.cli.track_one import (
+    InputError,
+    build_extractor,
+    given_minimum_score,
+    plan_input,
+    prepare_detections,
+    tracker_kwargs,
+)
 from deepsort_edge.io.mot import MOTResultWriter
 from deepsort_edge.io.video import prefetch
 
@@ -51,10 +58,12 @@ def run_global(args: argparse.Namespace, inputs: list[Any]) -> dict[str, Any]:
     streams = []
     for item in inputs:
         one = argparse.Namespace(**{**vars(args), "source": item.source, "detections": item.detections})
-        plan = _plan(one, [])
+        plan = plan_input(one, [])
         if plan.source.kind == "detections":
             raise InputError(f"{item.source}: --global-ids needs frames (a sequence folder with img1/ or a video)")
-        detections, _, _ = prepare_detections(plan.det_path, args.min_score, args.score_norm, args.score_scale)
+        detections, _, _ = prepare_detections(
+            plan.det_path, given_minimum_score(args), args.score_norm, args.score_scale
+        )
         rate = args.frame_rate or plan.frame_rate or 30.0
         try:
             tracker = DeepSORTTracker(frame_rate=rate, **tracker_kwargs(args))

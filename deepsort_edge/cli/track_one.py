@@ -2,14 +2,15 @@
 
 :func:`track_input` is the single function behind both a single run and each
 input of ``track DIR -o OUT_DIR`` (``cli/track_many.py``), so that their
-results files are byte-identical. ``cli/track.py`` holds the options and the
-dispatch between the two.
+results files are byte-identical. ``cli/track_options.py`` holds the options,
+``cli/track.py`` the dispatch between the two.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from deepsort_edge.cli.errors import UserError, check_output_path
+from deepsort_edge.cli.track_options import NOT_OPTIONS
 from deepsort_edge.io.mot import (
     MOTData,
     MOTFormatError,
@@ -50,28 +52,33 @@ class InputError(UserError):
     """A problem with the user's input: reported on stderr, exit status 2."""
 
 
-# Tracker options come from the settings schema (deepsort_edge.tracking.settings), one
-# per setting. Unset options are not passed, so the schema's defaults (or the
-# --preset's values) apply. use_appearance is --no-appearance here; frame_rate
-# defaults to the sequence's own.
-_NOT_OPTIONS = ("use_appearance", "frame_rate")
-
-
-def tracker_option_names() -> list[str]:
-    """Tracker settings offered as options (every schema setting but ``_NOT_OPTIONS``)."""
-    from deepsort_edge.tracking import settings  # noqa: PLC0415
-
-    return [name for name in settings.names() if name not in _NOT_OPTIONS]
-
-
 # --------------------------------------------------------------------------- building blocks
 def tracker_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The tracker options given on the command line (unset ones are left out), and ``preset``."""
+    from deepsort_edge.tracking import settings  # noqa: PLC0415
+
     # Options left out are absent from args (argparse.SUPPRESS), so an explicit "none" stays None.
-    given = {name: getattr(args, name) for name in tracker_option_names() if hasattr(args, name)}
+    names = [name for name in settings.names() if name not in NOT_OPTIONS]
+    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
     if getattr(args, "preset", None) is not None:
         given["preset"] = args.preset
     return given
+
+
+def settings_that_ran(args: argparse.Namespace, tracker: Any) -> dict[str, Any]:
+    """A summary's ``tracker`` entry: the ``--preset`` asked for and every setting as the tracker holds it."""
+    return {"preset": getattr(args, "preset", None), **tracker.settings.to_dict()}
+
+
+def given_minimum_score(args: argparse.Namespace) -> float:
+    """``--minimum-score`` (alias ``--min-score``) as given, 0 when unset or ``none``.
+
+    The CLI drops rows below it before tracking (no crops are cut for them)
+    and also hands it to the tracker, whose ``minimum_score`` then finds
+    nothing more to drop.
+    """
+    value = getattr(args, "minimum_score", None)
+    return 0.0 if value is None else float(value)
 
 
 def build_extractor(args: argparse.Namespace) -> Any:
@@ -118,7 +125,7 @@ def prepare_detections(
     except (MOTFormatError, ValueError) as exc:
         raise InputError(f"bad detections file {path}: {exc}") from None
     if not 0.0 <= min_score <= 1.0:
-        raise InputError(f"--min-score must be in [0, 1], got {min_score}")
+        raise InputError(f"--minimum-score must be in [0, 1] (scores are in [0, 1] after --score-norm), got {min_score:g}")
     data = raw.with_scores(scores)
     if min_score > 0:
         data = data.select(data.table[:, 6] >= min_score)
@@ -126,8 +133,37 @@ def prepare_detections(
     return data, len(raw), note
 
 
+def results_name(path: Path, sequence: str | None = None) -> str:
+    """``NAME`` of the default results file ``runs/track/NAME.txt`` for the input ``path``.
+
+    The sequence's name (``seqinfo.ini``) if given, else the folder's name or
+    the file's stem; a file named ``det`` (``SEQ/det/det.txt``, ``SEQ/det.txt``,
+    ``./det.txt``) is named after the sequence folder that holds it. Never
+    empty, hidden (``.txt``) or a path that would leave ``runs/track``.
+
+    Example:
+        >>> results_name(Path("MOT17-04-FRCNN/det/det.txt")), results_name(Path("clip.mp4"))
+        ('MOT17-04-FRCNN', 'clip')
+    """
+    absolute = Path(os.path.abspath(path))  # "." and ".." folded away (links are not followed)
+    if absolute.is_dir():
+        own = absolute.name
+    else:
+        own = absolute.stem
+        if own == "det":
+            folder = absolute.parent.parent if absolute.parent.name == "det" else absolute.parent
+            own = folder.name or own
+    for name in (sequence, own):
+        name = (name or "").strip().lstrip(".")
+        if name and not any(c in name for c in "/\\\0"):
+            return name
+    return "track"
+
+
 @dataclass
-class _Plan:
+class InputPlan:
+    """What one input is: its name, frame source, detections file and frame rate (None: unknown)."""
+
     name: str
     source: FrameSource
     det_path: Path
@@ -135,7 +171,7 @@ class _Plan:
     warnings: list[str]
 
 
-def _plan(args: argparse.Namespace, warnings: list[str]) -> _Plan:
+def plan_input(args: argparse.Namespace, warnings: list[str]) -> InputPlan:
     """Work out the input mode, frame source and detection file."""
     src: Path = args.source
     if src.is_dir():
@@ -161,32 +197,33 @@ def _plan(args: argparse.Namespace, warnings: list[str]) -> _Plan:
             source = FrameSource(num_frames)
         source.length_source = length_source
         rate = seq.info.frame_rate if seq.info is not None else None
-        return _Plan(seq.name, source, det_path, rate, warnings)
+        name = results_name(seq.root, seq.info.name if seq.info is not None else None)
+        return InputPlan(name, source, det_path, rate, warnings)
     if not src.exists():
         raise InputError(f"input not found: {src}")
     if src.suffix.lower() in _VIDEO_SUFFIXES:
         if args.detections is None:
             raise InputError(f"a video needs --detections (a MOT det.txt for {src.name})")
         source = VideoSource(src, args.max_frames)
-        return _Plan(src.stem, source, args.detections, source.fps, warnings)
+        return InputPlan(results_name(src), source, args.detections, source.fps, warnings)
     # A detections file alone: motion-only; use a neighbouring seqinfo.ini if any.
     if args.detections is not None:
         raise InputError(f"{src} is a detections file; do not also pass --detections")
-    rate, length, name, length_source = None, None, src.stem, ""
-    for ini in (src.parent / "seqinfo.ini", src.parent.parent / "seqinfo.ini"):
+    rate, length, sequence, length_source = None, None, None, ""
+    folder = Path(os.path.abspath(src)).parent  # "det.txt" run inside det/ still finds ../seqinfo.ini
+    for ini in (folder / "seqinfo.ini", folder.parent / "seqinfo.ini"):
         if ini.is_file():
             info = read_seqinfo(ini)
-            rate, length, name = info.frame_rate, info.length, info.name
+            rate, length, sequence = info.frame_rate, info.length, info.name
             length_source = f"seqLength in {ini}"
             break
-    if name == "det":  # det/det.txt or <sequence>/det.txt: name it after the sequence
-        name = src.parent.parent.name if src.parent.name == "det" else src.parent.name
+    name = results_name(src, sequence)
     source = FrameSource(length or 0)
     source.length_source = length_source if length else ""
     source.kind = "detections"
     if getattr(args, "model", None) is not None and not args.no_appearance:
         warnings.append(f"--model {args.model} is not used: a detections file alone has no frames to embed")
-    return _Plan(name, source, src, rate, warnings)
+    return InputPlan(name, source, src, rate, warnings)
 
 
 def _check_outputs(args: argparse.Namespace, output: Path, det_path: Path) -> None:
@@ -231,12 +268,12 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
     if args.frame_rate is not None and not (math.isfinite(args.frame_rate) and args.frame_rate > 0):
         raise InputError(f"--frame-rate must be a positive number, got {args.frame_rate:g}")
     warnings: list[str] = []
-    plan = _plan(args, warnings)
+    plan = plan_input(args, warnings)
     source = plan.source
     output = args.output or Path("runs") / "track" / f"{plan.name}.txt"
     _check_outputs(args, output, plan.det_path)
     detections, det_in_file, score_note = prepare_detections(
-        plan.det_path, args.min_score, args.score_norm, args.score_scale
+        plan.det_path, given_minimum_score(args), args.score_norm, args.score_scale
     )
     if source.kind == "detections" and source.num_frames == 0:
         source.num_frames = detections.last_frame
@@ -381,7 +418,7 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         "detections_file": str(plan.det_path),
         "detections_in_file": det_in_file,
         "score_note": score_note,
-        "min_score": args.min_score,
+        "min_score": given_minimum_score(args),
         "interpolate": args.interpolate,
         "appearance": appearance,
         "model": (str(args.model) if args.model else "default") if appearance else None,
@@ -390,8 +427,7 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         "unreadable_frames": source.unreadable,
         "stopped_early": stopped_early,
         "warnings": warnings,
-        # What ran: every setting as the tracker holds it (preset and options resolved).
-        "tracker": {"preset": getattr(args, "preset", None), **tracker.settings.to_dict()},
+        "tracker": settings_that_ran(args, tracker),
         "outputs": {
             "results": str(output),
             "video": str(video_path) if video_path else None,
@@ -399,33 +435,3 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         },
     }
     return summary
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """The human-readable end-of-run summary."""
-    t, fps = summary["time_s"], summary["fps"]
-
-    def rate(value: float | None) -> str:
-        return f"{value:,.1f} fps" if value else "n/a"
-
-    mode = {"images": "image folder", "video": "video", "detections": "detections only"}[summary["mode"]]
-    appearance = f"appearance from {summary['model']} model" if summary["appearance"] else "motion only"
-    lines = [
-        f"Tracked {summary['sequence']} ({mode}, {appearance}): {summary['frames']} frames, "
-        f"{summary['detections']} detections used of {summary['detections_in_file']} -> "
-        f"{summary['tracks']} tracks, {summary['result_rows']} result rows",
-        f"  scores:  {summary['score_note']}"
-        + (f"; min score {summary['min_score']:g}" if summary["min_score"] else ""),
-        f"  time:    decode {t['decode']:.2f} s, embed {t['embed']:.2f} s, track {t['track']:.2f} s "
-        f"(+ {t['warmup']:.2f} s warm-up, {t['output']:.2f} s writing)",
-        f"  speed:   tracker {rate(fps['track'])}, embed+track {rate(fps['embed_track'])}, "
-        f"with decoding {rate(fps['decode_embed_track'])}",
-        f"  results: {summary['outputs']['results']}",
-    ]
-    if summary["outputs"]["video"]:
-        lines.append(f"  video:   {summary['outputs']['video']}")
-    if summary["outputs"]["summary"]:
-        lines.append(f"  summary: {summary['outputs']['summary']}")
-    if summary["stopped_early"]:
-        lines.append("  NOTE: the video ended early (see warning)")
-    return "\n".join(lines)

@@ -17,8 +17,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from deepsort_edge.optional import lazy_exports
 
 __all__ = [
     "HOGPeopleDetector",
@@ -62,9 +63,4 @@ def load_detector(spec: str, **kwargs: Any) -> Any:
     return ONNXDetector(spec, **kwargs)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'deepsort_edge.detection' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -15,21 +15,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from deepsort_edge.tracking.boxes import iou_matrix
+
 __all__ = ["nms"]
 
 
 def _greedy(xyxy: np.ndarray, order: np.ndarray, iou_threshold: float, limit: int) -> list[int]:
-    x1, y1, x2, y2 = (xyxy[:, i] for i in range(4))
-    areas = np.maximum(x2 - x1, 0.0) * np.maximum(y2 - y1, 0.0)
     keep: list[int] = []
     while order.size and len(keep) < limit:
         best, rest = order[0], order[1:]
         keep.append(int(best))
-        width = np.maximum(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0.0)
-        height = np.maximum(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0.0)
-        inter = width * height
-        union = areas[best] + areas[rest] - inter
-        iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        iou = iou_matrix(xyxy[best : best + 1], xyxy[rest])[0]
         order = rest[iou <= iou_threshold]
     return keep
 

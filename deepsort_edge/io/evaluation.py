@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from deepsort_edge.tracking.boxes import iou_matrix, tlwh_to_xyxy
 from deepsort_edge.io.mot import MOTData
 
 __all__ = [
@@ -106,22 +107,12 @@ def require_trackeval() -> Any:
 
 def _iou_tlwh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of ``(N, 4)`` and ``(M, 4)`` tlwh boxes, as TrackEval computes it."""
-    if a.shape[0] == 0 or b.shape[0] == 0:
-        return np.zeros((a.shape[0], b.shape[0]))
-    a_x2, a_y2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    b_x2, b_y2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.minimum(a_x2[:, None], b_x2[None]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    ih = np.minimum(a_y2[:, None], b_y2[None]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.maximum(iw, 0) * np.maximum(ih, 0)
-    area_a = (a_x2 - a[:, 0]) * (a_y2 - a[:, 1])
-    area_b = (b_x2 - b[:, 0]) * (b_y2 - b[:, 1])
-    union = area_a[:, None] + area_b[None] - inter
-    # Degenerate boxes score 0, as in TrackEval (which the metrics are defined by).
-    inter[area_a <= _EPS, :] = 0
-    inter[:, area_b <= _EPS] = 0
-    inter[union <= _EPS] = 0
-    union[union <= _EPS] = 1.0
-    return inter / union
+    a, b = tlwh_to_xyxy(a), tlwh_to_xyxy(b)
+    iou = iou_matrix(a, b)
+    # A box of (next to) no area overlaps nothing, as in TrackEval (which the metrics are defined by).
+    iou[(a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) <= _EPS, :] = 0.0
+    iou[:, (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) <= _EPS] = 0.0
+    return iou
 
 
 def _resolve_preprocess(gt: MOTData, preprocess: str) -> str:

@@ -42,6 +42,7 @@ __all__ = [
     "MOTResultWriter",
     "MOTSequence",
     "SequenceInfo",
+    "check_text_file",
     "find_sequences",
     "normalise_scores",
     "read_mot",
@@ -259,9 +260,50 @@ def read_mot(path: str | Path) -> MOTData:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"MOT file not found: {path}")
+    check_text_file(path, "a MOT text file (frame,id,left,top,width,height,score,...)")
     with path.open("r", encoding="utf-8", errors="replace") as fh:
         table, width = _parse_lines(iter(fh), str(path))
     return MOTData(table, width)
+
+
+# Leading bytes of files users hand over by mistake, to name what was given.
+_MAGIC = {
+    b"\xff\xd8\xff": "a JPEG image",
+    b"\x89PNG": "a PNG image",
+    b"GIF8": "a GIF image",
+    b"BM": "a BMP image",
+    b"PK\x03\x04": "a zip archive (a torch .pt or numpy .npz?)",
+    b"\x1aE\xdf\xa3": "a Matroska/WebM video",
+    b"RIFF": "a RIFF file (an AVI video?)",
+}
+# Control characters no text file holds (tab, newlines and form feed are allowed).
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_SUFFIXES = {".onnx": "an ONNX model", ".pt": "a torch checkpoint", ".pth": "a torch checkpoint",
+             ".mp4": "a video", ".avi": "a video", ".mov": "a video", ".npz": "a numpy archive"}
+
+
+def check_text_file(path: Path, expected: str) -> None:
+    """Raise :class:`MOTFormatError` in one line if ``path`` is not a UTF-8 text file.
+
+    A binary file (an image, a model, a video) would otherwise be parsed
+    line by line and its bytes quoted back to the terminal.
+
+    Example:
+        >>> check_text_file(Path("frame.jpg"), "a MOT text file")  # doctest: +SKIP
+        MOTFormatError: frame.jpg is a JPEG image, not text; expected a MOT text file
+    """
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the end of the 4096 bytes is still text.
+        text = None if exc.start < len(head) - 3 else head[: exc.start].decode("utf-8")
+    if text is not None and not _CONTROL.search(text):
+        return
+    what = next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
+    what = what or _SUFFIXES.get(path.suffix.lower(), "binary data")
+    raise MOTFormatError(f"{path} is {what}, not text; expected {expected}")
 
 
 def write_mot(path: str | Path, data: MOTData) -> None:

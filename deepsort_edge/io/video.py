@@ -80,7 +80,32 @@ class ImageFolderSource(FrameSource):
             yield frame, self._read_image(frame, self.sequence.image_path(frame))
 
 
-class VideoSource(FrameSource):
+class _CaptureSource(FrameSource):
+    """Frames read from an OpenCV ``VideoCapture`` (``self.capture``): a video file or a live source."""
+
+    capture: Any
+
+    def _read_next(self) -> tuple[np.ndarray | None, int]:
+        """The capture's next frame and the failed reads before it; ``(None, n)`` once it has ended.
+
+        One failed read may be a corrupt frame; ``_MAX_READ_RETRIES + 1`` in a
+        row are the end (a stalled source never hangs the run).
+        """
+        failed = 0
+        while failed <= _MAX_READ_RETRIES:
+            ok, image = self.capture.read()
+            if ok:
+                if self.size is None:
+                    self.size = (image.shape[1], image.shape[0])
+                return image, failed
+            failed += 1
+        return None, failed
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class VideoSource(_CaptureSource):
     """Frames of a video file read with OpenCV."""
 
     kind = "video"
@@ -108,29 +133,19 @@ class VideoSource(FrameSource):
         frame = 0
         # Without a frame count, read until the video ends.
         while self.num_frames <= 0 or frame < self.num_frames:
-            ok, image = self.capture.read()
-            if not ok:
-                # One failed read may be a corrupt frame; several in a row are the end.
-                failed = 1
-                while failed <= _MAX_READ_RETRIES and not ok:
-                    ok, image = self.capture.read()
-                    failed += 0 if ok else 1
-                if not ok:
-                    self.ended_at = frame
-                    return
-                for lost in range(frame + 1, frame + failed + 1):
-                    self.unreadable.append(lost)
-                    yield lost, None
-                frame += failed
-                if self.num_frames > 0 and frame >= self.num_frames:
-                    return
+            image, failed = self._read_next()
+            if image is None:
+                self.ended_at = frame
+                return
+            # Reads that failed before this one were corrupt frames: tracked without detections.
+            for lost in range(frame + 1, frame + failed + 1):
+                self.unreadable.append(lost)
+                yield lost, None
+            frame += failed
+            if self.num_frames > 0 and frame >= self.num_frames:
+                return
             frame += 1
-            if self.size is None:
-                self.size = (image.shape[1], image.shape[0])
             yield frame, image
-
-    def close(self) -> None:
-        self.capture.release()
 
 
 #: URL schemes read as live streams (besides a camera index such as ``0``).
@@ -166,7 +181,7 @@ class ImageFilesSource(FrameSource):
             yield frame, self._read_image(frame, path)
 
 
-class StreamSource(FrameSource):
+class StreamSource(_CaptureSource):
     """A camera (by index) or a network stream (URL), read with OpenCV until it ends.
 
     Frames are numbered as they are read. A read that fails
@@ -190,23 +205,13 @@ class StreamSource(FrameSource):
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
         frame = 0
-        failed = 0
         while self.num_frames <= 0 or frame < self.num_frames:
-            ok, image = self.capture.read()
-            if not ok:
-                failed += 1
-                if failed > _MAX_READ_RETRIES:
-                    self.ended_at = frame
-                    return
-                continue
-            failed = 0
+            image, _ = self._read_next()  # a live source skips reads that fail: nothing is lost in between
+            if image is None:
+                self.ended_at = frame
+                return
             frame += 1
-            if self.size is None:
-                self.size = (image.shape[1], image.shape[0])
             yield frame, image
-
-    def close(self) -> None:
-        self.capture.release()
 
 
 # --------------------------------------------------------------------------- video output

@@ -13,7 +13,7 @@ import numpy as np
 
 from .half import load, store
 
-_FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: NaN checks stay valid
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: NaN checks stay valid
 
 
 METRIC_COSINE = 0
@@ -28,7 +28,7 @@ def distance(dot: float, metric: int) -> float:
     return np.sqrt(max(0.0, 2.0 - 2.0 * dot))
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 def _dot(gallery: np.ndarray, g: int, embeddings: np.ndarray, row: int) -> float:
     """Entry ``g`` of ``gallery`` dotted with ``embeddings[row]``.
 
@@ -41,7 +41,7 @@ def _dot(gallery: np.ndarray, g: int, embeddings: np.ndarray, row: int) -> float
     return acc
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 def _max_dots4(
     gallery: np.ndarray, count: int, embeddings: np.ndarray, r0: int, r1: int, r2: int, r3: int
 ) -> tuple[float, float, float, float]:
@@ -70,7 +70,7 @@ def _max_dots4(
     return b0, b1, b2, b3
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 def max_dots(
     gallery: np.ndarray, count: int, embeddings: np.ndarray, rows: np.ndarray, first: int, n_rows: int,
     out: np.ndarray,
@@ -122,7 +122,7 @@ def max_dots_many(galleries: np.ndarray, counts: np.ndarray, slots: np.ndarray, 
             out[r, k] = best[r]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 def first_within(
     gallery: np.ndarray, count: int, head: int, embeddings: np.ndarray, row: int, metric: int, bound: float
 ) -> float:
@@ -163,7 +163,7 @@ def gallery_append(
             gallery_counts[s] += 1
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 def gallery_ema(
     galleries: np.ndarray,
     gallery_counts: np.ndarray,

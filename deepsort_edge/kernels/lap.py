@@ -52,7 +52,7 @@ def _is_feasible(c: float, cost_limit: float) -> bool:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _dense_to_csr(cost: np.ndarray, cost_limit: float):
+def dense_to_csr(cost: np.ndarray, cost_limit: float):
     """Feasible entries of a dense cost as CSR ``(indptr, indices, values)``, columns ascending."""
     n_rows, n_cols = cost.shape
     indptr = np.zeros(n_rows + 1, np.intp)
@@ -360,5 +360,5 @@ def solve_assignment(cost: np.ndarray, cost_limit: float) -> tuple[np.ndarray, n
     cost_limit = float(cost_limit)
     if np.isnan(cost_limit):
         raise ValueError("cost_limit must not be NaN")
-    indptr, indices, values = _dense_to_csr(cost, cost_limit)
+    indptr, indices, values = dense_to_csr(cost, cost_limit)
     return solve_sparse(indptr, indices, values, cost.shape[1], cost_limit)

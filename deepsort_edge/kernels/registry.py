@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .gallery import _FAST, max_dots
-from .lap import _dense_to_csr, solve_sparse
+from .gallery import FASTMATH, max_dots
+from .lap import dense_to_csr, solve_sparse
 
 __all__ = ["any_expired", "decide", "decision_costs", "forbidden_pair", "record_frame", "refresh_samples",
            "unit_rows"]
@@ -28,7 +28,7 @@ __all__ = ["any_expired", "decide", "decision_costs", "forbidden_pair", "record_
 FINAL = 2
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 def _unit_into(x: np.ndarray, out: np.ndarray) -> None:
     """``out = x / |x|`` (float32; a zero vector stays zero)."""
     acc = np.float32(0.0)
@@ -47,7 +47,7 @@ def _unit_into(x: np.ndarray, out: np.ndarray) -> None:
 ROWS_OK, ROWS_BAD_NORM, ROWS_REPEAT = 0, 1, 2
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 def unit_rows(ids: np.ndarray, emb: np.ndarray, rows: np.ndarray, out: np.ndarray) -> int:
     """``out[r] = emb[rows[r]] / |emb[rows[r]]|`` (float32), checking the rows.
 
@@ -263,6 +263,6 @@ def decision_costs(
 @njit(cache=True, nogil=True, error_model="numpy")
 def decide(cost: np.ndarray, limit: float) -> np.ndarray:
     """``row_to_col`` of the minimum-cost partial assignment (leaving a row unassigned costs ``limit``)."""
-    indptr, indices, values = _dense_to_csr(cost, limit)
+    indptr, indices, values = dense_to_csr(cost, limit)
     row_to_col, _ = solve_sparse(indptr, indices, values, cost.shape[1], limit)
     return row_to_col

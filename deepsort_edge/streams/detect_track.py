@@ -36,6 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..io.video import FrameBuffer, feed_in_thread
+from .pipeline import TrackedCounts
 
 __all__ = ["DetectTrackStats", "Detector", "detect_and_track"]
 
@@ -51,20 +52,14 @@ class Detector(Protocol):
 
 
 @dataclass
-class DetectTrackStats:
+class DetectTrackStats(TrackedCounts):
     """What :func:`detect_and_track` did and how long each stage worked (seconds)."""
 
     frames_read: int = 0
     frames_tracked: int = 0
     dropped: int = 0
-    detections: int = 0
-    rows: int = 0
-    track_ids: set[int] = field(default_factory=set)
     read_s: float = 0.0
     detect_s: float = 0.0
-    embed_s: float = 0.0
-    track_s: float = 0.0
-    output_s: float = 0.0
     wall_s: float = 0.0
     peak_buffered: int = 0  # most frames waiting in both buffers together
     interrupted: bool = False
@@ -169,10 +164,7 @@ def detect_and_track(
             ids, boxes = tracker.update_arrays(xyxy, scores, features, image, class_ids, return_boxes=True)
             stats.track_s += time.perf_counter() - start
             stats.frames_tracked += 1
-            stats.detections += len(xyxy)
-            confirmed = ids[ids >= 1]
-            stats.rows += int(confirmed.size)
-            stats.track_ids.update(int(i) for i in confirmed)
+            stats.count(len(xyxy), ids)
             if on_frame is not None:
                 start = time.perf_counter()
                 on_frame(frame, image, boxes, scores, ids, (xyxy, scores, class_ids))

@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tracking.tracker import DeepSORTTracker, load_extractor
+from ..tracking.tracker import DeepSORTTracker, detached_result, load_extractor
 from .identities import IdentityRegistry
 from .identity_actor import IdentityActor, IdentityWorker
 from .multistream import (
@@ -69,7 +69,6 @@ from .multistream import (
     registry_for,
     show_warnings,
     unpack_detections,
-    with_ids,
 )
 from .ray_actors import (
     EmbedderWorker,
@@ -315,7 +314,7 @@ class RayMultiStreamTracker(ActorCalls, RayStreams):
         self._updates += 1
         self._snapshot_due(deadline)
         show_warnings(caught)
-        results = {sid: with_ids(detections[sid], ids[sid]) for sid in detections if sid in ids}
+        results = {sid: detached_result(detections[sid], ids[sid]) for sid in detections if sid in ids}
         if self._identities is not None and results:
             try:
                 self._global_ids(results, timestamps, deadline)

@@ -38,11 +38,10 @@ from ..optional import import_supervision
 from ..tracking.tracker import (
     DeepSORTTracker,
     FeatureExtractor,
-    FrameResult,
     SingleCaller,
-    load_extractor,
     detached_result,
     detection_arguments,
+    load_extractor,
 )
 from ..tracking.tracks import TrackView
 
@@ -149,11 +148,6 @@ def unpack_detections(
             continue
         inputs[stream_id] = detection_arguments(dets, frames.get(stream_id) if frames is not None else None)
     return inputs, errors
-
-
-def with_ids(detections: Any, tracked: FrameResult) -> Any:
-    """``detections`` with ``tracker_id`` and ``data["track_xyxy"]``, copied, as ``DeepSORTTracker.update`` returns it."""
-    return detached_result(detections, tracked)
 
 
 def registry_for(global_ids: object) -> IdentityRegistry | None:
@@ -282,7 +276,7 @@ class MultiStreamTracker:
                 errors.update(more)
                 caught.extend(caught_later)
         show_warnings(caught)
-        results = {sid: with_ids(detections[sid], ids[sid]) for sid in detections if sid in ids}
+        results = {sid: detached_result(detections[sid], ids[sid]) for sid in detections if sid in ids}
         if self.identities is not None:
             with self._busy:  # the registry is shared by the streams: one caller at a time
                 add_global_ids(self.identities, self._group.trackers, results, timestamps)

@@ -28,18 +28,34 @@ FrameCallback = Callable[[int, "np.ndarray | None", np.ndarray, np.ndarray, np.n
 
 
 @dataclass
-class TrackingStats:
-    """What a tracking run did and how long its parts took (seconds)."""
+class TrackedCounts:
+    """What a run handed the tracker and got back, and the embed / track / output time (seconds).
 
-    frames: int = 0
+    Shared by :class:`TrackingStats` and ``detect_track.DetectTrackStats``.
+    """
+
     detections: int = 0
-    rows: int = 0
+    rows: int = 0  # result rows: rows that joined a confirmed track
     track_ids: set[int] = field(default_factory=set)
-    decode_s: float = 0.0
     embed_s: float = 0.0
     track_s: float = 0.0
-    warmup_s: float = 0.0
     output_s: float = 0.0
+
+    def count(self, detections: int, ids: np.ndarray) -> None:
+        """Add one tracked frame: its number of detections and the ids the tracker gave them."""
+        self.detections += detections
+        confirmed = ids[ids >= 1]
+        self.rows += int(confirmed.size)
+        self.track_ids.update(int(i) for i in confirmed)
+
+
+@dataclass
+class TrackingStats(TrackedCounts):
+    """What :func:`track_frames` did and how long its parts took (seconds)."""
+
+    frames: int = 0
+    decode_s: float = 0.0
+    warmup_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON-ready part of a run summary."""
@@ -150,10 +166,7 @@ def track_frames(
         ids, boxes = tracker.update_arrays(xyxy, scores, features, image, return_boxes=True)
         stats.track_s += time.perf_counter() - start
         stats.frames += frame - previous  # a sparse source skips frames where nothing can change
-        stats.detections += xyxy.shape[0]
-        confirmed = ids[ids >= 1]
-        stats.rows += int(confirmed.size)
-        stats.track_ids.update(int(i) for i in confirmed)
+        stats.count(xyxy.shape[0], ids)
         if on_frame is not None:
             start = time.perf_counter()
             on_frame(frame, image, boxes, scores, ids)

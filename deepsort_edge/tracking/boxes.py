@@ -48,7 +48,10 @@ def xyxy_to_tlwh(xyxy: np.ndarray) -> np.ndarray:
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of ``(N, 4)`` against ``(M, 4)`` xyxy boxes, ``(N, M)`` (0 for degenerate boxes).
+    """IoU of ``(N, 4)`` against ``(M, 4)`` xyxy boxes, ``(N, M)`` (0 where the union is empty).
+
+    The one IoU of the Python side (evaluation, NMS, quantisation checks);
+    the kernels' per-pair IoU is ``kernels/boxes.py``.
 
     Example:
         >>> iou_matrix(np.array([[0, 0, 2, 2]]), np.array([[1, 0, 3, 2], [5, 5, 6, 6]])).round(3)
@@ -61,4 +64,5 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = ix * iy
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)

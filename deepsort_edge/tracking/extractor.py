@@ -22,7 +22,15 @@ class FeatureExtractor(Protocol):
 
 
 def load_extractor(feature_extractor: object, device: str | None) -> FeatureExtractor | None:
-    """The extractor a ``feature_extractor`` argument names (None: none), as every tracker reads it."""
+    """The extractor a ``feature_extractor`` argument names (None: none), as every tracker reads it.
+
+    An ONNX path, a torch module or ``.pt``/``.pth`` file (exported to ONNX
+    once, cached) becomes a ``DeepSORTFeatureExtractor`` on ``device``; an
+    object with ``extract_features(frame, xyxy)`` is used as it is.
+
+    Raises:
+        TypeError: ``device`` is not a string, or ``feature_extractor`` is none of these.
+    """
     if device is not None and not isinstance(device, str):
         raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {type(device).__name__}")
     if feature_extractor is None:

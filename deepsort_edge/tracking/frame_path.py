@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from ..appearance.preprocess import check_bgr_image
 from .frames import FrameResult, PreparedFrame, frame_classes
 from .validation import (
     DetectionArrays,
-    check_frame,
     check_rows,
     detection_arrays,
     kept_rows,
@@ -49,7 +49,7 @@ class FramePath:
     ) -> PreparedFrame:
         """Validate one frame once; check its rows here only when something must happen before tracking."""
         settings = self._settings
-        frame_shape = check_frame(frame).shape if frame is not None else None
+        frame_shape = check_bgr_image(frame).shape if frame is not None else None
         arrays = detection_arrays(xyxy, scores, embeddings, embedding_dim=self._store.embedding_dim)
         classes = frame_classes(class_id, arrays.count)
         if settings.use_appearance is False:

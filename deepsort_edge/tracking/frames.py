@@ -21,7 +21,14 @@ from .validation import (
     DetectionArrays,
 )
 
-__all__ = ["FrameResult", "PreparedFrame", "check_timestamp", "detached_result", "detection_arguments", "frame_classes"]
+__all__ = [
+    "FrameResult",
+    "PreparedFrame",
+    "check_timestamp",
+    "detached_result",
+    "detection_arguments",
+    "frame_classes",
+]
 
 
 class FrameResult(NamedTuple):

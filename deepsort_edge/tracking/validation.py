@@ -29,8 +29,6 @@ from ..kernels.rows import (
     OUTSIDE_FRAME,
 )
 
-ON_INVALID_CHOICES = ("drop", "raise")
-
 # Compiled ahead of time when the wheel ships them (aot.py), else Numba's JIT.
 row_problems, unit_rows = row_kernels()
 
@@ -65,17 +63,6 @@ def as_float_array(value: object, name: str, ndim: int, dtype: type = np.float64
     if array.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
     return array if array.dtype == dtype else array.astype(dtype)
-
-
-def check_frame(frame: object) -> np.ndarray:
-    """A frame must be a ``(H, W, 3)`` uint8 image (BGR, as OpenCV reads it)."""
-    if not isinstance(frame, np.ndarray):
-        raise TypeError(f"frame must be a numpy array (H, W, 3) uint8, got {type(frame).__name__}")
-    if frame.dtype != np.uint8:
-        raise TypeError(f"frame must have dtype uint8, got {frame.dtype}")
-    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] == 0 or frame.shape[1] == 0:
-        raise ValueError(f"frame must have shape (H, W, 3) with H, W > 0, got {frame.shape}")
-    return frame
 
 
 @dataclass
