@@ -157,6 +157,17 @@ def test_export_signatures_are_the_types_the_tracker_passes():
     assert set(sigs) == {*aot.FRAME_EXPORTS.values(), "row_problems", "unit_rows"}
     f32, f16 = sigs["track_frame_float32"][1], sigs["track_frame_float16"][1]
     assert len(f32) == len(f16) == track_frame.py_func.__code__.co_argcount
+    f32, f16 = _items(f32), _items(f16)  # the kernel takes tuples of arrays: check every item
     differ = [k for k in range(len(f32)) if f32[k] != f16[k]]
     assert len(differ) == 1 and f32[differ[0]].dtype == types.float32 and f16[differ[0]].dtype == types.uint16
     assert all(getattr(t, "layout", "C") == "C" for t in f32)  # pycc unboxes by item size only
+
+
+def _items(argument_types: tuple) -> list:
+    """Numba argument types with every tuple type replaced by its items, recursively."""
+    from numba.core import types
+
+    out = []
+    for t in argument_types:
+        out.extend(_items(t.types) if isinstance(t, types.BaseTuple) else [t])
+    return out

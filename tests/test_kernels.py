@@ -10,6 +10,7 @@ from scipy.stats import chi2
 
 from deepsort_edge.kernels import costs, gating, kalman
 from deepsort_edge.kernels import gallery as gallery_kernels
+from deepsort_edge.kernels.arguments import Detections, FrameSettings, TrackArrays
 from tests import common
 from tests import reference as ref
 
@@ -146,6 +147,27 @@ def tracks_near(rng: np.random.Generator, n_tracks: int, capacity: int, spread: 
     return slots, means, covs
 
 
+def track_arrays(means, covariances, **given) -> TrackArrays:
+    """The store's arrays for the cost kernels: ``means``, ``covariances`` and ``given``, the rest unused zeros."""
+    capacity = means.shape[0]
+    unused = {name: np.zeros(capacity, np.int64) for name in TrackArrays._fields}
+    unused["galleries"] = np.zeros((capacity, 1, 1), np.float32)
+    return TrackArrays(**{**unused, "means": means, "covariances": covariances, **given})
+
+
+def detections(boxes, measurements, classes, embeddings, use_embeddings, by_x, xs, half_width=0.0) -> Detections:
+    """A frame's detections for the cost kernels (scores and the high/low split are not read there)."""
+    n = boxes.shape[0]
+    return Detections(boxes, measurements, np.ones(n), classes, embeddings, use_embeddings, np.ones(n, np.bool_), by_x,
+                      xs, half_width)
+
+
+def frame_settings(**given) -> FrameSettings:
+    """Settings for the cost kernels: ``given``, the rest neutral values the cost kernels do not read."""
+    neutral = {name: 0 for name in FrameSettings._fields}
+    return FrameSettings(**{**neutral, **given})
+
+
 def sorted_by_x(measurements: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     by_x, xs = costs.sort_by_x(measurements)
     np.testing.assert_array_equal(xs, np.sort(measurements[:, 0]))
@@ -183,9 +205,13 @@ def test_cascade_costs_match_dense_reference(
     threshold, weight, min_iou = 0.9, 0.3, 0.2
     by_x, xs = sorted_by_x(measurements)
     indptr, indices, values = costs.cascade_costs(
-        means, covs, slots, measurements, det_boxes, columns, by_x, xs, gallery, counts, heads, lost, emb, True, metric,
-        threshold, weight, motion_from_iou, min_iou, lost_needs_overlap, track_classes, det_classes, class_aware,
-        position_only, gate, gate * gate_scale,
+        track_arrays(means, covs, galleries=gallery, gallery_counts=counts, gallery_heads=heads,
+                     time_since_update=lost, track_classes=track_classes),
+        slots, detections(det_boxes, measurements, det_classes, emb, True, by_x, xs), columns,
+        frame_settings(metric=metric, appearance_threshold=threshold, appearance_weight=weight,
+                       motion_from_iou=motion_from_iou, minimum_iou=min_iou, lost_needs_overlap=lost_needs_overlap,
+                       class_aware=class_aware, position_only=position_only, gate=gate,
+                       appearance_gate=gate * gate_scale),
     )
     for t in range(n_tracks):
         row = indices[indptr[t]:indptr[t + 1]]
@@ -249,9 +275,14 @@ def test_cascade_costs_without_appearance_are_motion_only():
 
     def dense(lost_frames: int, motion_from_iou: bool) -> np.ndarray:
         lost = np.full(2, lost_frames, dtype=np.int32)
-        csr = costs.cascade_costs(means, covs, slots, measurements, det_boxes, np.arange(2), by_x, xs, gallery,
-                                  counts, np.zeros(2, np.int32), lost, none, False, 0, 0.2, 0.5, motion_from_iou, 0.3, False, classes,
-                                  classes, False, False, 9.4877, 9.4877)
+        csr = costs.cascade_costs(
+            track_arrays(means, covs, galleries=gallery, gallery_counts=counts, gallery_heads=np.zeros(2, np.int32),
+                         time_since_update=lost, track_classes=classes),
+            slots, detections(det_boxes, measurements, classes, none, False, by_x, xs), np.arange(2),
+            frame_settings(metric=0, appearance_threshold=0.2, appearance_weight=0.5, motion_from_iou=motion_from_iou,
+                           minimum_iou=0.3, lost_needs_overlap=False, class_aware=False, position_only=False,
+                           gate=9.4877, appearance_gate=9.4877),
+        )
         return common.to_dense(*csr, 2)
 
     squared = ref.squared_mahalanobis(means[slots[1]], covs[slots[1]], measurements[1:], 4)[0]
@@ -277,8 +308,10 @@ def test_iou_costs_match_reference(class_aware):
     track_classes, det_classes = rng.integers(0, 2, capacity), rng.integers(0, 2, 60)
     by_x, xs = sorted_by_x(xyxy_to_xyah(dets))
     half_width = 0.5 * (dets[:, 2] - dets[:, 0]).max()
-    csr = costs.iou_costs(means, slots, dets, columns, by_x, xs, half_width, 0.2, track_classes, det_classes,
-                          class_aware)
+    csr = costs.iou_costs(track_arrays(means, np.zeros((capacity, 8, 8)), track_classes=track_classes), slots,
+                          detections(dets, xyxy_to_xyah(dets), det_classes, np.zeros((0, 1), np.float32), False, by_x,
+                                     xs, half_width),
+                          columns, frame_settings(minimum_iou=0.2, class_aware=class_aware))
     out = common.to_dense(*csr, columns.size)
     iou = ref.iou_matrix(xyah_to_xyxy(means[slots, :4]), dets[columns])
     expected = np.where((iou >= 0.2) & (iou > 0), 1 - iou, costs.INFEASIBLE)

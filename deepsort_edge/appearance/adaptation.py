@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from ..kernels.frame import FrameSettings
+from ..kernels.arguments import FrameSettings
 from ..tracking.boxes import iou_matrix
 from ..tracking.settings import ADAPTATION_MODES
 from .evidence_pairs import (

@@ -6,12 +6,16 @@ Modules are named for their math:
 - ``gating``: Mahalanobis distances and the chi-square gate;
 - ``costs``: the association costs as sparse rows (gated appearance + motion, IoU);
 - ``gallery``: per-track appearance (ring buffer, EMA, nearest entry);
-- ``boxes``: IoU of two boxes, state rows to xyxy;
+- ``boxes``: IoU of two boxes, xyxy rows to xyah;
 - ``rows``: per-row checks of a frame's detections;
 - ``overlap``: how much of each detection other detections cover (occluded crops);
 - ``cascade`` and ``lap``: the matching cascade and Jonker-Volgenant assignment;
 - ``half``: float16 gallery entries (as uint16 bits);
-- ``frame``: one whole tracker update in one call, built from the above;
+- ``frame``: one whole tracker update in one call, built from the above, in named stages;
+- ``arguments``: the named tuples the frame kernel and its stages pass (store, detections, settings);
+- ``constants``: track states and the entries of the store's ``counts``;
+- ``gather``: rows and entries by index or mask;
+- ``jit``: the one JIT configuration (options, fastmath flags) every kernel compiles with;
 - ``registry``: the identity registry's per-frame work and decisions (global ids);
 - ``stale``: dropping cached kernels when any kernel source changed.
 

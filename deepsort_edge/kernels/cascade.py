@@ -10,14 +10,14 @@ cascade would.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from .costs import ASSIGNMENT_LIMIT
+from .jit import kernel
 from .lap import solve_sparse
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def matching_cascade(
     indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int, levels: np.ndarray, max_level: int
 ) -> np.ndarray:

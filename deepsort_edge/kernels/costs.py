@@ -15,12 +15,13 @@ gate, which is where the speed comes from.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from .arguments import Detections, FrameSettings, TrackArrays
 from .boxes import iou as box_iou
 from .gallery import distance, first_within, max_dots
 from .gating import gate_factor, squared_distance
+from .jit import kernel
 from .kalman import cholesky4, innovation_covariance
 
 # Cost of a pair that must never be matched. Finite so that sums and
@@ -37,7 +38,7 @@ ASSIGNMENT_LIMIT = INFEASIBLE / 2.0
 _SLACK = 1e-6
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def sort_by_x(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row order of ``values[:, 0]`` ascending, and the sorted values (for :func:`window`).
 
@@ -84,7 +85,7 @@ def sort_by_x(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return by_x, xs
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _first_at_least(xs: np.ndarray, value: float) -> int:
     """Position of the first ``xs`` entry >= ``value`` (binary search)."""
     lo, hi = 0, xs.shape[0]
@@ -97,7 +98,7 @@ def _first_at_least(xs: np.ndarray, value: float) -> int:
     return lo
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _first_above(xs: np.ndarray, value: float) -> int:
     """Position of the first ``xs`` entry > ``value`` (binary search)."""
     lo, hi = 0, xs.shape[0]
@@ -110,14 +111,14 @@ def _first_above(xs: np.ndarray, value: float) -> int:
     return lo
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def window(xs: np.ndarray, lo: float, hi: float) -> tuple[int, int]:
     """Positions ``[start, stop)`` of the sorted ``xs`` that lie in ``[lo, hi]``, with a little slack."""
     pad = _SLACK * (abs(lo) + abs(hi) + 1.0)
     return _first_at_least(xs, lo - pad), _first_above(xs, hi + pad)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def track_box(mean: np.ndarray) -> tuple[float, float, float, float]:
     """xyxy box of one xyah state row, as a tuple (what :func:`boxes.iou` takes)."""
     h = mean[3]
@@ -127,7 +128,7 @@ def track_box(mean: np.ndarray) -> tuple[float, float, float, float]:
     return x1, y1, x1 + w, y1 + h
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _reserve(indices: np.ndarray, values: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:
     """The CSR entry buffers, doubled until they hold ``need`` entries."""
     if need <= indices.shape[0]:
@@ -141,7 +142,7 @@ def _reserve(indices: np.ndarray, values: np.ndarray, need: int) -> tuple[np.nda
     return grown_i, grown_v
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _sort_columns(cols: np.ndarray, extra: np.ndarray, count: int) -> None:
     """Insertion sort of ``cols[:count]`` ascending, carrying ``extra`` along (candidate lists are short)."""
     for a in range(1, count):
@@ -156,7 +157,7 @@ def _sort_columns(cols: np.ndarray, extra: np.ndarray, count: int) -> None:
         extra[b + 1] = e
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def column_positions(columns: np.ndarray, n_dets: int) -> np.ndarray:
     """``(n_dets,)`` position of each detection in ``columns``, -1 where it is not a column."""
     position = np.empty(n_dets, np.intp)
@@ -167,47 +168,136 @@ def column_positions(columns: np.ndarray, n_dets: int) -> np.ndarray:
     return position
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def cascade_costs(
-    means: np.ndarray,
-    covariances: np.ndarray,
+@kernel(inline=True)
+def gated_candidates(
+    tracks: TrackArrays, slots: np.ndarray, dets: Detections, position: np.ndarray, cfg: FrameSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each track's detections inside its Mahalanobis gate: ``(ptr, candidates, squared, degree)``.
+
+    Track ``t``'s candidates are ``candidates[ptr[t]:ptr[t + 1]]`` (detection
+    rows, ascending) with their squared distances in ``squared``;
+    ``degree (M,)`` counts the tracks that gate each detection. Only rows with
+    ``position >= 0`` (the stage's columns) and, with ``class_aware``, of the
+    track's class are candidates. The gate is ``cfg.appearance_gate`` for a
+    track appearance also checks (a gallery, in a frame with embeddings),
+    else ``cfg.gate``, over x, y (``position_only``) or all of xyah.
+    """
+    n_tracks = slots.shape[0]
+    dims = 2 if cfg.position_only else 4
+    ptr = np.zeros(n_tracks + 1, np.intp)
+    cand = np.empty(4 * n_tracks + 16, np.intp)
+    squared = np.empty(4 * n_tracks + 16)
+    degree = np.zeros(dets.measurements.shape[0], np.intp)
+    S = np.empty((4, 4))
+    L = np.empty((4, 4))
+    inverse_diagonal = np.empty(4)
+    k = 0
+    for t in range(n_tracks):
+        s = slots[t]
+        mean = tracks.means[s]
+        # Appearance is a second gate, so a pair it checks may lie further out.
+        limit = cfg.appearance_gate if dets.use_embeddings and tracks.gallery_counts[s] > 0 else cfg.gate
+        innovation_covariance(mean, tracks.covariances[s], S, 1.0)
+        cholesky4(S, L)
+        for i in range(4):
+            inverse_diagonal[i] = 1.0 / L[i, i]
+        factor = gate_factor(L, inverse_diagonal, mean)
+        # |dx| / L00 is the first term of the distance: beyond sqrt(limit) it alone leaves the gate.
+        radius = np.sqrt(limit) * L[0, 0]
+        start, stop = window(dets.xs, mean[0] - radius, mean[0] + radius)
+        cand, squared = _reserve(cand, squared, k + stop - start)
+        first = k
+        for p in range(start, stop):
+            n = dets.by_x[p]
+            if position[n] < 0 or (cfg.class_aware and tracks.track_classes[s] != dets.classes[n]):
+                continue
+            z = dets.measurements  # scalars by index, not a row view: a view per pair costs reference counting
+            d = squared_distance(factor, z[n, 0], z[n, 1], z[n, 2], z[n, 3], dims, limit)
+            if d <= limit:  # False for NaN too
+                cand[k] = n
+                squared[k] = d
+                degree[n] += 1
+                k += 1
+        _sort_columns(cand[first:], squared[first:], k - first)
+        ptr[t + 1] = k
+    return ptr, cand, squared, degree
+
+
+@kernel(inline=True)
+def gated_costs(
+    tracks: TrackArrays,
     slots: np.ndarray,
-    measurements: np.ndarray,
-    detection_boxes: np.ndarray,
-    columns: np.ndarray,
-    by_x: np.ndarray,
-    xs: np.ndarray,
-    galleries: np.ndarray,
-    gallery_counts: np.ndarray,
-    gallery_heads: np.ndarray,
-    time_since_update: np.ndarray,
-    embeddings: np.ndarray,
-    use_appearance: bool,
-    metric: int,
-    appearance_threshold: float,
-    appearance_weight: float,
-    motion_from_iou: bool,
-    minimum_iou: float,
-    lost_needs_overlap: bool,
-    track_classes: np.ndarray,
-    detection_classes: np.ndarray,
-    class_aware: bool,
-    position_only: bool,
-    gate: float,
-    appearance_gate: float,
+    dets: Detections,
+    position: np.ndarray,
+    cfg: FrameSettings,
+    candidates: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cost of each :func:`gated_candidates` pair that appearance (and overlap) allow, as CSR.
+
+    A pair that is the only candidate of both its track and its detection is
+    matched whenever it is feasible whatever its cost, so its gallery is
+    scanned only until one entry is close enough (usually the newest)
+    instead of in full.
+    """
+    ptr, cand, squared, degree = candidates
+    n_tracks = slots.shape[0]
+    indptr = np.zeros(n_tracks + 1, np.intp)
+    indices = np.empty(ptr[n_tracks], np.intp)
+    values = np.empty(ptr[n_tracks])
+    dots = np.empty(dets.measurements.shape[0])
+    e = 0
+    for t in range(n_tracks):
+        s = slots[t]
+        first, stop = ptr[t], ptr[t + 1]
+        n_cand = stop - first
+        count = tracks.gallery_counts[s] if dets.use_embeddings else 0
+        limit = cfg.appearance_gate if count > 0 else cfg.gate
+        lost = tracks.time_since_update[s] > 1
+        a = track_box(tracks.means[s])
+        alone = n_cand == 1 and degree[cand[first]] == 1
+        if count and not alone:
+            max_dots(tracks.galleries[s], count, dets.embeddings, cand, first, n_cand, dots)
+        for c in range(n_cand):
+            n = cand[first + c]
+            b = dets.boxes
+            iou = box_iou(a, (b[n, 0], b[n, 1], b[n, 2], b[n, 3]))
+            motion = 1.0 - iou if cfg.motion_from_iou else squared[first + c] / limit
+            if count == 0:
+                if cfg.motion_from_iou and lost and (iou < cfg.minimum_iou or iou <= 0.0):
+                    continue
+                cost = motion
+            else:
+                bound = cfg.appearance_threshold
+                if cfg.lost_needs_overlap and lost and iou <= 0.0:
+                    bound = 0.5 * cfg.appearance_threshold
+                if alone:
+                    appearance = first_within(tracks.galleries[s], count, tracks.gallery_heads[s], dets.embeddings,
+                                              n, cfg.metric, bound)
+                else:
+                    appearance = distance(dots[c], cfg.metric)
+                if not appearance <= bound:
+                    continue
+                cost = cfg.appearance_weight * appearance + (1.0 - cfg.appearance_weight) * motion
+            indices[e] = position[n]
+            values[e] = cost
+            e += 1
+        indptr[t + 1] = e
+    return indptr, indices, values
+
+
+@kernel
+def cascade_costs(
+    tracks: TrackArrays, slots: np.ndarray, dets: Detections, columns: np.ndarray, cfg: FrameSettings
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Matching-cascade cost of the tracks at ``slots`` as CSR ``(indptr, indices, values)``.
 
-    ``indices``/``values`` may be longer than ``indptr[-1]`` (spare capacity).
-
-    Columns are positions in ``columns`` (detection indices, ascending);
-    ``by_x``/``xs`` come from :func:`sort_by_x` on ``measurements`` (xyah).
-    Only feasible pairs are stored. A pair is feasible when it lies inside
-    the Mahalanobis gate (squared distance <= ``gate``, over x, y or all of
-    xyah with ``position_only`` False; <= ``appearance_gate`` for a pair that
-    appearance also checks: a track with a gallery, in a frame with
-    embeddings) and, with ``class_aware``, shares its class. Its motion term
-    is ``1 - IoU`` of the predicted and detected xyxy boxes
+    Columns are positions in ``columns`` (detection rows of ``dets``,
+    ascending). Only feasible pairs are stored. A pair is feasible when it
+    lies inside the Mahalanobis gate (squared distance <= ``gate``, over x,
+    y or all of xyah with ``position_only`` False; <= ``appearance_gate``
+    for a pair that appearance also checks: a track with a gallery, in a
+    frame with embeddings) and, with ``class_aware``, shares its class. Its
+    motion term is ``1 - IoU`` of the predicted and detected xyxy boxes
     (``motion_from_iou``) or the squared distance over its gate (the paper's
     d1). With appearance, a pair must also have its nearest-gallery
     distance within ``appearance_threshold`` (the paper's second gate) and
@@ -220,120 +310,28 @@ def cascade_costs(
     appearance: a track lost for more than one frame whose predicted box does
     not overlap the detection needs an appearance distance within half the
     threshold.
+
+    Two steps: the gate (:func:`gated_candidates`), then appearance and
+    motion on the gated pairs only (:func:`gated_costs`).
     """
-    n_tracks = slots.shape[0]
-    n_dets = measurements.shape[0]
-    dims = 2 if position_only else 4
-    position = column_positions(columns, n_dets)
-    # Pass 1: each track's gated candidates (columns ascending), and how many tracks gate each detection.
-    cand_ptr = np.zeros(n_tracks + 1, np.intp)
-    cand = np.empty(4 * n_tracks + 16, np.intp)
-    cand_d = np.empty(4 * n_tracks + 16)
-    degree = np.zeros(n_dets, np.intp)
-    S = np.empty((4, 4))
-    L = np.empty((4, 4))
-    inverse_diagonal = np.empty(4)
-    k = 0
-    for t in range(n_tracks):
-        s = slots[t]
-        mean = means[s]
-        # Appearance is a second gate, so a pair it checks may lie further out.
-        limit = appearance_gate if use_appearance and gallery_counts[s] > 0 else gate
-        innovation_covariance(mean, covariances[s], S, 1.0)
-        cholesky4(S, L)
-        for i in range(4):
-            inverse_diagonal[i] = 1.0 / L[i, i]
-        factor = gate_factor(L, inverse_diagonal, mean)
-        # |dx| / L00 is the first term of the distance: beyond sqrt(limit) it alone leaves the gate.
-        radius = np.sqrt(limit) * L[0, 0]
-        start, stop = window(xs, mean[0] - radius, mean[0] + radius)
-        cand, cand_d = _reserve(cand, cand_d, k + stop - start)
-        first = k
-        for p in range(start, stop):
-            n = by_x[p]
-            if position[n] < 0 or (class_aware and track_classes[s] != detection_classes[n]):
-                continue
-            d = squared_distance(factor, measurements[n, 0], measurements[n, 1], measurements[n, 2],
-                                 measurements[n, 3], dims, limit)
-            if d <= limit:  # False for NaN too
-                cand[k] = n
-                cand_d[k] = d
-                degree[n] += 1
-                k += 1
-        _sort_columns(cand[first:], cand_d[first:], k - first)
-        cand_ptr[t + 1] = k
-
-    # Pass 2: costs. A pair that is the only candidate of both its track and its detection is
-    # matched whenever it is feasible whatever its cost, so its gallery is scanned only until
-    # one entry is close enough (usually the newest) instead of in full.
-    indptr = np.zeros(n_tracks + 1, np.intp)
-    indices = np.empty(k, np.intp)
-    values = np.empty(k)
-    dots = np.empty(n_dets)
-    e = 0
-    for t in range(n_tracks):
-        s = slots[t]
-        first, stop = cand_ptr[t], cand_ptr[t + 1]
-        n_cand = stop - first
-        count = gallery_counts[s] if use_appearance else 0
-        limit = appearance_gate if count > 0 else gate
-        lost = time_since_update[s] > 1
-        a = track_box(means[s])
-        alone = n_cand == 1 and degree[cand[first]] == 1
-        if count and not alone:
-            max_dots(galleries[s], count, embeddings, cand, first, n_cand, dots)
-        for c in range(n_cand):
-            n = cand[first + c]
-            d = cand_d[first + c]
-            iou = box_iou(a, (detection_boxes[n, 0], detection_boxes[n, 1], detection_boxes[n, 2],
-                              detection_boxes[n, 3]))
-            motion = 1.0 - iou if motion_from_iou else d / limit
-            if count == 0:
-                if motion_from_iou and lost and (iou < minimum_iou or iou <= 0.0):
-                    continue
-                cost = motion
-            else:
-                bound = appearance_threshold
-                if lost_needs_overlap and lost and iou <= 0.0:
-                    bound = 0.5 * appearance_threshold
-                if alone:
-                    appearance = first_within(galleries[s], count, gallery_heads[s], embeddings, n, metric, bound)
-                else:
-                    appearance = distance(dots[c], metric)
-                if not appearance <= bound:
-                    continue
-                cost = appearance_weight * appearance + (1.0 - appearance_weight) * motion
-            indices[e] = position[n]
-            values[e] = cost
-            e += 1
-        indptr[t + 1] = e
-    return indptr, indices, values
+    position = column_positions(columns, dets.measurements.shape[0])
+    candidates = gated_candidates(tracks, slots, dets, position, cfg)
+    return gated_costs(tracks, slots, dets, position, cfg, candidates)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def iou_costs(
-    means: np.ndarray,
-    slots: np.ndarray,
-    detection_boxes: np.ndarray,
-    columns: np.ndarray,
-    by_x: np.ndarray,
-    xs: np.ndarray,
-    half_width: float,
-    minimum_iou: float,
-    track_classes: np.ndarray,
-    detection_classes: np.ndarray,
-    class_aware: bool,
+    tracks: TrackArrays, slots: np.ndarray, dets: Detections, columns: np.ndarray, cfg: FrameSettings
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``1 - IoU`` of the tracks' predicted boxes and the detections in ``columns``, as CSR (spare capacity as above).
+    """``1 - IoU`` of the tracks' predicted boxes and the detections in ``columns``, as CSR (as above).
 
     A pair is feasible when ``IoU >= minimum_iou``, ``IoU > 0`` and, with
-    ``class_aware``, the classes agree. ``by_x``/``xs`` sort the detections
-    by centre x and ``half_width`` is the largest detection half width, so
-    every overlapping detection has its centre within the track box widened
-    by it. ``track_classes`` is indexed by slot.
+    ``class_aware``, the classes agree. Every overlapping detection has its
+    centre within the track box widened by ``dets.half_width``, so only
+    those are visited (through ``dets.by_x``).
     """
     n_tracks = slots.shape[0]
-    n_dets = detection_boxes.shape[0]
+    n_dets = dets.boxes.shape[0]
     position = column_positions(columns, n_dets)
     indptr = np.zeros(n_tracks + 1, np.intp)
     indices = np.empty(2 * n_tracks + 16, np.intp)
@@ -343,16 +341,16 @@ def iou_costs(
     k = 0
     for t in range(n_tracks):
         s = slots[t]
-        a = track_box(means[s])
-        start, stop = window(xs, a[0] - half_width, a[2] + half_width)
+        a = track_box(tracks.means[s])
+        start, stop = window(dets.xs, a[0] - dets.half_width, a[2] + dets.half_width)
         n_cand = 0
         for p in range(start, stop):
-            n = by_x[p]
-            if position[n] < 0 or (class_aware and track_classes[s] != detection_classes[n]):
+            n = dets.by_x[p]
+            if position[n] < 0 or (cfg.class_aware and tracks.track_classes[s] != dets.classes[n]):
                 continue
-            iou = box_iou(a, (detection_boxes[n, 0], detection_boxes[n, 1], detection_boxes[n, 2],
-                              detection_boxes[n, 3]))
-            if iou >= minimum_iou and iou > 0.0:
+            b = dets.boxes
+            iou = box_iou(a, (b[n, 0], b[n, 1], b[n, 2], b[n, 3]))
+            if iou >= cfg.minimum_iou and iou > 0.0:
                 cand[n_cand] = position[n]
                 cand_cost[n_cand] = 1.0 - iou
                 n_cand += 1

@@ -8,19 +8,16 @@ the bytes to read, which is what gallery mode's time is made of.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from .half import load, store
-
-FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: NaN checks stay valid
-
+from .jit import kernel
 
 METRIC_COSINE = 0
 METRIC_EUCLIDEAN = 1
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def distance(dot: float, metric: int) -> float:
     """Cosine or Euclidean distance of two unit vectors from their dot product."""
     if metric == METRIC_COSINE:
@@ -28,7 +25,7 @@ def distance(dot: float, metric: int) -> float:
     return np.sqrt(max(0.0, 2.0 - 2.0 * dot))
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
+@kernel(fastmath=True)
 def _dot(gallery: np.ndarray, g: int, embeddings: np.ndarray, row: int) -> float:
     """Entry ``g`` of ``gallery`` dotted with ``embeddings[row]``.
 
@@ -41,7 +38,7 @@ def _dot(gallery: np.ndarray, g: int, embeddings: np.ndarray, row: int) -> float
     return acc
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
+@kernel(fastmath=True)
 def _max_dots4(
     gallery: np.ndarray, count: int, embeddings: np.ndarray, r0: int, r1: int, r2: int, r3: int
 ) -> tuple[float, float, float, float]:
@@ -70,7 +67,7 @@ def _max_dots4(
     return b0, b1, b2, b3
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
+@kernel(fastmath=True)
 def max_dots(
     gallery: np.ndarray, count: int, embeddings: np.ndarray, rows: np.ndarray, first: int, n_rows: int,
     out: np.ndarray,
@@ -102,7 +99,7 @@ def max_dots(
                 out[j] = acc
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def max_dots_many(galleries: np.ndarray, counts: np.ndarray, slots: np.ndarray, embeddings: np.ndarray,
                   out: np.ndarray) -> None:
     """``out[r, k]``: the largest dot product of ``embeddings[r]`` with the first ``counts[slots[k]]``
@@ -122,7 +119,7 @@ def max_dots_many(galleries: np.ndarray, counts: np.ndarray, slots: np.ndarray, 
             out[r, k] = best[r]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
+@kernel(fastmath=True)
 def first_within(
     gallery: np.ndarray, count: int, head: int, embeddings: np.ndarray, row: int, metric: int, bound: float
 ) -> float:
@@ -141,7 +138,7 @@ def first_within(
     return np.inf
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def gallery_append(
     galleries: np.ndarray,
     gallery_counts: np.ndarray,
@@ -163,7 +160,7 @@ def gallery_append(
             gallery_counts[s] += 1
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
+@kernel(fastmath=True)
 def gallery_ema(
     galleries: np.ndarray,
     gallery_counts: np.ndarray,

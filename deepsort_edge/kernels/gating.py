@@ -10,14 +10,15 @@ frame nearly every pair is far apart and stops after one term.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from .jit import kernel
 
 # 0.95 quantiles of the chi-square distribution, by degrees of freedom.
 CHI2_095 = {1: 3.8415, 2: 5.9915, 3: 7.8147, 4: 9.4877, 5: 11.070, 6: 12.592, 7: 14.067, 8: 15.507, 9: 16.919}
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def gate_factor(L: np.ndarray, inverse_diagonal: np.ndarray, mean: np.ndarray) -> tuple:
     """One track's part of :func:`squared_distance` as a tuple of 14 numbers.
 
@@ -33,7 +34,7 @@ def gate_factor(L: np.ndarray, inverse_diagonal: np.ndarray, mean: np.ndarray) -
     )
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@kernel(inline=True)
 def squared_distance(factor: tuple, z0: float, z1: float, z2: float, z3: float, dims: int, cutoff: float) -> float:
     """Squared distance of measurement ``z`` (xyah) to a track, from its :func:`gate_factor` (first ``dims`` terms).
 

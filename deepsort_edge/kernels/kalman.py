@@ -12,8 +12,9 @@ of the tracks to work on and update those rows in place.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from .jit import kernel
 
 # Noise weights relative to the box height (DeepSORT paper, section 2.1).
 STD_WEIGHT_POSITION = 1.0 / 20.0
@@ -24,7 +25,7 @@ STD_ASPECT_VELOCITY = 1e-5
 STD_ASPECT_MEASUREMENT = 1e-1
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def kalman_initiate(
     measurements: np.ndarray, slots: np.ndarray, means: np.ndarray, covariances: np.ndarray
 ) -> None:
@@ -45,7 +46,7 @@ def kalman_initiate(
             covariances[s, k, k] = std[k] * std[k]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def kalman_predict(means: np.ndarray, covariances: np.ndarray, slots: np.ndarray) -> None:
     """One time step for the tracks at ``slots``: x = F x, P = F P F' + Q."""
     for i in range(slots.shape[0]):
@@ -70,7 +71,7 @@ def kalman_predict(means: np.ndarray, covariances: np.ndarray, slots: np.ndarray
             P[k, k] += q[k]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@kernel(inline=True)
 def innovation_covariance(mean: np.ndarray, P: np.ndarray, S: np.ndarray, noise_scale: float) -> None:
     """S = H P H' + c R for one track (R scales with the predicted height, c with confidence)."""
     pos = STD_WEIGHT_POSITION * mean[3]
@@ -81,7 +82,7 @@ def innovation_covariance(mean: np.ndarray, P: np.ndarray, S: np.ndarray, noise_
         S[a, a] += noise_scale * r[a]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@kernel(inline=True)
 def cholesky4(S: np.ndarray, L: np.ndarray) -> None:
     """Lower Cholesky factor of a 4x4 SPD matrix, written into ``L``."""
     for i in range(4):
@@ -100,7 +101,7 @@ def cholesky4(S: np.ndarray, L: np.ndarray) -> None:
             L[i, j] = acc / L[j, j]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def confidence_noise_scales(scores: np.ndarray) -> np.ndarray:
     """Measurement-noise factor per detection: ``1 + 2 (1 - score)``, score clipped to [0, 1].
 
@@ -118,7 +119,7 @@ def confidence_noise_scales(scores: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def kalman_update_scaled(
     means: np.ndarray, covariances: np.ndarray, slots: np.ndarray, measurements: np.ndarray,
     noise_scales: np.ndarray,
@@ -174,7 +175,7 @@ def kalman_update_scaled(
                 P[c, r] = v
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def damp_velocity(means: np.ndarray, slots: np.ndarray, factor: float) -> None:
     """Multiply the velocity of the tracks at ``slots`` by ``factor`` (coasting lost tracks slow down)."""
     for i in range(slots.shape[0]):
@@ -182,7 +183,7 @@ def damp_velocity(means: np.ndarray, slots: np.ndarray, factor: float) -> None:
             means[slots[i], k] *= factor
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def kalman_warp(means: np.ndarray, covariances: np.ndarray, slots: np.ndarray, affine: np.ndarray) -> None:
     """Apply a camera motion ``affine (2, 3)`` (image of the previous frame -> this one) to tracks.
 

@@ -42,16 +42,17 @@ numbers of that size.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from .jit import kernel
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _is_feasible(c: float, cost_limit: float) -> bool:
     # NaN fails both comparisons, so NaN entries are forbidden like +inf.
     return c <= cost_limit and c < np.inf
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def dense_to_csr(cost: np.ndarray, cost_limit: float):
     """Feasible entries of a dense cost as CSR ``(indptr, indices, values)``, columns ascending."""
     n_rows, n_cols = cost.shape
@@ -75,21 +76,37 @@ def dense_to_csr(cost: np.ndarray, cost_limit: float):
     return indptr, indices, values
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel(inline=True)
+def _flip_path(
+    root: int, sink: int, dummy_row: int, pred: np.ndarray, row_to_col: np.ndarray, col_to_row: np.ndarray
+) -> None:
+    """Assign along the path found from ``root``, walking back from its free column ``sink`` (or, with
+    ``sink`` -1, from ``dummy_row``, which gives up its column for its dummy)."""
+    if sink < 0:
+        j = row_to_col[dummy_row]
+        row_to_col[dummy_row] = -1
+        done = dummy_row == root
+    else:
+        j = sink
+        done = False
+    while not done:
+        i = pred[j]
+        col_to_row[j] = i
+        next_j = row_to_col[i]
+        row_to_col[i] = j
+        done = i == root
+        j = next_j
+
+
+@kernel
 def _shortest_augmenting_paths(
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    values: np.ndarray,
-    n_cols: int,
-    unassigned_cost: float,
-    row_to_col: np.ndarray,
-    col_to_row: np.ndarray,
+    indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int, unassigned_cost: float,
+    row_to_col: np.ndarray, col_to_row: np.ndarray,
 ) -> None:
     """Assign each CSR row along a shortest augmenting path (see the module docstring).
 
-    ``unassigned_cost`` is the cost of a row's private dummy column; with
-    ``inf`` a row that reaches no free column is left unassigned. Writes
-    ``row_to_col`` and ``col_to_row`` (both must start at -1).
+    ``unassigned_cost`` is the cost of a row's private dummy column; with ``inf`` a row that reaches
+    no free column is left unassigned. Writes ``row_to_col`` and ``col_to_row`` (both must start at -1).
     """
     n_rows = indptr.shape[0] - 1
     u = np.zeros(n_rows)
@@ -199,26 +216,12 @@ def _shortest_augmenting_paths(
             for t in range(n_settled):
                 j = settled[t]
                 v[j] -= total - dist[j]
-            # Flip the path, walking back from the sink to the root.
-            if sink < 0:
-                j = row_to_col[dummy_row]
-                row_to_col[dummy_row] = -1
-                done = dummy_row == root
-            else:
-                j = sink
-                done = False
-            while not done:
-                i = pred[j]
-                col_to_row[j] = i
-                next_j = row_to_col[i]
-                row_to_col[i] = j
-                done = i == root
-                j = next_j
+            _flip_path(root, sink, dummy_row, pred, row_to_col, col_to_row)
         for t in range(n_touched):
             state[touched[t]] = 0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _transpose_csr(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int):
     """The same entries with rows and columns swapped; each new row lists its columns in ascending order."""
     n_rows = indptr.shape[0] - 1
@@ -242,7 +245,7 @@ def _transpose_csr(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, 
     return t_indptr, t_indices, t_values
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def solve_sparse(
     indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int, cost_limit: float
 ) -> tuple[np.ndarray, np.ndarray]:

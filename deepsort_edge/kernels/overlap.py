@@ -8,13 +8,13 @@ detection so that such crops can be kept out of the appearance update.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from .costs import window
+from .jit import kernel
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def covered(boxes: np.ndarray, by_x: np.ndarray, xs: np.ndarray, half_width: float) -> np.ndarray:
     """``(N,)`` largest fraction of each xyxy box's area inside one other box of ``boxes``.
 

@@ -17,9 +17,9 @@ Times are float64 seconds, ``-inf`` for never. Embeddings are unit float32.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .gallery import FASTMATH, max_dots
+from .gallery import max_dots
+from .jit import kernel
 from .lap import dense_to_csr, solve_sparse
 
 __all__ = ["any_expired", "decide", "decision_costs", "forbidden_pair", "record_frame", "refresh_samples",
@@ -28,7 +28,7 @@ __all__ = ["any_expired", "decide", "decision_costs", "forbidden_pair", "record_
 FINAL = 2
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
+@kernel(fastmath=True)
 def _unit_into(x: np.ndarray, out: np.ndarray) -> None:
     """``out = x / |x|`` (float32; a zero vector stays zero)."""
     acc = np.float32(0.0)
@@ -47,7 +47,7 @@ def _unit_into(x: np.ndarray, out: np.ndarray) -> None:
 ROWS_OK, ROWS_BAD_NORM, ROWS_REPEAT = 0, 1, 2
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
+@kernel(fastmath=True)
 def unit_rows(ids: np.ndarray, emb: np.ndarray, rows: np.ndarray, out: np.ndarray) -> int:
     """``out[r] = emb[rows[r]] / |emb[rows[r]]|`` (float32), checking the rows.
 
@@ -76,7 +76,7 @@ def unit_rows(ids: np.ndarray, emb: np.ndarray, rows: np.ndarray, out: np.ndarra
     return ROWS_OK
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def any_expired(i_gid: np.ndarray, i_last: np.ndarray, t_used: np.ndarray, t_last: np.ndarray,
                 cutoff: float) -> bool:
     """True when a live identity or tracklet was last seen before ``cutoff`` (then the caller drops them)."""
@@ -89,7 +89,7 @@ def any_expired(i_gid: np.ndarray, i_last: np.ndarray, t_used: np.ndarray, t_las
     return False
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def record_frame(
     slots: np.ndarray, emb: np.ndarray, s: int, time: float, momentum: float, busy: np.ndarray,
     t_sum: np.ndarray, t_count: np.ndarray, t_last: np.ndarray, t_ident: np.ndarray, t_phase: np.ndarray,
@@ -150,7 +150,7 @@ def record_frame(
     return due, suspect
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def refresh_samples(stale: np.ndarray, i_owner: np.ndarray, i_bank: np.ndarray, t_sum: np.ndarray) -> None:
     """The samples of ``stale`` identities that a tracklet keeps current: set to that tracklet's mean (unit)."""
     for g in range(stale.shape[0]):
@@ -163,7 +163,7 @@ def refresh_samples(stale: np.ndarray, i_owner: np.ndarray, i_bank: np.ndarray, 
                 _unit_into(t_sum[m], i_bank[g, k])
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def forbidden_pair(seen: np.ndarray, first: float, s: int, busy: np.ndarray, gap_lo: np.ndarray,
                    gap_hi: np.ndarray) -> bool:
     """May a tracklet of stream ``s`` that began at ``first`` not join an identity with per-stream last
@@ -184,7 +184,7 @@ def forbidden_pair(seen: np.ndarray, first: float, s: int, busy: np.ndarray, gap
     return gap < gap_lo[where, s] or gap > gap_hi[where, s]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def decision_costs(
     rows: np.ndarray, s: int, margin: float, busy: np.ndarray, gap_lo: np.ndarray, gap_hi: np.ndarray,
     t_sum: np.ndarray, t_first: np.ndarray, t_last: np.ndarray, t_stream: np.ndarray, t_ident: np.ndarray,
@@ -260,7 +260,7 @@ def decision_costs(
     return columns, raw, cost
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def decide(cost: np.ndarray, limit: float) -> np.ndarray:
     """``row_to_col`` of the minimum-cost partial assignment (leaving a row unassigned costs ``limit``)."""
     indptr, indices, values = dense_to_csr(cost, limit)

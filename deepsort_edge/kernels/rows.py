@@ -7,8 +7,9 @@ float32 entries stay finite and non-zero) and flags rows that cannot be.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from .jit import kernel
 
 NOT_FINITE = 1
 BEYOND_RANGE = 2
@@ -18,7 +19,7 @@ OUTSIDE_FRAME = 16
 BAD_EMBEDDING = 32
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def row_problems(
     boxes: np.ndarray, scores: np.ndarray, width: float, height: float, limit: float, out: np.ndarray
 ) -> bool:
@@ -56,11 +57,7 @@ def row_problems(
     return clean
 
 
-# Reassociation lets the sums vectorise; no nnan/ninf, so the finiteness checks stay valid.
-_FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
+@kernel(fastmath=True)
 def unit_rows(embeddings: np.ndarray, out: np.ndarray, problems: np.ndarray) -> bool:
     """L2-normalise float32 rows into ``out``; set ``BAD_EMBEDDING`` in ``problems`` where impossible.
 

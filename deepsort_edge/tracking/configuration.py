@@ -12,7 +12,7 @@ from typing import Any, Self
 import numpy as np
 
 from ..appearance.adaptation import SceneAdapter
-from ..kernels.frame import FrameSettings
+from ..kernels.arguments import FrameSettings
 from ..kernels.gallery import METRIC_COSINE, METRIC_EUCLIDEAN
 from ..kernels.gating import CHI2_095
 from ..kernels.half import check_float16

@@ -378,16 +378,15 @@ class DeepSORTTracker(TrackerConfiguration, FramePath, TrackerState):
         boxes = np.empty((count, 4))
         width, height = frame_size(frame_shape)
         kernel = track_frame if store.gallery_storage is np.float32 else track_frame_float16
-        done = kernel(
-            store.mean, store.covariance, store.track_id, store.state, store.hits, store.age,
-            store.time_since_update, store.gallery, store.gallery_count, store.gallery_head, store.class_id,
-            store.order_buffer, store.free, store.counts,
-            arrays.xyxy, arrays.scores, embeddings, use_embeddings, np.ascontiguousarray(classes),
-            _IDENTITY if affine is None else np.ascontiguousarray(affine, dtype=np.float64), affine is not None,
-            check, width, height, MAX_COORDINATE, problems, unit,
-            self._frame_settings if self._adapter is None else self._adapter.frame_settings(self._frame_settings),
-            ids, boxes, True,
-        )
+        # Plain tuples in the orders of kernels.arguments' FrameInput, RowChecks and FrameOutput.
+        detections = (arrays.xyxy, arrays.scores, embeddings, use_embeddings, np.ascontiguousarray(classes),
+                      _IDENTITY if affine is None else np.ascontiguousarray(affine, dtype=np.float64),
+                      affine is not None)
+        settings = self._frame_settings
+        if self._adapter is not None:
+            settings = self._adapter.frame_settings(settings)
+        done = kernel(store.arrays, detections, (check, width, height, MAX_COORDINATE, problems, unit),
+                      settings, (ids, boxes, True))
         if not done:
             if first_embeddings:
                 store.clear_embedding_dim()  # a rejected call leaves the tracker as it was

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .boxes import xyah_to_xyxy
-from ..kernels.frame import CONFIRMED, FREE, LIVE, NEXT_ID, TENTATIVE
+from ..kernels.arguments import TrackArrays
+from ..kernels.constants import CONFIRMED, FREE, LIVE, NEXT_ID, TENTATIVE
 
 __all__ = ["CONFIRMED", "TENTATIVE", "TRACK_FIELDS", "TrackStore", "TrackView"]
 
@@ -71,6 +72,8 @@ class TrackStore:
     ``order`` is a view of the live slots in birth order; unused slots wait
     on a stack (``free``). ``counts`` holds the live and free counts and the
     next track id, so the frame kernel can change all of them in place.
+    ``arrays`` bundles every array as a plain tuple in the order of
+    ``kernels.arguments.TrackArrays``, for the frame kernel.
     """
 
     def __init__(self, gallery_size: int, capacity: int = 64, gallery_dtype: str = "float32") -> None:
@@ -79,7 +82,7 @@ class TrackStore:
         self.gallery_storage = np.uint16 if gallery_dtype == "float16" else np.float32
         self.embedding_dim = 0
         self.capacity = 0
-        self.counts = np.array([0, 0, 1], dtype=np.int64)  # live, free, next id (frame.LIVE/FREE/NEXT_ID)
+        self.counts = np.array([0, 0, 1], dtype=np.int64)  # live, free, next id (LIVE/FREE/NEXT_ID)
         self.order_buffer = np.empty(0, dtype=np.intp)
         self.free = np.empty(0, dtype=np.intp)
         self.gallery = np.zeros((0, gallery_size, 0), dtype=self.gallery_storage)
@@ -123,6 +126,16 @@ class TrackStore:
         self.free = free
         self.counts[FREE] = n_free + capacity - old
         self.capacity = capacity
+        self._pack()
+
+    def _pack(self) -> None:
+        """Bundle the arrays for the frame kernel, after any of them was replaced."""
+        self.arrays = tuple(TrackArrays(
+            means=self.mean, covariances=self.covariance, track_ids=self.track_id, states=self.state,
+            hits=self.hits, ages=self.age, time_since_update=self.time_since_update, galleries=self.gallery,
+            gallery_counts=self.gallery_count, gallery_heads=self.gallery_head, track_classes=self.class_id,
+            order=self.order_buffer, free=self.free, counts=self.counts,
+        ))
 
     def reserve(self, count: int) -> None:
         """Make sure at least ``count`` slots are free (the frame kernel never grows arrays)."""
@@ -140,11 +153,13 @@ class TrackStore:
             )
         self.embedding_dim = dim
         self.gallery = np.zeros((self.capacity, self.gallery_size, dim), dtype=self.gallery_storage)
+        self._pack()
 
     def clear_embedding_dim(self) -> None:
         """Undo the first :meth:`set_embedding_dim` (its frame was rejected)."""
         self.embedding_dim = 0
         self.gallery = np.zeros((self.capacity, self.gallery_size, 0), dtype=self.gallery_storage)
+        self._pack()
 
     def allocate(self, count: int) -> np.ndarray:
         """Take ``count`` fresh slots off the free stack, appended to ``order`` (birth order)."""
