@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import builtins
+import importlib
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -114,6 +116,20 @@ def save_onnx(graph, path, opset: int, metadata: dict[str, str] | None = None):
         entry.key, entry.value = key, value
     onnx.save(model, str(path))
     return path
+
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+
+
+def tool_module(name: str):
+    """Import ``name`` from ``tools/`` (a script's module or ``benchmarks.X``).
+
+    ``tools/`` is appended to ``sys.path``, never the repository: it holds no
+    ``deepsort_edge``, so the package under test stays the one already imported.
+    """
+    if str(TOOLS) not in sys.path:
+        sys.path.append(str(TOOLS))
+    return importlib.import_module(name)
 
 
 def scene_detections(seed: int = 0, frames: int = 40, width: int = 320, height: int = 240):

@@ -4,7 +4,7 @@ The equivalence tests run for CUDA and TensorRT where this onnxruntime build
 starts them (a GPU machine with ``.[cuda]``; skipped elsewhere), and the
 float16 one on the CPU too (the converted model against float32): features of the same crops
 against ``CPUExecutionProvider``, cosine >= 0.999 for float32 and >= 0.99 for
-float16 and int8 (issue thresholds, also used by tools/bench_gpu.py).
+float16 and int8 (issue thresholds, also used by ``tools/bench.py gpu``).
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def test_tensorrt_provider_profile():
 def test_bench_gpu_runs_on_the_cpu_and_renders_its_docs_block(tmp_path):
     report = tmp_path / "gpu.json"
     out = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "bench_gpu.py"), "--providers", "cpu", "--quick",
+        [sys.executable, str(REPO / "tools" / "bench.py"), "gpu", "--providers", "cpu", "--quick",
          "--repeat", "1", "--json", str(report)],
         cwd=tmp_path, env=subprocess_env(NUMBA_NUM_THREADS="1"), capture_output=True, text=True, timeout=900,
     )
@@ -165,7 +165,7 @@ def test_bench_gpu_runs_on_the_cpu_and_renders_its_docs_block(tmp_path):
     docs = tmp_path / "bench.md"
     docs.write_text("intro\n<!-- gpu-table:start -->\nSTALE\n<!-- gpu-table:end -->\nrest\n")
     out = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "bench_gpu.py"), "--docs", str(docs), "--from-json", str(report)],
+        [sys.executable, str(REPO / "tools" / "bench.py"), "gpu", "--docs", str(docs), "--from-json", str(report)],
         env=subprocess_env(), capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stderr
@@ -174,24 +174,12 @@ def test_bench_gpu_runs_on_the_cpu_and_renders_its_docs_block(tmp_path):
     assert "| cpu (CPUExecutionProvider) | int8 |" in text and "| 7 fps |" in text
 
 
-def test_docs_gpu_block_is_generated_from_the_committed_report(tmp_path):
-    """docs/benchmarks.md's GPU block equals the rendering of docs/bench_gpu.json."""
-    sys.path.insert(0, str(REPO / "tools"))
-    try:
-        import bench_gpu
-    finally:
-        sys.path.remove(str(REPO / "tools"))
-    docs = (REPO / "docs" / "benchmarks.md").read_text()
-    block = docs.split(bench_gpu.DOCS_START, 1)[1].split(bench_gpu.DOCS_END, 1)[0]
-    assert block.strip() == bench_gpu.render(json.loads((REPO / "docs" / "bench_gpu.json").read_text())).strip()
-
-
 def test_check_gpu_script_dry_run():
     script = REPO / "tools" / "check_gpu.sh"
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
     out = subprocess.run(["bash", str(script), "--dry-run"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    for step in ("nvidia-smi", "pip install", "[cuda]", "tests/test_gpu_providers.py", "tools/bench_gpu.py"):
+    for step in ("nvidia-smi", "pip install", "[cuda]", "tests/test_gpu_providers.py", "tools/bench.py gpu"):
         assert step in out.stdout
     bad = subprocess.run(["bash", str(script), "--bogus"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "check_gpu.sh: error:" in bad.stderr

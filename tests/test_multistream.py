@@ -271,16 +271,15 @@ def test_docstring_examples(module: str) -> None:
 
 @pytest.mark.slow
 def test_bench_streams_smoke(tmp_path) -> None:
-    """tools/bench_streams.py runs end to end and finds the same ids in every mode (no timings asserted)."""
-    import os
+    """``tools/bench.py streams`` runs end to end and finds the same ids in every mode (no timings asserted)."""
     import subprocess
     import sys
 
-    from tests.conftest import REPO_ROOT
+    from tests.conftest import REPO_ROOT, subprocess_env
 
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env = subprocess_env()
     out = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "tools" / "bench_streams.py"), "--frames", "4", "--repeat", "1", "--no-ray"],
+        [sys.executable, str(REPO_ROOT / "tools" / "bench.py"), "streams", "--frames", "4", "--repeat", "1", "--no-ray"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stderr[-2000:]

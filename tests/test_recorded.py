@@ -19,9 +19,9 @@ Each case is replayed through the public API,
 be identical and boxes equal to 1e-9, and after the last frame the live
 tracks (tentative ones too) must have the recorded counters and Kalman state
 (1e-9) and, in ema mode, embeddings (1e-5: float32). The file must only be regenerated
-deliberately, when tracking behaviour is *meant* to change (``python
-tools/record_sequences.py``; its docstring has the file layout), and the
-commit must say why.
+deliberately, when tracking behaviour is *meant* to change (``python -m
+tests.record`` from the repository root; its docstring has the file layout),
+and the commit must say why.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ import pytest
 from deepsort_edge import DeepSORTTracker
 from deepsort_edge.tracking.validation import InvalidDetectionWarning
 
+from .record import FORMAT
+
 RECORDING = Path(__file__).resolve().parent / "data" / "recorded_tracks.npz"
-FORMAT = "deepsort-edge recorded tracks 1"
 # Galleries have wrapped (nn_budget 8) and tracks are in every state by then.
 SAVE_CASE, SAVE_AT = "gallery_budget8", 55
 

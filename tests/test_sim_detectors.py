@@ -1,19 +1,17 @@
-"""tools/sim_detectors.py: the simulated detectors of the quality benchmark do what they say."""
+"""tools/benchmarks/sim_detectors.py: the simulated detectors of the quality benchmark do what they say."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from deepsort_edge.io.mot import MOTData
+from deepsort_edge.tracking.boxes import iou_matrix
 
-from sim_detectors import DetectorModel, simulate  # noqa: E402
+from .common import tool_module
 
-from deepsort_edge.tracking.boxes import iou_matrix  # noqa: E402
-from deepsort_edge.io.mot import MOTData  # noqa: E402
+_sim = tool_module("benchmarks.sim_detectors")
+DetectorModel, simulate = _sim.DetectorModel, _sim.simulate
 
 
 def _ground_truth(frames: int = 200, people: int = 10) -> MOTData:

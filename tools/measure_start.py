@@ -9,7 +9,7 @@ with an empty ``NUMBA_CACHE_DIR`` unless it says "warm":
   events recorded (how many compilations, the slowest, self time);
 - ``jit, warm cache``: the same again on the cache the previous run wrote.
 
-Per-update speed of the two: ``tools/bench_engine.py`` under
+Per-update speed of the two: ``python tools/bench.py speed`` under
 ``DEEPSORT_EDGE_KERNELS=jit`` and without it.
 
     python tools/measure_start.py [--runs 3] [--jit-runs 1] [--json out.json]
@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.common import package_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import deepsort_edge.kernels.aot as aot
 
-    base = {**os.environ, "PYTHONPATH": str(Path(aot.__file__).resolve().parents[1])}
+    base = package_env()  # the children import this deepsort_edge (aot.py moved a level down in kernels/)
     rows: list[dict] = []
     kinds = [("jit", "DEEPSORT_EDGE_KERNELS", "jit")]
     if aot.compiled_module() is not None:

@@ -14,7 +14,7 @@ changes before its ``commit``, so a stream whose input or crops fail is left
 exactly as it was, and each stream gets the ids a standalone tracker with
 the same extractor would give.
 
-Memory: every stream holds its own track store. In ``"gallery"`` mode its
+Memory: every stream holds its own track store. In ``"gallery"`` mode (not the default) its
 galleries take ``capacity x nn_budget x D x 4`` bytes, where ``capacity``
 starts at 64 track slots and doubles when needed: 64 x 100 x 1280 x 4 B =
 33 MB per stream with the shipped 1280-d model (13 MB with a 512-d ReID
@@ -199,9 +199,10 @@ class MultiStreamTracker:
             :attr:`identities`). False (default): nothing changes.
         **tracker_kwargs: ``DeepSORTTracker`` settings for every stream.
 
-    Memory per stream is that of one ``DeepSORTTracker``: about 33 MB with
-    the default gallery (64 slots x 100 x 1280-d float32) and the shipped
-    model; see :meth:`nbytes` and the module docstring.
+    Memory per stream is that of one ``DeepSORTTracker``: with the shipped
+    1280-d model about 0.33 MB in the default ``"ema"`` mode (64 slots x one
+    float32 embedding), 33 MB in ``"gallery"`` mode (64 slots x 100 x 1280-d
+    float32); see :meth:`nbytes` and the module docstring.
 
     Example:
         >>> import numpy as np, supervision as sv

@@ -225,7 +225,7 @@ def _check_tracks(
 
 # --------------------------------------------------------------------------- files
 def write_state_file(state: Mapping[str, Any], path: str | Path) -> Path:
-    """Write a state dict as a version-1 state file (atomically: all or nothing).
+    """Write a state dict as a state file of the current version (atomically: all or nothing).
 
     Args:
         state: ``DeepSORTTracker.state_dict()``.

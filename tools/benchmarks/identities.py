@@ -18,9 +18,9 @@ TrackEval against the ground truth, whose ids are global by construction.
 
 Sets: PETS09 with the MOT15 ACF detections and with the SORT paper's Faster R-CNN
 detections (OSNet-x0.25 embeddings), Faster R-CNN with the shipped model; the 7
-MOT17 train sequences with the synthetic ReID features (``tools/synthetic_reid.py``);
+MOT17 train sequences with the synthetic ReID features (``synthetic_reid.py``);
 a generated demo scene seen by two cameras whose views overlap (shipped model).
-Embeddings and data loading are ``tools/bench_quality.py``'s.
+Embeddings and data loading are ``bench.py quality``'s.
 
 Cost: per frame of MOT17-04 (default tracker, synthetic embeddings), the thread
 time of ``IdentityRegistry.observe`` with 10, 100 and 1,000 live identities
@@ -28,8 +28,8 @@ time of ``IdentityRegistry.observe`` with 10, 100 and 1,000 live identities
 interleaved runs.
 
 Usage:
-    python tools/bench_identities.py                  # all of it, ~4 min on 2 cores (embeddings cached)
-    python tools/bench_identities.py --docs           # also rewrite docs/benchmarks.md's section
+    python tools/bench.py identities                  # all of it, ~4 min on 2 cores (embeddings cached)
+    python tools/bench.py identities --docs           # also rewrite docs/benchmarks.md's section
 """
 
 from __future__ import annotations
@@ -39,30 +39,19 @@ import json
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tools"))
+from deepsort_edge.io.evaluation import COMBINED, SequenceData, evaluate
+from deepsort_edge.io.mot import MOTData
+from deepsort_edge.tracking.boxes import tlwh_to_xyxy
+from deepsort_edge.tracking.settings import IdentitySettings
 
-from bench_quality import (  # noqa: E402
-    Sequence,
-    cell,
-    found_data,
-    generated_by,
-    load_sets,
-    md_table,
-    replace_block,
-)
-from synthetic_reid import match_to_ground_truth  # noqa: E402
-
-from deepsort_edge.tracking.boxes import tlwh_to_xyxy  # noqa: E402
-from deepsort_edge.io.evaluation import COMBINED, SequenceData, evaluate  # noqa: E402
-from deepsort_edge.io.mot import MOTData  # noqa: E402
-from deepsort_edge.tracking.settings import IdentitySettings  # noqa: E402
+from .common import REPO, add_dataset_arguments
+from .quality import Sequence, cell, found_data, load_sets
+from .report import generated_by, md_table, replace_block
+from .synthetic_reid import match_to_ground_truth
 
 PETS_WINDOWS = ((1, 350), (446, 795))
 WINDOW_FRACTION = 350 / 795  # MOT17 sequences are cut like PETS09
@@ -183,8 +172,8 @@ DEMO_FRAMES, DEMO_FPS, DEMO_SCALE, DEMO_MIN_VISIBLE = 300, 30.0, 1.6, 0.35
 def demo_sequences() -> list[Sequence]:
     """A generated scene seen by two cameras with overlapping views: one Sequence per camera
     (detections, shipped-model embeddings, ground truth in camera coordinates, global gt ids)."""
-    from deepsort_edge.demo.scene import CameraView, SceneRenderer, scale_boxes
     from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
+    from deepsort_edge.demo.scene import CameraView, SceneRenderer, scale_boxes
     from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
 
     width, height = DEMO_SIZE
@@ -287,10 +276,8 @@ def registry_cost(seq: Sequence, live: tuple[int, ...] = (10, 100, 1000), repeat
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "identities.md")
-    parser.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "bench" / "cache")
-    parser.add_argument("--sets", default="pets-acf,pets-frcnn,pets-shipped,mot17-app,demo")
+    parser = argparse.ArgumentParser(prog="bench.py identities", description=__doc__.splitlines()[0])
+    add_dataset_arguments(parser, name="identities", sets="pets-acf,pets-frcnn,pets-shipped,mot17-app,demo")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="an IdentitySettings override (repeatable)")
     parser.add_argument("--no-cost", action="store_true", help="skip the cost measurement")
@@ -331,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         checks.append(("registry per frame at 100 identities below a default tracker update",
                        at_100 < cost["tracker update"]))
     parts += ["#### Targets", "", *[f"- **{'PASS' if ok else 'FAIL'}** {text}" for text, ok in checks], ""]
-    parts.append(generated_by("tools/bench_identities.py", time.perf_counter() - started, "Registry settings",
+    parts.append(generated_by("python tools/bench.py identities", time.perf_counter() - started, "Registry settings",
                               IdentitySettings.from_dict(overrides).to_dict()))
     text = "\n".join(parts) + "\n"
     print(text)
@@ -342,6 +329,3 @@ def main(argv: list[str] | None = None) -> int:
         replace_block(REPO / "docs" / "benchmarks.md", "identities", text)
     return 0 if all(ok for _, ok in checks) else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """The GPU end, measured: provider equivalence, embedder throughput, streams per GPU.
 
 Three sections, one JSON (``--json``) that ``--docs`` turns into the "GPU" block
@@ -26,9 +25,9 @@ float16 engine (``trt_fp16_enable``). TensorRT gets a shape profile for batch
 1..256 and an engine cache (``--trt-cache``).
 
 Usage:
-    python tools/bench_gpu.py --providers cuda,tensorrt --json gpu.json   # on a GPU machine
-    python tools/bench_gpu.py --providers cpu --quick --json cpu.json     # the same checks on a CPU
-    python tools/bench_gpu.py --docs docs/benchmarks.md --from-json gpu.json
+    python tools/bench.py gpu --providers cuda,tensorrt --json gpu.json   # on a GPU machine
+    python tools/bench.py gpu --providers cpu --quick --json cpu.json     # the same checks on a CPU
+    python tools/bench.py gpu --docs docs/benchmarks.md --from-json gpu.json
 """
 
 from __future__ import annotations
@@ -44,17 +43,15 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from .common import REPO, shared_data_dir
+from .report import replace_block
+
 PETS = Path("MOT15") / "train" / "PETS09-S2L1"
 OSNET = Path("models") / "osnet_x0_25_msmt17.onnx"
 THRESHOLDS = {"fp32": 0.999, "fp16": 0.99, "int8": 0.99}
 BATCHES = (1, 32, 256)
 FRAME_RATES = (7.0, 30.0)
-DOCS_START, DOCS_END = "<!-- gpu-table:start -->", "<!-- gpu-table:end -->"
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("DEEPSORT_EDGE_DATA", REPO.parent / "shared" / "data"))
+DOCS_BLOCK = "gpu-table"
 
 
 # ------------------------------------------------------------------ workload
@@ -62,7 +59,7 @@ def pets_frames(count: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """``[(frame, gt xyxy)]`` of PETS09-S2L1's first frames, or seeded synthetic ones."""
     import cv2
 
-    root = data_dir() / PETS
+    root = shared_data_dir() / PETS
     if (root / "gt" / "gt.txt").is_file() and (root / "img1").is_dir():
         gt = np.loadtxt(root / "gt" / "gt.txt", delimiter=",", ndmin=2)
         items = []
@@ -85,7 +82,7 @@ def pets_frames(count: int) -> list[tuple[np.ndarray, np.ndarray]]:
 # ------------------------------------------------------------------ models and providers
 def fp32_model(workdir: Path) -> tuple[Path | None, str]:
     """A float32 ReID model: the shared OSNet, else the shipped network exported (export extra)."""
-    osnet = data_dir() / OSNET
+    osnet = shared_data_dir() / OSNET
     if osnet.is_file():
         return osnet, "osnet_x0_25 (shared data)"
     try:
@@ -314,12 +311,8 @@ def render(report: dict) -> str:
 
 
 def write_docs(docs: Path, report: dict) -> None:
-    text = docs.read_text()
-    if DOCS_START not in text or DOCS_END not in text:
-        raise SystemExit(f"bench_gpu: error: {docs} has no {DOCS_START} ... {DOCS_END} block")
-    head, rest = text.split(DOCS_START, 1)
-    _, tail = rest.split(DOCS_END, 1)
-    docs.write_text(f"{head}{DOCS_START}\n{render(report)}\n{DOCS_END}{tail}")
+    if not replace_block(docs, DOCS_BLOCK, render(report) + "\n"):
+        raise SystemExit(f"bench.py gpu: error: {docs} has no {DOCS_BLOCK} block")
 
 
 def machine_info(command: str) -> dict:
@@ -350,7 +343,7 @@ def machine_info(command: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="bench.py gpu", description=__doc__.split("\n\n")[0])
     parser.add_argument("--providers", default="cuda,tensorrt",
                         help="comma-separated providers to measure (default cuda,tensorrt)")
     parser.add_argument("--quick", action="store_true",
@@ -375,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     frames_n = min(args.frames, 8) if args.quick else args.frames
     limit = min(args.max_streams, 8) if args.quick else args.max_streams
     steps = 6 if args.quick else 20
-    command = "python tools/bench_gpu.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python tools/bench.py gpu " + " ".join(argv if argv is not None else sys.argv[1:])
     report = {"machine": machine_info(command.strip())}
     print("machine:", ", ".join(f"{k}={v}" for k, v in report["machine"].items()))
     frames = pets_frames(frames_n)
@@ -418,6 +411,3 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r for r in report["equivalence"] if not r["pass"]]
     return 1 if failed else 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

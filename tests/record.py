@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Record the tracker's outputs on seeded synthetic sequences, for ``tests/test_recorded.py``.
 
 Runs ``DeepSORTTracker(**settings).update_arrays(..., return_boxes=True)`` on
@@ -15,12 +14,12 @@ The recording pins the behaviour of the implementation at commit 1256611 (the
 engine before the fused per-frame kernel). Regenerate it only on purpose, when
 tracking behaviour is *meant* to change, and say so in the commit:
 
-    python tools/record_sequences.py                 # writes tests/data/recorded_tracks.npz
-    python tools/record_sequences.py --out other.npz # somewhere else
-    python tools/record_sequences.py --list          # the cases and their sizes, nothing written
+    python -m tests.record                  # writes tests/data/recorded_tracks.npz
+    python -m tests.record --out other.npz  # somewhere else
+    python -m tests.record --list           # the cases and their sizes, nothing written
 
-Run it from the repository root so that the checkout's ``deepsort_edge`` is the
-one recorded (the script puts the repository first on ``sys.path``).
+Run it from the repository root: ``python -m`` puts the current folder first on
+``sys.path``, so the checkout's ``deepsort_edge`` is the one recorded.
 
 File layout (``np.load(path)``, no pickles; every case ``C`` has the keys ``C/...``):
 
@@ -46,9 +45,10 @@ from __future__ import annotations
 
 import os
 
-# One thread: the recording must not depend on how work is split.
-for _name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
+if __name__ == "__main__":  # not when a test imports FORMAT: its child processes keep their threads
+    # One thread: the recording must not depend on how work is split.
+    for _name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -61,14 +61,11 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
 from deepsort_edge import DeepSORTTracker  # noqa: E402
 from deepsort_edge.demo.synthetic import SceneConfig, iter_scene  # noqa: E402
 from deepsort_edge.tracking.validation import InvalidDetectionWarning  # noqa: E402
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 FORMAT = "deepsort-edge recorded tracks 1"
 RECORDED_COMMIT = "1256611"
 DEFAULT_OUT = REPO_ROOT / "tests" / "data" / "recorded_tracks.npz"

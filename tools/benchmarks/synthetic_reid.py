@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepsort_edge.tracking.boxes import iou_matrix, tlwh_to_xyxy
 from deepsort_edge.io.mot import MOTData
+from deepsort_edge.tracking.boxes import iou_matrix, tlwh_to_xyxy
 
 DIM = 512
 # Fitted (see the module docstring): noise logit mean/std, look-alike logit mean/std.

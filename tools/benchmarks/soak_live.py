@@ -9,7 +9,7 @@ the target is an RSS growth of at most ``--max-growth-mb`` from the end of the
 first quarter of the run to its end.
 
 Example:
-    python tools/soak_live.py --detector yolo11n.onnx --frames 10000 --rate 200 --json soak-live.json
+    python tools/bench.py soak-live --detector yolo11n.onnx --frames 10000 --rate 200 --json soak-live.json
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import http.server
 import json
-import os
 import socketserver
 import subprocess
 import sys
@@ -26,8 +25,9 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("DEEPSORT_EDGE_DATA", REPO.parent / "shared" / "data"))
+from .common import package_env, shared_data_dir
+
+DATA = shared_data_dir()
 VIDEO = DATA / "video" / "pets09-s2l1-480x360.avi"
 
 
@@ -75,7 +75,7 @@ def rss_mb(pid: int) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     import cv2
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="bench.py soak-live", description=__doc__.split("\n\n")[0])
     parser.add_argument("--detector", required=True, help="hog or an ONNX detector")
     parser.add_argument("--frames", type=int, default=10_000, help="frames the stream sends (default 10,000)")
     parser.add_argument("--rate", type=float, default=200.0, help="frames per second it sends them at (default 200)")
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"soak_live: cannot read {VIDEO} (set DEEPSORT_EDGE_DATA)", file=sys.stderr)
         return 2
     server, url = serve(jpegs, args.frames, args.rate)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = package_env()
     with tempfile.TemporaryDirectory() as tmp:
         summary_path = Path(tmp) / "summary.json"
         child = subprocess.Popen(
@@ -138,6 +138,3 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0 if report["passed"] else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,22 +19,22 @@ mot17-app     the 7 MOT17 train sequences, shared detections           synthetic
 mot17         the same, motion only                                     none
 tud           TUD-Campus + TUD-Stadtmitte, SORT Faster R-CNN dets       none
 sim-pets-*    detectors simulated from PETS09's ground truth           OSNet-x0.25
-              (``tools/sim_detectors.py``, seeded): clean, noisy,      (clean-shipped:
+              (``sim_detectors.py``, seeded): clean, noisy,            (clean-shipped:
               percent (0-100 scores); clean-shipped; clean-motion      shipped; -motion:
                                                                         none)
 sim-mot17-*   the same on MOT17's ground truth: clean, compressed      synthetic
               (scores squeezed into [0.5, 0.55])
 hog-pets      OpenCV's HOG people detector on PETS09 frames            OSNet-x0.25
-              (``tools/hog_detector.py``; skipped, with the reason,
+              (``hog_detector.py``; skipped, with the reason,
               where OpenCV has no HOGDescriptor)
 ============  =======================================================  ===========
 
 Simulated detectors (jitter / dropped / false positives per person / scores):
-clean 5 % / 10 % / 3 % / uniform (the clean detector of issue 25),
+clean 5 % / 10 % / 3 % / uniform,
 noisy 10 % / 25 % / 15 % / beta, percent 5 % / 10 % / 10 % / 0-100,
 compressed 8 % / 20 % / 10 % / [0.5, 0.55].
 
-The synthetic appearance model (``tools/synthetic_reid.py``, seeded) matches
+The synthetic appearance model (``synthetic_reid.py``, seeded) matches
 OSNet's same- and different-person distance quantiles on PETS09.
 
 Protocol. Sets are split in two: defaults are chosen on the *selection* sets
@@ -50,10 +50,10 @@ the held-out sets. For every preset the script prints its regret on each set
 case. ``--sets a,b`` runs only those sets (while iterating).
 
 Usage:
-    python tools/bench_quality.py                 # presets + ablation, ~5 min on 2 cores
-    python tools/bench_quality.py --select        # also the default-selection grid (~15 min)
-    python tools/bench_quality.py --readme        # also rewrite README's generated table
-    python tools/bench_quality.py --sets pets-acf,sim-pets-clean --no-ablation   # a quick look
+    python tools/bench.py quality                 # presets + ablation, ~5 min on 2 cores
+    python tools/bench.py quality --select        # also the default-selection grid (~15 min)
+    python tools/bench.py quality --readme        # also rewrite README's generated table
+    python tools/bench.py quality --sets pets-acf,sim-pets-clean --no-ablation   # a quick look
 """
 
 from __future__ import annotations
@@ -62,9 +62,6 @@ import argparse
 import hashlib
 import itertools
 import json
-import os
-import platform
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -73,18 +70,16 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tools"))
+from deepsort_edge.io.evaluation import COMBINED, SequenceData, evaluate
+from deepsort_edge.io.mot import MOTData, MOTSequence, read_mot
+from deepsort_edge.streams.pipeline import track_mot
+from deepsort_edge.tracking.settings import PRESETS, TrackerSettings
 
-import hog_detector  # noqa: E402
-from sim_detectors import DetectorModel, simulate  # noqa: E402
-from synthetic_reid import match_to_ground_truth, synthetic_embeddings  # noqa: E402
-
-from deepsort_edge.io.evaluation import COMBINED, SequenceData, evaluate  # noqa: E402
-from deepsort_edge.io.mot import MOTData, MOTSequence, read_mot  # noqa: E402
-from deepsort_edge.streams.pipeline import track_mot  # noqa: E402
-from deepsort_edge.tracking.settings import PRESETS, TrackerSettings  # noqa: E402
+from . import hog_detector
+from .common import REPO, add_dataset_arguments, shared_data_dir
+from .report import generated_by, md_table, replace_block
+from .sim_detectors import DetectorModel, simulate
+from .synthetic_reid import match_to_ground_truth, synthetic_embeddings
 
 OSNET_FILE = "osnet_x0_25_msmt17.onnx"
 OSNET_KWARGS = dict(input_size=(256, 128), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
@@ -101,7 +96,7 @@ SIMULATED: dict[str, DetectorModel] = {
     "compressed": DetectorModel(jitter=0.08, drop=0.20, false_positives=0.10, scores="compressed"),
 }
 SIM_SEED = 1
-# One row per switch of issue 8: the default with that switch flipped.
+# One row per switch: the default with that switch flipped.
 ABLATION: dict[str, dict[str, Any]] = {
     "lost_track_rule=none": {"lost_track_rule": "none"},
     "low_score_matching=False": {"low_score_matching": False},
@@ -131,13 +126,9 @@ GRID: dict[str, tuple[Any, ...]] = {
 }
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("DEEPSORT_EDGE_DATA", REPO.parent / "shared" / "data"))
-
-
 def found_data() -> Path | None:
     """The shared data folder, or None after saying on stderr where it was looked for."""
-    data = data_dir()
+    data = shared_data_dir()
     if not (data / "README.md").is_file():
         print(f"shared data not found at {data}; set DEEPSORT_EDGE_DATA", file=sys.stderr)
         return None
@@ -335,11 +326,6 @@ def cell(m: dict[str, float] | None) -> str:
     return "-" if m is None else f"{m['HOTA']:.1f} / {m['IDF1']:.1f} / {m['IDSW']}"
 
 
-def md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
 def regret(results: dict[str, dict[str, dict[str, float] | None]], config: str,
            sets: tuple[str, ...] = REPORT_SETS) -> tuple[dict[str, float], float]:
     """HOTA below the best evaluated configuration, per set (those ``config`` ran), and the worst case.
@@ -356,7 +342,7 @@ def regret(results: dict[str, dict[str, dict[str, float] | None]], config: str,
 
 
 def targets(d: dict[str, dict[str, float]]) -> list[tuple[str, bool]]:
-    """The quality targets of the defaults (issues 8, 18, 25) that the sets run allow to check."""
+    """The quality targets of the defaults that the sets run allow to check."""
     checks: list[tuple[str, Any]] = [
         ("PETS09 ACF: HOTA >= 54, IDF1 >= 75, IDSW <= 40", ("pets-acf",),
          lambda a: a["HOTA"] >= 54 and a["IDF1"] >= 75 and a["IDSW"] <= 40),
@@ -378,13 +364,11 @@ def targets(d: dict[str, dict[str, float]]) -> list[tuple[str, bool]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "quality.md")
-    parser.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "bench" / "cache")
+    parser = argparse.ArgumentParser(prog="bench.py quality", description=__doc__.splitlines()[0])
+    add_dataset_arguments(parser, name="quality", sets=None)
     parser.add_argument("--select", action="store_true", help="rerun the default-selection grid")
     parser.add_argument("--readme", action="store_true", help="rewrite README's generated quality table")
     parser.add_argument("--no-ablation", action="store_true", help="presets only")
-    parser.add_argument("--sets", default=None, help="comma-separated sets to run (default: all)")
     args = parser.parse_args(argv)
     data = found_data()
     if data is None:
@@ -392,10 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     wanted = REPORT_SETS if args.sets is None else tuple(args.sets.split(","))
     unknown = sorted(set(wanted) - set(REPORT_SETS))
     if unknown:
-        print(f"bench_quality: error: unknown sets {unknown}; known: {list(REPORT_SETS)}", file=sys.stderr)
+        print(f"bench.py quality: error: unknown sets {unknown}; known: {list(REPORT_SETS)}", file=sys.stderr)
         return 2
     if args.readme and args.sets is not None:
-        print("bench_quality: error: --readme needs every set (drop --sets)", file=sys.stderr)
+        print("bench.py quality: error: --readme needs every set (drop --sets)", file=sys.stderr)
         return 2
     started = time.perf_counter()
     sets = split_sets(load_sets(data, args.cache_dir))
@@ -448,13 +432,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"{camera_motion_cost(data):.1f} ms a PETS09 frame (768x576, CPU time, one thread).", ""]
     except Exception as exc:  # noqa: BLE001  (the cost line is information only)
         parts += [f"Camera-motion cost not measured: {exc}", ""]
-    if args.select:
-        parts += select_defaults(sets, selection, held_sets)
-    parts.append(generated_by("tools/bench_quality.py", time.perf_counter() - started, "Default settings",
+    # Its own docs block: a --readme run without --select leaves the last selection in place.
+    selected = "\n".join(select_defaults(sets, selection, held_sets)) + "\n" if args.select else ""
+    parts.append(generated_by("python tools/bench.py quality", time.perf_counter() - started, "Default settings",
                               TrackerSettings().to_dict()))
     text = "\n".join(parts) + "\n"
-    print(text)
-    args.out.write_text(text, encoding="utf-8")
+    print(text + selected)
+    args.out.write_text(text + selected, encoding="utf-8")
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")
     if args.readme:
         readme = tuple(s for s in README_SETS if s in report)
@@ -465,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
             regret_table(readme), "",
             *[f"- **{'PASS' if ok else 'FAIL'}** {t}" for t, ok in checks], "",
         ])
-        write_readme(summary, text)
+        write_readme(summary, text, selected)
     return 0 if all(ok for _, ok in checks) else 1
 
 
@@ -497,31 +481,13 @@ def select_defaults(sets: dict[str, list[Sequence]], selection: tuple[str, ...],
     ]
 
 
-def write_readme(summary: str, full: str) -> None:
-    """Replace README's generated quality block with ``summary`` and docs/benchmarks.md's with ``full``."""
+def write_readme(summary: str, full: str, selected: str) -> None:
+    """Replace README's generated quality block with ``summary``, docs/benchmarks.md's with ``full`` and,
+    when the grid ran (``selected``), its default-selection block."""
     replace_block(REPO / "README.md", "quality-table", summary)
     replace_block(REPO / "docs" / "benchmarks.md", "quality-full", full)
+    if selected:
+        replace_block(REPO / "docs" / "benchmarks.md", "quality-selection", selected)
 
 
-def replace_block(path: Path, marker: str, text: str) -> None:
-    """Put ``text`` between ``<!-- marker:start -->`` and ``<!-- marker:end -->`` in ``path``."""
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    content = path.read_text(encoding="utf-8")
-    if start not in content:
-        print(f"{path.name} has no {marker} markers; not rewritten", file=sys.stderr)
-        return
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    path.write_text(pattern.sub(lambda _: f"{start}\n{text}{end}", content), encoding="utf-8")
 
-
-def generated_by(script: str, seconds: float, what: str, values: dict[str, Any]) -> str:
-    """The closing line of a generated report: script, machine, run time and the settings used."""
-    return (
-        f"Generated by `python {script}` on {platform.machine()} ({os.cpu_count()} CPUs), "
-        f"Python {platform.python_version()}, in {seconds:.0f} s. {what}: "
-        f"{', '.join(f'{k}={v!r}' for k, v in values.items())}."
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,7 +16,7 @@ to embedding and tracking is PETS09's public detections for that frame (scaled t
 the video), so every stage carries a real load.
 
 Example:
-    python tools/bench_pipeline.py --detector hog --detector /tmp/yolo11n.onnx --frames 200 \\
+    python tools/bench.py pipeline --detector hog --detector /tmp/yolo11n.onnx --frames 200 \\
         --standin-detections --docs docs/benchmarks.md
 """
 
@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import sys
 import tempfile
@@ -35,14 +33,14 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from .common import machine_info, shared_data_dir
+from .report import replace_block, write_json
 
-DATA = Path(os.environ.get("DEEPSORT_EDGE_DATA", REPO.parent / "shared" / "data"))
+DATA = shared_data_dir()
 VIDEO = DATA / "video" / "pets09-s2l1-480x360.avi"
 DETECTIONS = DATA / "MOT15" / "train" / "PETS09-S2L1" / "det" / "det.txt"
 VIDEO_SCALE = 0.625  # the video is the sequence's 768x576 frames at this scale
-START, END = "<!-- pipeline-bench:start -->", "<!-- pipeline-bench:end -->"
+DOCS_BLOCK = "pipeline-bench"
 
 
 class StandIn:
@@ -97,10 +95,10 @@ def load_detector(spec: str, threads: int | None) -> Any:
 
 def bench(spec: str, frames: int, threads: int | None, standin: bool) -> dict[str, Any]:
     from deepsort_edge import DeepSORTTracker
-    from deepsort_edge.streams.detect_track import detect_and_track
     from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
     from deepsort_edge.io.mot import MOTResultWriter
     from deepsort_edge.io.video import VideoSource
+    from deepsort_edge.streams.detect_track import detect_and_track
 
     detector = load_detector(spec, threads)
     if standin:
@@ -183,9 +181,11 @@ def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return best
 
 
-def markdown(results: list[dict[str, Any]], command: str) -> str:
+def render(data: dict[str, Any]) -> str:
+    """docs/benchmarks.md's pipeline block, from the JSON this section writes."""
+    results, m = data["results"], data["machine"]
     lines = [
-        f"`{command}` ({platform.machine()}, {os.cpu_count()} CPU cores, shared; frames/s, each "
+        f"`{data['command']}` ({m['machine']}, {m['cpu_count']} CPU cores, shared; frames/s, each "
         "stage alone on the same frames, then the overlapped pipeline of `deepsort-edge track --detector`; "
         f"best of {results[0]['runs']} runs):",
         "",
@@ -196,15 +196,16 @@ def markdown(results: list[dict[str, Any]], command: str) -> str:
     for r in results:
         a = r["fps_alone"]
         lines.append(
-            f"| {r['detector']} | {r['threads'] or 'auto'} | {r['detections_per_frame']:.1f} | {a['read']:.0f} | {a['detect']:.1f} | "
-            f"{a['embed']:.0f} | {a['track + write']:.0f} | {r['fps_sequential']:.1f} | {r['fps_overlapped']:.1f} | "
+            f"| {r['detector']} | {r['threads'] or 'auto'} | {r['detections_per_frame']:.1f} | {a['read']:.0f} | "
+            f"{a['detect']:.1f} | {a['embed']:.0f} | {a['track + write']:.0f} | {r['fps_sequential']:.1f} | "
+            f"{r['fps_overlapped']:.1f} | "
             f"{r['slowest_stage']} ({r['slowest_stage_fps']:.1f}) | {r['overlapped_vs_slowest']:.2f} |"
         )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="bench.py pipeline", description=__doc__.split("\n\n")[0])
     parser.add_argument("--detector", action="append", required=True, help="hog or an ONNX file; repeat")
     parser.add_argument("--frames", type=int, default=200, help="frames of the video (default 200)")
     parser.add_argument("--threads", type=int, action="append", default=None,
@@ -215,10 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="run everything this many times; each speed is the best run's (a shared machine)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
-    parser.add_argument("--docs", type=Path, default=None, help=f"replace the {START} block of this file")
+    parser.add_argument("--docs", type=Path, default=None, help=f"replace the {DOCS_BLOCK} block of this file")
     args = parser.parse_args(argv)
     if not VIDEO.is_file():
-        print(f"bench_pipeline: {VIDEO} not found (set DEEPSORT_EDGE_DATA)", file=sys.stderr)
+        print(f"bench.py pipeline: {VIDEO} not found (set DEEPSORT_EDGE_DATA)", file=sys.stderr)
         return 2
     results = []
     for spec in args.detector:
@@ -230,22 +231,15 @@ def main(argv: list[str] | None = None) -> int:
             result = best_of(runs)
             results.append(result)
             print(json.dumps(result, indent=2), flush=True)
-    argv_text = " ".join(["python tools/bench_pipeline.py", *(argv if argv is not None else sys.argv[1:])])
-    table = markdown(results, re.sub(r"--(json|docs) \S+ ?", "", argv_text).strip())
-    print(table)
+    argv_text = " ".join(["python tools/bench.py pipeline", *(argv if argv is not None else sys.argv[2:])])
+    data = {"command": re.sub(r"--(json|docs) \S+ ?", "", argv_text).strip(), "machine": machine_info(),
+            "results": results}
+    print(render(data))
     if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    if args.docs is not None:
-        text = args.docs.read_text(encoding="utf-8")
-        if START not in text or END not in text:
-            print(f"bench_pipeline: {args.docs} has no {START} ... {END} block", file=sys.stderr)
-            return 2
-        head, rest = text.split(START, 1)
-        args.docs.write_text(head + START + "\n" + table + "\n" + END + rest.split(END, 1)[1], encoding="utf-8")
+        write_json(args.json, data)
+    if args.docs is not None and not replace_block(args.docs, DOCS_BLOCK, render(data) + "\n"):
+        return 2
     met = all(r["overlapped_vs_slowest"] >= 0.85 for r in results)
     print(f"target overlapped >= 0.85 x slowest stage: {'PASS' if met else 'FAIL'}")
     return 0 if met else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,20 +9,16 @@ so boxes are shrunk as OpenCV's ``peopledetect`` sample does (15 % off each
 side, 5 % off top and bottom) when read. Raw detections are cached by frame
 count and settings.
 
-    PYTHONPATH=/path/to/opencv4 python tools/hog_detector.py OUT.txt   # writes MOT rows
+Used by ``bench.py quality`` (the ``hog-pets`` set); :func:`cached` runs it on a sequence.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from deepsort_edge.io.mot import MOTData, MOTSequence, read_mot, write_mot  # noqa: E402
+from deepsort_edge.io.mot import MOTData, MOTSequence, read_mot, write_mot
 
 UPSCALE = 1.25
 WIN_STRIDE, PADDING, SCALE = (8, 8), (8, 8), 1.05
@@ -84,11 +80,3 @@ def shrink(det: MOTData) -> MOTData:
     table[:, 5] *= 0.90
     return MOTData(table, det.num_columns)
 
-
-if __name__ == "__main__":
-    import os
-
-    data = Path(os.environ.get("DEEPSORT_EDGE_DATA", REPO.parent / "shared" / "data"))
-    seq = MOTSequence.from_folder(data / "MOT15" / "train" / "PETS09-S2L1")
-    result = cached(seq, Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "runs" / "bench" / "cache")
-    print(result if isinstance(result, str) else f"{len(result)} detections")
