@@ -42,6 +42,7 @@ import pytest
         "deepsort_edge.detection.nms",
         "deepsort_edge.detection.onnx_detector",
         "deepsort_edge.streams.detect_track",
+        "deepsort_edge.cli.track_plan",
         "deepsort_edge",
     ],
 )
