@@ -151,7 +151,7 @@ def test_min_score_and_acf_scores(tmp_path: Path) -> None:
     write_mot(tmp_path / "det.txt", raw)
     summary = tmp_path / "s.json"
     assert main(["track", str(tmp_path / "det.txt"), "-o", str(tmp_path / "r.txt"), "-q",
-                 "--no-progress", "--summary", str(summary), "--min-score", "0.6"]) == 0
+                 "--no-progress", "--summary", str(summary), "--min-score", "0.6", "--score-norm", "auto"]) == 0
     s = json.loads(summary.read_text())
     assert "min-max normalised" in s["score_note"]
     lo, hi = raw.scores.min(), raw.scores.max()
@@ -183,7 +183,7 @@ def test_missing_inputs(tmp_path: Path, capsys, make, extra, message) -> None:
         ("1,-1,10,10,20,40,high\n", [], "non-numeric"),
         ("1,-1,10,10,20,40,nan\n", [], "NaN"),
         ("1,-1,10,10,20\n", [], "at least 6"),
-        ("1,-1,10,10,20,40,5.5\n1,-1,50,10,20,40,0.5\n", ["--score-norm", "none"], "must lie in [0, 1]"),
+        ("1,-1,10,10,20,40,5.5\n1,-1,50,10,20,40,0.5\n", ["--score-calibration", "none"], "must lie in [0, 1]"),
         ("1,-1,10,10,20,40,0.5\n", ["--min-score", "2"], "--minimum-score must be in [0, 1]"),
     ],
 )
@@ -292,7 +292,8 @@ def test_pets09_sequence_prefix_with_osnet(tmp_path: Path, shared_data: Path, ca
     assert rc == 0, capsys.readouterr().err
     s = json.loads((tmp_path / "s.json").read_text())
     assert s["frames"] == 15 and s["mode"] == "images" and s["appearance"] is True
-    assert s["frame_rate"] == 7.0 and "min-max" in s["score_note"]  # ACF scores
+    # ACF scores (-0.5 to 139) go to the tracker as given; its score_calibration maps them.
+    assert s["frame_rate"] == 7.0 and "as given" in s["score_note"]
     assert s["time_s"]["embed"] > 0 and s["time_s"]["decode"] > 0
     res = read_mot(tmp_path / "r.txt")
     assert len(res) > 30 and res.last_frame <= 15

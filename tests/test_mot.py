@@ -163,8 +163,9 @@ def test_normalise_scores() -> None:
     assert "min-max" in note
     s, _ = normalise_scores(acf, scale=100.0)
     np.testing.assert_allclose(s, [0.0, 0.16186, 0.67001, 1.0], rtol=1e-5)
-    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
-        normalise_scores(acf, mode="none")
+    s, note = normalise_scores(acf, mode="none")  # as given: the tracker's score_calibration reads them
+    np.testing.assert_allclose(s, acf, rtol=1e-6)
+    assert "as given" in note
     with pytest.raises(ValueError, match="score mode"):
         normalise_scores(acf, mode="sigmoid")
     with pytest.raises(ValueError, match="positive"):

@@ -122,14 +122,15 @@ def test_coordinate_range_is_stated_in_the_warning():
         tracker.update_arrays(edge + 1)
 
 
-def test_unnormalised_scores_are_kept_and_compared_as_given():
+def test_unnormalised_scores_are_kept_and_read_on_their_own_range():
     """A detector with scores outside [0, 1] (percent, logits) is tracked, not dropped."""
     boxes = np.array([[10.0, 10.0, 50.0, 110.0], [200.0, 40.0, 240.0, 140.0], [400.0, 40.0, 440.0, 140.0]])
     tracker = DeepSORTTracker(minimum_consecutive_frames=1, track_activation_threshold=0.25)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ids = tracker.update(sv.Detections(xyxy=boxes, confidence=np.array([87.0, -3.0, 0.3]))).tracker_id
-    # 87 and 0.3 start tracks; -3 is below the threshold (as it would be at 0.0).
+        ids = tracker.update(sv.Detections(xyxy=boxes, confidence=np.array([87.0, -3.0, 30.0]))).tracker_id
+    # score_calibration="unit" reads them on the range seen, [-3, 87]: 87 -> 1 and 30 -> 0.37 start
+    # tracks; -3 -> 0 is below the threshold.
     assert ids.tolist() == [1, -1, 2]
     # A low score continues an existing track: only starting one needs the threshold.
     assert tracker.update_arrays(boxes[:1] + 1, np.array([-50.0])).tolist() == [1]

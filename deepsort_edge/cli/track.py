@@ -28,11 +28,11 @@ Documented fault behaviour:
   frames that were not tracked, ``stopped_early`` is set in the summary and
   the exit status is still 0. Nothing ever waits on a stalled video: a read
   that fails three times in a row ends the video.
-- The tracker compares scores as given with ``track_activation_threshold``,
-  which is set for scores in [0, 1]. MOT15's public ACF detections are not
-  (column 7 is an unnormalised score, about -0.5..139 on PETS09-S2L1): by
-  default (``--score-norm auto``) such files are min-max normalised over the
-  whole file; ``--score-scale S`` instead divides by ``S`` and clips.
+- Scores go to the tracker as the file gives them (``--score-norm none``), so
+  the CLI and Python give the same tracks for the same detections; the
+  tracker's ``--score-calibration`` rule reads any scale (MOT15's public ACF
+  detections score about -0.5..139 on PETS09-S2L1). ``--score-norm
+  auto|minmax|rank`` or ``--score-scale S`` rescale the whole file first.
 - Every user error (a path that cannot be read or written, a malformed file,
   an out-of-range value) is one line on stderr and exit status 2. Frame
   numbers above ``MAX_FRAME`` are an error; detections beyond ``seqLength``

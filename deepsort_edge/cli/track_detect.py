@@ -148,7 +148,7 @@ def track_with_detector(args: argparse.Namespace) -> dict[str, Any]:
         raise InputError(f"--interpolate must be >= 0, got {args.interpolate}")
     if args.workers is not None or args.ray is not None:
         _warn("--workers and --ray apply to a folder of several inputs with detections; ignored")
-    if args.score_scale is not None or args.score_norm != "auto":
+    if args.score_scale is not None or args.score_norm != "none":
         _warn("--score-norm and --score-scale apply to --detections files; with --detector "
               "use --detector-threshold")
     detector = build_detector(args)

@@ -41,6 +41,7 @@ from deepsort_edge.io.video import (
 )
 from deepsort_edge.optional import progress_bar
 from deepsort_edge.streams.pipeline import frames_to_step, track_frames
+from deepsort_edge.tracking.score_calibration import check_given_scores
 
 PROG = "deepsort-edge track"
 
@@ -159,6 +160,10 @@ def _build_tracker(
         )
     except (TypeError, ValueError) as exc:
         raise InputError(str(exc)) from None
+    try:  # the tracker's score rule, checked on the whole file before anything is written
+        check_given_scores(tracker.settings, detections.scores)
+    except ValueError as exc:
+        raise InputError(f"bad detections file {plan.det_path}: {exc}") from None
     return extractor, tracker
 
 

@@ -67,8 +67,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         epilog=(
             "Faults: an undecodable frame is tracked as a frame without detections; a video "
             "that ends before the detections stops the run there (warning, exit 0). Scores "
-            "outside [0, 1] (MOT15 ACF) are min-max normalised unless --score-norm none or "
-            "--score-scale is given. Options: docs/cli.md."
+            "go to the tracker as given (--score-norm none): its --score-calibration reads any "
+            "scale. Options: docs/cli.md."
         ),
     )
     groups = {title: parser.add_argument_group(title) for title in (
@@ -146,10 +146,11 @@ def _add_output_options(group: argparse._ArgumentGroup) -> None:
 
 
 def _add_score_options(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--score-norm", choices=SCORE_MODES, default="auto",
-                       help="scores outside [0, 1]: auto = min-max normalise over the file only if "
-                            "needed; rank = each score's quantile in the file (any detector's scale; "
-                            "see docs/detectors.md); none = reject (default: auto)")
+    group.add_argument("--score-norm", choices=SCORE_MODES, default="none",
+                       help="rescale the file's scores before tracking: none = as given (the "
+                            "tracker's --score-calibration reads them, as in Python); auto = min-max "
+                            "over the file if outside [0, 1]; minmax; rank = each score's quantile in "
+                            "the file (see docs/detectors.md) (default: none)")
     group.add_argument("--score-scale", type=float, default=None, metavar="S",
                        help="divide scores by S and clip to [0, 1] (e.g. 100 for ACF)")
 

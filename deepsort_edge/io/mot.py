@@ -318,37 +318,38 @@ def write_mot(path: str | Path, data: MOTData) -> None:
         writer.write_text(format_rows(data.table))
 
 
-SCORE_MODES = ("auto", "minmax", "rank", "none")
+SCORE_MODES = ("none", "auto", "minmax", "rank")
 
 
 def normalise_scores(
     scores: np.ndarray, mode: str = "auto", scale: float | None = None
 ) -> tuple[np.ndarray, str]:
-    """Map detection scores to [0, 1], the scale ``track_activation_threshold`` is set on.
+    """Rescale a whole file's detection scores offline, before the tracker sees them.
 
-    The tracker takes any finite score and compares it as given, but MOT15's
-    public ACF detections carry unnormalised scores (about -0.5 to 139 on
-    PETS09-S2L1), on which the default threshold would mean nothing.
+    Not needed for tracking: the tracker's own rule (``score_calibration``,
+    :mod:`deepsort_edge.tracking.score_calibration`) reads any scale, live, and
+    ``deepsort-edge track`` hands it the file's scores as given (``"none"``),
+    so the CLI and Python give the same tracks. These transforms are for a
+    user who wants a file's scores in [0, 1] first (MOT15's public ACF
+    detections, for example, score about -0.5 to 139 on PETS09-S2L1).
 
     Args:
         scores: ``(N,)`` raw scores.
-        mode: ``"auto"``: keep scores already in [0, 1], else min-max
-            normalise over the whole file; ``"minmax"``: always
+        mode: ``"none"``: keep every score as given; ``"auto"``: keep scores
+            already in [0, 1], else min-max normalise over the whole file; ``"minmax"``: always
             ``(s - min) / (max - min)`` over the whole file; ``"rank"``: the
             fraction of the file's scores at or below each score (a
             calibration that no score scale or spread changes: a threshold
-            then names a quantile of that detector's scores); ``"none"``: keep
-            as is and fail if any score is outside [0, 1].
+            then names a quantile of that detector's scores).
         scale: If given, ``clip(scores / scale, 0, 1)`` is used instead of
             ``mode`` (e.g. ``scale=100`` for ACF scores).
 
     Returns:
-        ``(normalised, note)``: float32 scores in [0, 1] and a one-line note
-        saying what was done (for the CLI summary).
+        ``(normalised, note)``: float32 scores (in [0, 1] unless ``"none"``)
+        and a one-line note saying what was done (for the CLI summary).
 
     Raises:
-        ValueError: Bad ``mode`` or ``scale``, or ``mode="none"`` with scores
-            outside [0, 1].
+        ValueError: Bad ``mode`` or ``scale``.
 
     Example:
         >>> normalise_scores(np.array([0.0, 50.0, 100.0]))[0]
@@ -372,13 +373,7 @@ def normalise_scores(
         ranked = np.searchsorted(np.sort(scores), scores, side="right") / scores.size
         return ranked.astype(np.float32), "scores mapped to their rank (fraction of the file's scores at or below)"
     lo, hi = float(scores.min()), float(scores.max())
-    in_range = lo >= 0.0 and hi <= 1.0
-    if mode == "none" or (mode == "auto" and in_range):
-        if not in_range:
-            raise ValueError(
-                f"detection scores must lie in [0, 1], got range [{lo:g}, {hi:g}]; "
-                "use min-max normalisation or a score scale"
-            )
+    if mode == "none" or (mode == "auto" and lo >= 0.0 and hi <= 1.0):
         return scores.astype(np.float32), "scores used as given"
     if hi == lo:
         return np.ones_like(scores, dtype=np.float32), f"all scores equal ({lo:g}); set to 1"

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..appearance.preprocess import check_bgr_image
 from .frames import FrameResult, PreparedFrame, frame_classes
+from .score_calibration import check_given_scores
 from .validation import (
     DetectionArrays,
     check_rows,
@@ -51,6 +52,8 @@ class FramePath:
         settings = self._settings
         frame_shape = check_bgr_image(frame).shape if frame is not None else None
         arrays = detection_arrays(xyxy, scores, embeddings, embedding_dim=self._store.embedding_dim)
+        raw_scores = arrays.scores
+        arrays.scores = self._calibrated(raw_scores)
         classes = frame_classes(class_id, arrays.count)
         if settings.use_appearance is False:
             arrays.embeddings = None
@@ -64,7 +67,7 @@ class FramePath:
         if not (extract or self._camera is not None):
             # The frame kernel checks the rows itself (one pass) and changes nothing when one is bad.
             return PreparedFrame(arrays.xyxy, _NO_ROWS, _NO_BOXES, _NO_BOXES, frame, arrays, classes, None,
-                                 frame_shape, token)
+                                 frame_shape, token, raw_scores)
         # Crops and the camera-motion estimate need the clean rows before tracking.
         kept, unit = check_rows(arrays, frame_shape=frame_shape, on_invalid=settings.on_invalid)
         clean = DetectionArrays(arrays.xyxy[kept], arrays.scores[kept], unit)
@@ -82,7 +85,7 @@ class FramePath:
         embed_boxes = arrays.xyxy[embed_rows]
         embed_input = source[embed_rows] if source is not None and embed_rows.size else embed_boxes
         return PreparedFrame(arrays.xyxy, embed_rows, embed_boxes, embed_input, frame, clean, classes[kept], kept,
-                             frame_shape, token)
+                             frame_shape, token, raw_scores)
 
     def _features(self, prepared: PreparedFrame) -> np.ndarray | None:
         if not prepared.embed_rows.size:
@@ -134,6 +137,8 @@ class FramePath:
             adapter.after_frame(ids, tracked.xyxy, raw, self._store)
         self.frame_count += 1
         self._epoch += 1
+        if self._settings.score_calibration != "none":
+            self._scores.observe(prepared._raw_scores if kept is None else prepared._raw_scores[kept])
         if kept is None:
             return FrameResult(ids, boxes)
         # The one scatter from the tracked rows back to the input's.
@@ -157,3 +162,11 @@ class FramePath:
                 f"{self._store.embedding_dim}-d ones; call reset() to change models"
             )
         return np.ascontiguousarray(raw / norms)
+
+    def _calibrated(self, scores: np.ndarray) -> np.ndarray:
+        """What every score rule reads (``score_calibration``; see :mod:`deepsort_edge.tracking.score_calibration`)."""
+        mode = self._settings.score_calibration
+        if mode == "none":
+            check_given_scores(self._settings, scores)
+            return scores
+        return self._scores.calibrate(scores, mode)

@@ -65,6 +65,7 @@ class PreparedFrame:
     _kept: np.ndarray | None = field(repr=False)  # input rows of _arrays; None: unchecked (the kernel checks)
     _frame_shape: tuple[int, ...] | None = field(repr=False)
     _token: tuple[Any, int] = field(repr=False)  # (tracker, epoch): commit refuses a stale frame
+    _raw_scores: np.ndarray = field(repr=False)  # the scores given, for the score calibration's window
 
     @property
     def count(self) -> int:

@@ -72,7 +72,7 @@ class TrackerSettings:
     lost_track_buffer: int = _integer(75, 0, "frames a lost track is kept, counted at 30 fps (scaled by frame_rate)")
     frame_rate: float = _number(30.0, 0.0, 1e6, "the video's frame rate; scales lost_track_buffer", low_open=True)
     track_activation_threshold: float = _number(
-        0.3, -math.inf, math.inf, "minimum detection score (as given) to start a track"
+        0.3, -math.inf, math.inf, "minimum detection score (after score_calibration) to start a track"
     )
     minimum_consecutive_frames: int = _integer(
         3, 0, "matched frames before a track is confirmed and gets an id (0 behaves as 1, as in roboflow's)"
@@ -110,7 +110,8 @@ class TrackerSettings:
         "a track lost over a frame needs box overlap, or an appearance distance within half the threshold",
     )
     minimum_score: float | None = _number(
-        None, -math.inf, math.inf, "detections scoring below this are ignored (None: keep all)", optional=True
+        None, -math.inf, math.inf, "detections scoring below this (after score_calibration) are ignored "
+        "(None: keep all)", optional=True
     )
     iou_recovery_frames: int = _integer(
         2, 1, "a confirmed track the cascade left unmatched, missed for at most this many frames, may still "
@@ -122,6 +123,12 @@ class TrackerSettings:
     )
     low_score_matching: bool = _flag(
         True, "detections scoring below track_activation_threshold only continue tracks, by IoU (ByteTrack)"
+    )
+    score_calibration: str = _choice(
+        "unit", ("unit", "rank", "none"),
+        "what the score rules read: unit = the score, mapped onto [0, 1] by the range seen once one falls "
+        "outside it; rank = its rank among the last 2048 scores seen; none = as given (refused outside "
+        "[0, 1] by the confidence rules)",
     )
     confidence_noise: bool = _flag(True, "Kalman measurement noise grows as the score falls: 1 + 2 (1 - score) times R")
     confidence_embedding: bool = _flag(True, "weigh embedding updates by detection score (low scores barely count)")
@@ -274,6 +281,7 @@ def fields() -> tuple[dataclasses.Field, ...]:
 # every detection matched and every one with a score >= 0 may start a track). "roboflow-2.0.1"
 # is that release's DeepSORTTracker defaults, with none of the additions.
 _PLAIN_DEEPSORT: dict[str, Any] = {
+    "score_calibration": "none",
     "lost_track_rule": "none",
     "low_score_matching": False,
     "confidence_noise": False,

@@ -16,7 +16,9 @@ allow_pickle=False)``) holding
 - ``meta``: a 0-d unicode array with a JSON object: ``format``
   (``"deepsort-edge.tracker-state"``), ``version`` (2), ``settings`` (every
   tracker setting by name), ``frame_count``, ``next_id``, ``embedding_dim``
-  and ``written_by`` (the library version, informational);
+  and ``written_by`` (the library version, informational); optionally
+  ``score_window``, the scores the live score calibration ranks against
+  (at most :data:`~deepsort_edge.tracking.score_calibration.WINDOW` finite numbers, oldest first);
 - one array per track field, live tracks in birth order: ``mean (T, 8)``
   float64, ``covariance (T, 8, 8)`` float64, ``track_id (T,)`` int64 (0 while
   tentative), ``state (T,)`` int8 (0 tentative, 1 confirmed), ``hits``,
@@ -52,7 +54,7 @@ import uuid
 import zipfile
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,7 @@ import numpy as np
 
 from .._version import __version__
 from ..appearance.adaptation import PAIR_CAPACITY, STATE_ARRAYS, check_adaptation_state
+from .score_calibration import ScoreCalibration
 from .settings import TrackerSettings, preset_values
 from .settings import names as settings_names
 from .state_tracks import MAX_TRACKS, check_track_arrays
@@ -85,6 +88,7 @@ MAX_META_BYTES = 2**20
 MAX_JSON_DEPTH = 8
 
 _REQUIRED = ("format", "version", "settings", "frame_count", "next_id", "embedding_dim", "tracks")
+_OPTIONAL = ("score_window",)  # absent in older states: taken as empty
 _ARRAY_NAMES = (*TRACK_FIELDS, "gallery")
 
 
@@ -99,6 +103,7 @@ class CheckedState:
         frame_count: Frames tracked so far.
         next_id: The id the next confirmed track gets.
         embedding_dim: Embedding dimension held (0: none yet).
+        score_window: ``(K,)`` float64 scores the score calibration keeps, oldest first.
         adaptation: The scene adapter's state (``appearance_adaptation``), or None.
     """
 
@@ -107,6 +112,7 @@ class CheckedState:
     frame_count: int
     next_id: int
     embedding_dim: int
+    score_window: np.ndarray = field(default_factory=lambda: np.zeros(0))
     adaptation: dict[str, Any] | None = None
 
 
@@ -156,12 +162,16 @@ def check_state(state: object) -> CheckedState:
         # Version 1 had no classes: every track was of one class.
         raw_tracks = {**raw_tracks, "class_id": np.zeros(len(raw_tracks["mean"]), dtype=np.int64)}
     tracks = _check_tracks(raw_tracks, gallery_size, embedding_dim, frame_count, next_id)
+    try:
+        scores = ScoreCalibration.from_array(state.get("score_window", ())).to_array()  # type: ignore[union-attr]
+    except ValueError as exc:
+        raise ValueError(f"state field 'score_window': {exc}") from None
     adaptation = None
     if "adaptation" in state:  # type: ignore[operator]
         if settings.appearance_adaptation == "none":
             raise ValueError("state field 'adaptation' is present, but the settings' appearance_adaptation is 'none'")
         adaptation = check_adaptation_state(state["adaptation"], embedding_dim)  # type: ignore[index]
-    return CheckedState(settings, tracks, frame_count, next_id, embedding_dim, adaptation)
+    return CheckedState(settings, tracks, frame_count, next_id, embedding_dim, scores, adaptation)
 
 
 def _check_header(state: object) -> tuple[TrackerSettings, int, int]:
@@ -174,7 +184,8 @@ def _check_header(state: object) -> tuple[TrackerSettings, int, int]:
             f"tracker state version {state.get('version')!r} is not supported "
             f"(this deepsort-edge reads version {STATE_VERSION})"
         )
-    _check_keys(state, _REQUIRED + (("adaptation",) if "adaptation" in state else ()), "tracker state")
+    _check_keys(state, _REQUIRED + (("adaptation",) if "adaptation" in state else ()), "tracker state",
+                optional=_OPTIONAL)
     return _declared_sizes(state)
 
 
@@ -196,12 +207,12 @@ def _declared_sizes(state: Mapping) -> tuple[TrackerSettings, int, int]:
     return settings, gallery_size, embedding_dim
 
 
-def _check_keys(mapping: Mapping, names: tuple[str, ...], where: str) -> None:
-    """``mapping`` holds exactly ``names``; else a ValueError saying which are missing or unknown."""
+def _check_keys(mapping: Mapping, names: tuple[str, ...], where: str, optional: tuple[str, ...] = ()) -> None:
+    """``mapping`` holds ``names`` and perhaps ``optional``; else a ValueError saying which are missing or unknown."""
     missing = [k for k in names if k not in mapping]
     if missing:
         raise ValueError(f"{where} lacks {missing}")
-    unknown = sorted(str(k) for k in mapping if k not in names)
+    unknown = sorted(str(k) for k in mapping if k not in names and k not in optional)
     if unknown:
         raise ValueError(f"{where} has unknown field(s) {unknown}")
 
@@ -242,6 +253,8 @@ def write_state_file(state: Mapping[str, Any], path: str | Path) -> Path:
     if target.exists() and not target.is_file():
         raise ValueError(f"{path} exists and is not a regular file; a state file replaces a file")
     meta = {k: state[k] for k in _REQUIRED if k != "tracks"}
+    if "score_window" in state:  # a JSON list: exact for float64, at most 2048 numbers
+        meta["score_window"] = np.asarray(state["score_window"], dtype=np.float64).tolist()
     meta["written_by"] = f"deepsort-edge {__version__}"
     arrays = {name: np.ascontiguousarray(state["tracks"][name]) for name in _ARRAY_NAMES}
     if "adaptation" in state:  # the scene adapter: its numbers in the header, its arrays as members

@@ -25,6 +25,7 @@ from .frames import (
     detached_result,
     detection_arguments,
 )
+from .score_calibration import ScoreCalibration
 from .settings import TrackerSettings, preset_values
 from .single_caller import SingleCaller, tracker_guard
 from .tracker_state import TrackerState
@@ -93,7 +94,7 @@ class DeepSORTTracker(TrackerConfiguration, FramePath, TrackerState):
             Pass the real one: at 7 fps the default 30 would keep lost tracks
             four times too long.
         track_activation_threshold: minimum score for a detection to start a
-            track, compared with the score as given (any finite scale).
+            track, compared with the score after ``score_calibration``.
         minimum_consecutive_frames: hits before a track is confirmed and gets an id.
         minimum_iou_threshold: minimum IoU for a match by overlap.
         appearance_threshold: maximum appearance distance for a match.
@@ -158,6 +159,7 @@ class DeepSORTTracker(TrackerConfiguration, FramePath, TrackerState):
     def reset(self) -> None:
         """Forget every track; ids start again at 1."""
         self._store = TrackStore(self._gallery_size, gallery_dtype=self.gallery_dtype)
+        self._scores = ScoreCalibration()
         self.frame_count = 0
         self._epoch += 1
         self._camera = camera_estimator(self.camera_motion)
@@ -175,7 +177,7 @@ class DeepSORTTracker(TrackerConfiguration, FramePath, TrackerState):
         # with and without embeddings (and a low-score detection), so every kernel compiles here.
         probe = DeepSORTTracker(
             **{**self.settings.to_dict(), "minimum_consecutive_frames": 2, "on_invalid": "raise",
-               "use_appearance": None, "camera_motion": "none"}
+               "use_appearance": None, "camera_motion": "none", "score_calibration": "rank"}
         )
         boxes = np.array([[10.0, 10.0, 50.0, 110.0], [200.0, 40.0, 240.0, 140.0]])
         embeddings = np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32)
@@ -246,8 +248,9 @@ class DeepSORTTracker(TrackerConfiguration, FramePath, TrackerState):
 
         Args:
             xyxy: ``(N, 4)`` boxes (left, top, right, bottom) in pixels.
-            scores: ``(N,)`` confidences, any finite value (compared as given
-                with ``track_activation_threshold``); None means all 1.
+            scores: ``(N,)`` confidences on any scale (``score_calibration``
+                ``"unit"``, the default, or ``"rank"``); in [0, 1] with ``"none"``
+                while a confidence rule is on; None means all 1.
             embeddings: ``(N, D)`` appearance vectors (normalised here), or None.
             frame: BGR image for the feature extractor (if embeddings are
                 None; it gets the ``(M, 4)`` boxes of the rows to embed) and

@@ -13,6 +13,7 @@ from typing import Any, Self
 import numpy as np
 
 from .extractor import FeatureExtractor
+from .score_calibration import ScoreCalibration
 from .single_caller import tracker_guard
 from .state import (
     DEFAULT_MAX_BYTES,
@@ -63,7 +64,7 @@ class TrackerState:
         return [track for track in self._store.views() if track.confirmed]
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: settings, counters, tracks and galleries.
+        """Everything needed to resume: settings, counters, tracks, galleries and the score window.
 
         The feature extractor is not included (pass it again when resuming).
         See :mod:`deepsort_edge.tracking.state` for the fields.
@@ -76,6 +77,7 @@ class TrackerState:
             "next_id": self._store.next_id,
             "embedding_dim": self._store.embedding_dim,
             "tracks": self._store.to_arrays(),
+            "score_window": self._scores.to_array().tolist(),  # a plain list, as the header is JSON
             **({} if self._adapter is None else {"adaptation": self._adapter.state_dict()}),
         }
 
@@ -102,6 +104,7 @@ class TrackerState:
         self._store = store
         store.next_id = checked.next_id
         self.frame_count = checked.frame_count
+        self._scores = ScoreCalibration.from_array(checked.score_window)
         if checked.adaptation is not None:
             self._adapter.load_state_dict(checked.adaptation)  # type: ignore[union-attr]
 

@@ -1,0 +1,283 @@
+"""Peer ranking: every preset against the trackers we can install, same detections, same features.
+
+Runs, on the sets of ``tools/bench_quality.py`` (its loaders; HOTA / IDF1 / IDSW by TrackEval):
+
+- deepsort-edge's presets (``default``, ``paper``, ``roboflow-2.0.1``);
+- boxmot's HybridSORT, BoT-SORT, StrongSORT, ByteTrack, OC-SORT, DeepOCSORT and BoostTrack
+  (BoostTrack also without embeddings, on every set), each with its own defaults but
+  appearance on (BoostTrack's default is off), handed our embeddings
+  (``Detections(embeddings=...)``), so none downloads ReID weights; on a
+  motion-only set a tracker that uses appearance runs with it switched off
+  (``use_embeddings=False``), or not at all (StrongSORT);
+- roboflow ``trackers`` 2.0.1's DeepSORTTracker with its defaults, handed the same
+  embeddings through a feature extractor that returns them (sets with embeddings only).
+
+Every tracker sees the same boxes, the same scores and, where it uses appearance, the same
+unit embeddings. boxmot refuses scores outside [0, 1], so on a set with such scores (the
+0-100 simulated detector) the peers get the scores divided by the set's largest score,
+what their documentation asks of a user; deepsort-edge gets them as the detector gave them.
+No frames are given to the peers (MOT17 ships none here): a blank frame, so camera-motion
+compensation finds none, as deepsort-edge's default does not look for it.
+
+The peers are never dependencies: run this script with a Python that has ``boxmot`` and
+``trackers==2.0.1`` installed besides deepsort-edge's requirements (trackers 2.0.1 needs
+``supervision<0.26``; deepsort-edge's tracker runs on arrays, so that is fine here). A peer
+that is not installed is left out, with the reason on stderr.
+
+Each preset's rank on a set is its place among the peers and itself by HOTA (1 = best).
+
+Usage:
+    python tools/bench_peers.py                          # every set; prints the tables
+    python tools/bench_peers.py --sets pets-acf,hog-pets
+    python tools/bench_peers.py --docs                   # also rewrite docs/benchmarks.md's peer block
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))
+
+from bench_quality import (  # noqa: E402
+    Sequence,
+    _summary,
+    cell,
+    found_data,
+    generated_by,
+    load_sets,
+    md_table,
+    replace_block,
+    run_config,
+    wanted_sets,
+)
+
+from deepsort_edge.io.evaluation import SequenceData, evaluate  # noqa: E402
+from deepsort_edge.io.mot import MOTData  # noqa: E402
+from deepsort_edge.tracking.settings import PRESETS  # noqa: E402
+
+# boxmot class name -> (label, needs embeddings, keyword that turns appearance off or None).
+BOXMOT_PEERS: dict[str, tuple[str, bool, str | None]] = {
+    "HybridSort": ("boxmot HybridSORT", True, "use_embeddings"),
+    "BotSort": ("boxmot BoT-SORT", True, "use_embeddings"),
+    "StrongSort": ("boxmot StrongSORT", True, None),
+    "ByteTrack": ("boxmot ByteTrack", False, None),
+    "OcSort": ("boxmot OC-SORT", False, None),
+    "DeepOcSort": ("boxmot DeepOCSORT", True, "use_embeddings"),
+    "BoostTrack": ("boxmot BoostTrack", True, "use_embeddings"),
+}
+BLANK = np.zeros((64, 64, 3), dtype=np.uint8)
+
+
+def peer_scores(scores: np.ndarray, largest: float) -> np.ndarray:
+    """Scores for a peer: as given when in [0, 1], else divided by the set's ``largest`` score and clipped."""
+    if largest <= 1.0 and (scores >= 0).all():
+        return scores.astype(np.float32)
+    return np.clip(scores / largest, 0.0, 1.0).astype(np.float32)
+
+
+def _frames(s: Sequence) -> tuple[dict[int, slice], float]:
+    return s.detections.frame_index(), float(max(1.0, s.detections.scores.max(initial=0.0)))
+
+
+def _track_set(seqs: list[Sequence], step: Callable[[Sequence], Callable[[int, np.ndarray, np.ndarray,
+                                                                            np.ndarray | None],
+                                                                   tuple[np.ndarray, np.ndarray]]]) -> dict[str, float]:
+    """Run ``step(seq)`` (a per-frame ``(frame, xyxy, scores, embeddings) -> (ids, xyxy)``) and evaluate."""
+    pairs = {}
+    for s in seqs:
+        index, largest = _frames(s)
+        track = step(s)
+        parts = []
+        for frame in range(1, s.num_frames + 1):
+            rows = index.get(frame, slice(0, 0))
+            xyxy = s.detections.xyxy[rows].astype(np.float32)
+            good = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+            emb = s.embeddings[rows][good] if s.embeddings is not None else None
+            ids, boxes = track(frame, xyxy[good], peer_scores(s.detections.scores[rows][good], largest), emb)
+            if len(ids):
+                parts.append(MOTData.from_arrays(np.full(len(ids), frame), ids, boxes).table)
+        results = MOTData(np.concatenate(parts)) if parts else MOTData.empty()
+        pairs[s.name] = SequenceData(s.gt, results, s.num_frames)
+    return _summary(evaluate(pairs))
+
+
+def boxmot_step(name: str, use_embeddings: bool) -> Callable[[Sequence], Any]:
+    """A per-sequence factory of a boxmot tracker's per-frame step (its defaults)."""
+    import boxmot
+    import torch
+    from boxmot.structures.detections import Detections
+    from boxmot.structures.geometry import Boxes
+
+    _, _, switch = BOXMOT_PEERS[name]
+    kwargs = {} if switch is None else {switch: use_embeddings}  # BoostTrack's default is off
+
+    def make(s: Sequence) -> Any:
+        tracker = getattr(boxmot, name)(**kwargs)
+
+        def step(frame: int, xyxy: np.ndarray, scores: np.ndarray, emb: np.ndarray | None) -> Any:
+            detections = Detections(
+                geometry=Boxes(torch.from_numpy(np.ascontiguousarray(xyxy, dtype=np.float32))),
+                scores=torch.from_numpy(scores), class_ids=torch.zeros(len(scores), dtype=torch.int64),
+                sample_id=f"{s.name}:{frame}",
+                embeddings=torch.from_numpy(np.ascontiguousarray(emb)) if use_embeddings and emb is not None else None,
+            )
+            out = tracker.update(detections, BLANK)
+            return out.track_ids.numpy().astype(np.int64), out.geometry.values.numpy().astype(np.float64)
+
+        return step
+
+    return make
+
+
+class _GivenFeatures:
+    """A roboflow feature extractor that returns the embeddings the detections carry."""
+
+    def extract_features(self, frame: np.ndarray, detections: Any) -> np.ndarray:
+        return detections.data["embeddings"]
+
+
+def roboflow_step(s: Sequence) -> Any:
+    """roboflow trackers 2.0.1's DeepSORTTracker (its defaults, the set's frame rate), given our embeddings."""
+    import supervision as sv
+    from trackers import DeepSORTTracker
+
+    tracker = DeepSORTTracker(feature_extractor=_GivenFeatures(), frame_rate=s.frame_rate)
+
+    def step(frame: int, xyxy: np.ndarray, scores: np.ndarray, emb: np.ndarray | None) -> Any:
+        detections = sv.Detections(xyxy=xyxy, confidence=scores, class_id=np.zeros(len(scores), dtype=int),
+                                   data={"embeddings": emb})
+        out = tracker.update(detections, BLANK)
+        ids = np.asarray(out.tracker_id if out.tracker_id is not None else [], dtype=np.int64)
+        keep = ids >= 0
+        return ids[keep] + 1, out.xyxy[keep]
+
+    return step
+
+
+def peers() -> dict[str, Callable[[list[Sequence]], dict[str, float] | None]]:
+    """Installed peers: label -> run over a set (None where it cannot run); the missing ones said on stderr.
+
+    A peer that uses appearance runs with the set's embeddings, on a motion-only set without them
+    where it can switch them off (else it is left out there); BoostTrack also runs without them
+    on every set.
+    """
+    found: dict[str, Callable[[list[Sequence]], dict[str, float] | None]] = {}
+
+    def runner(name: str, always_without: bool = False) -> Callable[[list[Sequence]], dict[str, float] | None]:
+        _, needs, switch = BOXMOT_PEERS[name]
+
+        def run(seqs: list[Sequence]) -> dict[str, float] | None:
+            with_embeddings = needs and seqs[0].embeddings is not None and not always_without
+            if needs and not with_embeddings and switch is None:
+                return None
+            return _track_set(seqs, boxmot_step(name, with_embeddings))
+
+        return run
+
+    try:
+        import boxmot  # noqa: F401
+
+        for name, (label, _, _) in BOXMOT_PEERS.items():
+            found[label] = runner(name)
+        found["boxmot BoostTrack (no embeddings)"] = runner("BoostTrack", always_without=True)
+    except Exception as exc:  # noqa: BLE001  (any import failure: the peer is not available)
+        print(f"boxmot peers left out: {type(exc).__name__}: {exc}", file=sys.stderr)
+    try:
+        from trackers import DeepSORTTracker  # noqa: F401
+
+        found["roboflow trackers 2.0.1 DeepSORT"] = (
+            lambda seqs: _track_set(seqs, roboflow_step) if seqs[0].embeddings is not None else None
+        )
+    except Exception as exc:  # noqa: BLE001
+        print(f"roboflow trackers left out: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return found
+
+
+def ranks(results: dict[str, dict[str, dict[str, float] | None]], sets: tuple[str, ...],
+          ours: list[str]) -> dict[str, dict[str, int]]:
+    """Each of ``ours``' place by HOTA among the other rows that are not ours, per set (1 = best)."""
+    out: dict[str, dict[str, int]] = {}
+    for label in ours:
+        out[label] = {}
+        for s in sets:
+            mine = results[label].get(s)
+            if mine is None:
+                continue
+            others = [r[s]["HOTA"] for k, r in results.items() if k not in ours and r.get(s) is not None]
+            out[label][s] = 1 + sum(h > mine["HOTA"] for h in others)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "peers.md")
+    parser.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "bench" / "cache")
+    parser.add_argument("--sets", default=None, help="comma-separated sets to run (default: all)")
+    parser.add_argument("--docs", action="store_true", help="rewrite docs/benchmarks.md's peer block")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated words: run only the trackers whose label holds one (e.g. "
+                             "'deepsort-edge,ByteTrack'; to split a long run across processes)")
+    args = parser.parse_args(argv)
+    data = found_data()
+    if data is None:
+        return 2
+    wanted = wanted_sets(args.sets, "bench_peers")
+    if wanted is None:
+        return 2
+    started = time.perf_counter()
+    sets = load_sets(data, args.cache_dir, pets_only=all(s.startswith(("pets", "sim-pets", "hog")) for s in wanted))
+    report = tuple(s for s in wanted if s in sets)
+    ours = [f"deepsort-edge {name}" for name in PRESETS]
+    results: dict[str, dict[str, dict[str, float] | None]] = {}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    runs = {label: (lambda seqs, name=name: run_config(seqs, {"preset": name})) for label, name in zip(ours, PRESETS)}
+    chosen = {label: run for label, run in {**runs, **peers()}.items()
+              if args.only is None or any(word in label for word in args.only.split(","))}
+    for label, run in chosen.items():
+        results[label] = {s: run(sets[s]) for s in report}
+        print(f"{label}: done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        # Written after every tracker: a long run keeps what it measured.
+        args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=float) + "\n",
+                                                 encoding="utf-8")
+    text = report_text(results, report, [label for label in ours if label in results], time.perf_counter() - started)
+    print(text)
+    args.out.write_text(text, encoding="utf-8")
+    if args.docs:
+        replace_block(REPO / "docs" / "benchmarks.md", "peers", text)
+    return 0
+
+
+def report_text(results: dict[str, dict[str, dict[str, float] | None]], report: tuple[str, ...], ours: list[str],
+                seconds: float) -> str:
+    """The tables: every tracker on every set, then each preset's rank among the peers."""
+    placed = ranks(results, report, ours)
+    table = md_table(["tracker (HOTA / IDF1 / IDSW)", *report],
+                     [[label, *[cell(r.get(s)) for s in report]] for label, r in results.items()])
+    rank_rows = []
+    for label in ours:
+        best = {s: max((r[s]["HOTA"] for k, r in results.items() if k not in ours and r.get(s) is not None),
+                       default=float("nan")) for s in report}
+        rank_rows.append([label, *[f"{placed[label][s]} ({results[label][s]['HOTA'] - best[s]:+.1f})"
+                                   if s in placed[label] else "-" for s in report]])
+    peer_count = len(results) - len(ours)
+    return "\n".join([
+        "#### Every tracker on every set (same detections, same embeddings; HOTA / IDF1 / IDSW, TrackEval)", "",
+        table, "",
+        f"#### Each preset's rank among the {peer_count} peer rows (1 = best; HOTA against the best peer)", "",
+        md_table(["preset", *report], rank_rows), "",
+        generated_by("tools/bench_peers.py", seconds, "Presets", {"presets": list(PRESETS)}),
+    ]) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
