@@ -8,17 +8,23 @@
 #   sudo tools/check_arm64.sh [ROOT_DIR]      # default ROOT_DIR: /tmp/deepsort-edge-arm64
 #
 # Steps (each timed in the log): debootstrap a minimal Debian arm64 root (no
-# libGL, no X11: like Raspberry Pi OS Lite), build the wheel here, install it
-# with its `cpu` extra into a venv inside the root and check that OpenCV imports;
-# then, per profile (a fresh Numba cache each: the kernels compile for that CPU),
-# run `deepsort-edge demo`; then add the `test` extra (TrackEval, deep-sort-realtime:
-# the full opencv-python, which needs the apt line README gives) and run
-# `pytest -m "not slow"` per profile, with the shared data bound read-only when
-# present. Finally the results replace README's ARM table (between its
-# `arm64-table` markers), with the commit they ran at. A second run reuses the root.
+# libGL, no X11: like Raspberry Pi OS Lite); take the committed tree at HEAD (`git
+# archive`: what runs is exactly that commit, which the table names); build the
+# wheel inside the root with gcc, so it carries the kernels compiled ahead of
+# time for aarch64 (numba.pycc, the generic ARMv8-A CPU: runs on A72 and A76);
+# remove the compiler again, install the wheel with its `cpu` extra into a venv
+# and check that OpenCV imports; then, per profile (a fresh Numba cache each: the
+# JIT kernels compile for that CPU), run `deepsort-edge demo` and time the first
+# tracked frame with the compiled kernels against the JIT (tools/measure_start.py);
+# then add the `test` extra (TrackEval, deep-sort-realtime: the full opencv-python,
+# which needs the apt line README gives) and run `pytest -m "not slow"` per
+# profile, with the shared data bound read-only when present. Finally the results
+# replace README's ARM table (between its `arm64-table` markers), with the commit
+# they ran at. A second run reuses the root.
 # Env: PROFILES (default "pi4 pi5": Cortex-A72 and Cortex-A76), DEBIAN_SUITE
-# (default bookworm, Python 3.11), DEBIAN_MIRROR, PYTHON (the host Python with pip
-# that builds the wheel), DEEPSORT_EDGE_DATA (default ../shared/data beside the repo),
+# (default bookworm, Python 3.11), DEBIAN_MIRROR, PYTHON (the host Python that
+# rewrites README), DEEPSORT_EDGE_DATA (default ../shared/data beside the repo),
+# DEEPSORT_EDGE_AOT_CPU (LLVM CPU of the compiled kernels; default generic),
 # WRITE_README (default 1).
 set -euo pipefail
 
@@ -93,20 +99,18 @@ if [ ! -x "$ROOT/usr/bin/python3" ]; then
 fi
 [ -x "$ROOT/usr/bin/python3" ] || { echo "check_arm64.sh: debootstrap failed" >&2; exit 1; }
 
-# 4. The wheel and the tests, outside any source tree.
+# 4. The committed tree at HEAD, outside any source tree: the wheel is built from it
+#    (step 6) and the tests run beside it (they read README.md, docs/, tools/ and the
+#    sources; the `pytest` command still tests the installed wheel, tests/conftest.py).
+COMMIT="$(git -C "$REPO" rev-parse --short HEAD)"  # now: HEAD may move while this runs
+git -C "$REPO" diff --quiet HEAD || log "uncommitted changes in $REPO are not checked (the run is of $COMMIT)"
 rm -rf "$ROOT/opt/dist" "$ROOT/opt/check"
 mkdir -p "$ROOT/opt/dist" "$ROOT/opt/check"
-# Pure Python (DEEPSORT_EDGE_AOT=0): the ahead-of-time kernel built here would be an x86-64
-# binary, so the root runs the JIT kernels, compiled for each profile's CPU.
-timed "build wheel" env DEEPSORT_EDGE_AOT=0 "${PYTHON:-python3}" -m pip wheel -q --no-deps "$REPO" -w "$ROOT/opt/dist"
-# The committed tree (tests read README.md, docs/, tools/ and the sources beside them); the
-# `pytest` command still tests the installed wheel (tests/conftest.py).
-git -C "$REPO" archive HEAD | tar -x -C "$ROOT/opt/check"
+git -C "$REPO" archive "$COMMIT" | tar -x -C "$ROOT/opt/check"
 HOST_CA="${PIP_CERT:-${REQUESTS_CA_BUNDLE:-${SSL_CERT_FILE:-}}}"
 if [ -n "$HOST_CA" ] && [ -f "$HOST_CA" ]; then
-    cp -L "$HOST_CA" "$ROOT/opt/check/host-ca.pem" && PASS_ENV+=("PIP_CERT=/opt/check/host-ca.pem")
+    cp -L "$HOST_CA" "$ROOT/opt/host-ca.pem" && PASS_ENV+=("PIP_CERT=/opt/host-ca.pem")
 fi
-WHEEL="$(basename "$(ls "$ROOT"/opt/dist/deepsort_edge-*.whl)")"
 
 # 5. Mounts. qemu-user 7.2 passes the host's /proc/cpuinfo through, and ONNX
 #    Runtime's CPU probe crashes on x86 text, so the profile's ARM one is bound
@@ -146,17 +150,43 @@ cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
 
 log "inside: $(in_root 'uname -m; python3 --version' | tr '\n' ' ')(qemu -cpu $QEMU_CPU)"
 
-# 6. Install into a fresh venv: the wheel with one ONNX Runtime (the cpu extra)
-#    (pip's download cache in the root speeds up re-runs). The root is minimal
-#    again first: a re-run removes what step 8 installs.
+# 6. Build the wheel here, on aarch64, as `pip install .` on a Pi would: gcc present,
+#    so hatch_build.py compiles the kernels ahead of time (numba.pycc) for the
+#    generic ARMv8-A CPU (or DEEPSORT_EDGE_AOT_CPU). Where that fails, the record says
+#    so and a pure wheel (the JIT kernels) is checked instead. Then the root is
+#    minimal again (no compiler, no libGL: a re-run removes what step 8 installs) and
+#    the wheel goes with one ONNX Runtime (the cpu extra) into a fresh venv (pip's
+#    download cache in the root speeds up re-runs).
+APT_CC="gcc g++ libc6-dev python3-dev"  # numba.pycc checks for a C and a C++ compiler, then needs Python.h
 in_root "if dpkg -s libgl1 >/dev/null 2>&1; then apt-get purge -y -q --autoremove $APT_GL >/dev/null 2>&1; fi"
+rc=0
+timed "apt-get install $APT_CC" in_root "apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $APT_CC >/dev/null 2>&1
+    gcc --version | head -1" || rc=$?
+AOT_CPU="${DEEPSORT_EDGE_AOT_CPU:-}"
+timed "build the wheel on aarch64 with gcc (kernels compiled ahead of time)" in_root "
+    rm -rf /opt/build-venv && python3 -m venv /opt/build-venv
+    /opt/build-venv/bin/python -m pip install -q --upgrade pip
+    cd /tmp && DEEPSORT_EDGE_AOT=require DEEPSORT_EDGE_AOT_CPU='$AOT_CPU' \
+        /opt/build-venv/bin/pip wheel -q --no-deps /opt/check -w /opt/dist" || rc=$?
+AOT_BUILT=$rc
+record all "build the wheel on aarch64 with gcc: kernels compiled ahead of time (${AOT_CPU:-generic} CPU)" "$(outcome $rc)"
+if [ "$rc" != 0 ]; then
+    FAILED=1
+    timed "build a pure wheel instead (JIT kernels)" in_root "rm -f /opt/dist/*.whl
+        cd /tmp && DEEPSORT_EDGE_AOT=0 /opt/build-venv/bin/pip wheel -q --no-deps /opt/check -w /opt/dist" || exit 1
+fi
+WHEEL="$(basename "$(ls "$ROOT"/opt/dist/deepsort_edge-*.whl)")"
+log "wheel: $WHEEL"
+in_root "apt-get purge -y -q --autoremove $APT_CC >/dev/null 2>&1; ! command -v gcc" \
+    || log "the compiler is still in the root: the install below does not show that none is needed"
 rc=0
 timed "pip install $WHEEL[cpu]" in_root "
     rm -rf /opt/venv && python3 -m venv /opt/venv
     python -m pip install -q --upgrade pip
     pip install -q '/opt/dist/$WHEEL[cpu]'
     pip list 2>/dev/null | grep -i -E '^(deepsort-edge|numba|numpy|onnxruntime|opencv-python[a-z-]*) '" || rc=$?
-record all "\`pip install\` the wheel \`[cpu]\` (aarch64 wheels)" "$(outcome $rc)"
+record all "\`pip install\` the wheel \`[cpu]\` (aarch64 wheels), no compiler" "$(outcome $rc)"
 [ "$rc" = 0 ] || FAILED=1
 
 # 7. OpenCV imports without libGL (headless build); the demo per profile, each
@@ -171,6 +201,25 @@ for profile in $PROFILES; do
         export NUMBA_CACHE_DIR=/tmp/numba-demo-$profile; rm -rf \$NUMBA_CACHE_DIR
         cd /tmp && deepsort-edge demo --output-dir /tmp/demo-$profile" || rc=$?
     record "$profile" "\`deepsort-edge demo\` (empty Numba cache)" "$(outcome $rc)"; [ "$rc" = 0 ] || FAILED=1
+    # Import + first tracked frame in fresh processes: the compiled kernels (empty cache),
+    # then the JIT with an empty and a warm cache (tools/measure_start.py).
+    rc=0
+    timed "[$profile] first frame, compiled vs JIT" in_root "
+        cd /tmp && python /opt/check/tools/measure_start.py --runs 1 --jit-runs 1 --json /tmp/start-$profile.json" || rc=$?
+    summary="$(in_root "python - /tmp/start-$profile.json" <<'PY' || true
+import json, sys
+rows = {row["kind"]: row for row in json.load(open(sys.argv[1]))}
+def s(kind):
+    row = rows[kind]
+    return f"{row['import_s'] + row['first_frame_s']:.1f} s"
+compiled = ("compiled " + s("ahead-of-time, empty cache") if "ahead-of-time, empty cache" in rows
+            else "no compiled kernels")
+print(f"{compiled}; JIT {s('jit, empty cache')} (empty cache, "
+      f"{rows['jit, empty cache'].get('compilations', '?')} compilations), {s('jit, warm cache')} (warm)")
+PY
+)"
+    record "$profile" "import + first tracked frame (fresh process; tools/measure_start.py)" "${summary:-$(outcome $rc)}"
+    [ "$rc" = 0 ] || FAILED=1
 done
 
 # 8. The test extra adds TrackEval and deep-sort-realtime, which require the full
@@ -188,12 +237,14 @@ timed "import cv2 after apt-get" in_root "$IMPORT_CV2" || rc=$?
 record all "the apt line above, then \`import cv2\`" "$(outcome $rc)"; [ "$rc" = 0 ] || FAILED=1
 
 # 9. The whole non-slow suite per profile (float16 galleries and the bit-exact
-#    gallery dot products included), each with an empty Numba cache.
+#    gallery dot products included), each with an empty Numba cache;
+#    with the compiled kernels built, tests/test_aot.py must find and compare them.
+AOT_ENV=""; [ "$AOT_BUILT" = 0 ] && AOT_ENV="DEEPSORT_EDGE_EXPECT_AOT=1"
 for profile in $PROFILES; do
     use_profile "$profile"
     rc=0
     timed "[$profile] pytest -m 'not slow'" in_root "
-        export NUMBA_CACHE_DIR=/tmp/numba-tests-$profile $DATA_ENV; rm -rf \$NUMBA_CACHE_DIR
+        export NUMBA_CACHE_DIR=/tmp/numba-tests-$profile $DATA_ENV $AOT_ENV; rm -rf \$NUMBA_CACHE_DIR
         cd /opt/check && pytest -q -p no:cacheprovider -m 'not slow' 2>&1 | tee /tmp/pytest-$profile.log | tail -25" || rc=$?
     summary="$(in_root "grep -E '^=+ .*(passed|failed|error).* =+$' /tmp/pytest-$profile.log | tail -1 | sed -E 's/^=+ //; s/ in [0-9.]+s.*//; s/ =+$//'" || true)"
     record "$profile" "\`pytest -m \"not slow\"\` (the whole suite but slow tests; empty Numba cache)" "${summary:-$(outcome $rc)}"
@@ -202,10 +253,9 @@ done
 
 # 10. README's table: steps as rows, one result/time column pair per profile.
 table() {
-    local commit header sep profile
-    commit="$(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- deepsort_edge tests || echo '+changes')"
+    local header sep profile
     printf '<!-- arm64-table:start (written by tools/check_arm64.sh) -->\n'
-    printf 'At commit `%s`, %s, on %s x86-64 cores (qemu-user %s):\n\n' "$commit" "$(date -u +%Y-%m-%d)" "$(nproc)" \
+    printf 'At commit `%s`, %s, on %s x86-64 cores (qemu-user %s):\n\n' "$COMMIT" "$(date -u +%Y-%m-%d)" "$(nproc)" \
         "$(qemu-aarch64-static --version | head -1 | grep -o -E '[0-9]+\.[0-9]+(\.[0-9]+)?' | head -1)"
     header="| step |"; sep="|---|"
     for profile in $PROFILES; do header+=" $(profile_name "$profile") | time |"; sep+="---|---:|"; done

@@ -17,9 +17,14 @@ Modules are named for their math:
 - ``gather``: rows and entries by index or mask;
 - ``jit``: the one JIT configuration (options, fastmath flags) every kernel compiles with;
 - ``registry``: the identity registry's per-frame work and decisions (global ids);
-- ``stale``: dropping cached kernels when any kernel source changed.
+- ``stale``: dropping cached kernels when any kernel source changed;
+- ``cache``: the kernels' Numba cache folder, relocatable and readable when read-only.
 
 Beside them, no kernels of their own: ``aot`` (loading the frame kernel
 compiled ahead of time into the wheel, else the JIT) and ``build_aot``
 (compiling it, run by ``hatch_build.py``).
 """
+
+from .cache import register
+
+register()  # before any kernel module is decorated: see cache.py

@@ -51,6 +51,7 @@ from .kalman import (
 )
 from .overlap import covered
 from .rows import row_problems, unit_rows
+from .cache import use_kernel_cache
 from .stale import drop_stale
 
 
@@ -404,4 +405,5 @@ def _report(tracks: TrackArrays, frame: FrameInput, rows: np.ndarray, det_to_slo
                     out.boxes[rows[n], k] = box[k]
 
 
+use_kernel_cache()  # relocatable, read-only-safe cache folders: see kernels/cache.py
 drop_stale(track_frame)  # before anything loads a cached kernel: see kernels/stale.py

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cache import use_kernel_cache
 from .gallery import max_dots
 from .jit import kernel
 from .lap import dense_to_csr, solve_sparse
@@ -266,3 +267,6 @@ def decide(cost: np.ndarray, limit: float) -> np.ndarray:
     indptr, indices, values = dense_to_csr(cost, limit)
     row_to_col, _ = solve_sparse(indptr, indices, values, cost.shape[1], limit)
     return row_to_col
+
+
+use_kernel_cache()  # relocatable, read-only-safe cache folders: see kernels/cache.py
