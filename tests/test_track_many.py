@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from deepsort_edge.cli.__main__ import main
-from deepsort_edge.cli.track_many import _apply, _BarProgress
+from deepsort_edge.cli.progress import BarProgress, apply_progress
 from deepsort_edge.demo.scene import SceneRenderer
 from deepsort_edge.io.mot import MOTData, read_mot, write_mot
 from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
@@ -162,7 +162,7 @@ def test_one_progress_bar_counts_every_input() -> None:
             pass
 
     bar = Bar()
-    progress = _BarProgress(bar)
+    progress = BarProgress(bar)
     first, second = progress(10, "a"), progress(5, "b")
     for _ in range(10):
         first.update(1)
@@ -170,7 +170,7 @@ def test_one_progress_bar_counts_every_input() -> None:
     first.close()
     second.close()
     assert (bar.total, bar.n) == (15, 15)
-    _apply(bar, ("frames", 2))
+    apply_progress(bar, ("frames", 2))
     assert bar.n == 17
 
 
@@ -297,13 +297,13 @@ def test_results_are_complete_or_untouched(tmp_path: Path) -> None:
 
 def test_a_lost_progress_queue_does_not_fail_the_input() -> None:
     """On Ray the progress queue is an actor; if its node is lost, the inputs still finish."""
-    from deepsort_edge.cli.track_many import _QueueProgress
+    from deepsort_edge.cli.progress import QueueProgress
 
     class LostQueue:
         def put(self, message: tuple) -> None:
             raise ConnectionError("the queue's node is gone")
 
-    bar = _QueueProgress(LostQueue())(10, "a")
+    bar = QueueProgress(LostQueue())(10, "a")
     for _ in range(10):
         bar.update(1)
     bar.close()

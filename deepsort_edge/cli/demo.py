@@ -91,57 +91,45 @@ def build_scene(frames: int, seed: int, objects: int) -> tuple[list[Any], Any, A
     return scene, detections, gt
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``deepsort-edge demo``; returns the exit status."""
+def _argument_error(args: argparse.Namespace) -> str | None:
+    """The first bad argument's message, or None."""
     if args.frames < 2:
-        print(f"{PROG}: error: --frames must be >= 2, got {args.frames}", file=sys.stderr)
-        return 2
+        return f"--frames must be >= 2, got {args.frames}"
     if args.objects < 1:
-        print(f"{PROG}: error: --objects must be >= 1, got {args.objects}", file=sys.stderr)
-        return 2
+        return f"--objects must be >= 1, got {args.objects}"
     if args.seed < 0:
-        print(f"{PROG}: error: --seed must be >= 0, got {args.seed}", file=sys.stderr)
-        return 2
-    started = time.perf_counter()
-    import cv2  # noqa: PLC0415
+        return f"--seed must be >= 0, got {args.seed}"
+    return None
 
-    from deepsort_edge import DeepSORTTracker  # noqa: PLC0415
-    from deepsort_edge.streams.pipeline import track_frames  # noqa: PLC0415
-    from deepsort_edge.io.video import FrameSource, TrackAnnotator, open_video_writer  # noqa: PLC0415
-    from deepsort_edge.demo.scene import SceneRenderer  # noqa: PLC0415
-    from deepsort_edge.io.mot import MOTData, write_mot  # noqa: PLC0415
 
-    out_dir: Path = args.output_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    scene, detections, gt = build_scene(args.frames, args.seed, args.objects)
-    # out_dir is a MOTChallenge sequence folder (no img1/): `track` and `eval` take it as is.
+def write_sequence(out_dir: Path, detections: Any, gt: Any, frames: int) -> None:
+    """Write the scene as a MOTChallenge sequence folder (no img1/): ``track`` and ``eval`` take it as is."""
+    from deepsort_edge.io.mot import write_mot  # noqa: PLC0415
+
     write_mot(out_dir / "det" / "det.txt", detections)
     write_mot(out_dir / "gt" / "gt.txt", gt)
     (out_dir / "seqinfo.ini").write_text(
-        f"[Sequence]\nname=demo\nimDir=img1\nframeRate={FPS:g}\nseqLength={args.frames}\n"
+        f"[Sequence]\nname=demo\nimDir=img1\nframeRate={FPS:g}\nseqLength={frames}\n"
         f"imWidth={WIDTH}\nimHeight={HEIGHT}\nimExt=.jpg\n", encoding="utf-8",
     )
 
-    extractor = None
-    model_note = "motion only"
-    if not args.no_appearance:
-        from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor  # noqa: PLC0415
 
-        try:
-            extractor = DeepSORTFeatureExtractor.default()
-        except FileNotFoundError as exc:
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            return 2
-        model_note = f"appearance from the shipped model ({extractor.feature_dim}-d), default settings"
-    # The tracker's defaults: the demo shows what a user gets without tuning.
-    settings = {} if extractor is not None else {"use_appearance": False}
-    tracker = DeepSORTTracker(frame_rate=FPS, **settings)
-    warm = time.perf_counter()
-    tracker.warmup()
-    warmup_s = time.perf_counter() - warm
+def _track_scene(
+    args: argparse.Namespace, scene: list[Any], detections: Any, tracker: Any, extractor: Any, out_dir: Path
+) -> tuple[Any, Any, Path | None]:
+    """Render, embed and track every frame; write the video and the still.
+
+    Returns:
+        ``(stats, results MOTData, video path or None)``.
+    """
+    import cv2  # noqa: PLC0415
+
+    from deepsort_edge.demo.scene import SceneRenderer, scale_boxes  # noqa: PLC0415
+    from deepsort_edge.io.mot import MOTData  # noqa: PLC0415
+    from deepsort_edge.io.video import TrackAnnotator, open_video_writer  # noqa: PLC0415
+    from deepsort_edge.streams.pipeline import track_frames  # noqa: PLC0415
 
     renderer = SceneRenderer(WIDTH, HEIGHT, seed=args.seed, occluders=PILLARS)
-    from deepsort_edge.demo.scene import scale_boxes  # noqa: PLC0415
 
     def frames():
         for frame in scene:
@@ -177,12 +165,92 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
         if video is not None:
             video.release()
-    stats.warmup_s = warmup_s
     results = MOTData(np.concatenate(result_rows)) if result_rows else MOTData.empty()
+    return stats, results, video_path
+
+
+def motion_only_metrics(detections: Any, gt: Any, frames: int) -> dict[str, Any]:
+    """Metrics of the same detections tracked on motion alone (no frames needed; a fraction of a second)."""
+    from deepsort_edge import DeepSORTTracker  # noqa: PLC0415
+    from deepsort_edge.io.evaluation import evaluate_sequence  # noqa: PLC0415
+    from deepsort_edge.io.mot import MOTData  # noqa: PLC0415
+    from deepsort_edge.io.video import FrameSource  # noqa: PLC0415
+    from deepsort_edge.streams.pipeline import track_frames  # noqa: PLC0415
+
+    motion_rows: list[np.ndarray] = []
+
+    def keep_rows(frame: int, image: np.ndarray | None, xyxy: np.ndarray,
+                  scores: np.ndarray, ids: np.ndarray) -> None:
+        ok = ids >= 1
+        if ok.any():
+            motion_rows.append(MOTData.from_arrays(np.full(ok.sum(), frame), ids[ok], xyxy[ok]).table)
+
+    track_frames(FrameSource(frames), detections,
+                 DeepSORTTracker(frame_rate=FPS, use_appearance=False), None, keep_rows)
+    motion = MOTData(np.concatenate(motion_rows)) if motion_rows else MOTData.empty()
+    return evaluate_sequence(gt, motion, num_frames=frames)
+
+
+def _print_summary(
+    args: argparse.Namespace, summary: dict[str, Any], detections: int, model_note: str, total_s: float
+) -> None:
+    from deepsort_edge.io.evaluation import format_table  # noqa: PLC0415
+
+    out_dir: Path = args.output_dir
+    metrics, motion_metrics = summary["metrics"], summary["motion_only_metrics"]
+    t = summary["time_s"]
+    print(f"deepsort-edge demo: {args.frames} frames of {WIDTH}x{HEIGHT}, {args.objects} people "
+          f"(seed {args.seed}), {detections} detections, {model_note}")
+    if metrics is not None:
+        rows = {"demo" if not summary["appearance"] else "demo, appearance": metrics}
+        if motion_metrics is not None:
+            rows["demo, motion only"] = motion_metrics
+        print(format_table(rows, ("HOTA", "MOTA", "IDF1", "IDSW", "Frag", "FP", "FN", "IDs", "GT_IDs")))
+    print(f"time: render {t['decode']:.1f} s, embed {t['embed']:.1f} s, track {t['track']:.2f} s, "
+          f"warm-up {t['warmup']:.1f} s, total {total_s:.1f} s")
+    for label, key in (("video", "video"), ("still", "still"), ("results", "results")):
+        if summary["outputs"][key]:
+            print(f"{label + ':':8} {summary['outputs'][key]}")
+    print(f"{'re-run:':8} deepsort-edge eval {out_dir} {out_dir / 'results.txt'}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``deepsort-edge demo``; returns the exit status."""
+    error = _argument_error(args)
+    if error is not None:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    from deepsort_edge import DeepSORTTracker  # noqa: PLC0415
+    from deepsort_edge.io.evaluation import evaluate_sequence  # noqa: PLC0415
+    from deepsort_edge.io.mot import write_mot  # noqa: PLC0415
+
+    out_dir: Path = args.output_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scene, detections, gt = build_scene(args.frames, args.seed, args.objects)
+    write_sequence(out_dir, detections, gt, args.frames)
+
+    extractor = None
+    model_note = "motion only"
+    if not args.no_appearance:
+        from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor  # noqa: PLC0415
+
+        try:
+            extractor = DeepSORTFeatureExtractor.default()
+        except FileNotFoundError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 2
+        model_note = f"appearance from the shipped model ({extractor.feature_dim}-d), default settings"
+    # The tracker's defaults: the demo shows what a user gets without tuning.
+    settings = {} if extractor is not None else {"use_appearance": False}
+    tracker = DeepSORTTracker(frame_rate=FPS, **settings)
+    warm = time.perf_counter()
+    tracker.warmup()
+    warmup_s = time.perf_counter() - warm
+
+    stats, results, video_path = _track_scene(args, scene, detections, tracker, extractor, out_dir)
+    stats.warmup_s = warmup_s
     write_mot(out_dir / "results.txt", results)
-
-    from deepsort_edge.io.evaluation import evaluate_sequence, format_table  # noqa: PLC0415
-
     try:
         metrics = evaluate_sequence(gt, results, num_frames=args.frames)
     except ImportError as exc:
@@ -190,19 +258,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: warning: metrics skipped: {exc}", file=sys.stderr)
     motion_metrics = None
     if metrics is not None and extractor is not None:
-        # The same detections on motion alone (no frames needed; takes a fraction of a second).
-        motion_rows: list[np.ndarray] = []
-
-        def keep_rows(frame: int, image: np.ndarray | None, xyxy: np.ndarray,
-                      scores: np.ndarray, ids: np.ndarray) -> None:
-            ok = ids >= 1
-            if ok.any():
-                motion_rows.append(MOTData.from_arrays(np.full(ok.sum(), frame), ids[ok], xyxy[ok]).table)
-
-        track_frames(FrameSource(args.frames), detections,
-                     DeepSORTTracker(frame_rate=FPS, use_appearance=False), None, keep_rows)
-        motion = MOTData(np.concatenate(motion_rows)) if motion_rows else MOTData.empty()
-        motion_metrics = evaluate_sequence(gt, motion, num_frames=args.frames)
+        motion_metrics = motion_only_metrics(detections, gt, args.frames)
     total_s = time.perf_counter() - started
     summary = {
         "frames": args.frames, "seed": args.seed, "objects": args.objects,
@@ -216,19 +272,5 @@ def run(args: argparse.Namespace) -> int:
         },
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-
-    t = summary["time_s"]
-    print(f"deepsort-edge demo: {args.frames} frames of {WIDTH}x{HEIGHT}, {args.objects} people "
-          f"(seed {args.seed}), {stats.detections} detections, {model_note}")
-    if metrics is not None:
-        rows = {"demo" if extractor is None else "demo, appearance": metrics}
-        if motion_metrics is not None:
-            rows["demo, motion only"] = motion_metrics
-        print(format_table(rows, ("HOTA", "MOTA", "IDF1", "IDSW", "Frag", "FP", "FN", "IDs", "GT_IDs")))
-    print(f"time: render {t['decode']:.1f} s, embed {t['embed']:.1f} s, track {t['track']:.2f} s, "
-          f"warm-up {t['warmup']:.1f} s, total {total_s:.1f} s")
-    for label, key in (("video", "video"), ("still", "still"), ("results", "results")):
-        if summary["outputs"][key]:
-            print(f"{label + ':':8} {summary['outputs'][key]}")
-    print(f"{'re-run:':8} deepsort-edge eval {out_dir} {out_dir / 'results.txt'}")
+    _print_summary(args, summary, stats.detections, model_note, total_s)
     return 0

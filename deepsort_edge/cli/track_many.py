@@ -28,7 +28,7 @@ import json
 import queue as queue_module
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,9 +36,10 @@ from typing import Any
 from deepsort_edge.io.mot import MOTFormatError, MOTSequence
 from deepsort_edge.optional import progress_bar
 
+from .progress import REPORT_EVERY_S, BarProgress, QueueBar, QueueProgress, apply_progress, drain_progress
+
 PROG = "deepsort-edge track"
 _VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv"}
-_REPORT_EVERY_S = 0.2  # workers batch progress messages this often
 
 
 @dataclass(frozen=True)
@@ -135,66 +136,6 @@ def _item_args(args: argparse.Namespace, item: Input, out_dir: Path) -> argparse
     return one
 
 
-# ----------------------------------------------------------------------------- progress
-class _QueueBar:
-    """A bar-like object in a worker: sends its frame counts to the parent through a queue."""
-
-    def __init__(self, send: Callable[[tuple], None], total: int | None) -> None:
-        self._send = send
-        self._pending = 0
-        self._last = time.monotonic()
-        send(("total", total or 0))
-
-    def update(self, n: int = 1) -> None:
-        self._pending += n
-        if time.monotonic() - self._last >= _REPORT_EVERY_S:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._pending:
-            self._send(("frames", self._pending))
-            self._pending = 0
-        self._last = time.monotonic()
-
-    def close(self) -> None:
-        self._flush()
-
-
-class _QueueProgress:
-    """Picklable progress factory for :func:`deepsort_edge.cli.track_one.track_input`."""
-
-    def __init__(self, queue: Any) -> None:
-        self.queue = queue
-
-    def __call__(self, total: int | None, name: str) -> _QueueBar:
-        return _QueueBar(self._put, total)
-
-    def _put(self, message: tuple) -> None:
-        try:
-            self.queue.put(message)
-        except Exception:  # noqa: BLE001  (progress is cosmetic: a queue lost with its node must not fail the input)
-            pass
-
-
-class _BarProgress:
-    """In-process progress factory: the parent's bar itself."""
-
-    def __init__(self, bar: Any) -> None:
-        self.bar = bar
-
-    def __call__(self, total: int | None, name: str) -> _QueueBar:
-        return _QueueBar(lambda message: _apply(self.bar, message), total)
-
-
-def _apply(bar: Any, message: tuple) -> None:
-    kind, n = message
-    if kind == "total":
-        bar.total = (bar.total or 0) + n
-        bar.refresh()
-    else:
-        bar.update(n)
-
-
 # ----------------------------------------------------------------------------- one input
 def track_one(args: argparse.Namespace, progress: Any = None) -> dict[str, Any]:
     """Track one input of the folder; never raises for a bad input (the result says why)."""
@@ -216,21 +157,12 @@ def _lost(job: argparse.Namespace, why: str) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- runners
 def _run_local(jobs: list[argparse.Namespace], bar: Any) -> list[dict[str, Any]]:
-    return [track_one(job, _BarProgress(bar)) for job in jobs]
-
-
-def _drain(get: Callable[[], tuple], bar: Any) -> None:
-    while True:
-        try:
-            message = get()
-        except queue_module.Empty:
-            return
-        _apply(bar, message)
+    return [track_one(job, BarProgress(bar)) for job in jobs]
 
 
 def _child(job: argparse.Namespace, conn: Any) -> None:
     """A worker process: one input; progress, then ("result", summary) down its own pipe."""
-    result = track_one(job, lambda total, name: _QueueBar(conn.send, total))
+    result = track_one(job, lambda total, name: QueueBar(conn.send, total))
     conn.send(("result", result))
     conn.close()
 
@@ -274,7 +206,7 @@ def _run_processes(jobs: list[argparse.Namespace], workers: int, bar: Any) -> li
                     del running[conn]
                     process.join()
                 else:
-                    _apply(bar, (kind, payload))
+                    apply_progress(bar, (kind, payload))
     finally:
         for _, process in running.values():  # interrupted: stop what still runs
             process.kill()
@@ -326,10 +258,10 @@ def _run_ray(jobs: list[argparse.Namespace], address: str, workers: int | None, 
         while queued or refs:
             while queued and len(refs) < limit:
                 i, job = queued.pop(0)
-                refs[task.remote(job, _QueueProgress(messages))] = i
-            done, _ = ray.wait(list(refs), num_returns=1, timeout=_REPORT_EVERY_S)
+                refs[task.remote(job, QueueProgress(messages))] = i
+            done, _ = ray.wait(list(refs), num_returns=1, timeout=REPORT_EVERY_S)
             try:
-                _drain(lambda: messages.get(block=False), bar)
+                drain_progress(lambda: messages.get(block=False), bar)
             except ray.exceptions.RayError:  # the queue's actor was lost with its node: no more progress
                 messages = _NoQueue()
             for ref in done:
@@ -339,7 +271,7 @@ def _run_ray(jobs: list[argparse.Namespace], address: str, workers: int | None, 
                 except ray.exceptions.RayError as exc:
                     results[i] = _lost(jobs[i], f"failed on Ray ({type(exc).__name__}: {_first_line(exc)})")
         try:
-            _drain(lambda: messages.get(block=False), bar)
+            drain_progress(lambda: messages.get(block=False), bar)
             messages.shutdown()
         except (ray.exceptions.RayError, AttributeError):
             pass

@@ -10,47 +10,40 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from deepsort_edge.cli.errors import UserError, check_output_path
 from deepsort_edge.cli.track_options import NOT_OPTIONS
+from deepsort_edge.cli.track_plan import (
+    InputError,
+    InputPlan,
+    check_outputs,
+    given_minimum_score,
+    plan_input,
+    prepare_detections,
+)
 from deepsort_edge.io.mot import (
     MOTData,
-    MOTFormatError,
     MOTResultWriter,
-    MOTSequence,
-    normalise_scores,
     read_mot,
-    read_seqinfo,
     write_mot,
 )
-
-from deepsort_edge.optional import progress_bar
-from deepsort_edge.streams.pipeline import frames_to_step, track_frames
-from deepsort_edge.tracking.score_calibration import check_given_scores
-from deepsort_edge.io.video import VIDEO_SUFFIXES as _VIDEO_SUFFIXES
 from deepsort_edge.io.video import (
     FrameSource,
-    ImageFolderSource,
     TrackAnnotator,
-    VideoSource,
     open_video_writer,
     prefetch,
 )
+from deepsort_edge.optional import progress_bar
+from deepsort_edge.streams.pipeline import frames_to_step, track_frames
+from deepsort_edge.tracking.score_calibration import check_given_scores
 
 PROG = "deepsort-edge track"
-
-
-class InputError(UserError):
-    """A problem with the user's input: reported on stderr, exit status 2."""
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -69,17 +62,6 @@ def tracker_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def settings_that_ran(args: argparse.Namespace, tracker: Any) -> dict[str, Any]:
     """A summary's ``tracker`` entry: the ``--preset`` asked for and every setting as the tracker holds it."""
     return {"preset": getattr(args, "preset", None), **tracker.settings.to_dict()}
-
-
-def given_minimum_score(args: argparse.Namespace) -> float:
-    """``--minimum-score`` (alias ``--min-score``) as given, 0 when unset or ``none``.
-
-    The CLI drops rows below it before tracking (no crops are cut for them)
-    and also hands it to the tracker, whose ``minimum_score`` then finds
-    nothing more to drop.
-    """
-    value = getattr(args, "minimum_score", None)
-    return 0.0 if value is None else float(value)
 
 
 def build_extractor(args: argparse.Namespace) -> Any:
@@ -106,138 +88,6 @@ def build_extractor(args: argparse.Namespace) -> Any:
     return DeepSORTFeatureExtractor.default(**kwargs)
 
 
-def prepare_detections(
-    path: Path, min_score: float, score_norm: str, score_scale: float | None
-) -> tuple[MOTData, int, str]:
-    """Read a detections file, normalise scores and drop low ones.
-
-    Returns:
-        ``(detections kept, detections in the file, note on the scores)``.
-    """
-    if path.is_dir():
-        raise InputError(f"detections file {path} is a folder")
-    if not path.is_file():
-        raise InputError(f"detections file not found: {path}")
-    if score_scale is not None and not (math.isfinite(score_scale) and score_scale > 0):
-        raise InputError(f"--score-scale must be a positive number, got {score_scale:g}")
-    try:
-        raw = read_mot(path)
-        scores, note = normalise_scores(raw.scores, score_norm, score_scale)
-    except (MOTFormatError, ValueError) as exc:
-        raise InputError(f"bad detections file {path}: {exc}") from None
-    if not 0.0 <= min_score <= 1.0:
-        raise InputError(f"--minimum-score must be in [0, 1] (scores are in [0, 1] after --score-norm), got {min_score:g}")
-    data = raw.with_scores(scores)
-    if min_score > 0:
-        data = data.select(data.table[:, 6] >= min_score)
-    # Boxes that are not boxes would only be dropped by the tracker; say so once here.
-    return data, len(raw), note
-
-
-def results_name(path: Path, sequence: str | None = None) -> str:
-    """``NAME`` of the default results file ``runs/track/NAME.txt`` for the input ``path``.
-
-    The sequence's name (``seqinfo.ini``) if given, else the folder's name or
-    the file's stem; a file named ``det`` (``SEQ/det/det.txt``, ``SEQ/det.txt``,
-    ``./det.txt``) is named after the sequence folder that holds it. Never
-    empty, hidden (``.txt``) or a path that would leave ``runs/track``.
-
-    Example:
-        >>> results_name(Path("MOT17-04-FRCNN/det/det.txt")), results_name(Path("clip.mp4"))
-        ('MOT17-04-FRCNN', 'clip')
-    """
-    absolute = Path(os.path.abspath(path))  # "." and ".." folded away (links are not followed)
-    if absolute.is_dir():
-        own = absolute.name
-    else:
-        own = absolute.stem
-        if own == "det":
-            folder = absolute.parent.parent if absolute.parent.name == "det" else absolute.parent
-            own = folder.name or own
-    for name in (sequence, own):
-        name = (name or "").strip().lstrip(".")
-        if name and not any(c in name for c in "/\\\0"):
-            return name
-    return "track"
-
-
-@dataclass
-class InputPlan:
-    """What one input is: its name, frame source, detections file and frame rate (None: unknown)."""
-
-    name: str
-    source: FrameSource
-    det_path: Path
-    frame_rate: float | None
-    warnings: list[str]
-
-
-def plan_input(args: argparse.Namespace, warnings: list[str]) -> InputPlan:
-    """Work out the input mode, frame source and detection file."""
-    src: Path = args.source
-    if src.is_dir():
-        seq = MOTSequence.from_folder(src)
-        det_path = args.detections or seq.det_path
-        if det_path is None:
-            raise InputError(f"no detections: {src} has no det/det.txt and no --detections given")
-        num_frames = seq.num_frames
-        use_images = seq.image_dir is not None and not args.no_appearance
-        if seq.image_dir is None and not args.no_appearance:
-            warnings.append(f"{src} has no image folder: tracking motion-only")
-        length_source = (
-            f"seqLength in {seq.root / 'seqinfo.ini'}" if seq.info is not None else f"images in {seq.image_dir}"
-        )
-        if num_frames is None:
-            num_frames = read_mot(det_path).last_frame if det_path.is_file() else 0
-            length_source = ""
-        if args.max_frames is not None:
-            num_frames = min(num_frames, args.max_frames)
-        if use_images or (args.video_out is not None and seq.image_dir is not None):
-            source: FrameSource = ImageFolderSource(seq, num_frames)
-        else:
-            source = FrameSource(num_frames)
-        source.length_source = length_source
-        rate = seq.info.frame_rate if seq.info is not None else None
-        name = results_name(seq.root, seq.info.name if seq.info is not None else None)
-        return InputPlan(name, source, det_path, rate, warnings)
-    if not src.exists():
-        raise InputError(f"input not found: {src}")
-    if src.suffix.lower() in _VIDEO_SUFFIXES:
-        if args.detections is None:
-            raise InputError(f"a video needs --detections (a MOT det.txt for {src.name})")
-        source = VideoSource(src, args.max_frames)
-        return InputPlan(results_name(src), source, args.detections, source.fps, warnings)
-    # A detections file alone: motion-only; use a neighbouring seqinfo.ini if any.
-    if args.detections is not None:
-        raise InputError(f"{src} is a detections file; do not also pass --detections")
-    rate, length, sequence, length_source = None, None, None, ""
-    folder = Path(os.path.abspath(src)).parent  # "det.txt" run inside det/ still finds ../seqinfo.ini
-    for ini in (folder / "seqinfo.ini", folder.parent / "seqinfo.ini"):
-        if ini.is_file():
-            info = read_seqinfo(ini)
-            rate, length, sequence = info.frame_rate, info.length, info.name
-            length_source = f"seqLength in {ini}"
-            break
-    name = results_name(src, sequence)
-    source = FrameSource(length or 0)
-    source.length_source = length_source if length else ""
-    source.kind = "detections"
-    if getattr(args, "model", None) is not None and not args.no_appearance:
-        warnings.append(f"--model {args.model} is not used: a detections file alone has no frames to embed")
-    return InputPlan(name, source, src, rate, warnings)
-
-
-def _check_outputs(args: argparse.Namespace, output: Path, det_path: Path) -> None:
-    """Before any work: every output can be written, and none would overwrite an input."""
-    inputs = {p.resolve() for p in (args.source, det_path) if p is not None and p.is_file()}
-    for path, option in ((output, "-o/--output"), (args.summary, "--summary"), (args.video_out, "--video-out")):
-        if path is None:
-            continue
-        check_output_path(path, option)
-        if path.resolve() in inputs:
-            raise InputError(f"{option} {path} is an input of this run; it would be overwritten")
-
-
 def warn(message: str) -> None:
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
@@ -245,37 +95,17 @@ def warn(message: str) -> None:
 ProgressFactory = Callable[[int | None, str], Any]
 
 
-def track_input(args: argparse.Namespace, progress: ProgressFactory | None = None) -> dict[str, Any]:
-    """Track one input (sequence folder, video or detections file) as ``args`` says.
-
-    The one function behind both a single run and each input of
-    ``track DIR -o OUT_DIR``, so that their results files are byte-identical.
-
-    Args:
-        args: the parsed ``track`` options for this input.
-        progress: ``progress(total_frames, name)`` returns a bar with
-            ``update(n)`` and ``close()``; default a tqdm bar on stderr.
-
-    Returns:
-        The JSON-ready summary.
-
-    Raises:
-        InputError: a problem with the input.
-    """
+def _check_numbers(args: argparse.Namespace) -> None:
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
     if args.interpolate < 0:
         raise InputError(f"--interpolate must be >= 0, got {args.interpolate}")
     if args.frame_rate is not None and not (math.isfinite(args.frame_rate) and args.frame_rate > 0):
         raise InputError(f"--frame-rate must be a positive number, got {args.frame_rate:g}")
-    warnings: list[str] = []
-    plan = plan_input(args, warnings)
-    source = plan.source
-    output = args.output or Path("runs") / "track" / f"{plan.name}.txt"
-    _check_outputs(args, output, plan.det_path)
-    detections, det_in_file, score_note = prepare_detections(
-        plan.det_path, given_minimum_score(args), args.score_norm, args.score_scale
-    )
+
+
+def _fit_source(args: argparse.Namespace, source: FrameSource, detections: MOTData, warnings: list[str]) -> None:
+    """Set the frame count of a detections-only run; warn where the detections outrun the sequence."""
     if source.kind == "detections" and source.num_frames == 0:
         source.num_frames = detections.last_frame
     if source.kind != "video" and args.max_frames is None and detections.last_frame > source.num_frames:
@@ -288,15 +118,10 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         source.num_frames = min(source.num_frames, args.max_frames)
     if args.video_out is not None and source.kind == "detections":
         raise InputError("--video-out needs frames: give a sequence folder with img1/ or a video")
-    if args.frame_rate is not None:
-        frame_rate = args.frame_rate
-    elif plan.frame_rate is not None:
-        frame_rate = plan.frame_rate
-    else:
-        frame_rate = 30.0
-        if source.kind == "video":
-            warnings.append(f"{args.source} reports no frame rate: assuming 30 fps (give --frame-rate)")
-    appearance = not args.no_appearance and source.kind != "detections"
+
+
+def _size_warning(source: FrameSource, detections: MOTData, warnings: list[str]) -> None:
+    """Warn when the boxes reach well past the frames (detections made at another resolution)."""
     if source.kind != "detections" and source.size is not None and len(detections):
         far = detections.xyxy[:, 2:].max(axis=0)
         width, height = source.size
@@ -306,6 +131,22 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
                 "are the detections for another resolution?"
             )
 
+
+def _frame_rate(args: argparse.Namespace, plan: InputPlan, warnings: list[str]) -> float:
+    """``--frame-rate``, else the input's own, else 30 (with a warning for a video that reports none)."""
+    if args.frame_rate is not None:
+        return args.frame_rate
+    if plan.frame_rate is not None:
+        return plan.frame_rate
+    if plan.source.kind == "video":
+        warnings.append(f"{args.source} reports no frame rate: assuming 30 fps (give --frame-rate)")
+    return 30.0
+
+
+def _build_tracker(
+    args: argparse.Namespace, plan: InputPlan, detections: MOTData, appearance: bool, frame_rate: float
+) -> tuple[Any, Any]:
+    """``(extractor or None, tracker)``, the detections' scores checked against the tracker's score rule."""
     from deepsort_edge import DeepSORTTracker  # noqa: PLC0415  (numba: import only when tracking)
 
     try:
@@ -323,19 +164,21 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         check_given_scores(tracker.settings, detections.scores)
     except ValueError as exc:
         raise InputError(f"bad detections file {plan.det_path}: {exc}") from None
-    if source.kind == "detections":
-        coast = tracker.maximum_frames_without_update + 1
-        source.frames = frames_to_step(detections.frame_index(), source.num_frames, coast)
-    start = time.perf_counter()
-    tracker.warmup()
-    warmup_s = time.perf_counter() - start
+    return extractor, tracker
 
+
+def _track_to_file(
+    args: argparse.Namespace, plan: InputPlan, output: Path, detections: MOTData, tracker: Any, extractor: Any,
+    frame_rate: float, progress: ProgressFactory | None,
+) -> tuple[Any, Path | None]:
+    """Track every frame into the results file (complete or untouched) and the video; ``(stats, video path)``."""
+    source = plan.source
     try:
         writer = MOTResultWriter(output)
     except OSError as exc:
         raise InputError(f"-o/--output {output}: cannot write ({exc.strerror or exc})") from None
     video = None
-    annotator = None
+    annotator = TrackAnnotator() if args.video_out is not None else None
     video_path = None
 
     def on_frame(frame: int, image: np.ndarray | None, xyxy: np.ndarray,
@@ -352,8 +195,6 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
                 )
             video.write(annotator(image, xyxy, ids))
 
-    if args.video_out is not None:
-        annotator = TrackAnnotator()
     if progress is None:
         def progress(total: int | None, name: str) -> Any:
             return progress_bar(total=total, unit="frame", desc=name, file=sys.stderr,
@@ -381,6 +222,74 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         writer.close()
     except OSError as exc:  # a full disk often shows only here, when the buffer is flushed
         raise InputError(f"-o/--output {output}: writing failed ({exc.strerror or exc})") from None
+    return stats, video_path
+
+
+def _after_run(
+    args: argparse.Namespace, source: FrameSource, detections: MOTData, stats: Any, warnings: list[str]
+) -> bool:
+    """Warn of frames that could not be decoded or that a video did not give; True if it ended early."""
+    if source.unreadable:
+        shown = ", ".join(map(str, source.unreadable[:10])) + (" ..." if len(source.unreadable) > 10 else "")
+        warnings.append(
+            f"{len(source.unreadable)} frame(s) could not be decoded and were tracked without "
+            f"detections: {shown}"
+        )
+    if stats.frames == 0 and source.kind == "video":
+        raise InputError(f"could not read any frame from {args.source}")
+    if source.kind != "video":
+        return False
+    wanted = max(detections.last_frame, source.reported_frames or 0)
+    if args.max_frames is not None:
+        wanted = min(wanted, args.max_frames)
+    if stats.frames >= wanted:
+        return False
+    reason = "the detections go" if detections.last_frame > stats.frames else "its header says it goes"
+    warnings.append(
+        f"video ended after {stats.frames} frames but {reason} to frame {wanted}: "
+        f"frames {stats.frames + 1}-{wanted} were not tracked"
+    )
+    return True
+
+
+def track_input(args: argparse.Namespace, progress: ProgressFactory | None = None) -> dict[str, Any]:
+    """Track one input (sequence folder, video or detections file) as ``args`` says.
+
+    The one function behind both a single run and each input of
+    ``track DIR -o OUT_DIR``, so that their results files are byte-identical.
+
+    Args:
+        args: the parsed ``track`` options for this input.
+        progress: ``progress(total_frames, name)`` returns a bar with
+            ``update(n)`` and ``close()``; default a tqdm bar on stderr.
+
+    Returns:
+        The JSON-ready summary.
+
+    Raises:
+        InputError: a problem with the input.
+    """
+    _check_numbers(args)
+    warnings: list[str] = []
+    plan = plan_input(args, warnings)
+    source = plan.source
+    output = args.output or Path("runs") / "track" / f"{plan.name}.txt"
+    check_outputs(args, output, plan.det_path)
+    detections, det_in_file, score_note = prepare_detections(
+        plan.det_path, given_minimum_score(args), args.score_norm, args.score_scale
+    )
+    _fit_source(args, source, detections, warnings)
+    frame_rate = _frame_rate(args, plan, warnings)
+    appearance = not args.no_appearance and source.kind != "detections"
+    _size_warning(source, detections, warnings)
+    extractor, tracker = _build_tracker(args, plan, detections, appearance, frame_rate)
+    if source.kind == "detections":
+        coast = tracker.maximum_frames_without_update + 1
+        source.frames = frames_to_step(detections.frame_index(), source.num_frames, coast)
+    start = time.perf_counter()
+    tracker.warmup()
+    warmup_s = time.perf_counter() - start
+    stats, video_path = _track_to_file(args, plan, output, detections, tracker, extractor, frame_rate, progress)
     stats.warmup_s = warmup_s
     if args.interpolate:
         from deepsort_edge.tracking.interpolation import interpolate_gaps  # noqa: PLC0415
@@ -390,29 +299,7 @@ def track_input(args: argparse.Namespace, progress: ProgressFactory | None = Non
         write_mot(output, filled)
     if source.kind == "detections":
         stats.frames = source.num_frames  # skipped frames were tracked too: nothing happened in them
-
-    if source.unreadable:
-        shown = ", ".join(map(str, source.unreadable[:10])) + (" ..." if len(source.unreadable) > 10 else "")
-        warnings.append(
-            f"{len(source.unreadable)} frame(s) could not be decoded and were tracked without "
-            f"detections: {shown}"
-        )
-    if stats.frames == 0 and source.kind == "video":
-        raise InputError(f"could not read any frame from {args.source}")
-    stopped_early = False
-    if source.kind == "video":
-        wanted = max(detections.last_frame, source.reported_frames or 0)
-        if args.max_frames is not None:
-            wanted = min(wanted, args.max_frames)
-        if stats.frames < wanted:
-            stopped_early = True
-            reason = (
-                "the detections go" if detections.last_frame > stats.frames else "its header says it goes"
-            )
-            warnings.append(
-                f"video ended after {stats.frames} frames but {reason} to frame {wanted}: "
-                f"frames {stats.frames + 1}-{wanted} were not tracked"
-            )
+    stopped_early = _after_run(args, source, detections, stats, warnings)
     for message in warnings:
         warn(message)
 

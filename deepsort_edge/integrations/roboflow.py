@@ -29,7 +29,13 @@ from __future__ import annotations
 
 import sys
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import supervision as sv
+
+    from deepsort_edge.tracking.tracker import DeepSORTTracker
 
 __all__ = ["MIN_TRACKERS_VERSION", "REGISTRY_NAME", "SEARCH_SPACE", "main", "register"]
 
@@ -86,18 +92,114 @@ def register() -> type:
     return _registered
 
 
+class _DeepSORTBehaviour:
+    """What :class:`DeepSORTBaseTracker` does, apart from roboflow's base class.
+
+    Kept at module level (the base class exists only where roboflow trackers
+    is installed, so the registered class is built in :func:`_define`); it
+    relies on ``BaseTracker``'s timestamp helpers.
+    """
+
+    def _setup(self, feature_extractor: str, device: str, settings: dict[str, Any]) -> None:
+        """Choose the extractor and build the wrapped tracker (the body of ``__init__``)."""
+        from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor, default_model_path
+        from deepsort_edge.tracking.tracker import DeepSORTTracker
+
+        if not isinstance(feature_extractor, str):
+            raise TypeError(
+                "feature_extractor must be 'auto', 'default', 'none' or a model path, "
+                f"got {type(feature_extractor).__name__}"
+            )
+        self._settings = settings
+        self._choice = feature_extractor
+        self._device = device
+        if feature_extractor == "none" or feature_extractor == "auto":
+            self._extractor: Any = None  # "auto" decides at the first update of a sequence
+        elif feature_extractor == "default":
+            self._extractor = DeepSORTFeatureExtractor(default_model_path(), device)
+        else:
+            self._extractor = DeepSORTFeatureExtractor(feature_extractor, device)
+        self._tracker = DeepSORTTracker(feature_extractor=self._extractor, **self._settings)
+        self.maximum_frames_without_update = int(self._tracker.settings.max_age_frames)
+        self.maximum_time_without_update = float(settings["lost_track_buffer"]) / 30.0
+        self._init_timestamp_state(settings["frame_rate"])  # type: ignore[attr-defined]
+        self._decided = feature_extractor != "auto"
+
+    @property
+    def deepsort(self) -> DeepSORTTracker:
+        """The wrapped :class:`deepsort_edge.DeepSORTTracker`."""
+        return self._tracker
+
+    @property
+    def tracks(self) -> list[Any]:
+        """Live tracks (tentative ones with ``tracker_id == -1``), in birth order.
+
+        :class:`deepsort_edge.tracking.tracks.TrackView` snapshots, which satisfy
+        roboflow's ``TrackletProtocol`` (``tracker_id``, ``get_state_bbox()``).
+        """
+        return self._tracker.tracks
+
+    def _decide(self, frame: np.ndarray | None) -> None:
+        """"auto": appearance when the sequence's first update brings a frame."""
+        from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor, default_model_path
+        from deepsort_edge.tracking.tracker import DeepSORTTracker
+
+        self._decided = True
+        if frame is None:
+            return
+        if self._extractor is None:
+            self._extractor = DeepSORTFeatureExtractor(default_model_path(), self._device)
+        self._tracker = DeepSORTTracker(feature_extractor=self._extractor, **self._settings)
+
+    def update(
+        self,
+        detections: sv.Detections,
+        frame: np.ndarray | None = None,
+        timestamp: float | None = None,
+    ) -> sv.Detections:
+        """Track one frame; every input row comes back with ``tracker_id`` (-1: not confirmed).
+
+        Args:
+            detections: This frame's detections.
+            frame: The BGR image; needed when an appearance model is in use.
+            timestamp: Capture time in seconds, or None (orders the calls only).
+
+        Returns:
+            A new sv.Detections; the input is not modified.
+        """
+        timing = self._predict_timing(timestamp)  # type: ignore[attr-defined]
+        if timing.skip_update:
+            return self._detections_for_skipped_update(detections)  # type: ignore[attr-defined]
+        if not self._decided:
+            self._decide(frame)
+        uses_frame = self._tracker.feature_extractor is not None or (
+            self._tracker.settings.camera_motion != "none"
+        )
+        if not uses_frame:
+            self._warn_if_frame_unused(frame)  # type: ignore[attr-defined]
+            frame = None
+        return self._tracker.update(detections, frame)
+
+    def reset(self) -> None:
+        """Forget every track and restart ids; "auto" decides again at the next update."""
+        from deepsort_edge.tracking.tracker import DeepSORTTracker
+
+        self._last_timestamp = None
+        if self._choice == "auto":
+            self._decided = False
+            self._tracker = DeepSORTTracker(feature_extractor=None, **self._settings)
+        else:
+            self._tracker.reset()
+
+
 def _define() -> type:
-    import numpy as np
-    import supervision as sv
     from trackers.core.base import BaseTracker
 
-    from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor, default_model_path
     from deepsort_edge.tracking.settings import TrackerSettings
-    from deepsort_edge.tracking.tracker import DeepSORTTracker
 
     defaults = TrackerSettings()
 
-    class DeepSORTBaseTracker(BaseTracker):
+    class DeepSORTBaseTracker(_DeepSORTBehaviour, BaseTracker):
         """DeepSORT (deepsort-edge: Numba kernels, ONNX Runtime appearance) for roboflow trackers.
 
         Wraps :class:`deepsort_edge.DeepSORTTracker`; each frame's Kalman
@@ -140,12 +242,7 @@ def _define() -> type:
             device: str = "auto",
             preset: str = "default",
         ) -> None:
-            if not isinstance(feature_extractor, str):
-                raise TypeError(
-                    "feature_extractor must be 'auto', 'default', 'none' or a model path, "
-                    f"got {type(feature_extractor).__name__}"
-                )
-            self._settings = dict(
+            settings = dict(
                 lost_track_buffer=lost_track_buffer,
                 frame_rate=frame_rate,
                 track_activation_threshold=track_activation_threshold,
@@ -156,80 +253,7 @@ def _define() -> type:
                 class_aware=class_aware,
                 preset=preset,
             )
-            self._choice = feature_extractor
-            self._device = device
-            if feature_extractor == "none" or feature_extractor == "auto":
-                self._extractor: Any = None  # "auto" decides at the first update of a sequence
-            elif feature_extractor == "default":
-                self._extractor = DeepSORTFeatureExtractor(default_model_path(), device)
-            else:
-                self._extractor = DeepSORTFeatureExtractor(feature_extractor, device)
-            self._tracker = DeepSORTTracker(feature_extractor=self._extractor, **self._settings)
-            self.maximum_frames_without_update = int(self._tracker.settings.max_age_frames)
-            self.maximum_time_without_update = float(lost_track_buffer) / 30.0
-            self._init_timestamp_state(frame_rate)
-            self._decided = feature_extractor != "auto"
-
-        @property
-        def deepsort(self) -> DeepSORTTracker:
-            """The wrapped :class:`deepsort_edge.DeepSORTTracker`."""
-            return self._tracker
-
-        @property
-        def tracks(self) -> list[Any]:  # type: ignore[override]
-            """Live tracks (tentative ones with ``tracker_id == -1``), in birth order.
-
-            :class:`deepsort_edge.tracking.tracks.TrackView` snapshots, which satisfy
-            roboflow's ``TrackletProtocol`` (``tracker_id``, ``get_state_bbox()``).
-            """
-            return self._tracker.tracks
-
-        def _decide(self, frame: np.ndarray | None) -> None:
-            """"auto": appearance when the sequence's first update brings a frame."""
-            self._decided = True
-            if frame is None:
-                return
-            if self._extractor is None:
-                self._extractor = DeepSORTFeatureExtractor(default_model_path(), self._device)
-            self._tracker = DeepSORTTracker(feature_extractor=self._extractor, **self._settings)
-
-        def update(
-            self,
-            detections: sv.Detections,
-            frame: np.ndarray | None = None,
-            timestamp: float | None = None,
-        ) -> sv.Detections:
-            """Track one frame; every input row comes back with ``tracker_id`` (-1: not confirmed).
-
-            Args:
-                detections: This frame's detections.
-                frame: The BGR image; needed when an appearance model is in use.
-                timestamp: Capture time in seconds, or None (orders the calls only).
-
-            Returns:
-                A new sv.Detections; the input is not modified.
-            """
-            timing = self._predict_timing(timestamp)
-            if timing.skip_update:
-                return self._detections_for_skipped_update(detections)
-            if not self._decided:
-                self._decide(frame)
-            uses_frame = self._tracker.feature_extractor is not None or (
-                self._tracker.settings.camera_motion != "none"
-            )
-            if not uses_frame:
-                self._warn_if_frame_unused(frame)
-                frame = None
-            return self._tracker.update(detections, frame)
-
-        def reset(self) -> None:
-            """Forget every track and restart ids; "auto" decides again at the next update."""
-            self._last_timestamp = None
-            if self._choice == "auto":
-                self._decided = False
-                self._tracker = DeepSORTTracker(feature_extractor=None, **self._settings)
-            else:
-                self._tracker.reset()
+            self._setup(feature_extractor, device, settings)
 
     DeepSORTBaseTracker.__module__ = __name__
     return DeepSORTBaseTracker

@@ -1,4 +1,4 @@
-"""MOTChallenge files in and out: detections, ground truth, results, seqinfo.
+"""MOTChallenge files in and out: detections, ground truth, results.
 
 Every MOTChallenge text file holds one box per line::
 
@@ -20,18 +20,19 @@ Example:
 
 from __future__ import annotations
 
-import configparser
-import os
 import re
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 
 from deepsort_edge.tracking.boxes import tlwh_to_xyxy, xyxy_to_tlwh
+
+# Re-exported: the row layout, the writer and sequence folders have modules of their own.
+from .mot_rows import MAX_FRAME, NUM_COLUMNS, MOTFormatError, format_rows
+from .mot_writer import MOTResultWriter
+from .sequences import MOTSequence, SequenceInfo, find_sequences, read_seqinfo
 
 __all__ = [
     "MAX_FRAME",
@@ -49,17 +50,7 @@ __all__ = [
     "write_mot",
 ]
 
-# Files are padded to this many columns so that class/visibility are always there.
-_NUM_COLUMNS = 10
-# Largest frame number accepted: 10 million frames is 3.8 days at 30 fps. A
-# larger one is a broken file, and a tracker would have to step through every
-# frame before it.
-MAX_FRAME = 10_000_000
 _SPLIT = re.compile(r"[,\s]+")
-
-
-class MOTFormatError(ValueError):
-    """A MOTChallenge text file that cannot be parsed (names the file and line)."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +69,9 @@ class MOTData:
 
     def __post_init__(self) -> None:
         table = np.asarray(self.table, dtype=np.float64)
-        if table.ndim != 2 or table.shape[1] != _NUM_COLUMNS:
+        if table.ndim != 2 or table.shape[1] != NUM_COLUMNS:
             raise ValueError(
-                f"table must have shape (N, {_NUM_COLUMNS}), got {table.shape}"
+                f"table must have shape (N, {NUM_COLUMNS}), got {table.shape}"
             )
         object.__setattr__(self, "table", table)
 
@@ -108,7 +99,7 @@ class MOTData:
                 f"frames, ids and xyxy must have the same length, got {n}, "
                 f"{ids.shape[0]} and {xyxy.shape[0]}"
             )
-        table = np.full((n, _NUM_COLUMNS), -1.0)
+        table = np.full((n, NUM_COLUMNS), -1.0)
         table[:, 0] = frames
         table[:, 1] = ids
         table[:, 2:6] = xyxy_to_tlwh(xyxy)
@@ -123,7 +114,7 @@ class MOTData:
     @classmethod
     def empty(cls) -> MOTData:
         """No rows."""
-        return cls(np.empty((0, _NUM_COLUMNS)))
+        return cls(np.empty((0, NUM_COLUMNS)))
 
     def __len__(self) -> int:
         return int(self.table.shape[0])
@@ -218,7 +209,7 @@ def _parse_lines(lines: Iterator[str], source: str) -> tuple[np.ndarray, int]:
                 f"(frame,id,left,top,width,height,...), got {len(fields)}: {text!r}"
             )
         try:
-            values = [float(f) for f in fields[:_NUM_COLUMNS]]
+            values = [float(f) for f in fields[:NUM_COLUMNS]]
         except ValueError:
             raise MOTFormatError(f"{source}, line {number}: non-numeric value in {text!r}") from None
         if not all(np.isfinite(values)):
@@ -235,12 +226,12 @@ def _parse_lines(lines: Iterator[str], source: str) -> tuple[np.ndarray, int]:
         if values[1] != int(values[1]):
             raise MOTFormatError(f"{source}, line {number}: id must be an integer, got {fields[1]!r}")
         width = max(width, len(fields))
-        rows.append(values + [-1.0] * (_NUM_COLUMNS - len(values)))
+        rows.append(values + [-1.0] * (NUM_COLUMNS - len(values)))
     if not rows:
-        return np.empty((0, _NUM_COLUMNS)), 0
+        return np.empty((0, NUM_COLUMNS)), 0
     table = np.asarray(rows, dtype=np.float64)
     # Some public files are not sorted by frame (e.g. MOT17 det.txt); keep line order within a frame.
-    return table[np.argsort(table[:, 0], kind="stable")], min(width, _NUM_COLUMNS)
+    return table[np.argsort(table[:, 0], kind="stable")], min(width, NUM_COLUMNS)
 
 
 def read_mot(path: str | Path) -> MOTData:
@@ -315,16 +306,6 @@ def check_text_file(path: Path, expected: str) -> None:
     raise MOTFormatError(f"{path} is {what}, not text; expected {expected}")
 
 
-def _format_rows(table: np.ndarray) -> str:
-    lines = []
-    for row in table:
-        lines.append(
-            f"{int(row[0])},{int(row[1])},{row[2]:.2f},{row[3]:.2f},{row[4]:.2f},{row[5]:.2f},"
-            f"{row[6]:.4g},{row[7]:.6g},{row[8]:.6g},{row[9]:.6g}\n"
-        )
-    return "".join(lines)
-
-
 def write_mot(path: str | Path, data: MOTData) -> None:
     """Write rows as a 10-column MOTChallenge file (boxes with 2 decimals).
 
@@ -334,276 +315,7 @@ def write_mot(path: str | Path, data: MOTData) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with MOTResultWriter(path) as writer:
-        writer.write_text(_format_rows(data.table))
-
-
-class MOTResultWriter:
-    """Write tracker output frame by frame, in the MOTChallenge results format.
-
-    Rows are ``frame,id,left,top,width,height,score,-1,-1,-1``. Only rows with
-    ``id >= 1`` are written (``-1`` marks a detection without a confirmed track).
-    They go to a temporary file beside ``path`` (``.NAME.PID.XXXXXXXX.tmp``),
-    renamed to ``path`` by :meth:`close`; :meth:`discard` (or leaving a
-    ``with`` block by an exception) deletes it instead, so ``path`` is either
-    complete or untouched. A symlink's target is the file replaced; an
-    existing path that is no regular file (a device, a pipe) is written
-    directly.
-
-    Example:
-        >>> with MOTResultWriter("results.txt") as writer:  # doctest: +SKIP
-        ...     writer.write(1, ids, xyxy, scores)
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # The file a symlink names is the one replaced; a device or pipe (/dev/stdout) is written as it is.
-        target = Path(os.path.realpath(self.path))
-        self._tmp: Path | None = None
-        if target.exists() and not target.is_file():
-            self._fh: TextIO | None = target.open("w", encoding="utf-8")
-        else:
-            self._tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-            self._fh = self._tmp.open("x", encoding="utf-8")
-        self._target = target
-        self.rows_written = 0
-
-    def write(
-        self,
-        frame: int,
-        ids: np.ndarray,
-        xyxy: np.ndarray,
-        scores: np.ndarray | None = None,
-    ) -> None:
-        """Append the rows of one frame.
-
-        Args:
-            frame: 1-based frame number.
-            ids: ``(N,)`` track ids; rows with id < 1 are skipped.
-            xyxy: ``(N, 4)`` boxes.
-            scores: ``(N,)`` detection scores, or None to write 1.
-        """
-        if self._fh is None:
-            raise ValueError(f"writer for {self.path} is closed")
-        ids = np.asarray(ids).reshape(-1)
-        keep = ids >= 1
-        if not keep.any():
-            return
-        n = ids.shape[0]
-        table = np.full((n, _NUM_COLUMNS), -1.0)
-        table[:, 0] = frame
-        table[:, 1] = ids
-        table[:, 2:6] = xyxy_to_tlwh(np.asarray(xyxy, dtype=np.float64).reshape(n, 4))
-        table[:, 6] = 1.0 if scores is None else np.asarray(scores, dtype=np.float64)
-        self._fh.write(_format_rows(table[keep]))
-        self.rows_written += int(keep.sum())
-
-    def write_text(self, text: str) -> None:
-        """Append already formatted rows."""
-        if self._fh is None:
-            raise ValueError(f"writer for {self.path} is closed")
-        self._fh.write(text)
-
-    def write_detections(self, frame: int, xyxy: np.ndarray, scores: np.ndarray | None = None) -> None:
-        """Append one frame's detections as MOT detection rows (id -1, as in ``det/det.txt``)."""
-        if self._fh is None:
-            raise ValueError(f"writer for {self.path} is closed")
-        boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
-        n = boxes.shape[0]
-        if n == 0:
-            return
-        table = np.full((n, _NUM_COLUMNS), -1.0)
-        table[:, 0] = frame
-        table[:, 2:6] = xyxy_to_tlwh(boxes)
-        table[:, 6] = 1.0 if scores is None else np.asarray(scores, dtype=np.float64)
-        self._fh.write(_format_rows(table))
-        self.rows_written += n
-
-    def close(self) -> None:
-        """Flush, close and rename the file to ``path`` (idempotent)."""
-        if self._fh is not None:
-            fh, self._fh = self._fh, None
-            try:
-                fh.close()
-                if self._tmp is not None:
-                    os.replace(self._tmp, self._target)
-            except BaseException:
-                if self._tmp is not None:
-                    self._tmp.unlink(missing_ok=True)
-                raise
-
-    def discard(self) -> None:
-        """Close and delete the unfinished file; ``path`` is left as it was (idempotent)."""
-        if self._fh is not None:
-            fh, self._fh = self._fh, None
-            try:
-                fh.close()
-            finally:
-                if self._tmp is not None:
-                    self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> MOTResultWriter:
-        return self
-
-    def __exit__(self, kind: object, *exc: object) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.discard()
-
-
-@dataclass(frozen=True)
-class SequenceInfo:
-    """The ``[Sequence]`` section of a ``seqinfo.ini``."""
-
-    name: str
-    frame_rate: float
-    length: int
-    width: int | None = None
-    height: int | None = None
-    im_dir: str = "img1"
-    im_ext: str = ".jpg"
-
-
-def read_seqinfo(path: str | Path) -> SequenceInfo:
-    """Read a MOTChallenge ``seqinfo.ini``.
-
-    Raises:
-        FileNotFoundError: The file does not exist.
-        MOTFormatError: The file is not an ini file, lacks a ``[Sequence]``
-            section, ``frameRate`` or ``seqLength``, or a value is not a
-            number or out of range (``frameRate`` must be positive,
-            ``seqLength`` in ``[0, MAX_FRAME]``, sizes positive).
-
-    Example:
-        >>> info = read_seqinfo("MOT15/train/PETS09-S2L1/seqinfo.ini")  # doctest: +SKIP
-        >>> info.frame_rate, info.length  # doctest: +SKIP
-        (7.0, 795)
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"seqinfo.ini not found: {path}")
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError) as exc:
-        reason = " ".join(str(exc).split())
-        raise MOTFormatError(f"{path}: not a valid ini file ({reason})") from None
-    if "Sequence" not in parser:
-        raise MOTFormatError(f"{path}: expected a [Sequence] section")
-    section = parser["Sequence"]
-    try:
-        width = section.get("imWidth")
-        height = section.get("imHeight")
-        info = SequenceInfo(
-            name=section.get("name", path.parent.name),
-            frame_rate=float(section["frameRate"]),
-            length=int(section["seqLength"]),
-            width=int(width) if width else None,
-            height=int(height) if height else None,
-            im_dir=section.get("imDir", "img1"),
-            im_ext=section.get("imExt", ".jpg"),
-        )
-    except KeyError as exc:
-        raise MOTFormatError(f"{path}: missing key {exc.args[0]!r} in [Sequence]") from None
-    except ValueError as exc:
-        raise MOTFormatError(f"{path}: bad value in [Sequence] ({exc})") from None
-    if not (np.isfinite(info.frame_rate) and info.frame_rate > 0):
-        raise MOTFormatError(f"{path}: frameRate must be a positive number, got {section['frameRate']!r}")
-    if not 0 <= info.length <= MAX_FRAME:
-        raise MOTFormatError(f"{path}: seqLength must be in [0, {MAX_FRAME:,}], got {info.length}")
-    for key, value in (("imWidth", info.width), ("imHeight", info.height)):
-        if value is not None and value <= 0:
-            raise MOTFormatError(f"{path}: {key} must be positive, got {value}")
-    return info
-
-
-@dataclass(frozen=True)
-class MOTSequence:
-    """A MOTChallenge sequence folder: ``seqinfo.ini``, ``img1/``, ``det/``, ``gt/``.
-
-    Any of the parts may be missing; check the ``*_path`` attributes
-    (None when absent) before use.
-    """
-
-    root: Path
-    info: SequenceInfo | None
-    det_path: Path | None
-    gt_path: Path | None
-    image_dir: Path | None
-
-    @property
-    def name(self) -> str:
-        """Sequence name from seqinfo.ini, else the folder name."""
-        return self.info.name if self.info is not None else self.root.name
-
-    @classmethod
-    def from_folder(cls, root: str | Path) -> MOTSequence:
-        """Inspect a sequence folder.
-
-        Raises:
-            FileNotFoundError: ``root`` is not a folder.
-            MOTFormatError: Its ``seqinfo.ini`` is malformed.
-        """
-        root = Path(root)
-        if not root.is_dir():
-            raise FileNotFoundError(f"sequence folder not found: {root}")
-        ini = root / "seqinfo.ini"
-        info = read_seqinfo(ini) if ini.is_file() else None
-        det = root / "det" / "det.txt"
-        gt = root / "gt" / "gt.txt"
-        image_dir = root / (info.im_dir if info is not None else "img1")
-        return cls(
-            root=root,
-            info=info,
-            det_path=det if det.is_file() else None,
-            gt_path=gt if gt.is_file() else None,
-            image_dir=image_dir if image_dir.is_dir() else None,
-        )
-
-    def image_path(self, frame: int) -> Path:
-        """Path of the 1-based ``frame`` image (``img1/000001.jpg`` style)."""
-        if self.image_dir is None:
-            raise ValueError(f"sequence {self.root} has no image folder")
-        ext = self.info.im_ext if self.info is not None else ".jpg"
-        return self.image_dir / f"{frame:06d}{ext}"
-
-    @property
-    def num_frames(self) -> int | None:
-        """``seqLength`` from seqinfo.ini, else the number of images, else None."""
-        if self.info is not None:
-            return self.info.length
-        if self.image_dir is not None:
-            return sum(1 for _ in self.image_dir.glob("*.jpg")) or None
-        return None
-
-
-def find_sequences(root: str | Path, require: str = "gt") -> list[MOTSequence]:
-    """Sequences in ``root``: ``root`` itself if it is one, else its sub-folders.
-
-    Args:
-        root: A sequence folder, or a folder of sequence folders.
-        require: ``"gt"``, ``"det"`` or ``"images"``: keep only sequences that
-            have that part.
-
-    Returns:
-        Sequences sorted by name (may be empty).
-    """
-    attr = {"gt": "gt_path", "det": "det_path", "images": "image_dir"}
-    if require not in attr:
-        raise ValueError(f"require must be one of {sorted(attr)}, got {require!r}")
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"folder not found: {root}")
-    own = MOTSequence.from_folder(root)
-    if getattr(own, attr[require]) is not None:
-        return [own]
-    found = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        seq = MOTSequence.from_folder(sub)
-        if getattr(seq, attr[require]) is not None:
-            found.append(seq)
-    return found
+        writer.write_text(format_rows(data.table))
 
 
 SCORE_MODES = ("none", "auto", "minmax", "rank")

@@ -52,31 +52,34 @@ Example:
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import time
-import zlib
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-from .identities import IdentityRegistry, tracker_observation
+from ..tracking.tracker import DeepSORTTracker, detached_result, load_extractor
+from .identities import IdentityRegistry
 from .identity_actor import IdentityActor, IdentityWorker
 from .multistream import (
-    EmbedRequest,
     StreamError,
-    StreamGroup,
     StreamInput,
-    check_stream_id,
-    embed_requests,
     registry_for,
     show_warnings,
     unpack_detections,
 )
-from ..tracking.tracker import DeepSORTTracker, detached_result, load_extractor
+from .ray_actors import (
+    EmbedderWorker,
+    LoggedFrame,
+    TrackerWorker,
+    frame_shape,
+    input_digest,
+    remote_class,
+)
+from .ray_calls import ActorCalls
+from .ray_streams import RayStreams, stable_worker_index
 
 __all__ = ["RayMultiStreamTracker", "default_num_cpus", "stable_worker_index"]
 
@@ -91,189 +94,8 @@ def _require_ray() -> Any:
     return ray
 
 
-def stable_worker_index(stream_id: str, num_workers: int) -> int:
-    """The tracker actor a stream lives on: CRC-32 of its UTF-8 id, modulo ``num_workers``.
-
-    Stable across processes and runs (unlike Python's salted ``hash``).
-
-    Example:
-        >>> stable_worker_index("cam0", 4)
-        0
-    """
-    return zlib.crc32(check_stream_id(stream_id).encode("utf-8")) % num_workers
-
-
-class _FrameShape(NamedTuple):
-    """What a tracker actor needs to know of a frame: its shape and dtype, not its pixels."""
-
-    shape: tuple[int, ...]
-    dtype: str
-
-
-def _frame_shape(frame: Any) -> Any:
-    return _FrameShape(tuple(frame.shape), frame.dtype.str) if isinstance(frame, np.ndarray) else frame
-
-
-def _stand_in(frame: Any) -> Any:
-    """A zero-memory array with the frame's shape and dtype: validation sees the same frame."""
-    if isinstance(frame, _FrameShape):
-        return np.broadcast_to(np.zeros((), dtype=np.dtype(frame.dtype)), frame.shape)
-    return frame
-
-
 def _copy(value: Any) -> Any:
     return value.copy() if isinstance(value, np.ndarray) else copy.deepcopy(value)
-
-
-@dataclass
-class _Logged:
-    """One successful update of one stream, enough to replay it exactly."""
-
-    args: StreamInput  # frame replaced by its _FrameShape
-    features: np.ndarray | None  # raw features its crops got, None if it had none
-
-
-def _digest(args: StreamInput) -> str:
-    """A fingerprint of one stream's frame input: tells a retried frame from a new one."""
-    h = hashlib.blake2b(digest_size=16)
-    for value in args:
-        if isinstance(value, np.ndarray):
-            h.update(f"{value.dtype.str}{value.shape}".encode())
-            h.update(np.ascontiguousarray(value).tobytes())
-        else:
-            h.update(repr(value).encode())
-    return h.hexdigest()
-
-
-class _TrackerWorker:
-    """Ray actor: the trackers of the streams placed on it.
-
-    Each stream's frames are numbered by the driver (1, 2, ...); the actor
-    applies frame ``n`` only after ``n - 1``, and answers a second request for
-    the frame it applied last (same number, same input) with the result it
-    gave, without applying it again.
-    """
-
-    def __init__(self, tracker_kwargs: dict[str, Any], embeds: bool) -> None:
-        self.group = StreamGroup(tracker_kwargs, embeds)
-        self.seq: dict[str, int] = {}  # stream -> frames applied
-        self.last: dict[str, tuple[int, str, Any]] = {}  # stream -> (seq, digest, result) of its last frame
-        self._begun: dict[str, tuple[int, str]] = {}
-        DeepSORTTracker(**tracker_kwargs).warmup()
-
-    def ready(self) -> bool:
-        return True
-
-    def node(self) -> str:
-        """The id of the Ray node this actor runs on."""
-        import ray
-
-        return ray.get_runtime_context().get_node_id()
-
-    def _applied(self, stream_id: str, seq: int, digest: str, result: Any) -> None:
-        self.seq[stream_id] = seq
-        self.last[stream_id] = (seq, digest, result)
-
-    def begin(
-        self, inputs: dict[str, StreamInput], frames: dict[str, tuple[int, str]]
-    ) -> tuple[dict, dict, dict, list, float]:
-        """First phase; ``frames``: stream id -> (this frame's number, its input digest)."""
-        start = time.perf_counter()
-        local, repeated, out_of_step = {}, {}, {}
-        for sid, args in inputs.items():
-            seq, digest = frames[sid]
-            have = self.seq.get(sid, 0)
-            if seq == have and self.last.get(sid, (0, ""))[:2] == (seq, digest):
-                repeated[sid] = self.last[sid][2]  # applied already: a retry, not a new frame
-            elif seq == have + 1:
-                local[sid] = (*args[:3], _stand_in(args[3]), *args[4:])
-            else:
-                out_of_step[sid] = RuntimeError(f"stream {sid!r} has applied {have} frames; asked for frame {seq}")
-        ids, requests, errors, caught = self.group.begin(local)
-        for sid, result in ids.items():
-            self._applied(sid, *frames[sid], result)
-        self._begun = {sid: frames[sid] for sid in requests}
-        ids.update(repeated)
-        errors.update(out_of_step)
-        boxes = {sid: request[1] for sid, request in requests.items()}
-        return ids, boxes, errors, caught, time.perf_counter() - start
-
-    def finish(self, features: dict[str, np.ndarray], failed: dict[str, BaseException]) -> tuple[dict, dict, list, float]:
-        start = time.perf_counter()
-        ids, errors, caught = self.group.finish(features, failed)
-        for sid, result in ids.items():
-            self._applied(sid, *self._begun[sid], result)
-        self._begun = {}
-        return ids, errors, caught, time.perf_counter() - start
-
-    def state_dicts(self, stream_ids: list[str]) -> dict[str, dict[str, Any]]:
-        return {sid: self.group.get(sid).state_dict() for sid in stream_ids}
-
-    def load(self, states: dict[str, dict[str, Any]], seqs: dict[str, int]) -> None:
-        for sid, state in states.items():
-            self.group.load(sid, state)
-            self.seq[sid] = seqs.get(sid, 0)
-            self.last.pop(sid, None)
-
-    def restore(self, states: dict[str, dict[str, Any]], logs: dict[str, list[_Logged]], seqs: dict[str, int]) -> None:
-        """Load snapshots, then replay each stream's logged frames (fresh trackers where no snapshot)."""
-        self.load(states, {sid: seqs[sid] - len(logs.get(sid, [])) for sid in states})
-        for sid, records in logs.items():
-            for record in records:
-                _, requests, errors, _ = self.group.begin(
-                    {sid: (*record.args[:3], _stand_in(record.args[3]), *record.args[4:])}
-                )
-                if requests:
-                    _, errors, _ = self.group.finish({sid: record.features})
-                if errors:
-                    raise RuntimeError(f"replaying stream {sid!r} failed: {errors[sid]!r}")
-        for sid in {*states, *logs}:
-            self.seq[sid] = seqs[sid]
-
-    def pop(self, stream_id: str) -> dict[str, Any]:
-        state = self.group.get(stream_id).state_dict()
-        self.remove(stream_id)
-        return state
-
-    def remove(self, stream_id: str) -> None:
-        self.group.remove(stream_id)
-        self.seq.pop(stream_id, None)
-        self.last.pop(stream_id, None)
-
-    def reset(self, stream_id: str) -> dict[str, Any]:
-        tracker = self.group.get(stream_id)
-        tracker.reset()
-        self.seq[stream_id] = 0
-        self.last.pop(stream_id, None)
-        return tracker.state_dict()
-
-    def observations(self, requests: dict[str, tuple[np.ndarray, np.ndarray | None]]) -> dict[str, Any]:
-        """What the identity registry needs of each stream's last update (see ``tracker_observation``)."""
-        return {sid: tracker_observation(self.group.get(sid), ids, given) for sid, (ids, given) in requests.items()}
-
-
-class _EmbedderWorker:
-    """Ray actor: one feature extractor; embeds the crops of many streams in one batch."""
-
-    def __init__(self, feature_extractor: Any, device: str | None) -> None:
-        self.extractor = load_extractor(feature_extractor, device)
-
-    def ready(self) -> bool:
-        return True
-
-    def embed(self, requests: dict[str, EmbedRequest]) -> tuple[dict, dict, float]:
-        start = time.perf_counter()
-        features, errors = embed_requests(self.extractor, requests)
-        return features, errors, time.perf_counter() - start
-
-
-_REMOTE: dict[str, Any] = {}
-
-
-def _remote(ray: Any, cls: type) -> Any:
-    if cls.__name__ not in _REMOTE:
-        _REMOTE[cls.__name__] = ray.remote(cls)
-    return _REMOTE[cls.__name__]
 
 
 def default_num_cpus(node_cpus: list[float], actors: int) -> float:
@@ -292,7 +114,7 @@ def default_num_cpus(node_cpus: list[float], actors: int) -> float:
     return max(1e-4, min(1.0, math.floor(share * 1e4) / 1e4))
 
 
-class RayMultiStreamTracker:
+class RayMultiStreamTracker(ActorCalls, RayStreams):
     """:class:`~deepsort_edge.MultiStreamTracker` spread over Ray actors.
 
     Args:
@@ -400,7 +222,7 @@ class RayMultiStreamTracker:
         self._streams: dict[str, int] = {}  # live stream -> worker
         self._seq: dict[str, int] = {}  # live stream -> frames applied
         self._snapshots: dict[str, dict[str, Any]] = {}
-        self._logs: dict[str, list[_Logged]] = {}
+        self._logs: dict[str, list[LoggedFrame]] = {}
         self._unfinished: dict[str, tuple[str, Any]] = {}  # stream -> (digest, result) applied in a failed update
         self._dead: set[int] = set()  # workers to restore before their next use
         self._updates = 0
@@ -409,7 +231,7 @@ class RayMultiStreamTracker:
         # The registry lives in its own actor, fed after every update (same ids as in-process).
         if registry is not None:
             self._identities = IdentityActor(
-                ray, lambda state, log: _remote(ray, IdentityWorker).options(num_cpus=num_cpus).remote(state, log),
+                ray, lambda state, log: remote_class(ray, IdentityWorker).options(num_cpus=num_cpus).remote(state, log),
                 registry, snapshot_every, max_restarts, self._kill)
         self._busy = {"workers": [0.0] * num_workers, "embedders": [0.0] * len(self._embedders)}
         self._crops = [0] * len(self._embedders)
@@ -423,23 +245,13 @@ class RayMultiStreamTracker:
     def _identity_actor(self) -> list[Any]:
         return [self._identities.handle] if self._identities is not None else []
 
-    def _wait(self, refs: Any, deadline: float, what: str) -> Any:
-        """``ray.get(refs)`` until ``deadline``; past it a TimeoutError naming ``what``."""
-        try:
-            return self._ray.get(refs, timeout=max(0.0, deadline - time.monotonic()))
-        except self._ray.exceptions.GetTimeoutError:
-            raise TimeoutError(
-                f"RayMultiStreamTracker waited {self.timeout_s:g} s (timeout_s) for {what}; "
-                f"no live node may have {self._worker_options['num_cpus']:g} CPU free for an actor "
-                f"(ray.cluster_resources(): {self._ray.cluster_resources()})"
-            ) from None
 
     def _new_worker(self) -> Any:
-        cls = _remote(self._ray, _TrackerWorker)
+        cls = remote_class(self._ray, TrackerWorker)
         return cls.options(**self._worker_options).remote(self._tracker_kwargs, self._embeds)
 
     def _new_embedder(self) -> Any:
-        cls = _remote(self._ray, _EmbedderWorker)
+        cls = remote_class(self._ray, EmbedderWorker)
         return cls.options(**self._embedder_options).remote(*self._extractor)
 
     def _check_open(self) -> None:
@@ -469,8 +281,8 @@ class RayMultiStreamTracker:
         ids: dict[str, Any] = {}
         for sid, (xyxy, scores, embeddings, frame, class_id) in inputs.items():
             # Copies: the replay log must not change if the caller reuses its buffers.
-            args = (_copy(xyxy), _copy(scores), _copy(embeddings), _frame_shape(frame), _copy(class_id))
-            digests[sid] = _digest(args)
+            args = (_copy(xyxy), _copy(scores), _copy(embeddings), frame_shape(frame), _copy(class_id))
+            digests[sid] = input_digest(args)
             done = self._unfinished.get(sid)
             if done is not None and done[0] == digests[sid]:
                 ids[sid] = done[1]  # applied by the update that failed: not again
@@ -542,18 +354,6 @@ class RayMultiStreamTracker:
             raise ValueError("this RayMultiStreamTracker has no global ids (global_ids=False)")
         self._identities.load_state_dict(state, time.monotonic() + self.timeout_s)
 
-    def _gather(self, refs: Mapping[int, Any], deadline: float) -> tuple[dict[int, Any], set[int]]:
-        """Results by actor index; the actors that died or did not answer by ``deadline`` in the set."""
-        exceptions = self._ray.exceptions
-        done, failed = {}, set()
-        for index, ref in refs.items():
-            try:
-                done[index] = self._ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
-            except exceptions.RayTaskError:
-                raise  # an exception inside the actor's method: a bug, not a lost actor
-            except exceptions.RayError:  # died, lost with its node, or no answer in time
-                failed.add(index)
-        return done, failed
 
     def _step(
         self, pending: dict[int, dict[str, StreamInput]], real_frames: dict[str, Any], digests: dict[str, str],
@@ -599,203 +399,10 @@ class RayMultiStreamTracker:
                 ids[sid] = result
                 self._streams[sid] = w
                 self._seq[sid] = self._seq.get(sid, 0) + 1
-                self._logs.setdefault(sid, []).append(_Logged(args, features.get(sid)))
+                self._logs.setdefault(sid, []).append(LoggedFrame(args, features.get(sid)))
         self._dead |= failed
         return failed
 
-    def _embed(self, requests: dict[str, EmbedRequest], deadline: float) -> tuple[dict, dict]:
-        """Split the crops over the embedder actors (by count) and embed them."""
-        features: dict[str, np.ndarray] = {}
-        errors: dict[str, BaseException] = {}
-        if not requests:
-            return features, errors
-        shares: list[dict[str, EmbedRequest]] = [{} for _ in self._embedders]
-        load = [0] * len(self._embedders)
-        for sid in sorted(requests, key=lambda s: -len(requests[s][1])):
-            least = load.index(min(load))
-            shares[least][sid] = requests[sid]
-            load[least] += len(requests[sid][1])
-        for _ in range(self.max_restarts + 1):
-            refs = {i: self._embedders[i].embed.remote(share) for i, share in enumerate(shares) if share}
-            done, failed = self._gather(refs, deadline)
-            for i, (got, bad, busy) in done.items():
-                features.update(got)
-                errors.update(bad)
-                self._busy["embedders"][i] += busy
-                self._crops[i] += load[i]
-                shares[i] = {}
-            if not failed:
-                return features, errors
-            for i in failed:
-                self._kill(self._embedders[i])
-                self._embedders[i] = self._new_embedder()
-                self.restarts += 1
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))  # let Ray notice a lost node
-        raise TimeoutError(
-            f"embedder actor(s) {sorted(failed)} failed {self.max_restarts + 1} times or did not answer "
-            f"within timeout_s={self.timeout_s:g} s in one update"
-        )
-
-    def _snapshot_due(self, deadline: float) -> None:
-        due: dict[int, list[str]] = {}
-        for sid, log in self._logs.items():
-            if len(log) >= self.snapshot_every and sid in self._streams:
-                due.setdefault(self._streams[sid], []).append(sid)
-        due = {w: sids for w, sids in due.items() if w not in self._dead}
-        if not due:
-            return
-        got, _ = self._gather({w: self._workers[w].state_dicts.remote(sids) for w, sids in due.items()},
-                              max(deadline, time.monotonic() + 1.0))
-        for states in got.values():  # a worker that failed keeps its log: the restore replays it
-            for sid, state in states.items():
-                self._snapshots[sid] = state
-                self._logs[sid] = []
-
-    def _kill(self, actor: Any) -> None:
-        try:
-            self._ray.kill(actor)
-        except Exception:  # noqa: BLE001  (it is already gone)
-            pass
-
-    def _restart(self, worker: int, deadline: float) -> None:
-        """Replace a dead tracker actor (on a live node) and restore its streams from snapshots plus logs.
-
-        A replacement can die too: placed on a node that is lost but not yet
-        declared dead, say. Then another is started, until ``deadline``.
-        """
-        sids = [sid for sid, w in self._streams.items() if w == worker]
-        states = {sid: self._snapshots[sid] for sid in sids if sid in self._snapshots}
-        logs = {sid: self._logs.get(sid, []) for sid in sids}
-        seqs = {sid: self._seq.get(sid, 0) for sid in sids}
-        self._dead.add(worker)
-        while True:
-            self._kill(self._workers[worker])
-            self._workers[worker] = self._new_worker()
-            self.restarts += 1
-            try:
-                self._wait(self._workers[worker].restore.remote(states, logs, seqs), deadline,
-                           f"tracker actor {worker} to be restored ({len(sids)} streams)")
-                break
-            except self._ray.exceptions.RayTaskError:
-                raise
-            except self._ray.exceptions.RayError as exc:  # the replacement died as well
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(
-                        f"tracker actor {worker} could not be restored within timeout_s={self.timeout_s:g} s "
-                        f"(the last replacement: {type(exc).__name__})"
-                    ) from None
-                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))  # let Ray notice the lost node
-        self._dead.discard(worker)
-
-    def _call(self, worker: int, method: str, *args: Any) -> Any:
-        """One call on tracker actor ``worker``; a dead one is restored first (or on failure, once)."""
-        self._check_open()
-        deadline = time.monotonic() + self.timeout_s
-        for attempt in range(2):
-            if worker in self._dead:
-                self._restart(worker, deadline)
-            try:
-                return self._wait(getattr(self._workers[worker], method).remote(*args), deadline,
-                                  f"tracker actor {worker} to answer {method}()")
-            except self._ray.exceptions.RayTaskError as exc:
-                raise exc.as_instanceof_cause() from None
-            except self._ray.exceptions.RayError:
-                if attempt:
-                    raise
-                self._dead.add(worker)
-        raise AssertionError("unreachable")
-
-    # ------------------------------------------------------------------ streams
-    def worker_of(self, stream_id: str) -> int:
-        """Index of the tracker actor holding (or that will hold) ``stream_id``."""
-        check_stream_id(stream_id)
-        if stream_id in self._placement:
-            return self._placement[stream_id]
-        return stable_worker_index(stream_id, self.num_workers)
-
-    @property
-    def workers(self) -> tuple[Any, ...]:
-        """The tracker actor handles, by index (see :meth:`worker_of`)."""
-        return tuple(self._workers)
-
-    @property
-    def embedders(self) -> tuple[Any, ...]:
-        """The embedder actor handles (empty without a feature extractor)."""
-        return tuple(self._embedders)
-
-    @property
-    def streams(self) -> tuple[str, ...]:
-        """Stream ids, in the order they first appeared."""
-        return tuple(self._streams)
-
-    def __len__(self) -> int:
-        return len(self._streams)
-
-    def __contains__(self, stream_id: object) -> bool:
-        return stream_id in self._streams
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.streams)
-
-    def _known(self, stream_id: str) -> int:
-        if stream_id not in self._streams:
-            raise KeyError(f"no stream {stream_id!r} (known: {sorted(self._streams)})")
-        return self._streams[stream_id]
-
-    def remove(self, stream_id: str) -> None:
-        """Forget a stream and its tracks (KeyError if unknown)."""
-        self._check_open()
-        self._call(self._known(stream_id), "remove", stream_id)
-        for table in (self._streams, self._placement, self._snapshots, self._logs, self._seq, self._unfinished):
-            table.pop(stream_id, None)
-
-    def reset(self, stream_id: str | None = None) -> None:
-        """Forget the tracks of one stream, or of every stream when None."""
-        self._check_open()
-        for sid in self.streams if stream_id is None else (stream_id,):
-            self._set_state(sid, self._call(self._known(sid), "reset", sid), 0)
-
-    def _set_state(self, stream_id: str, state: dict[str, Any], seq: int) -> None:
-        """The driver's record of a stream whose state was just set: the recovery snapshot, no log."""
-        self._snapshots[stream_id] = state
-        self._logs[stream_id] = []
-        self._seq[stream_id] = seq
-        self._unfinished.pop(stream_id, None)
-
-    def state_dict(self, stream_id: str) -> dict[str, Any]:
-        """One stream's ``DeepSORTTracker.state_dict()``."""
-        self._check_open()
-        return self._call(self._known(stream_id), "state_dicts", [stream_id])[stream_id]
-
-    def load_state_dict(self, stream_id: str, state: dict[str, Any]) -> None:
-        """Restore one stream from a ``state_dict`` (creating it if new); unchanged if it fails.
-
-        The recovery snapshot is a copy: changing ``state`` afterwards changes nothing here.
-        """
-        self._check_open()
-        worker = self.worker_of(stream_id)
-        state = copy.deepcopy(state)
-        seq = self._seq.get(stream_id, 0) + 1  # a new number: an earlier frame's retry is no repeat of this
-        self._call(worker, "load", {stream_id: state}, {stream_id: seq})
-        self._streams[stream_id] = worker
-        self._set_state(stream_id, state, seq)
-
-    def move(self, stream_id: str, worker: int) -> None:
-        """Move a stream to tracker actor ``worker`` through its state; its ids continue."""
-        self._check_open()
-        if isinstance(worker, bool) or not isinstance(worker, int) or not 0 <= worker < self.num_workers:
-            raise ValueError(f"worker must be an int in [0, {self.num_workers}), got {worker!r}")
-        old = self._known(stream_id)
-        if old == worker:
-            return
-        state = self._call(old, "pop", stream_id)
-        seq = self._seq.get(stream_id, 0)
-        self._call(worker, "load", {stream_id: state}, {stream_id: seq})
-        self._placement[stream_id] = worker
-        self._streams[stream_id] = worker
-        self._set_state(stream_id, state, seq)
 
     def stats(self) -> dict[str, Any]:
         """Busy seconds per actor (time inside its methods), crops per embedder, updates, restarts (tracker

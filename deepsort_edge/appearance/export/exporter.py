@@ -24,13 +24,11 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,12 +37,21 @@ import numpy as np
 from deepsort_edge.appearance.export.calibration import synthetic_crops
 from deepsort_edge.appearance.export.checkpoints import load_timm_checkpoint
 from deepsort_edge.appearance.export.hub import hub_access, weights_host
+from deepsort_edge.appearance.export.onnx_graph import (
+    INPUT_NAME,
+    convert_float16,
+    drop_unused_opsets,
+    fold_constants,
+    freeze_same_padding,
+    set_metadata,
+    torch_export,
+)
 from deepsort_edge.appearance.export.quantize import quantize_int8
+from deepsort_edge.appearance.export.report import ExportReport, compare_with_torch, file_sha256
 from deepsort_edge.appearance.model_metadata import encode_metadata
 from deepsort_edge.appearance.preprocess import IMAGENET_MEAN, IMAGENET_STD, preprocess_images
 
 if TYPE_CHECKING:
-    import onnx
     import torch
 
 __all__ = [
@@ -66,8 +73,6 @@ RANDOM_WEIGHTS_WARNING = (
     "pretrained=False without a checkpoint: {model} gets random weights, so its features "
     "carry no appearance information; pass checkpoint=PATH or pretrained=True"
 )
-INPUT_NAME = "images"
-OUTPUT_NAME = "features"
 
 
 def require_export_extra(packages: Sequence[str] = ("torch", "timm", "onnx")) -> None:
@@ -89,193 +94,12 @@ def require_export_extra(packages: Sequence[str] = ("torch", "timm", "onnx")) ->
         )
 
 
-@dataclass(frozen=True)
-class ExportReport:
-    """What :func:`export_timm` wrote and how well it matches torch.
-
-    Attributes:
-        output: path of the ONNX file.
-        model_name: timm model name (or OSNet width, or the name given to
-            :func:`export_module`).
-        precision: ``"fp32"``, ``"fp16"`` or ``"int8"``.
-        input_size: model input ``(height, width)``.
-        opset: ONNX opset.
-        feature_dim: length of the feature vector.
-        file_size: bytes of the ONNX file.
-        sha256: hex digest of the ONNX file.
-        checkpoint: checkpoint path, or None for timm's pretrained/random weights.
-        checkpoint_sha256: hex digest of the checkpoint file, or None.
-        ignored_keys: checkpoint keys not loaded (the classifier head).
-        metadata: the metadata written into the file.
-        num_verify_crops: crops used for verification (0 when skipped).
-        verify_source: where the verification crops came from.
-        max_abs_error: largest absolute difference between ONNX Runtime and
-            torch (fp32) raw features, or None when verification was skipped.
-        min_cosine: smallest cosine similarity between ONNX Runtime and torch
-            features over the verification crops.
-        mean_cosine: mean of the same.
-    """
-
-    output: Path
-    model_name: str
-    precision: str
-    input_size: tuple[int, int]
-    opset: int
-    feature_dim: int
-    file_size: int
-    sha256: str
-    checkpoint: str | None = None
-    checkpoint_sha256: str | None = None
-    ignored_keys: tuple[str, ...] = ()
-    metadata: dict[str, str] = field(default_factory=dict)
-    num_verify_crops: int = 0
-    verify_source: str = ""
-    max_abs_error: float | None = None
-    min_cosine: float | None = None
-    mean_cosine: float | None = None
-
-    def summary(self) -> str:
-        """Human-readable multi-line summary."""
-        lines = [
-            f"wrote {self.output} ({self.file_size / 1e6:.2f} MB, sha256 {self.sha256})",
-            f"  model {self.model_name}, {self.precision}, input {self.input_size[0]}x"
-            f"{self.input_size[1]}, opset {self.opset}, feature dim {self.feature_dim}",
-        ]
-        if self.checkpoint:
-            lines.append(f"  checkpoint {self.checkpoint} (sha256 {self.checkpoint_sha256})")
-        if self.max_abs_error is not None:
-            lines.append(
-                f"  ONNX Runtime vs torch fp32 on {self.num_verify_crops} {self.verify_source} crops: "
-                f"max abs error {self.max_abs_error:.3g}, min cosine {self.min_cosine:.6f}, "
-                f"mean cosine {self.mean_cosine:.6f}"
-            )
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict of all fields."""
-        data = asdict(self)
-        data["output"] = str(self.output)
-        data["input_size"] = list(self.input_size)
-        data["ignored_keys"] = list(self.ignored_keys)
-        return data
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _log(progress: bool, message: str) -> None:
     if progress:
         print(message, file=sys.stderr, flush=True)
 
 
-# ------------------------------------------------------------------------ conversion
-
-
-def _freeze_same_padding(model: torch.nn.Module, input_size: tuple[int, int]) -> int:
-    """Replace TensorFlow-style dynamic 'SAME' convolutions with static padding.
-
-    timm's ``Conv2dSame`` computes its padding from the input shape on every
-    call, which the ONNX exporter turns into Shape/Ceil/Pad arithmetic. With a
-    fixed input size the padding is a constant, so ONNX Runtime can fold it
-    into the convolution and quantisation sees a plain Conv.
-
-    Returns:
-        How many layers were replaced.
-    """
-    import torch
-    import torch.nn.functional as F
-    from timm.layers.conv2d_same import Conv2dSame
-
-    seen: dict[str, tuple[int, int]] = {}
-    hooks = []
-    for name, module in model.named_modules():
-        if isinstance(module, Conv2dSame):
-            hooks.append(
-                module.register_forward_pre_hook(
-                    lambda _m, args, name=name: seen.__setitem__(name, tuple(args[0].shape[-2:]))
-                )
-            )
-    if not hooks:
-        return 0
-    with torch.no_grad():
-        model(torch.zeros(1, 3, *input_size))
-    for hook in hooks:
-        hook.remove()
-
-    class StaticPadConv(torch.nn.Module):
-        def __init__(self, conv: torch.nn.Conv2d, pads: tuple[int, int, int, int]) -> None:
-            super().__init__()
-            self.conv, self.pads = conv, pads
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            c = self.conv
-            x = F.pad(x, self.pads)
-            return F.conv2d(x, c.weight, c.bias, c.stride, 0, c.dilation, c.groups)
-
-    for name, (h, w) in seen.items():
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        conv = getattr(parent, child)
-        pads = []
-        for size, k, s, d in zip(
-            (w, h), conv.kernel_size[::-1], conv.stride[::-1], conv.dilation[::-1], strict=True
-        ):
-            total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
-            pads += [total // 2, total - total // 2]
-        setattr(parent, child, StaticPadConv(conv, tuple(pads)))
-    return len(seen)
-
-
-def convert_float16(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Convert a float32 ONNX graph to float16 compute, keeping a float32 input and output.
-
-    Uses ONNX Runtime's converter (``onnxruntime.transformers``): it keeps
-    operators without float16 kernels and size/scale inputs in float32 and
-    re-infers the value types. ``keep_io_types`` puts a Cast after the graph
-    input and before the output, so the model's interface (and every caller)
-    stays float32.
-
-    Args:
-        model: float32 model; not modified.
-
-    Returns:
-        A new float16 model, its nodes in topological order.
-    """
-    import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-    from onnxruntime.transformers.onnx_model import OnnxModel
-
-    copy = onnx.ModelProto.FromString(model.SerializeToString())
-    half = convert_float_to_float16(copy, keep_io_types=True)
-    # The converter appends the input Casts after the nodes that read them.
-    OnnxModel.graph_topological_sort(half.graph)
-    return half
-
-
-def set_metadata(model: onnx.ModelProto, metadata: Mapping[str, str]) -> None:
-    """Write ``metadata`` into the model's ``metadata_props``, replacing entries of the same key."""
-    existing = {p.key: p for p in model.metadata_props}
-    for key, value in metadata.items():
-        if key in existing:
-            existing[key].value = value
-        else:
-            entry = model.metadata_props.add()
-            entry.key, entry.value = key, value
-
 # ---------------------------------------------------------------------------- export
-
-
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine similarity of two ``(N, D)`` arrays (zero rows count as unit length)."""
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return np.sum(a * b, axis=1)
 
 
 def _check_export_args(
@@ -388,7 +212,7 @@ def export_timm(
     cfg = dict(getattr(model, "pretrained_cfg", {}) or {})
     mean = tuple(float(v) for v in (mean if mean is not None else cfg.get("mean", IMAGENET_MEAN)))
     std = tuple(float(v) for v in (std if std is not None else cfg.get("std", IMAGENET_STD)))
-    frozen = _freeze_same_padding(model, input_size)
+    frozen = freeze_same_padding(model, input_size)
     if frozen:
         say(f"made {frozen} 'SAME' padded convolutions static for {input_size[0]}x{input_size[1]}")
     return export_module(
@@ -518,22 +342,68 @@ def export_module(
     """
     input_size = _check_export_args(precision, input_size, calibration_crops)
     require_export_extra()
-    import onnx
     import torch
 
-    from deepsort_edge.appearance.runtime import import_onnxruntime
-
-    ort = import_onnxruntime()
     say = log or (lambda message: _log(progress, message))
     mean = tuple(float(v) for v in mean)
     std = tuple(float(v) for v in std)
-    ignored = tuple(ignored_keys)
     with torch.no_grad():
         feature_dim = int(model(torch.zeros(1, 3, *input_size)).reshape(1, -1).shape[1])
 
     output = Path(output).expanduser()
     output.parent.mkdir(parents=True, exist_ok=True)
     metadata = encode_metadata(input_size, mean, std, "RGB", feature_dim, model_name, precision)
+    _write_onnx(model, output, model_name, input_size, mean, std, opset, precision,
+                calibration_crops, int8_keep_float, metadata, say)
+    say(f"saved {output}")
+
+    report: dict[str, Any] = {}
+    if verify:
+        if verify_crops is not None:
+            crops, source = list(verify_crops), "given"
+        elif calibration_crops:
+            crops, source = list(calibration_crops), "calibration"
+        else:
+            crops, source = synthetic_crops(64), "synthetic"
+        report = {**compare_with_torch(model, output, crops, input_size, mean, std), "verify_source": source}
+    result = ExportReport(
+        output=output,
+        model_name=model_name,
+        precision=precision,
+        input_size=input_size,
+        opset=opset,
+        feature_dim=feature_dim,
+        file_size=output.stat().st_size,
+        sha256=file_sha256(output),
+        checkpoint=str(checkpoint) if checkpoint is not None else None,
+        checkpoint_sha256=file_sha256(Path(checkpoint).expanduser())
+        if checkpoint is not None
+        else None,
+        ignored_keys=tuple(ignored_keys),
+        metadata=metadata,
+        **report,
+    )
+    say(result.summary())
+    return result
+
+
+def _write_onnx(
+    model: torch.nn.Module,
+    output: Path,
+    model_name: str,
+    input_size: tuple[int, int],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    opset: int,
+    precision: str,
+    calibration_crops: Sequence[np.ndarray] | None,
+    int8_keep_float: int,
+    metadata: dict[str, str],
+    say: Callable[[str], None],
+) -> None:
+    """Export, fold, check and label the graph, convert it to ``precision``, and save it to ``output``."""
+    import onnx
+
     with tempfile.TemporaryDirectory(prefix="deepsort-edge-export-") as tmp:
         workdir = Path(tmp)
         fp32_path = workdir / "fp32.onnx"
@@ -561,123 +431,3 @@ def export_module(
             set_metadata(proto, metadata)  # the quantiser may drop metadata_props
             onnx.checker.check_model(proto)
         onnx.save(proto, str(output))
-    say(f"saved {output}")
-
-    report: dict[str, Any] = {}
-    if verify:
-        if verify_crops is not None:
-            crops, source = list(verify_crops), "given"
-        elif calibration_crops:
-            crops, source = list(calibration_crops), "calibration"
-        else:
-            crops, source = synthetic_crops(64), "synthetic"
-        batch = preprocess_images(crops, input_size, mean, std)
-        with torch.no_grad():
-            reference = np.concatenate(
-                [
-                    model(torch.from_numpy(batch[i : i + 64]))
-                    .reshape(len(batch[i : i + 64]), -1)
-                    .numpy()
-                    for i in range(0, len(batch), 64)
-                ]
-            )
-        session = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
-        raw = np.concatenate(
-            [
-                session.run([OUTPUT_NAME], {INPUT_NAME: batch[i : i + 64]})[0].reshape(
-                    len(batch[i : i + 64]), -1
-                )
-                for i in range(0, len(batch), 64)
-            ]
-        )
-        cos = cosines(raw.astype(np.float64), reference.astype(np.float64))
-        report = {
-            "num_verify_crops": len(batch),
-            "verify_source": source,
-            "max_abs_error": float(np.max(np.abs(raw - reference))),
-            "min_cosine": float(cos.min()),
-            "mean_cosine": float(cos.mean()),
-        }
-    result = ExportReport(
-        output=output,
-        model_name=model_name,
-        precision=precision,
-        input_size=input_size,
-        opset=opset,
-        feature_dim=feature_dim,
-        file_size=output.stat().st_size,
-        sha256=file_sha256(output),
-        checkpoint=str(checkpoint) if checkpoint is not None else None,
-        checkpoint_sha256=file_sha256(Path(checkpoint).expanduser())
-        if checkpoint is not None
-        else None,
-        ignored_keys=ignored,
-        metadata=metadata,
-        **report,
-    )
-    say(result.summary())
-    return result
-
-
-def fold_constants(path: Path, workdir: Path) -> Path:
-    """Let ONNX Runtime fold constants and apply its portable (basic) fusions.
-
-    The TorchScript exporter leaves shape arithmetic for static paddings in
-    the graph; folding it here keeps the shipped file small and readable.
-    Basic-level rewrites produce only standard ONNX operators.
-    """
-    from deepsort_edge.appearance.runtime import import_onnxruntime
-
-    ort = import_onnxruntime()
-
-    folded = workdir / "folded.onnx"
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.optimized_model_filepath = str(folded)
-    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return folded
-
-
-def drop_unused_opsets(model: onnx.ModelProto) -> None:
-    """Remove opset imports no node uses (ONNX Runtime adds all it knows when saving).
-
-    Unused imports of newer domain versions would stop older runtimes loading the file.
-    """
-    used = {node.domain for node in model.graph.node} | {""}
-    keep = [op for op in model.opset_import if op.domain in used]
-    del model.opset_import[:]
-    model.opset_import.extend(keep)
-
-
-def torch_export(
-    model: torch.nn.Module, input_size: tuple[int, int], path: Path, opset: int
-) -> None:
-    """``torch.onnx.export`` of ``model`` (output flattened to ``[N, D]``) with a dynamic batch axis, to ``path``."""
-    import inspect
-
-    import torch
-
-    class Flatten(torch.nn.Module):
-        # Some backbones return [N, C, 1, 1]; the embedder expects [N, D].
-        def __init__(self, inner: torch.nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.flatten(self.inner(x), 1)
-
-    dummy = torch.zeros(2, 3, *input_size)  # batch 2 so nothing specialises on batch 1
-    kwargs: dict[str, Any] = {
-        "input_names": [INPUT_NAME],
-        "output_names": [OUTPUT_NAME],
-        "dynamic_axes": {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-        "opset_version": opset,
-        "do_constant_folding": True,
-    }
-    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
-        # The TorchScript exporter needs no onnxscript and handles timm conv nets well.
-        kwargs["dynamo"] = False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with torch.no_grad():
-            torch.onnx.export(Flatten(model).eval(), (dummy,), str(path), **kwargs)

@@ -39,15 +39,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deepsort_edge.appearance.export.calibration import synthetic_crops
-from deepsort_edge.appearance.export.exporter import (
-    cosines,
-    drop_unused_opsets,
-    file_sha256,
-    fold_constants,
-    require_export_extra,
-    set_metadata,
-    torch_export,
-)
+from deepsort_edge.appearance.export.exporter import require_export_extra
+from deepsort_edge.appearance.export.onnx_graph import drop_unused_opsets, fold_constants, set_metadata, torch_export
+from deepsort_edge.appearance.export.report import cosines, file_sha256
 from deepsort_edge.appearance.model_metadata import encode_metadata
 from deepsort_edge.appearance.preprocess import preprocess_images
 
