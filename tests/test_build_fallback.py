@@ -29,8 +29,17 @@ import importlib.util, json, sys
 import deepsort_edge
 import deepsort_edge.tracking.tracker as tracker_module
 from deepsort_edge.kernels.aot import compiled_module, kernel_kind
-spec = importlib.util.spec_from_file_location("recorded", sys.argv[1])  # by path: no `tests` package needed
+from pathlib import Path
+# The tests folder as the package `tests`, by path (test_recorded imports `.record`), without
+# putting the repository on sys.path, which would shadow the installed wheel.
+tests_dir = Path(sys.argv[1]).parent
+package = importlib.util.spec_from_file_location("tests", tests_dir / "__init__.py",
+                                                 submodule_search_locations=[str(tests_dir)])
+sys.modules["tests"] = importlib.util.module_from_spec(package)
+package.loader.exec_module(sys.modules["tests"])
+spec = importlib.util.spec_from_file_location("tests.test_recorded", sys.argv[1])
 recorded = importlib.util.module_from_spec(spec)
+sys.modules["tests.test_recorded"] = recorded
 spec.loader.exec_module(recorded)
 for name in sys.argv[2:]:
     case = recorded.CASES[name]
