@@ -41,10 +41,9 @@ from deepsort_edge.appearance.export.onnx_graph import (
     INPUT_NAME,
     convert_float16,
     drop_unused_opsets,
-    fold_constants,
     freeze_same_padding,
     set_metadata,
-    torch_export,
+    traced_graph,
 )
 from deepsort_edge.appearance.export.quantize import quantize_int8
 from deepsort_edge.appearance.export.report import ExportReport, compare_with_torch, file_sha256
@@ -408,12 +407,7 @@ def _write_onnx(
         workdir = Path(tmp)
         fp32_path = workdir / "fp32.onnx"
         say(f"exporting to ONNX (opset {opset}, dynamic batch)")
-        torch_export(model, input_size, fp32_path, opset)
-        proto = onnx.load(str(fold_constants(fp32_path, workdir)))
-        drop_unused_opsets(proto)
-        onnx.checker.check_model(proto)
-        proto.producer_name = "deepsort-edge"
-        proto.doc_string = f"{model_name} appearance features, {precision}"
+        proto = traced_graph(model, input_size, opset, workdir, f"{model_name} appearance features, {precision}")
         set_metadata(proto, metadata)
         if precision == "fp16":
             say("converting to float16")

@@ -191,3 +191,23 @@ def torch_export(
         warnings.simplefilter("ignore")
         with torch.no_grad():
             torch.onnx.export(Flatten(model).eval(), (dummy,), str(path), **kwargs)
+
+
+def traced_graph(
+    model: torch.nn.Module, input_size: tuple[int, int], opset: int, workdir: Path, doc_string: str
+) -> onnx.ModelProto:
+    """Trace ``model`` (:func:`torch_export`), fold constants, drop unused opsets and check the graph.
+
+    The steps every torch -> ONNX route shares; the result is labelled as ours
+    (``producer_name``) with ``doc_string``. Temporary files go to ``workdir``.
+    """
+    import onnx
+
+    traced = workdir / "traced.onnx"
+    torch_export(model, input_size, traced, opset)
+    proto = onnx.load(str(fold_constants(traced, workdir)))
+    drop_unused_opsets(proto)
+    onnx.checker.check_model(proto)
+    proto.producer_name = "deepsort-edge"
+    proto.doc_string = doc_string
+    return proto

@@ -40,7 +40,7 @@ import numpy as np
 
 from deepsort_edge.appearance.export.calibration import synthetic_crops
 from deepsort_edge.appearance.export.exporter import require_export_extra
-from deepsort_edge.appearance.export.onnx_graph import drop_unused_opsets, fold_constants, set_metadata, torch_export
+from deepsort_edge.appearance.export.onnx_graph import set_metadata, traced_graph
 from deepsort_edge.appearance.export.report import cosines, file_sha256
 from deepsort_edge.appearance.model_metadata import encode_metadata
 from deepsort_edge.appearance.preprocess import preprocess_images
@@ -298,16 +298,9 @@ def _export(
         with torch.no_grad():
             reference = module(torch.from_numpy(batch)).reshape(len(batch), -1).float().numpy()
         with tempfile.TemporaryDirectory(prefix="deepsort-edge-torch-") as tmp:
-            workdir = Path(tmp)
-            raw_path = workdir / "raw.onnx"
-            torch_export(module, input_size, raw_path, opset)
-            proto = onnx.load(str(fold_constants(raw_path, workdir)))
+            proto = traced_graph(module, input_size, opset, Path(tmp), f"{name} appearance features (exported from torch)")
     finally:
         module.train(was_training)
-    drop_unused_opsets(proto)
-    onnx.checker.check_model(proto)
-    proto.producer_name = "deepsort-edge"
-    proto.doc_string = f"{name} appearance features (exported from torch)"
     feature_dim = int(reference.shape[1])
     set_metadata(proto, encode_metadata(input_size, mean, std, color_order, feature_dim, name, "fp32"))
     onnx.save(proto, str(output))
