@@ -16,6 +16,7 @@ from ..kernels.arguments import FrameSettings
 from ..kernels.gallery import METRIC_COSINE, METRIC_EUCLIDEAN
 from ..kernels.gating import CHI2_095
 from ..kernels.half import check_float16
+from .score_split import threshold_in_force
 from .settings import TrackerSettings
 from .settings import names as setting_names
 from .tracks import TrackStore
@@ -27,6 +28,7 @@ _METRICS = {"cosine": METRIC_COSINE, "euclidean": METRIC_EUCLIDEAN}
 _GATING_DOF = {"full": 4, "position": 2}
 # Settings that shape the track store: they change only while it holds no track.
 _STORE_SHAPING = ("appearance_mode", "nn_budget", "gallery_dtype", "appearance_adaptation")
+_ACTIVATION_FIELD = FrameSettings._fields.index("activation_threshold")
 
 
 def camera_estimator(camera_motion: str) -> Any:
@@ -85,6 +87,17 @@ class TrackerConfiguration:
             iou_recovery_frames=int(settings.iou_recovery_frames),
             occluded_fraction=float(settings.occluded_fraction),
         ))
+        scores = getattr(self, "_scores", None)  # None while the constructor runs (reset() follows)
+        self._set_activation(settings.track_activation_threshold if scores is None
+                             else threshold_in_force(settings, scores))
+
+    def _set_activation(self, threshold: float) -> None:
+        """Run the kernel with this activation threshold in force (``typical_score``)."""
+        self._activation = float(threshold)
+        settings = self._frame_settings
+        if self._activation != settings[_ACTIVATION_FIELD]:
+            settings = (*settings[:_ACTIVATION_FIELD], self._activation, *settings[_ACTIVATION_FIELD + 1:])
+        self._kernel_settings = settings
 
     @property
     def settings(self) -> TrackerSettings:

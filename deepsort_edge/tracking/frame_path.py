@@ -13,6 +13,7 @@ import numpy as np
 from ..appearance.preprocess import check_bgr_image
 from .frames import FrameResult, PreparedFrame, frame_classes
 from .score_calibration import check_given_scores
+from .score_split import EVERY, threshold_in_force
 from .validation import (
     DetectionArrays,
     check_rows,
@@ -102,6 +103,8 @@ class FramePath:
                 "(an update, commit, reset or new settings) since prepare()"
             )
         arrays = prepared._arrays
+        if self.frame_count % EVERY == 0 and self._settings.typical_score is not None:
+            self._set_activation(threshold_in_force(self._settings, self._scores))
         if prepared.embed_rows.size:
             if features is None:
                 raise ValueError(f"features are required for the {prepared.embed_rows.size} rows in embed_rows")
@@ -137,7 +140,7 @@ class FramePath:
             adapter.after_frame(ids, tracked.xyxy, raw, self._store)
         self.frame_count += 1
         self._epoch += 1
-        if self._settings.score_calibration != "none":
+        if self._settings.score_calibration != "none" or self._settings.typical_score is not None:
             self._scores.observe(prepared._raw_scores if kept is None else prepared._raw_scores[kept])
         if kept is None:
             return FrameResult(ids, boxes)

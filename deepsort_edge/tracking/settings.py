@@ -130,6 +130,12 @@ class TrackerSettings:
         "outside it; rank = its rank among the last 2048 scores seen; none = as given (refused outside "
         "[0, 1] by the confidence rules)",
     )
+    typical_score: float | None = _number(
+        0.5, 0.0, 1.0, "the median score (after score_calibration) track_activation_threshold is written for: "
+        "below it, the threshold in force is scaled by median seen / typical_score, so a detector whose typical "
+        "score is low (HOG) keeps its typical boxes out of the low-score stage (None: the threshold as given)",
+        low_open=True, optional=True,
+    )
     confidence_noise: bool = _flag(True, "Kalman measurement noise grows as the score falls: 1 + 2 (1 - score) times R")
     confidence_embedding: bool = _flag(True, "weigh embedding updates by detection score (low scores barely count)")
     coast_damping: float = _number(
@@ -282,6 +288,7 @@ def fields() -> tuple[dataclasses.Field, ...]:
 # is that release's DeepSORTTracker defaults, with none of the additions.
 _PLAIN_DEEPSORT: dict[str, Any] = {
     "score_calibration": "none",
+    "typical_score": None,
     "lost_track_rule": "none",
     "low_score_matching": False,
     "confidence_noise": False,

@@ -18,7 +18,9 @@ allow_pickle=False)``) holding
   tracker setting by name), ``frame_count``, ``next_id``, ``embedding_dim``
   and ``written_by`` (the library version, informational); optionally
   ``score_window``, the scores the live score calibration ranks against
-  (at most :data:`~deepsort_edge.tracking.score_calibration.WINDOW` finite numbers, oldest first);
+  (at most :data:`~deepsort_edge.tracking.score_calibration.WINDOW` finite numbers, oldest first), and
+  ``activation_threshold``, the activation threshold in force (``typical_score``,
+  :mod:`~deepsort_edge.tracking.score_split`; absent: taken from the window);
 - one array per track field, live tracks in birth order: ``mean (T, 8)``
   float64, ``covariance (T, 8, 8)`` float64, ``track_id (T,)`` int64 (0 while
   tentative), ``state (T,)`` int8 (0 tentative, 1 confirmed), ``hits``,
@@ -49,6 +51,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 import uuid
 import zipfile
@@ -88,7 +91,7 @@ MAX_META_BYTES = 2**20
 MAX_JSON_DEPTH = 8
 
 _REQUIRED = ("format", "version", "settings", "frame_count", "next_id", "embedding_dim", "tracks")
-_OPTIONAL = ("score_window",)  # absent in older states: taken as empty
+_OPTIONAL = ("score_window", "activation_threshold")  # absent in older states: empty / from the window
 _ARRAY_NAMES = (*TRACK_FIELDS, "gallery")
 
 
@@ -104,6 +107,7 @@ class CheckedState:
         next_id: The id the next confirmed track gets.
         embedding_dim: Embedding dimension held (0: none yet).
         score_window: ``(K,)`` float64 scores the score calibration keeps, oldest first.
+        activation_threshold: The activation threshold in force, or None (then derived from the window).
         adaptation: The scene adapter's state (``appearance_adaptation``), or None.
     """
 
@@ -114,6 +118,7 @@ class CheckedState:
     embedding_dim: int
     score_window: np.ndarray = field(default_factory=lambda: np.zeros(0))
     adaptation: dict[str, Any] | None = None
+    activation_threshold: float | None = None
 
 
 def check_settings(raw: object, version: int = 2) -> TrackerSettings:
@@ -166,12 +171,22 @@ def check_state(state: object) -> CheckedState:
         scores = ScoreCalibration.from_array(state.get("score_window", ())).to_array()  # type: ignore[union-attr]
     except ValueError as exc:
         raise ValueError(f"state field 'score_window': {exc}") from None
+    activation = state.get("activation_threshold")  # type: ignore[union-attr]
+    if activation is not None:
+        # The rule only lowers the threshold: a larger or non-finite one is no state the tracker writes.
+        if isinstance(activation, bool) or not isinstance(activation, (int, float, np.floating, np.integer)) \
+                or not -math.inf < float(activation) <= settings.track_activation_threshold:
+            raise ValueError(
+                "state field 'activation_threshold' must be a finite number <= the settings' "
+                f"track_activation_threshold ({settings.track_activation_threshold}), got {activation!r}"
+            )
+        activation = float(activation)
     adaptation = None
     if "adaptation" in state:  # type: ignore[operator]
         if settings.appearance_adaptation == "none":
             raise ValueError("state field 'adaptation' is present, but the settings' appearance_adaptation is 'none'")
         adaptation = check_adaptation_state(state["adaptation"], embedding_dim)  # type: ignore[index]
-    return CheckedState(settings, tracks, frame_count, next_id, embedding_dim, scores, adaptation)
+    return CheckedState(settings, tracks, frame_count, next_id, embedding_dim, scores, adaptation, activation)
 
 
 def _check_header(state: object) -> tuple[TrackerSettings, int, int]:
@@ -255,6 +270,8 @@ def write_state_file(state: Mapping[str, Any], path: str | Path) -> Path:
     meta = {k: state[k] for k in _REQUIRED if k != "tracks"}
     if "score_window" in state:  # a JSON list: exact for float64, at most 2048 numbers
         meta["score_window"] = np.asarray(state["score_window"], dtype=np.float64).tolist()
+    if state.get("activation_threshold") is not None:
+        meta["activation_threshold"] = float(state["activation_threshold"])
     meta["written_by"] = f"deepsort-edge {__version__}"
     arrays = {name: np.ascontiguousarray(state["tracks"][name]) for name in _ARRAY_NAMES}
     if "adaptation" in state:  # the scene adapter: its numbers in the header, its arrays as members

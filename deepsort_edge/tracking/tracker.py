@@ -160,6 +160,7 @@ class DeepSORTTracker(TrackerConfiguration, FramePath, TrackerState):
         """Forget every track; ids start again at 1."""
         self._store = TrackStore(self._gallery_size, gallery_dtype=self.gallery_dtype)
         self._scores = ScoreCalibration()
+        self._set_activation(self._settings.track_activation_threshold)
         self.frame_count = 0
         self._epoch += 1
         self._camera = camera_estimator(self.camera_motion)
@@ -385,7 +386,7 @@ class DeepSORTTracker(TrackerConfiguration, FramePath, TrackerState):
         detections = (arrays.xyxy, arrays.scores, embeddings, use_embeddings, np.ascontiguousarray(classes),
                       _IDENTITY if affine is None else np.ascontiguousarray(affine, dtype=np.float64),
                       affine is not None)
-        settings = self._frame_settings
+        settings = self._kernel_settings
         if self._adapter is not None:
             settings = self._adapter.frame_settings(settings)
         done = kernel(store.arrays, detections, (check, width, height, MAX_COORDINATE, problems, unit),

@@ -14,6 +14,7 @@ import numpy as np
 
 from .extractor import FeatureExtractor
 from .score_calibration import ScoreCalibration
+from .score_split import threshold_in_force
 from .single_caller import tracker_guard
 from .state import (
     DEFAULT_MAX_BYTES,
@@ -78,6 +79,7 @@ class TrackerState:
             "embedding_dim": self._store.embedding_dim,
             "tracks": self._store.to_arrays(),
             "score_window": self._scores.to_array().tolist(),  # a plain list, as the header is JSON
+            "activation_threshold": self._activation,  # in force until the next median (score_split)
             **({} if self._adapter is None else {"adaptation": self._adapter.state_dict()}),
         }
 
@@ -105,6 +107,8 @@ class TrackerState:
         store.next_id = checked.next_id
         self.frame_count = checked.frame_count
         self._scores = ScoreCalibration.from_array(checked.score_window)
+        self._set_activation(threshold_in_force(checked.settings, self._scores)
+                             if checked.activation_threshold is None else checked.activation_threshold)
         if checked.adaptation is not None:
             self._adapter.load_state_dict(checked.adaptation)  # type: ignore[union-attr]
 
