@@ -111,7 +111,7 @@ def test_state_resumes_exactly_between_two_medians(tmp_path: Path) -> None:
     whole = DeepSORTTracker()
     expected = run(whole, low)
     first = DeepSORTTracker()
-    head = run(first, low[:40])  # the threshold in force was read at frame 32, the next at 48
+    head = run(first, low[:40])  # the threshold in force was read at frame 32, the next at 64
     state = first.state_dict()
     assert state["activation_threshold"] < 0.3
     resumed = DeepSORTTracker.load(first.save(tmp_path / "state.npz"))
