@@ -72,7 +72,9 @@ class TrackerSettings:
     lost_track_buffer: int = _integer(75, 0, "frames a lost track is kept, counted at 30 fps (scaled by frame_rate)")
     frame_rate: float = _number(30.0, 0.0, 1e6, "the video's frame rate; scales lost_track_buffer", low_open=True)
     track_activation_threshold: float = _number(
-        0.3, -math.inf, math.inf, "minimum detection score (after score_calibration) to start a track"
+        0.3, -math.inf, math.inf,
+        "minimum detection score (after score_calibration) to start a track (scaled by typical_score for a detector "
+        "scoring low)",
     )
     minimum_consecutive_frames: int = _integer(
         3, 0, "matched frames before a track is confirmed and gets an id (0 behaves as 1, as in roboflow's)"

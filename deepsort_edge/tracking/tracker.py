@@ -94,7 +94,8 @@ class DeepSORTTracker(TrackerConfiguration, FramePath, TrackerState):
             Pass the real one: at 7 fps the default 30 would keep lost tracks
             four times too long.
         track_activation_threshold: minimum score for a detection to start a
-            track, compared with the score after ``score_calibration``.
+            track, compared with the score after ``score_calibration`` (scaled
+            down while the detector's median score is below ``typical_score``).
         minimum_consecutive_frames: hits before a track is confirmed and gets an id.
         minimum_iou_threshold: minimum IoU for a match by overlap.
         appearance_threshold: maximum appearance distance for a match.
