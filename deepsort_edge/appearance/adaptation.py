@@ -7,27 +7,33 @@ collects, while tracking, pairs of features that are surely of one person
 and pairs surely of two, and learns from them:
 
 * **Evidence** (:meth:`SceneAdapter.after_frame`). Same person: the raw
-  feature of a detection that continued a confirmed track, against that
-  track's running average of raw features, when the detection overlaps no
-  other detection (IoU below :data:`ISOLATION_IOU`: the match was
-  unambiguous). Different people: that detection against the running
-  average of the nearest *other* confirmed track matched in the same frame
-  (two tracks seen at once are two people). Both kinds go to ring buffers of
-  :data:`PAIR_CAPACITY` pairs: memory and cost are bounded, and the parity
-  of a pair's track id splits the evidence into a fitting half and a
-  held-back half of other people.
-* **Projection** (``appearance_adaptation="projection"``). Every
-  ``adaptation_interval`` frames, from the fitting half: centre on the
-  evidence mean, reduce to :data:`PCA_DIMS` principal directions, and solve
-  the regularised LDA problem ``S_b v = l (S_w + r I) v`` with the scatter of
-  same-person differences as ``S_w`` and that of different-person
-  differences as ``S_b``; the top :data:`PROJECTION_DIMS` directions form
-  ``W``. A feature ``x`` becomes ``unit((x - mean) @ W)``, written into the
-  first columns of a zero row of the original width, so the tracker's
-  stored embeddings keep their shape. Self-check: the projection is used only
-  when it separates the held-back half better (ROC AUC higher by
-  :data:`SELF_CHECK_MARGIN`) than the raw features, so a model that already
-  separates people (a ReID model) is left alone.
+  feature of a detection that continued a confirmed track, when it overlaps
+  no other detection (IoU below :data:`ISOLATION_IOU`: the match was
+  unambiguous), against that track's running average of raw features as it
+  was :data:`EVIDENCE_LAG` to ``2 * EVIDENCE_LAG - 1`` frames before (pairs
+  across the changes an occlusion brings, not consecutive near-copies).
+  Different people: that detection against the running average of the
+  other confirmed track matched in the same frame (two tracks seen at once
+  are two people) that looks most alike among the
+  :data:`NEGATIVE_NEIGHBOURS` nearest in the image: the confusions the
+  cascade has to decide. Both kinds go to ring buffers of
+  :data:`PAIR_CAPACITY` pairs (bounded memory and cost); the parity of a
+  pair's track id splits the evidence into a fitting half and a held-back
+  half of other people.
+* **Projection** (``appearance_adaptation="projection"``). The first refit
+  with enough evidence fixes a principal basis (:data:`PCA_DIMS`) of the
+  fitting half; from then on each fitting pair is added, as it arrives, to
+  a :class:`~.evidence_pairs.RunningScatter` (same- and different-person
+  scatter in that basis, older pairs forgotten gradually). Every
+  ``adaptation_interval`` frames the regularised LDA of that scatter gives
+  ``W`` (:data:`PROJECTION_DIMS` columns): a small eigenproblem, and a
+  projection that changes slowly. A feature ``x`` becomes
+  ``unit((x - mean) @ W)``, written into the first columns of a zero row of
+  the original width, so the tracker's stored embeddings keep their shape.
+  It is used only when all raw evidence separates at ROC AUC below
+  :data:`REID_AUC` (the ReID rule: a ReID model is left alone) and the
+  projection separates the held-back half better than the raw features (by
+  :data:`SELF_CHECK_MARGIN`).
 * **Gate** (``"gate"``, and ``"projection"`` while the projection is in
   use). The appearance threshold is the distance that minimises ``missed
   same-person pairs + FALSE_MATCH_COST x accepted different-person pairs``
@@ -40,8 +46,8 @@ When the projection changes, the stored embeddings of confirmed tracks are
 rebuilt from their raw running averages (kept here), so detections and
 tracks are always compared in one space; tentative tracks' (matched by IoU
 alone) are mapped back through ``W``'s pseudo-inverse. Off by default:
-docs/how-it-works.md has the measurements (it is not stable enough across
-neighbouring settings, and costs several times a default update).
+docs/how-it-works.md has the measurements (no better than off on average for
+the shipped model, and several times the cost of a default update).
 
 Example:
     >>> import numpy as np
