@@ -332,6 +332,14 @@ def test_state_checks_reject_bad_adaptation(quick_refits: None) -> None:
     bad(lambda s: s["adaptation"]["arrays"].update(average_ids=-good["adaptation"]["arrays"]["average_ids"]),
         "positive")
     bad(lambda s: s.update(settings={**s["settings"], "appearance_adaptation": "none"}), "adaptation")
+    frames = good["adaptation"]["numbers"]["frames"]
+    bad(lambda s: s["adaptation"]["arrays"].update(
+        snapshot_frames=good["adaptation"]["arrays"]["snapshot_frames"] + frames + 1), "snapshot_frames")
+    bad(lambda s: s["adaptation"]["numbers"].update(basis_dims=97), "basis_dims")
+    bad(lambda s: s["adaptation"]["numbers"].update(within_weight=-1.0), "within_weight")
+    if good["adaptation"]["numbers"]["basis_dims"]:
+        bad(lambda s: s["adaptation"]["arrays"].update(within=np.full_like(good["adaptation"]["arrays"]["within"],
+                                                                           np.inf)), "within")
     fresh.load_state_dict(good)  # and the good one still loads
 
 
