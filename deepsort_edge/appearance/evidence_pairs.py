@@ -1,6 +1,7 @@
 """Feature pairs of one person and of two people: a bounded buffer of them, and their statistics.
 
-ROC AUC, a calibrated distance threshold and an LDA projection, in plain numpy,
+ROC AUC, a calibrated distance threshold, an LDA projection and its running
+(forgetting) form, in plain numpy,
 used by the scene adapter (:mod:`deepsort_edge.appearance.adaptation`)
 on the evidence it collects from the tracker's own matches.
 """
@@ -87,7 +88,8 @@ def fit_projection(
     pca_dims: int = PCA_DIMS,
     ridge: float = RIDGE,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Regularised LDA of pair differences: ``(mean (D,), W (D, dims))`` float64.
+    """Regularised LDA of pair differences: ``(mean (D,), W (D, dims))`` float64 (the batch form of
+    :class:`RunningScatter`, which the scene adapter uses: every pair weighted alike).
 
     ``W`` holds the directions ``v`` of largest ``v' S_b v / v' (S_w + r I) v``
     (``S_w``, ``S_b``: the scatter of same- and different-person differences,
