@@ -31,6 +31,35 @@ def test_runner_lists_sections_and_refuses_an_unknown_one_in_one_line(tmp_path):
         f"bench.py: error: unknown section 'sped' (choose from {', '.join(tool_module('bench').SECTIONS)})"]
 
 
+@pytest.mark.parametrize(("args", "line"), [
+    ([], "bench.py: error: no section given (bench.py --help lists them)"),
+    (["soak", "--bogus"], "bench.py soak: error: unrecognized arguments: --bogus"),
+    (["startup", "--runs", "x"], "bench.py startup: error: argument --runs: invalid int value: 'x'"),
+])
+def test_user_errors_are_one_line_with_status_2(tmp_path, args, line):
+    out = run_bench(args, tmp_path, DEEPSORT_EDGE_DATA=str(tmp_path / "no-data"))
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [line]
+
+
+@pytest.mark.parametrize("section", ["identities", "quality", "peers"])
+def test_missing_shared_data_is_one_line_naming_the_variable_and_the_path(tmp_path, section):
+    missing = tmp_path / "no-data"
+    out = run_bench([section], tmp_path, DEEPSORT_EDGE_DATA=str(missing))
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [
+        f"bench.py {section}: error: shared data not found at {missing} (set DEEPSORT_EDGE_DATA to its folder)"]
+
+
+def test_unknown_sets_are_a_usage_error_naming_them(tmp_path):
+    datasets = tool_module("benchmarks.datasets")
+    common = tool_module("benchmarks.common")
+    assert datasets.wanted_sets("pets-acf,mot17") == ("pets-acf", "mot17")
+    assert datasets.wanted_sets(None) == datasets.REPORT_SETS
+    with pytest.raises(common.UsageError, match=r"unknown sets \['nope'\]"):
+        datasets.wanted_sets("pets-acf,nope")
+
+
 def test_no_tool_puts_the_repository_on_sys_path():
     offenders = [p.name for p in TOOLS.rglob("*.py") if "sys.path.insert" in p.read_text(encoding="utf-8")]
     assert offenders == []
