@@ -60,6 +60,20 @@ def test_unknown_sets_are_a_usage_error_naming_them(tmp_path):
         datasets.wanted_sets("pets-acf,nope")
 
 
+def test_the_gpu_block_names_the_command_that_measured_it_and_the_one_that_reproduces_it():
+    gpu = tool_module("benchmarks.gpu")
+    stored = json.loads((TOOLS.parent / "docs" / "bench" / "gpu.json").read_text(encoding="utf-8"))
+    old = "python tools/bench_gpu.py --providers cpu --json docs/bench_gpu.json"
+    assert gpu.reproducing(old) == "python tools/bench.py gpu --providers cpu --json docs/bench/gpu.json"
+    for command, renamed in ((old, True), ("python tools/bench.py gpu --providers cpu", False)):
+        report = {**stored, "machine": {**stored["machine"], "command": command}}
+        text = gpu.render(report)
+        assert f"`{command}` at commit {stored['machine']['commit']}" in text
+        assert (f"`{gpu.reproducing(command)}` reproduces it" in text) is renamed
+        # Only the first line names the run: the measured rows are the stored report's, as they were.
+        assert text.split("\n", 1)[1] == gpu.render(stored).split("\n", 1)[1]
+
+
 def test_no_tool_puts_the_repository_on_sys_path():
     offenders = [p.name for p in TOOLS.rglob("*.py") if "sys.path.insert" in p.read_text(encoding="utf-8")]
     assert offenders == []

@@ -45,7 +45,7 @@ def blocks() -> list[Block]:
     out.append(Block("docs/benchmarks.md", pipeline.DOCS_BLOCK, "docs/bench/pipeline.json", pipeline.render))
     out.append(Block("docs/benchmarks.md", streams.DOCS_BLOCK, "docs/bench/streams.json", streams.render))
     out.append(Block("docs/benchmarks.md", threads.DOCS_BLOCK, "docs/bench/threads.json", threads.render))
-    out.append(Block("docs/benchmarks.md", gpu.DOCS_BLOCK, "docs/bench_gpu.json", gpu.render))
+    out.append(Block("docs/benchmarks.md", gpu.DOCS_BLOCK, "docs/bench/gpu.json", gpu.render))
     out.append(Block("docs/benchmarks.md", peers.DOCS_BLOCK, "docs/bench/peers.json", peers.render))
     return out
 
