@@ -35,8 +35,8 @@ import numpy as np
 
 from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor, default_model_path
 
-from .common import PETS09, PETS09_NAME, REPO, cpu_name, shared_data_dir
-from .report import md_table, replace_block, write_json
+from .common import PETS09, PETS09_NAME, cpu_name, shared_data_dir
+from .report import md_table, publish
 
 DOCS_BLOCK = "embedder"
 #: Rows of the docs table: key -> label.
@@ -249,8 +249,5 @@ def main(argv: list[str] | None = None) -> int:
     fns, machine = contenders(args)
     data = {"command": ("python tools/bench.py embedder " + shlex.join(argv if argv is not None else sys.argv[2:])
                         ).strip(), "machine": machine, "results": measure(fns, args)}
-    if args.json is not None:
-        write_json(args.json, data)
-    if args.docs:
-        replace_block(REPO / "docs" / "benchmarks.md", DOCS_BLOCK, render(data))
+    publish(data, args.json, args.docs, DOCS_BLOCK, render)
     return 0

@@ -50,10 +50,10 @@ from deepsort_edge.io.mot import MOTData
 from deepsort_edge.tracking.boxes import tlwh_to_xyxy
 from deepsort_edge.tracking.settings import IdentitySettings
 
-from .common import MOT17_04_NAME, PETS09_NAME, REPO, add_dataset_arguments, require_shared_data
+from .common import MOT17_04_NAME, PETS09_NAME, add_dataset_arguments, require_shared_data
 from .datasets import REPORT_SETS, Sequence, load_sets, wanted_sets
 from .quality import cell
-from .report import generated_by, md_table, replace_block, run_host, write_json
+from .report import generated_by, md_table, publish, run_host
 from .synthetic_reid import match_to_ground_truth
 
 PETS_WINDOWS = ((1, 350), (446, 795))
@@ -348,8 +348,5 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
-    if args.json:
-        write_json(args.json, data)
-    if args.docs:
-        replace_block(REPO / "docs" / "benchmarks.md", DOCS_BLOCK, text)
+    publish(data, args.json, args.docs, DOCS_BLOCK, render)
     return 0 if all(ok for _, ok in checks(data)) else 1

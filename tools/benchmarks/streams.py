@@ -49,8 +49,8 @@ from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
 from deepsort_edge.demo.scene import SceneRenderer
 from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
 
-from .common import PETS09, PETS09_FRCNN_DETS, REPO, machine_info, package_env, shared_data_dir
-from .report import md_table, replace_block, write_json
+from .common import PETS09, PETS09_FRCNN_DETS, machine_info, package_env, shared_data_dir
+from .report import md_table, publish
 
 DOCS_BLOCK = "streams"
 
@@ -258,8 +258,5 @@ def main(argv: list[str] | None = None) -> int:
     print(render(data))
     print(f"gain from cross-stream batching (MultiStreamTracker / sequential): "
           f"{best['sequential'] / best['multi']:.2f}x")
-    if args.json:
-        write_json(args.json, data)
-    if args.docs:
-        replace_block(REPO / "docs" / "benchmarks.md", DOCS_BLOCK, render(data))
+    publish(data, args.json, args.docs, DOCS_BLOCK, render)
     return 0 if all(same.values()) else 1
