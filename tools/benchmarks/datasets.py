@@ -80,11 +80,8 @@ def wanted_sets(names: str | None, known: tuple[str, ...] = REPORT_SETS) -> tupl
     return wanted
 
 
-def data_and_sets(names: str | None, prog: str = "") -> tuple[Path, tuple[str, ...]]:
-    """The shared data folder and the sets ``--sets`` names; :class:`UsageError` when either is wrong.
-
-    ``prog`` is not used (``tools/bench.py`` names the section in the message).
-    """
+def data_and_sets(names: str | None) -> tuple[Path, tuple[str, ...]]:
+    """The shared data folder and the sets ``--sets`` names; :class:`UsageError` when either is wrong."""
     return require_shared_data(), wanted_sets(names)
 
 

@@ -207,9 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", action="store_true", help="rewrite README's generated quality table")
     parser.add_argument("--no-ablation", action="store_true", help="presets only")
     args = parser.parse_args(argv)
-    asked = data_and_sets(args.sets, "bench.py quality")
-    if asked is None:
-        return 2
+    asked = data_and_sets(args.sets)
     data, wanted = asked
     if args.readme and args.sets is not None:
         print("bench.py quality: error: --readme needs every set (drop --sets)", file=sys.stderr)
