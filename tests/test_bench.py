@@ -74,6 +74,26 @@ def test_the_gpu_block_names_the_command_that_measured_it_and_the_one_that_repro
         assert text.split("\n", 1)[1] == gpu.render(stored).split("\n", 1)[1]
 
 
+def test_install_section_spots_cuda_wheels_in_pip_output():
+    cuda = tool_module("benchmarks.install").CUDA_LINE
+    for line in ("Collecting nvidia-cublas-cu12==12.8.4.1 (from torch)", "  Downloading torch-2.9.0+cu128-cp311.whl",
+                 "Successfully installed nvidia_cudnn_cu12-9.10"):
+        assert cuda.search(line), line
+    for line in ("Collecting onnxruntime>=1.20", "Successfully installed torch-2.13.0+cpu numba-0.68.1",
+                 "Collecting cuda-python-free-package"):
+        assert not cuda.search(line), line
+
+
+def test_readme_install_sizes_meet_issue_22():
+    """The committed run: ``[cpu]`` within 600 MB; README's test command and the export route fetch no CUDA wheel."""
+    data = json.loads((TOOLS.parent / "docs" / "bench" / "install.json").read_text(encoding="utf-8"))
+    routes = {r["route"]: r for r in data["routes"]}
+    assert routes["cpu"]["installed_mb"] <= 600
+    for name in ("cpu", "cpu,test", "export-cpu-torch"):
+        assert routes[name]["installed"] and routes[name]["nvidia_wheels"] == [], name
+        assert routes[name]["pip_log_cuda_lines"] == [], name
+
+
 def test_no_tool_puts_the_repository_on_sys_path():
     offenders = [p.name for p in TOOLS.rglob("*.py") if "sys.path.insert" in p.read_text(encoding="utf-8")]
     assert offenders == []
