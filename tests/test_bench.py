@@ -42,10 +42,12 @@ def test_user_errors_are_one_line_with_status_2(tmp_path, args, line):
     assert out.stderr.strip().splitlines() == [line]
 
 
-@pytest.mark.parametrize("section", ["identities", "quality", "peers"])
+@pytest.mark.parametrize("section", ["identities", "quality", "peers", "soak-live --detector hog",
+                                     "pipeline --detector hog"])
 def test_missing_shared_data_is_one_line_naming_the_variable_and_the_path(tmp_path, section):
     missing = tmp_path / "no-data"
-    out = run_bench([section], tmp_path, DEEPSORT_EDGE_DATA=str(missing))
+    out = run_bench(section.split(), tmp_path, DEEPSORT_EDGE_DATA=str(missing))
+    section = section.split()[0]
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.strip().splitlines() == [
         f"bench.py {section}: error: shared data not found at {missing} (set DEEPSORT_EDGE_DATA to its folder)"]
