@@ -65,6 +65,18 @@ ROUTES: dict[str, Route] = {
 }
 
 
+def build_wheel(folder: Path, compiled: bool = True) -> Path:
+    """Build this checkout's wheel into ``folder`` (``pip wheel --no-deps``, as a user's ``pip install .`` does).
+
+    ``compiled=False`` builds the pure-Python wheel (``DEEPSORT_EDGE_AOT=0``): same
+    dependencies, installable on any platform, for resolving another platform's routes.
+    """
+    env = {**os.environ, **({} if compiled else {"DEEPSORT_EDGE_AOT": "0"})}
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(REPO), "-w", str(folder)],
+                   check=True, env=env)
+    return next(folder.glob("deepsort_edge-*.whl"))
+
+
 def du(path: Path) -> int:
     """Bytes on disk under ``path`` (apparent sizes, as ``du -sb``; links not followed)."""
     total = 0
@@ -175,11 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp = Path(tmp)
         logs = args.logs or tmp / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        wheel = args.wheel
-        if wheel is None:
-            subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(REPO), "-w", str(tmp)],
-                           check=True)
-            wheel = next(tmp.glob("deepsort_edge-*.whl"))
+        wheel = args.wheel or build_wheel(tmp)
         results = []
         for name in args.route or ROUTES:
             work = tmp / "work"
