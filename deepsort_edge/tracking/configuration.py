@@ -87,6 +87,8 @@ class TrackerConfiguration:
             iou_recovery_frames=int(settings.iou_recovery_frames),
             occluded_fraction=float(settings.occluded_fraction),
         ))
+        # The kernel keeps each frame's scores in the window for the calibration and the split (typical_score).
+        self._keeps_scores = settings.score_calibration != "none" or settings.typical_score is not None
         scores = getattr(self, "_scores", None)  # None while the constructor runs (reset() follows)
         self._set_activation(settings.track_activation_threshold if scores is None
                              else threshold_in_force(settings, scores))
