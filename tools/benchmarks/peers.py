@@ -38,9 +38,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +52,8 @@ from deepsort_edge.io.evaluation import SequenceData, evaluate
 from deepsort_edge.io.mot import MOTData
 from deepsort_edge.tracking.settings import PRESETS
 
-from .common import REPO, add_dataset_arguments
+from .common import REPO, add_dataset_arguments, progress
+from .peer_inputs import ResultCache, frames_of, has_frames, peer_versions
 from .datasets import Sequence, data_and_sets, load_sets
 from .quality import cell, run_config, set_summary
 from .report import generated_by, md_table, replace_block, run_host, write_json
@@ -81,30 +84,50 @@ def _frames(s: Sequence) -> tuple[dict[int, slice], float]:
     return s.detections.frame_index(), float(max(1.0, s.detections.scores.max(initial=0.0)))
 
 
-def _track_set(seqs: list[Sequence], step: Callable[[Sequence], Callable[[int, np.ndarray, np.ndarray,
-                                                                            np.ndarray | None],
-                                                                   tuple[np.ndarray, np.ndarray]]]) -> dict[str, float]:
-    """Run ``step(seq)`` (a per-frame ``(frame, xyxy, scores, embeddings) -> (ids, xyxy)``) and evaluate."""
+#: A per-sequence factory ``(sequence, frames or None) -> step``; a step is
+#: ``(frame, xyxy, scores, embeddings, image) -> (ids, xyxy)``.
+StepFactory = Callable[[Sequence, "tuple[np.ndarray, ...] | None"], Callable[..., tuple[np.ndarray, np.ndarray]]]
+
+
+def _track_set(seqs: list[Sequence], make: StepFactory, data: Path | None = None,
+               desc: str = "") -> dict[str, float]:
+    """Run ``make(seq, frames)``'s step on every frame of every sequence and evaluate.
+
+    Each sequence's frames come from ``data`` where the shared data has them (None: no image,
+    the tracker gets :data:`BLANK`); a progress bar named ``desc`` counts the frames.
+    """
     pairs = {}
+    bar = progress(range(sum(s.num_frames for s in seqs)), None, desc, bool(desc))
+    ticks = iter(bar)
     for s in seqs:
         index, largest = _frames(s)
-        track = step(s)
+        frames = frames_of(data, s.name) if data is not None else None
+        track = make(s, frames)
         parts = []
         for frame in range(1, s.num_frames + 1):
+            next(ticks, None)
             rows = index.get(frame, slice(0, 0))
             xyxy = s.detections.xyxy[rows].astype(np.float32)
             good = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
             emb = s.embeddings[rows][good] if s.embeddings is not None else None
-            ids, boxes = track(frame, xyxy[good], peer_scores(s.detections.scores[rows][good], largest), emb)
+            image = frames[frame - 1] if frames is not None and frame <= len(frames) else BLANK
+            ids, boxes = track(frame, xyxy[good], peer_scores(s.detections.scores[rows][good], largest), emb, image)
             if len(ids):
                 parts.append(MOTData.from_arrays(np.full(len(ids), frame), ids, boxes).table)
         results = MOTData(np.concatenate(parts)) if parts else MOTData.empty()
         pairs[s.name] = SequenceData(s.gt, results, s.num_frames)
+    next(ticks, None)  # closes the bar
     return set_summary(evaluate(pairs))
 
 
-def boxmot_step(name: str, use_embeddings: bool) -> Callable[[Sequence], Any]:
-    """A per-sequence factory of a boxmot tracker's per-frame step (its defaults)."""
+def boxmot_step(name: str, use_embeddings: bool) -> StepFactory:
+    """A per-sequence factory of a boxmot tracker's per-frame step (its defaults).
+
+    Given no frames (a set without images) the tracker's camera-motion compensation is
+    switched off: there is no image to estimate it from (given a blank one, boxmot's ECC
+    fails on every frame and returns the identity warp, which changes nothing but costs
+    a warp of every track's history per frame).
+    """
     import boxmot
     import torch
     from boxmot.structures.detections import Detections
@@ -113,17 +136,20 @@ def boxmot_step(name: str, use_embeddings: bool) -> Callable[[Sequence], Any]:
     _, _, switch = BOXMOT_PEERS[name]
     kwargs = {} if switch is None else {switch: use_embeddings}  # BoostTrack's default is off
 
-    def make(s: Sequence) -> Any:
+    def make(s: Sequence, frames: tuple[np.ndarray, ...] | None) -> Any:
         tracker = getattr(boxmot, name)(**kwargs)
+        if frames is None and hasattr(tracker, "cmc"):
+            tracker.cmc = None
 
-        def step(frame: int, xyxy: np.ndarray, scores: np.ndarray, emb: np.ndarray | None) -> Any:
+        def step(frame: int, xyxy: np.ndarray, scores: np.ndarray, emb: np.ndarray | None,
+                 image: np.ndarray) -> Any:
             detections = Detections(
                 geometry=Boxes(torch.from_numpy(np.ascontiguousarray(xyxy, dtype=np.float32))),
                 scores=torch.from_numpy(scores), class_ids=torch.zeros(len(scores), dtype=torch.int64),
                 sample_id=f"{s.name}:{frame}",
                 embeddings=torch.from_numpy(np.ascontiguousarray(emb)) if use_embeddings and emb is not None else None,
             )
-            out = tracker.update(detections, BLANK)
+            out = tracker.update(detections, image)
             return out.track_ids.numpy().astype(np.int64), out.geometry.values.numpy().astype(np.float64)
 
         return step
@@ -138,17 +164,21 @@ class _GivenFeatures:
         return detections.data["embeddings"]
 
 
-def roboflow_step(s: Sequence) -> Any:
-    """roboflow trackers 2.0.1's DeepSORTTracker (its defaults, the set's frame rate), given our embeddings."""
+def roboflow_step(s: Sequence, frames: tuple[np.ndarray, ...] | None) -> Any:
+    """roboflow trackers 2.0.1's DeepSORTTracker (its defaults, the set's frame rate), given our embeddings.
+
+    It reads nothing from the frame (the features are given), so ``frames`` changes nothing.
+    """
     import supervision as sv
     from trackers import DeepSORTTracker
 
     tracker = DeepSORTTracker(feature_extractor=_GivenFeatures(), frame_rate=s.frame_rate)
 
-    def step(frame: int, xyxy: np.ndarray, scores: np.ndarray, emb: np.ndarray | None) -> Any:
+    def step(frame: int, xyxy: np.ndarray, scores: np.ndarray, emb: np.ndarray | None,
+             image: np.ndarray) -> Any:
         detections = sv.Detections(xyxy=xyxy, confidence=scores, class_id=np.zeros(len(scores), dtype=int),
                                    data={"embeddings": emb})
-        out = tracker.update(detections, BLANK)
+        out = tracker.update(detections, image)
         ids = np.asarray(out.tracker_id if out.tracker_id is not None else [], dtype=np.int64)
         keep = ids >= 0
         return ids[keep] + 1, out.xyxy[keep]
@@ -156,23 +186,28 @@ def roboflow_step(s: Sequence) -> Any:
     return step
 
 
-def peers() -> dict[str, Callable[[list[Sequence]], dict[str, float] | None]]:
+#: A tracker's run over one set: ``(sequences, shared data folder or None, progress label) -> metrics``
+#: (None where it cannot run there).
+SetRun = Callable[[list[Sequence], "Path | None", str], "dict[str, float] | None"]
+
+
+def peers() -> dict[str, SetRun]:
     """Installed peers: label -> run over a set (None where it cannot run); the missing ones said on stderr.
 
     A peer that uses appearance runs with the set's embeddings, on a motion-only set without them
     where it can switch them off (else it is left out there); BoostTrack also runs without them
     on every set.
     """
-    found: dict[str, Callable[[list[Sequence]], dict[str, float] | None]] = {}
+    found: dict[str, SetRun] = {}
 
-    def runner(name: str, always_without: bool = False) -> Callable[[list[Sequence]], dict[str, float] | None]:
+    def runner(name: str, always_without: bool = False) -> SetRun:
         _, needs, switch = BOXMOT_PEERS[name]
 
-        def run(seqs: list[Sequence]) -> dict[str, float] | None:
+        def run(seqs: list[Sequence], data: Path | None, desc: str) -> dict[str, float] | None:
             with_embeddings = needs and seqs[0].embeddings is not None and not always_without
             if needs and not with_embeddings and switch is None:
                 return None
-            return _track_set(seqs, boxmot_step(name, with_embeddings))
+            return _track_set(seqs, boxmot_step(name, with_embeddings), data, desc)
 
         return run
 
@@ -188,11 +223,17 @@ def peers() -> dict[str, Callable[[list[Sequence]], dict[str, float] | None]]:
         from trackers import DeepSORTTracker  # noqa: F401
 
         found["roboflow trackers 2.0.1 DeepSORT"] = (
-            lambda seqs: _track_set(seqs, roboflow_step) if seqs[0].embeddings is not None else None
+            lambda seqs, data, desc: _track_set(seqs, roboflow_step, data, desc) if seqs[0].embeddings is not None
+            else None
         )
     except Exception as exc:  # noqa: BLE001
         print(f"roboflow trackers left out: {type(exc).__name__}: {exc}", file=sys.stderr)
     return found
+
+
+def why_not(label: str, seqs: list[Sequence]) -> str:
+    """Why ``label`` has no result on a set (the only case: it needs embeddings and the set has none)."""
+    return f"{label} needs embeddings; the set is motion only" if seqs[0].embeddings is None else "did not run"
 
 
 def ranks(results: dict[str, dict[str, dict[str, float] | None]], sets: tuple[str, ...],
@@ -218,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None,
                         help="comma-separated words: run only the trackers whose label holds one (e.g. "
                              "'deepsort-edge,ByteTrack'; to split a long run across processes)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="worker processes for the (tracker, set) runs (default 1; each decodes the "
+                             "PETS09 frames once, about 1 GB)")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
                         help="run nothing: one report from the --json files of runs split with --only")
     args = parser.parse_args(argv)
@@ -243,26 +287,76 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# The sets and runs a worker process uses: set before the pool forks, so workers inherit them.
+_SETS: dict[str, list[Sequence]] = {}
+_RUNS: dict[str, SetRun] = {}
+
+
+def _task(label: str, set_name: str, data: Path, desc: str) -> tuple[str, str, dict[str, float] | None, float]:
+    """One tracker on one set (in a worker or in this process): ``(label, set, metrics, seconds)``."""
+    start = time.perf_counter()
+    result = _RUNS[label](_SETS[set_name], data, desc)
+    if result is not None:
+        result = {k: v for k, v in result.items() if k != "fps"}  # the peers are not timed here
+    return label, set_name, result, time.perf_counter() - start
+
+
 def run_all(data: Path, wanted: tuple[str, ...], args: argparse.Namespace) -> dict[str, Any]:
-    """Every preset and installed peer (``--only`` picks) on the ``wanted`` sets: the report's JSON."""
+    """Every preset and installed peer (``--only`` picks) on the ``wanted`` sets: the report's JSON.
+
+    A peer's result on a set comes from the result cache (``--cache-dir``/peers) when a run with
+    the same peer versions and protocol stored it; the presets always run. ``--jobs`` > 1 runs
+    the (tracker, set) pairs in that many worker processes.
+    """
     started = time.perf_counter()
     sets = load_sets(data, args.cache_dir, pets_only=all(s.startswith(("pets", "sim-pets", "hog")) for s in wanted))
     report = tuple(s for s in wanted if s in sets)
     ours = [f"deepsort-edge {name}" for name in PRESETS]
-    results: dict[str, dict[str, dict[str, float] | None]] = {}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    runs = {label: (lambda seqs, name=name: run_config(seqs, {"preset": name})) for label, name in zip(ours, PRESETS)}
+    runs: dict[str, SetRun] = {label: (lambda seqs, _data, _desc, name=name: run_config(seqs, {"preset": name}))
+                               for label, name in zip(ours, PRESETS)}
     chosen = {label: run for label, run in {**runs, **peers()}.items()
               if args.only is None or any(word in label for word in args.only.split(","))}
-    for label, run in chosen.items():
-        results[label] = {s: run(sets[s]) for s in report}
-        print(f"{label}: done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-        # Written after every tracker: a long run keeps what it measured.
-        args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=float) + "\n",
-                                                 encoding="utf-8")
+    cache = ResultCache(args.cache_dir / "peers", peer_versions())
+    results: dict[str, dict[str, dict[str, float] | None]] = {label: {} for label in chosen}
+    todo = []
+    for label in chosen:
+        for s in report:
+            hit, value = (False, None) if label in ours else cache.get(label, s)
+            if hit:
+                results[label][s] = value
+            else:
+                todo.append((label, s))
+    print(f"{len(todo)} runs to do, {sum(map(len, results.values()))} from the cache", file=sys.stderr)
+    _SETS.clear(), _SETS.update(sets)
+    _RUNS.clear(), _RUNS.update(chosen)
+
+    def record(done: int, label: str, set_name: str, result: dict[str, float] | None, seconds: float) -> None:
+        results[label][set_name] = result
+        if label not in ours:
+            cache.put(label, set_name, result)
+        spent = time.perf_counter() - started
+        hota = "n/a" if result is None else f"HOTA {result['HOTA']:.1f}"
+        print(f"[{done}/{len(todo)}] {label} / {set_name}: {hota} in {seconds:.0f} s; "
+              f"ETA {spent / done * (len(todo) - done):.0f} s", file=sys.stderr)
+
+    if args.jobs > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [pool.submit(_task, label, s, data, "") for label, s in todo]
+            for done, future in enumerate(as_completed(futures), 1):
+                try:
+                    record(done, *future.result())
+                except Exception as exc:  # noqa: BLE001  (one peer failing must not lose the others)
+                    print(f"[{done}/{len(todo)}] a run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    else:
+        for done, (label, s) in enumerate(todo, 1):
+            record(done, *_task(label, s, data, f"{label} / {s}"))
+    results = {label: {s: results[label].get(s) for s in report} for label in chosen}
+    frames = {s: all(has_frames(data, q.name) for q in sets[s]) for s in report}
+    missing = {label: {s: why_not(label, sets[s]) for s in report if results[label][s] is None} for label in chosen}
     return {"command": "python tools/bench.py peers", "host": run_host(), "seconds": time.perf_counter() - started,
             "presets": list(PRESETS), "sets": list(report), "ours": [label for label in ours if label in results],
-            "results": untimed(results)}
+            "frames": frames, "missing": {label: why for label, why in missing.items() if why},
+            "results": results}
 
 
 def merged(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -282,12 +376,6 @@ def merged(parts: list[dict[str, Any]]) -> dict[str, Any]:
     order = [*ours, *(label for label in results if label not in ours)]
     return {**parts[0], "seconds": sum(part["seconds"] for part in parts), "ours": ours,
             "results": {label: results[label] for label in order}}
-
-
-def untimed(results: dict[str, dict[str, dict[str, float] | None]]) -> dict[str, dict[str, dict[str, float] | None]]:
-    """``results`` without frame rates: the peers are not timed here (their ``fps`` is NaN, not JSON)."""
-    return {label: {s: None if m is None else {k: v for k, v in m.items() if k != "fps"} for s, m in row.items()}
-            for label, row in results.items()}
 
 
 def render(data: dict[str, Any]) -> str:
