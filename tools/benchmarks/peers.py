@@ -319,8 +319,8 @@ def run_all(data: Path, wanted: tuple[str, ...], args: argparse.Namespace) -> di
     cache = ResultCache(args.cache_dir / "peers", peer_versions())
     results: dict[str, dict[str, dict[str, float] | None]] = {label: {} for label in chosen}
     todo = []
-    for label in chosen:
-        for s in report:
+    for s in report:  # set by set: a run stopped early has every tracker on its first sets
+        for label in chosen:
             hit, value = (False, None) if label in ours else cache.get(label, s)
             if hit:
                 results[label][s] = value
