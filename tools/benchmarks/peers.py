@@ -16,19 +16,34 @@ Every tracker sees the same boxes, the same scores and, where it uses appearance
 unit embeddings. boxmot refuses scores outside [0, 1], so on a set with such scores (the
 0-100 simulated detector) the peers get the scores divided by the set's largest score,
 what their documentation asks of a user; deepsort-edge gets them as the detector gave them.
-No frames are given to the peers (MOT17 ships none here): a blank frame, so camera-motion
-compensation finds none, as deepsort-edge's default does not look for it.
+
+Frames. Where the shared data has a sequence's frames (PETS09-S2L1: the pets-*, sim-pets-*
+and hog-pets sets) the peers get them, so each runs its default camera-motion compensation
+(:data:`CMC`; ECC or sparse optical flow) as a user's would; the frames are decoded once per
+process (``peer_inputs.py``). MOT17 and TUD ship no frames here: the peers' compensation is
+off there, since there is no image to estimate camera motion from. A blank frame gives the
+same result (ECC fails and returns the identity warp every frame) but still pays for what
+makes HybridSORT, StrongSORT and DeepOCSORT slow with compensation on: every frame they warp
+each track's stored history (about 0.1-0.2 s a frame on PETS09 here, most of their time).
+deepsort-edge's default does not look for camera motion.
 
 The peers are never dependencies: run this section with a Python that has ``boxmot`` and
 ``trackers==2.0.1`` installed besides deepsort-edge's requirements (trackers 2.0.1 needs
 ``supervision<0.26``; deepsort-edge's tracker runs on arrays, so that is fine here). A peer
 that is not installed is left out, with the reason on stderr.
 
+Each peer's result on a set is cached (``--cache-dir``/peers, one JSON per tracker and set,
+stamped with the peer versions and the protocol), so an interrupted run resumes; the presets
+always run. ``--jobs N`` runs the (tracker, set) pairs in N worker processes; several runs
+with different ``--only`` may share one cache, and a last run over everything then only
+reads it.
+
 Each preset's rank on a set is its place among the peers and itself by HOTA (1 = best).
 
-Usage (about an hour on 2 cores for every set and peer; ``--only`` splits it across processes):
+Usage (hours on 2 shared cores for every set and peer: the ECC peers warp every track's
+history every frame; ``--jobs`` and ``--only`` split it):
     python tools/bench.py peers                          # every set; prints the tables
-    python tools/bench.py peers --sets pets-acf,hog-pets
+    python tools/bench.py peers --sets pets-acf,hog-pets --jobs 3
     python tools/bench.py peers --json docs/bench/peers.json --docs   # and rewrite docs/benchmarks.md's block
     python tools/bench.py peers --only deepsort-edge --json a.json    # split: one process per group, then
     python tools/bench.py peers --merge a.json b.json --json docs/bench/peers.json --docs
@@ -70,6 +85,10 @@ BOXMOT_PEERS: dict[str, tuple[str, bool, str | None]] = {
     "DeepOcSort": ("boxmot DeepOCSORT", True, "use_embeddings"),
     "BoostTrack": ("boxmot BoostTrack", True, "use_embeddings"),
 }
+#: The peers with camera-motion compensation on by default, and the method (boxmot 25.0.0).
+CMC: dict[str, str] = {"boxmot HybridSORT": "ECC", "boxmot BoT-SORT": "ECC", "boxmot StrongSORT": "ECC",
+                       "boxmot DeepOCSORT": "sparse optical flow", "boxmot BoostTrack": "ECC",
+                       "boxmot BoostTrack (no embeddings)": "ECC"}
 BLANK = np.zeros((64, 64, 3), dtype=np.uint8)
 
 
@@ -238,7 +257,10 @@ def why_not(label: str, seqs: list[Sequence]) -> str:
 
 def ranks(results: dict[str, dict[str, dict[str, float] | None]], sets: tuple[str, ...],
           ours: list[str]) -> dict[str, dict[str, int]]:
-    """Each of ``ours``' place by HOTA among the other rows that are not ours, per set (1 = best)."""
+    """Each of ``ours``' place by HOTA among the other rows that are not ours, per set (1 = best).
+
+    Sets where ``ours`` or every peer has no result are left out.
+    """
     out: dict[str, dict[str, int]] = {}
     for label in ours:
         out[label] = {}
@@ -247,7 +269,8 @@ def ranks(results: dict[str, dict[str, dict[str, float] | None]], sets: tuple[st
             if mine is None:
                 continue
             others = [r[s]["HOTA"] for k, r in results.items() if k not in ours and r.get(s) is not None]
-            out[label][s] = 1 + sum(h > mine["HOTA"] for h in others)
+            if others:  # no peer ran there: no place
+                out[label][s] = 1 + sum(h > mine["HOTA"] for h in others)
     return out
 
 
@@ -265,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
                         help="run nothing: one report from the --json files of runs split with --only")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     if args.merge:
         try:
             found = merged([json.loads(path.read_text(encoding="utf-8")) for path in args.merge])
@@ -290,11 +315,16 @@ def main(argv: list[str] | None = None) -> int:
 # The sets and runs a worker process uses: set before the pool forks, so workers inherit them.
 _SETS: dict[str, list[Sequence]] = {}
 _RUNS: dict[str, SetRun] = {}
+_CACHE: list[Any] = []  # [{"peers": labels the cache holds}, ResultCache]
 
 
 def _task(label: str, set_name: str, data: Path, desc: str) -> tuple[str, str, dict[str, float] | None, float]:
     """One tracker on one set (in a worker or in this process): ``(label, set, metrics, seconds)``."""
     start = time.perf_counter()
+    if _CACHE and label in _CACHE[0].get("peers", ()):  # another process may have run it meanwhile
+        hit, value = _CACHE[1].get(label, set_name)
+        if hit:
+            return label, set_name, value, 0.0
     result = _RUNS[label](_SETS[set_name], data, desc)
     if result is not None:
         result = {k: v for k, v in result.items() if k != "fps"}  # the peers are not timed here
@@ -329,6 +359,7 @@ def run_all(data: Path, wanted: tuple[str, ...], args: argparse.Namespace) -> di
     print(f"{len(todo)} runs to do, {sum(map(len, results.values()))} from the cache", file=sys.stderr)
     _SETS.clear(), _SETS.update(sets)
     _RUNS.clear(), _RUNS.update(chosen)
+    _CACHE[:] = [{"peers": [label for label in chosen if label not in ours]}, cache]
 
     def record(done: int, label: str, set_name: str, result: dict[str, float] | None, seconds: float) -> None:
         results[label][set_name] = result
@@ -374,8 +405,55 @@ def merged(parts: list[dict[str, Any]]) -> dict[str, Any]:
             results.setdefault(label, row)
     ours = [label for label in (f"deepsort-edge {name}" for name in parts[0]["presets"]) if label in results]
     order = [*ours, *(label for label in results if label not in ours)]
-    return {**parts[0], "seconds": sum(part["seconds"] for part in parts), "ours": ours,
-            "results": {label: results[label] for label in order}}
+    missing: dict[str, dict[str, str]] = {}
+    for part in parts:
+        for label, why in part.get("missing", {}).items():
+            missing.setdefault(label, why)
+    out = {**parts[0], "seconds": sum(part["seconds"] for part in parts), "ours": ours,
+           "results": {label: results[label] for label in order}}
+    if missing or "missing" in parts[0]:
+        out["missing"] = {label: missing[label] for label in order if label in missing}
+    return out
+
+
+def _best_peer(results: dict[str, dict[str, dict[str, float] | None]], ours: list[str], s: str) -> float:
+    return max((r[s]["HOTA"] for k, r in results.items() if k not in ours and r.get(s) is not None),
+               default=float("nan"))
+
+
+def worst_case(results: dict[str, dict[str, dict[str, float] | None]], report: tuple[str, ...], ours: list[str],
+               label: str) -> tuple[int, str, float, str]:
+    """``label``'s worst place and the set it is on, and its largest HOTA deficit to the best peer and that set.
+
+    Example: ``worst_case(data["results"], ("pets-acf", "tud"), data["ours"], "deepsort-edge default")``
+    -> ``(2, "tud", -1.2, "tud")``.
+    """
+    placed = ranks(results, report, ours)[label]
+    if not placed:
+        raise ValueError(f"{label!r} has no result on any of {list(report)}")
+    rank_set = max(placed, key=lambda s: (placed[s], -report.index(s)))
+    gaps = {s: results[label][s]["HOTA"] - _best_peer(results, ours, s) for s in placed}
+    gap_set = min(gaps, key=lambda s: (gaps[s], report.index(s)))
+    return placed[rank_set], rank_set, gaps[gap_set], gap_set
+
+
+def _notes(data: dict[str, Any]) -> list[str]:
+    """How the peers were run where it differs by set: frames and camera-motion compensation, n/a cells."""
+    frames = data.get("frames")
+    lines = []
+    if frames is not None:
+        with_cmc = [f"{label} ({how})" for label, how in CMC.items() if label in data["results"]]
+        yes = [s for s in data["sets"] if frames[s]]
+        no = [s for s in data["sets"] if not frames[s]]
+        lines.append(f"Camera-motion compensation, each peer's default: {', '.join(with_cmc)}. "
+                     + (f"On {', '.join(yes)} the peers get the real frames and run it. " if yes else "")
+                     + (f"On {', '.join(no)} the shared data has no frames: it is off there (given a blank "
+                        "frame, ECC fails on every frame and returns the identity, the same result: HybridSORT "
+                        "on pets-acf scores 53.66 HOTA, 28 IDSW either way)." if no else ""))
+    for label, why in data.get("missing", {}).items():
+        sets = ", ".join(why)
+        lines.append(f"n/a for {label} on {sets}: {next(iter(why.values()))}.")
+    return lines
 
 
 def render(data: dict[str, Any]) -> str:
@@ -383,19 +461,24 @@ def render(data: dict[str, Any]) -> str:
     results, report, ours = data["results"], tuple(data["sets"]), data["ours"]
     placed = ranks(results, report, ours)
     table = md_table(["tracker (HOTA / IDF1 / IDSW)", *report],
-                     [[label, *[cell(r.get(s)) for s in report]] for label, r in results.items()])
+                     [[label, *[cell(r.get(s)) if label in ours or r.get(s) is not None else "n/a"
+                                for s in report]] for label, r in results.items()])
     rank_rows = []
     for label in ours:
-        best = {s: max((r[s]["HOTA"] for k, r in results.items() if k not in ours and r.get(s) is not None),
-                       default=float("nan")) for s in report}
+        best = {s: _best_peer(results, ours, s) for s in report}
+        worst = "-"
+        if placed[label]:
+            rank, rank_set, gap, gap_set = worst_case(results, report, ours, label)
+            worst = f"{rank} on {rank_set}; {gap:+.1f} on {gap_set}"
         rank_rows.append([label, *[f"{placed[label][s]} ({results[label][s]['HOTA'] - best[s]:+.1f})"
-                                   if s in placed[label] else "-" for s in report]])
+                                   if s in placed[label] else "-" for s in report], worst])
     peer_count = len(results) - len(ours)
+    notes = _notes(data)
     return "\n".join([
         "#### Every tracker on every set (same detections, same embeddings; HOTA / IDF1 / IDSW, TrackEval)", "",
         table, "",
+        *([" ".join(notes), ""] if notes else []),
         f"#### Each preset's rank among the {peer_count} peer rows (1 = best; HOTA against the best peer)", "",
-        md_table(["preset", *report], rank_rows), "",
+        md_table(["preset", *report, "worst place; largest deficit"], rank_rows), "",
         generated_by(data["command"], data["seconds"], "Presets", {"presets": data["presets"]}, data["host"]), "",
     ])
-
