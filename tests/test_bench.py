@@ -123,9 +123,13 @@ def test_peer_block_marks_cells_a_peer_cannot_run_and_says_why_and_where_frames_
                         "boxmot StrongSORT": {"pets-acf": row(52.0), "mot17": None}}}
     text = peers.render(data)
     assert "| boxmot StrongSORT | 52.0 / 60.0 / 3 | n/a |" in text
-    assert "n/a for boxmot StrongSORT on mot17: boxmot StrongSORT needs embeddings; the set is motion only." in text
+    assert "n/a: boxmot StrongSORT on mot17: boxmot StrongSORT needs embeddings; the set is motion only." in text
     assert "On pets-acf the peers get the real frames" in text and "On mot17 the shared data has no frames" in text
     assert "| deepsort-edge default | 2 (-2.0) | - | 2 on pets-acf; -2.0 on pets-acf |" in text
+    unfinished = {**data, "missing": {"boxmot StrongSORT": {"mot17": peers.UNFINISHED}}}
+    text = peers.render(unfinished)
+    assert "| boxmot StrongSORT | 52.0 / 60.0 / 3 | not run |" in text
+    assert f"not run: boxmot StrongSORT on mot17: {peers.UNFINISHED}." in text
 
 
 def test_peer_result_cache_round_trips_and_misses_on_another_stamp_tracker_or_set(tmp_path):

@@ -250,6 +250,10 @@ def peers() -> dict[str, SetRun]:
     return found
 
 
+#: Why a cell is empty when the peer's run there did not finish (``--from-cache`` reports the rest).
+UNFINISHED = "not finished in the run that made this report (rerunning the command resumes from the cache)"
+
+
 def why_not(label: str, seqs: list[Sequence]) -> str:
     """Why ``label`` has no result on a set (the only case: it needs embeddings and the set has none)."""
     return f"{label} needs embeddings; the set is motion only" if seqs[0].embeddings is None else "did not run"
@@ -285,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1,
                         help="worker processes for the (tracker, set) runs (default 1; each decodes the "
                              "PETS09 frames once, about 1 GB)")
+    parser.add_argument("--from-cache", action="store_true",
+                        help="run no peer: report the peers' cached results, the rest as not finished")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
                         help="run nothing: one report from the --json files of runs split with --only")
     args = parser.parse_args(argv)
@@ -354,7 +360,7 @@ def run_all(data: Path, wanted: tuple[str, ...], args: argparse.Namespace) -> di
             hit, value = (False, None) if label in ours else cache.get(label, s)
             if hit:
                 results[label][s] = value
-            else:
+            elif not args.from_cache or label in ours:
                 todo.append((label, s))
     print(f"{len(todo)} runs to do, {sum(map(len, results.values()))} from the cache", file=sys.stderr)
     _SETS.clear(), _SETS.update(sets)
@@ -381,9 +387,11 @@ def run_all(data: Path, wanted: tuple[str, ...], args: argparse.Namespace) -> di
     else:
         for done, (label, s) in enumerate(todo, 1):
             record(done, *_task(label, s, data, f"{label} / {s}"))
+    ran_sets = {label: set(row) for label, row in results.items()}
     results = {label: {s: results[label].get(s) for s in report} for label in chosen}
     frames = {s: all(has_frames(data, q.name) for q in sets[s]) for s in report}
-    missing = {label: {s: why_not(label, sets[s]) for s in report if results[label][s] is None} for label in chosen}
+    missing = {label: {s: why_not(label, sets[s]) if s in ran else UNFINISHED for s in report
+                       if results[label][s] is None} for label, ran in ran_sets.items()}
     return {"command": "python tools/bench.py peers", "host": run_host(), "seconds": time.perf_counter() - started,
             "presets": list(PRESETS), "sets": list(report), "ours": [label for label in ours if label in results],
             "frames": frames, "missing": {label: why for label, why in missing.items() if why},
@@ -450,10 +458,22 @@ def _notes(data: dict[str, Any]) -> list[str]:
                      + (f"On {', '.join(no)} the shared data has no frames: it is off there (given a blank "
                         "frame, ECC fails on every frame and returns the identity, the same result: HybridSORT "
                         "on pets-acf scores 53.66 HOTA, 28 IDSW either way)." if no else ""))
+    by_reason: dict[str, list[str]] = {}
     for label, why in data.get("missing", {}).items():
-        sets = ", ".join(why)
-        lines.append(f"n/a for {label} on {sets}: {next(iter(why.values()))}.")
+        for reason in dict.fromkeys(why.values()):
+            by_reason.setdefault(reason, []).append(f"{label} on {', '.join(s for s in why if why[s] == reason)}")
+    for reason, where in by_reason.items():
+        word = "not run" if reason == UNFINISHED else "n/a"
+        lines.append(f"{word}: {'; '.join(where)}: {reason}.")
     return lines
+
+
+def _cell(data: dict[str, Any], label: str, s: str) -> str:
+    """A table cell: the metrics, or why there are none (``n/a``: cannot run there; ``not run``: unfinished)."""
+    result = data["results"][label].get(s)
+    if result is not None or label in data["ours"]:
+        return cell(result)
+    return "not run" if data.get("missing", {}).get(label, {}).get(s) == UNFINISHED else "n/a"
 
 
 def render(data: dict[str, Any]) -> str:
@@ -461,8 +481,7 @@ def render(data: dict[str, Any]) -> str:
     results, report, ours = data["results"], tuple(data["sets"]), data["ours"]
     placed = ranks(results, report, ours)
     table = md_table(["tracker (HOTA / IDF1 / IDSW)", *report],
-                     [[label, *[cell(r.get(s)) if label in ours or r.get(s) is not None else "n/a"
-                                for s in report]] for label, r in results.items()])
+                     [[label, *[_cell(data, label, s) for s in report]] for label in results])
     rank_rows = []
     for label in ours:
         best = {s: _best_peer(results, ours, s) for s in report}
