@@ -31,6 +31,71 @@ def test_runner_lists_sections_and_refuses_an_unknown_one_in_one_line(tmp_path):
         f"bench.py: error: unknown section 'sped' (choose from {', '.join(tool_module('bench').SECTIONS)})"]
 
 
+@pytest.mark.parametrize(("args", "line"), [
+    ([], "bench.py: error: no section given (bench.py --help lists them)"),
+    (["soak", "--bogus"], "bench.py soak: error: unrecognized arguments: --bogus"),
+    (["startup", "--runs", "x"], "bench.py startup: error: argument --runs: invalid int value: 'x'"),
+])
+def test_user_errors_are_one_line_with_status_2(tmp_path, args, line):
+    out = run_bench(args, tmp_path, DEEPSORT_EDGE_DATA=str(tmp_path / "no-data"))
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [line]
+
+
+@pytest.mark.parametrize("section", ["identities", "quality", "peers", "soak-live --detector hog",
+                                     "pipeline --detector hog"])
+def test_missing_shared_data_is_one_line_naming_the_variable_and_the_path(tmp_path, section):
+    missing = tmp_path / "no-data"
+    out = run_bench(section.split(), tmp_path, DEEPSORT_EDGE_DATA=str(missing))
+    section = section.split()[0]
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [
+        f"bench.py {section}: error: shared data not found at {missing} (set DEEPSORT_EDGE_DATA to its folder)"]
+
+
+def test_unknown_sets_are_a_usage_error_naming_them(tmp_path):
+    datasets = tool_module("benchmarks.datasets")
+    common = tool_module("benchmarks.common")
+    assert datasets.wanted_sets("pets-acf,mot17") == ("pets-acf", "mot17")
+    assert datasets.wanted_sets(None) == datasets.REPORT_SETS
+    with pytest.raises(common.UsageError, match=r"unknown sets \['nope'\]"):
+        datasets.wanted_sets("pets-acf,nope")
+
+
+def test_the_gpu_block_names_the_command_that_measured_it_and_the_one_that_reproduces_it():
+    gpu = tool_module("benchmarks.gpu")
+    stored = json.loads((TOOLS.parent / "docs" / "bench" / "gpu.json").read_text(encoding="utf-8"))
+    old = "python tools/bench_gpu.py --providers cpu --json docs/bench_gpu.json"
+    assert gpu.reproducing(old) == "python tools/bench.py gpu --providers cpu --json docs/bench/gpu.json"
+    for command, renamed in ((old, True), ("python tools/bench.py gpu --providers cpu", False)):
+        report = {**stored, "machine": {**stored["machine"], "command": command}}
+        text = gpu.render(report)
+        assert f"`{command}` at commit {stored['machine']['commit']}" in text
+        assert (f"`{gpu.reproducing(command)}` reproduces it" in text) is renamed
+        # Only the first line names the run: the measured rows are the stored report's, as they were.
+        assert text.split("\n", 1)[1] == gpu.render(stored).split("\n", 1)[1]
+
+
+def test_install_section_spots_cuda_wheels_in_pip_output():
+    cuda = tool_module("benchmarks.install").CUDA_LINE
+    for line in ("Collecting nvidia-cublas-cu12==12.8.4.1 (from torch)", "  Downloading torch-2.9.0+cu128-cp311.whl",
+                 "Successfully installed nvidia_cudnn_cu12-9.10"):
+        assert cuda.search(line), line
+    for line in ("Collecting onnxruntime>=1.20", "Successfully installed torch-2.13.0+cpu numba-0.68.1",
+                 "Collecting cuda-python-free-package"):
+        assert not cuda.search(line), line
+
+
+def test_readme_install_sizes_meet_issue_22():
+    """The committed run: ``[cpu]`` within 600 MB; README's test command and the export route fetch no CUDA wheel."""
+    data = json.loads((TOOLS.parent / "docs" / "bench" / "install.json").read_text(encoding="utf-8"))
+    routes = {r["route"]: r for r in data["routes"]}
+    assert routes["cpu"]["installed_mb"] <= 600
+    for name in ("cpu", "cpu,test", "export-cpu-torch"):
+        assert routes[name]["installed"] and routes[name]["nvidia_wheels"] == [], name
+        assert routes[name]["pip_log_cuda_lines"] == [], name
+
+
 def test_no_tool_puts_the_repository_on_sys_path():
     offenders = [p.name for p in TOOLS.rglob("*.py") if "sys.path.insert" in p.read_text(encoding="utf-8")]
     assert offenders == []

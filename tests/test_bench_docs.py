@@ -27,8 +27,8 @@ def test_every_marked_block_in_the_docs_is_known():
     import re
 
     known = {(b.file, b.marker) for b in BLOCKS}
-    elsewhere = {"settings-table", "quality-table", "quality-full", "quality-selection", "identities",
-                 "pipeline-bench", "arm64-table"}
+    elsewhere = {"settings-table", "quality-table", "quality-full", "quality-selection", "pipeline-bench",
+                 "arm64-table"}
     for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
         for marker in re.findall(r"<!-- ([\w-]+):start", path.read_text(encoding="utf-8")):
             rel = str(path.relative_to(REPO))

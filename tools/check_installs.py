@@ -27,7 +27,7 @@ import tempfile
 import venv
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.install import build_wheel
 
 #: Route name -> extras. "base" is the runtime-less install (motion-only tracking).
 ROUTES: dict[str, str] = {
@@ -100,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(REPO), "-w", str(tmp)], check=True)
-        wheel = next(tmp.glob("deepsort_edge-*.whl"))
+        wheel = build_wheel(tmp, compiled=False)  # the compiled wheel would fit this platform only
         venv.create(tmp / "venv", with_pip=True)
         python = tmp / "venv" / ("Scripts" if sys.platform == "win32" else "bin") / "python"
         subprocess.run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)

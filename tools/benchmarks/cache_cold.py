@@ -14,16 +14,14 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-from .common import shared_data_dir
+from .common import OSNET, shared_data_dir
 from .inputs import CompareSettings, Frame, make_ours
 from .report import Report
 from .timing import KernelClock, Loop, time_updates
 
-OSNET = Path("models") / "osnet_x0_25_msmt17.onnx"
 TARGET_RATIO = 1.5
 TARGETS = {mode: (f"MOT17-04 {mode}, ONNX inference between updates: cold / warm", TARGET_RATIO, "lower")
            for mode in ("gallery", "ema")}

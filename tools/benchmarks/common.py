@@ -1,4 +1,4 @@
-"""What every benchmark shares: the data folder, one-thread runs, the machine, progress bars.
+"""What every benchmark shares: the shared data and its layout, user errors, one-thread runs, the machine.
 
 Nothing here imports numpy or deepsort_edge at module level, so the runner can
 set the thread variables before either loads.
@@ -27,9 +27,48 @@ THREAD_VARIABLES = (
 )
 
 
+#: The variable naming the shared data folder (default ``../shared/data`` beside the repository).
+DATA_VARIABLE = "DEEPSORT_EDGE_DATA"
+
+# The shared data's layout (its README.md), relative to shared_data_dir().
+MOT15_TRAIN = Path("MOT15/train")
+SORT_FRCNN = Path("MOT15/train-sort-frcnn-det")  # the SORT paper's Faster R-CNN detections, SEQUENCE/det.txt
+MOT17_TRAIN = Path("MOT17/train")
+PETS09_NAME = "PETS09-S2L1"
+PETS09 = MOT15_TRAIN / PETS09_NAME
+PETS09_FRCNN_DETS = SORT_FRCNN / PETS09_NAME / "det.txt"
+PETS09_VIDEO = Path("video/pets09-s2l1-480x360.avi")  # 480x360, 10 fps
+MOT17_04_NAME = "MOT17-04-FRCNN"
+MOT17_04 = MOT17_TRAIN / MOT17_04_NAME
+OSNET = Path("models/osnet_x0_25_msmt17.onnx")
+#: OSNet-x0.25's input contract, from the data README (the file carries no deepsort-edge metadata).
+OSNET_KWARGS = {"input_size": (256, 128), "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225),
+                "color_order": "rgb"}
+
+
+class UsageError(Exception):
+    """A user error: ``tools/bench.py`` prints ``bench.py SECTION: error: MESSAGE`` and exits with status 2."""
+
+
 def shared_data_dir() -> Path:
     """The shared data folder: ``$DEEPSORT_EDGE_DATA``, default ``../shared/data`` beside the repository."""
-    return Path(os.environ.get("DEEPSORT_EDGE_DATA", REPO.parent / "shared" / "data"))
+    return Path(os.environ.get(DATA_VARIABLE, REPO.parent / "shared" / "data"))
+
+
+def require_shared_data() -> Path:
+    """The shared data folder; :class:`UsageError` naming the variable and the path when it is not there."""
+    data = shared_data_dir()
+    if not (data / "README.md").is_file():
+        raise UsageError(f"shared data not found at {data} (set {DATA_VARIABLE} to its folder)")
+    return data
+
+
+def require_shared_file(relative: Path) -> Path:
+    """``relative`` (a path of the layout above) in the shared data; :class:`UsageError` when it is not there."""
+    path = require_shared_data() / relative
+    if not path.exists():
+        raise UsageError(f"{path} not found in the shared data (set {DATA_VARIABLE} to a complete copy)")
+    return path
 
 
 def one_thread() -> None:

@@ -52,13 +52,11 @@ import numpy as np
 from deepsort_edge.io.mot import MOTData, MOTSequence, read_mot
 
 from . import hog_detector
-from .common import shared_data_dir
+from .common import (MOT15_TRAIN, MOT17_TRAIN, OSNET, OSNET_KWARGS, PETS09, PETS09_FRCNN_DETS, SORT_FRCNN, UsageError,
+                     require_shared_data)
 from .sim_detectors import DetectorModel, simulate
 from .synthetic_reid import match_to_ground_truth, synthetic_embeddings
 
-OSNET_FILE = "osnet_x0_25_msmt17.onnx"
-OSNET_KWARGS = dict(input_size=(256, 128), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
-                    color_order="rgb")
 MOT17_SELECTION = ("MOT17-02-FRCNN", "MOT17-04-FRCNN", "MOT17-05-FRCNN", "MOT17-09-FRCNN")
 SIMULATED: dict[str, DetectorModel] = {
     "clean": DetectorModel(jitter=0.05, drop=0.10, false_positives=0.03, scores="uniform"),
@@ -73,30 +71,18 @@ REPORT_SETS = ("pets-acf", "pets-frcnn", "pets-shipped", "pets-acf-shipped", "pe
                "sim-pets-noisy", "sim-pets-percent", "sim-mot17-clean", "sim-mot17-compressed", "hog-pets")
 
 
-def wanted_sets(names: str | None, prog: str) -> tuple[str, ...] | None:
-    """The sets ``--sets`` names (None: every set), or None after a one-line error naming unknown ones."""
-    wanted = REPORT_SETS if names is None else tuple(names.split(","))
-    unknown = sorted(set(wanted) - set(REPORT_SETS))
+def wanted_sets(names: str | None, known: tuple[str, ...] = REPORT_SETS) -> tuple[str, ...]:
+    """The sets ``--sets`` names (None: every one of ``known``); :class:`UsageError` naming unknown ones."""
+    wanted = known if names is None else tuple(names.split(","))
+    unknown = sorted(set(wanted) - set(known))
     if unknown:
-        print(f"{prog}: error: unknown sets {unknown}; known: {list(REPORT_SETS)}", file=sys.stderr)
-        return None
+        raise UsageError(f"unknown sets {unknown}; known: {list(known)}")
     return wanted
 
 
-def found_data() -> Path | None:
-    """The shared data folder, or None after saying on stderr where it was looked for."""
-    data = shared_data_dir()
-    if not (data / "README.md").is_file():
-        print(f"shared data not found at {data}; set DEEPSORT_EDGE_DATA", file=sys.stderr)
-        return None
-    return data
-
-
-def data_and_sets(names: str | None, prog: str) -> tuple[Path, tuple[str, ...]] | None:
-    """The shared data folder and the sets ``--sets`` names, or None after a one-line message on stderr."""
-    data = found_data()
-    wanted = None if data is None else wanted_sets(names, prog)
-    return None if data is None or wanted is None else (data, wanted)
+def data_and_sets(names: str | None) -> tuple[Path, tuple[str, ...]]:
+    """The shared data folder and the sets ``--sets`` names; :class:`UsageError` when either is wrong."""
+    return require_shared_data(), wanted_sets(names)
 
 
 @dataclass
@@ -135,12 +121,12 @@ def load_sets(data: Path, cache_dir: Path, pets_only: bool = False) -> dict[str,
     """Every set (``pets_only``: only the PETS09 ones, the sets without MOT17 and TUD, much faster)."""
     from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
 
-    pets = MOTSequence.from_folder(data / "MOT15" / "train" / "PETS09-S2L1")
+    pets = MOTSequence.from_folder(data / PETS09)
     pets_gt = read_mot(pets.gt_path)
     acf = read_mot(pets.det_path)
     acf = acf.with_scores(np.clip(acf.scores / 100.0, 0.0, 1.0).astype(np.float32))
-    frcnn = read_mot(data / "MOT15" / "train-sort-frcnn-det" / "PETS09-S2L1" / "det.txt")
-    osnet = DeepSORTFeatureExtractor.from_onnx(data / "models" / OSNET_FILE, providers="cpu", **OSNET_KWARGS)
+    frcnn = read_mot(data / PETS09_FRCNN_DETS)
+    osnet = DeepSORTFeatureExtractor.from_onnx(data / OSNET, providers="cpu", **OSNET_KWARGS)
     shipped = DeepSORTFeatureExtractor.default(providers="cpu")
     n, rate = pets.info.length, pets.info.frame_rate
     sets: dict[str, list[Sequence]] = {
@@ -151,7 +137,7 @@ def load_sets(data: Path, cache_dir: Path, pets_only: bool = False) -> dict[str,
                                   n, rate)],
     }
     app, motion = [], []
-    for folder in [] if pets_only else sorted((data / "MOT17" / "train").iterdir()):
+    for folder in [] if pets_only else sorted((data / MOT17_TRAIN).iterdir()):
         seq = MOTSequence.from_folder(folder)
         det, gt = read_mot(seq.det_path), read_mot(seq.gt_path)
         seed = int(hashlib.sha1(seq.name.encode()).hexdigest()[:8], 16)
@@ -162,8 +148,8 @@ def load_sets(data: Path, cache_dir: Path, pets_only: bool = False) -> dict[str,
         sets["mot17-app"], sets["mot17"] = app, motion
     tud = []
     for name in () if pets_only else ("TUD-Campus", "TUD-Stadtmitte"):
-        seq = MOTSequence.from_folder(data / "MOT15" / "train" / name)
-        det = read_mot(data / "MOT15" / "train-sort-frcnn-det" / name / "det.txt")
+        seq = MOTSequence.from_folder(data / MOT15_TRAIN / name)
+        det = read_mot(data / SORT_FRCNN / name / "det.txt")
         tud.append(Sequence(name, det, None, read_mot(seq.gt_path), seq.info.length, seq.info.frame_rate))
     if not pets_only:
         sets["tud"] = tud
@@ -184,7 +170,7 @@ def load_sets(data: Path, cache_dir: Path, pets_only: bool = False) -> dict[str,
         sim = []
         for s in sets["mot17"]:
             seed = int(hashlib.sha1(s.name.encode()).hexdigest()[:8], 16) + SIM_SEED
-            info = MOTSequence.from_folder(data / "MOT17" / "train" / s.name).info
+            info = MOTSequence.from_folder(data / MOT17_TRAIN / s.name).info
             det, truth = simulate(s.gt, SIMULATED[kind], seed, (info.width or 1920, info.height or 1080))
             sim.append(Sequence(s.name, det, synthetic_embeddings(truth, seed=seed), s.gt, s.num_frames, s.frame_rate))
         sets[f"sim-mot17-{kind}"] = sim

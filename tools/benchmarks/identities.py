@@ -29,16 +29,18 @@ interleaved runs.
 
 Usage:
     python tools/bench.py identities                  # all of it, ~4 min on 2 cores (embeddings cached)
-    python tools/bench.py identities --docs           # also rewrite docs/benchmarks.md's section
+    python tools/bench.py identities --json docs/bench/identities.json --docs   # and the docs block
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,10 +50,10 @@ from deepsort_edge.io.mot import MOTData
 from deepsort_edge.tracking.boxes import tlwh_to_xyxy
 from deepsort_edge.tracking.settings import IdentitySettings
 
-from .common import REPO, add_dataset_arguments
-from .datasets import Sequence, found_data, load_sets
+from .common import MOT17_04_NAME, PETS09_NAME, add_dataset_arguments, require_shared_data
+from .datasets import REPORT_SETS, Sequence, load_sets, wanted_sets
 from .quality import cell
-from .report import generated_by, md_table, replace_block
+from .report import generated_by, md_table, publish, run_host
 from .synthetic_reid import match_to_ground_truth
 
 PETS_WINDOWS = ((1, 350), (446, 795))
@@ -139,7 +141,7 @@ def score_set(seqs: list[Sequence], registry_kwargs: dict[str, Any] | None = Non
 
     pairs: dict[str, dict[str, SequenceData]] = {"no linking": {}, "registry": {}, "oracle link": {}}
     for seq in seqs:
-        windows = PETS_WINDOWS if seq.name == "PETS09-S2L1" else windows_of(seq.num_frames)
+        windows = PETS_WINDOWS if seq.name == PETS09_NAME else windows_of(seq.num_frames)
         runs = {s: track_window(seq, w, DeepSORTTracker(frame_rate=seq.frame_rate)) for s, w in zip(STREAMS, windows)}
         registry = IdentityRegistry(**(registry_kwargs or {}))
         global_ids = link(runs, seq.frame_rate, registry)
@@ -276,57 +278,75 @@ def registry_cost(seq: Sequence, live: tuple[int, ...] = (10, 100, 1000), repeat
     return {label: float(np.median(values)) for label, values in runs.items()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench.py identities", description=__doc__.splitlines()[0])
-    add_dataset_arguments(parser, name="identities", sets="pets-acf,pets-frcnn,pets-shipped,mot17-app,demo")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="an IdentitySettings override (repeatable)")
-    parser.add_argument("--no-cost", action="store_true", help="skip the cost measurement")
-    parser.add_argument("--docs", action="store_true", help="rewrite docs/benchmarks.md's identities section")
-    args = parser.parse_args(argv)
-    data = found_data()
-    if data is None:
-        return 2
-    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
-    started = time.perf_counter()
-    sets = load_sets(data, args.cache_dir)
-    results = {}
-    for name in args.sets.split(","):
-        results[name] = score_cameras(demo_sequences(), overrides) if name == "demo" else \
-            score_set(sets[name], overrides)
-        print(name, json.dumps(results[name]), file=sys.stderr)
-    rows = [[label, *[cell(results[s][label]) for s in results]] for label in ("no linking", "registry", "oracle link")]
-    parts = ["#### Global IDF1 over both cameras (HOTA / IDF1 / IDSW, TrackEval)", "",
-             md_table(["global ids", *results], rows), ""]
-    checks = []
-    for name, issue_target in (("pets-acf", 82.0), ("pets-frcnn", 72.5)):
+DOCS_BLOCK = "identities"
+#: PETS09 sets with the issue's IDF1 targets, in its scoring (see :func:`checks`).
+ISSUE_TARGETS = (("pets-acf", 82.0), ("pets-frcnn", 72.5))
+
+
+def checks(data: dict) -> list[tuple[str, bool]]:
+    """The targets, each ``(text, passed)``, from a run's JSON."""
+    results, cost, out = data["results"], data.get("cost"), []
+    for name, issue_target in ISSUE_TARGETS:
         if name in results:
             r = results[name]
             # The issue's targets (IDF1 >= 82 / 72.5) are two thirds of the way from no linking to the
             # oracle in its scoring; the same fraction here, where the gap frames are not scored.
             goal = r["no linking"]["IDF1"] + 2 / 3 * (r["oracle link"]["IDF1"] - r["no linking"]["IDF1"])
-            checks.append((f"{name}, default settings: registry IDF1 >= {goal:.1f} (two thirds of the way to "
-                           f"the oracle; the issue's {issue_target} in its scoring)", r["registry"]["IDF1"] >= goal))
-            checks.append((f"{name}: registry HOTA not below no linking",
-                           r["registry"]["HOTA"] >= r["no linking"]["HOTA"]))
-    if not args.no_cost:
-        mot17 = {s.name: s for s in sets["mot17-app"]}["MOT17-04-FRCNN"]
-        cost = registry_cost(mot17)
-        parts += ["#### Cost per frame, MOT17-04 (1050 frames, ~45 detections a frame; thread time, median of 5 runs)",
-                  "",
-                  md_table(["what", "ms / frame"], [[k, f"{v:.3f}"] for k, v in cost.items()]), ""]
+            out.append((f"{name}, default settings: registry IDF1 >= {goal:.1f} (two thirds of the way to "
+                        f"the oracle; the issue's {issue_target} in its scoring)", r["registry"]["IDF1"] >= goal))
+            out.append((f"{name}: registry HOTA not below no linking",
+                        r["registry"]["HOTA"] >= r["no linking"]["HOTA"]))
+    if cost:
         at_100 = next(v for k, v in cost.items() if k.startswith("registry, 100 "))
-        checks.append(("registry per frame at 100 identities below a default tracker update",
-                       at_100 < cost["tracker update"]))
-    parts += ["#### Targets", "", *[f"- **{'PASS' if ok else 'FAIL'}** {text}" for text, ok in checks], ""]
-    parts.append(generated_by("python tools/bench.py identities", time.perf_counter() - started, "Registry settings",
-                              IdentitySettings.from_dict(overrides).to_dict()))
-    text = "\n".join(parts) + "\n"
+        out.append(("registry per frame at 100 identities below a default tracker update",
+                    at_100 < cost["tracker update"]))
+    return out
+
+
+def render(data: dict) -> str:
+    """docs/benchmarks.md's identities block: global-id scores per set, the registry's cost, the targets."""
+    results, cost = data["results"], data.get("cost")
+    rows = [[label, *[cell(results[s][label]) for s in results]] for label in ("no linking", "registry", "oracle link")]
+    parts = ["#### Global IDF1 over both cameras (HOTA / IDF1 / IDSW, TrackEval)", "",
+             md_table(["global ids", *results], rows), ""]
+    if cost:
+        parts += ["#### Cost per frame, MOT17-04 (1050 frames, ~45 detections a frame; thread time, median of 5 runs)",
+                  "", md_table(["what", "ms / frame"], [[k, f"{v:.3f}"] for k, v in cost.items()]), ""]
+    parts += ["#### Targets", "", *[f"- **{'PASS' if ok else 'FAIL'}** {text}" for text, ok in checks(data)], ""]
+    parts.append(generated_by(data["command"], data["elapsed_s"], "Registry settings", data["settings"],
+                              data["host"]))
+    return "\n".join(parts) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="bench.py identities", description=__doc__.splitlines()[0])
+    add_dataset_arguments(parser, name="identities", sets="pets-acf,pets-frcnn,pets-shipped,mot17-app,demo")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="an IdentitySettings override (repeatable)")
+    parser.add_argument("--no-cost", action="store_true", help="skip the cost measurement")
+    parser.add_argument("--json", type=Path, help="write every number here (docs: docs/bench/identities.json)")
+    parser.add_argument("--docs", action="store_true", help=f"rewrite docs/benchmarks.md's {DOCS_BLOCK} block")
+    args = parser.parse_args(argv)
+    data_dir = require_shared_data()
+    names = wanted_sets(args.sets, (*REPORT_SETS, "demo"))
+    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    started = time.perf_counter()
+    sets = load_sets(data_dir, args.cache_dir)
+    results = {}
+    for name in names:
+        results[name] = score_cameras(demo_sequences(), overrides) if name == "demo" else \
+            score_set(sets[name], overrides)
+        print(name, json.dumps(results[name]), file=sys.stderr)
+    cost = None
+    if not args.no_cost:
+        cost = registry_cost({s.name: s for s in sets["mot17-app"]}[MOT17_04_NAME])
+    data = {"command": shlex.join(["python", "tools/bench.py", "identities", *argv]), "host": run_host(),
+            "settings": IdentitySettings.from_dict(overrides).to_dict(), "results": results, "cost": cost,
+            "elapsed_s": time.perf_counter() - started}
+    text = render(data)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    if args.docs:
-        replace_block(REPO / "docs" / "benchmarks.md", "identities", text)
-    return 0 if all(ok for _, ok in checks) else 1
-
+    publish(data, args.json, args.docs, DOCS_BLOCK, render)
+    return 0 if all(ok for _, ok in checks(data)) else 1

@@ -23,9 +23,8 @@ import numpy as np
 from deepsort_edge.demo.synthetic import SceneConfig, iter_scene
 from deepsort_edge.tracking.boxes import iou_matrix
 
-from .common import shared_data_dir
+from .common import MOT17_04, shared_data_dir
 
-MOT17_04 = Path("MOT17") / "train" / "MOT17-04-FRCNN"
 EMBEDDING_DIM = 512
 
 

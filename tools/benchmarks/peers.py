@@ -303,9 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench.py peers: error: --merge: {exc}", file=sys.stderr)
             return 2
     else:
-        asked = data_and_sets(args.sets, "bench.py peers")
-        if asked is None:
-            return 2
+        asked = data_and_sets(args.sets)
         found = run_all(*asked, args)
     text = render(found)
     print(text)

@@ -33,12 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from .common import machine_info, shared_data_dir
+from .common import PETS09, PETS09_VIDEO, machine_info, require_shared_file, shared_data_dir
 from .report import replace_block, write_json
 
-DATA = shared_data_dir()
-VIDEO = DATA / "video" / "pets09-s2l1-480x360.avi"
-DETECTIONS = DATA / "MOT15" / "train" / "PETS09-S2L1" / "det" / "det.txt"
 VIDEO_SCALE = 0.625  # the video is the sequence's 768x576 frames at this scale
 DOCS_BLOCK = "pipeline-bench"
 
@@ -69,7 +66,7 @@ class StandIn:
 def public_detections() -> dict[int, tuple[np.ndarray, np.ndarray]]:
     from deepsort_edge.io.mot import normalise_scores, read_mot
 
-    data = read_mot(DETECTIONS)
+    data = read_mot(shared_data_dir() / PETS09 / "det" / "det.txt")
     scores, _ = normalise_scores(data.scores, "auto", None)
     xyxy = (data.xyxy * VIDEO_SCALE).astype(np.float32)
     return {int(f): (xyxy[data.frames == f], scores[data.frames == f].astype(np.float32))
@@ -110,8 +107,9 @@ def bench(spec: str, frames: int, threads: int | None, standin: bool) -> dict[st
         t.warmup()
         return t
 
+    video = shared_data_dir() / PETS09_VIDEO
     # Each stage alone, one after the other, on the same frames.
-    source = VideoSource(VIDEO, frames)
+    source = VideoSource(video, frames)
     start = time.perf_counter()
     images = [image for _, image in source]
     read_s = time.perf_counter() - start
@@ -142,7 +140,7 @@ def bench(spec: str, frames: int, threads: int | None, standin: bool) -> dict[st
             detector.reset()
         overlapped = tracker()
         writer = MOTResultWriter(Path(tmp) / "overlapped.txt")
-        source = VideoSource(VIDEO, frames)
+        source = VideoSource(video, frames)
         stats = detect_and_track(source, detector, overlapped, extractor,
                                  lambda f, image, boxes, scores, ids, _: writer.write(f, ids, boxes, scores))
         source.close()
@@ -218,9 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--docs", type=Path, default=None, help=f"replace the {DOCS_BLOCK} block of this file")
     args = parser.parse_args(argv)
-    if not VIDEO.is_file():
-        print(f"bench.py pipeline: {VIDEO} not found (set DEEPSORT_EDGE_DATA)", file=sys.stderr)
-        return 2
+    require_shared_file(PETS09_VIDEO)
     results = []
     for spec in args.detector:
         for threads in args.threads or [None]:

@@ -39,7 +39,7 @@ from deepsort_edge.io.mot import MOTData, MOTSequence
 from deepsort_edge.streams.pipeline import track_mot
 from deepsort_edge.tracking.settings import PRESETS, TrackerSettings
 
-from .common import REPO, add_dataset_arguments
+from .common import PETS09, REPO, add_dataset_arguments
 from .datasets import REPORT_SETS, Sequence, data_and_sets, load_sets, split_sets
 from .report import generated_by, md_table, replace_block
 
@@ -143,7 +143,7 @@ def camera_motion_cost(data: Path, frames: int = 100) -> float:
 
     from deepsort_edge.tracking.camera_motion import CameraMotionEstimator
 
-    seq = MOTSequence.from_folder(data / "MOT15" / "train" / "PETS09-S2L1")
+    seq = MOTSequence.from_folder(data / PETS09)
     images = [cv2.imread(str(seq.image_path(f))) for f in range(1, frames + 1)]
     estimator = CameraMotionEstimator()
     estimator.estimate(images[0])
@@ -207,9 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", action="store_true", help="rewrite README's generated quality table")
     parser.add_argument("--no-ablation", action="store_true", help="presets only")
     args = parser.parse_args(argv)
-    asked = data_and_sets(args.sets, "bench.py quality")
-    if asked is None:
-        return 2
+    asked = data_and_sets(args.sets)
     data, wanted = asked
     if args.readme and args.sets is not None:
         print("bench.py quality: error: --readme needs every set (drop --sets)", file=sys.stderr)

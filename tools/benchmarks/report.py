@@ -16,8 +16,11 @@ import platform
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .common import REPO
 
 
 def fmt(x: float | None, digits: int = 2) -> str:
@@ -134,6 +137,19 @@ def replace_block(path: Path, marker: str, text: str) -> bool:
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     path.write_text(pattern.sub(lambda _: f"{start}\n{text}{end}", content), encoding="utf-8")
     return True
+
+
+def publish(data: dict, json_path: Path | None, docs: bool, marker: str, render: Callable[[dict], str],
+            file: str = "docs/benchmarks.md") -> None:
+    """A section's ``--json`` and ``--docs``: write ``data`` to ``json_path``, re-render block ``marker`` of ``file``.
+
+    The block is rendered from ``data`` as it will be from the JSON later
+    (``python tools/bench.py docs``), so the two cannot differ.
+    """
+    if json_path is not None:
+        write_json(json_path, data)
+    if docs:
+        replace_block(REPO / file, marker, render(data))
 
 
 def run_host() -> dict[str, Any]:

@@ -38,9 +38,9 @@ import numpy as np
 
 from deepsort_edge.demo.synthetic import SceneConfig, iter_scene
 
-from .common import REPO, machine_info
+from .common import machine_info
 from .common import progress as with_progress
-from .report import check, md_table, replace_block, write_json
+from .report import check, md_table, publish
 
 DOCS_BLOCK = "soak"
 TARGET_GROWTH_MB = 5.0
@@ -244,8 +244,5 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine_info(), "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "runs": runs}
     data["command"] = data["command"].strip()
-    if args.json:
-        write_json(args.json, data)
-    if args.docs:
-        replace_block(REPO / "docs" / "benchmarks.md", DOCS_BLOCK, render(data))
+    publish(data, args.json, args.docs, DOCS_BLOCK, render)
     return 0 if all(t["status"] == "PASS" for r in runs.values() for t in r["targets"]) else 1

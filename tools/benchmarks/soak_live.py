@@ -25,10 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from .common import package_env, shared_data_dir
-
-DATA = shared_data_dir()
-VIDEO = DATA / "video" / "pets09-s2l1-480x360.avi"
+from .common import PETS09_VIDEO, UsageError, package_env, require_shared_file
 
 
 def serve(jpegs: list[bytes], frames: int, rate: float) -> tuple[socketserver.TCPServer, str]:
@@ -83,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     args = parser.parse_args(argv)
     if not Path("/proc/self/status").is_file():
-        print("soak_live: needs Linux (/proc) to read the child's memory", file=sys.stderr)
-        return 2
-    capture = cv2.VideoCapture(str(VIDEO))
+        raise UsageError("needs Linux (/proc) to read the child's memory")
+    video = require_shared_file(PETS09_VIDEO)
+    capture = cv2.VideoCapture(str(video))
     jpegs = []
     while len(jpegs) < 50:
         ok, image = capture.read()
@@ -94,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         jpegs.append(cv2.imencode(".jpg", image)[1].tobytes())
     capture.release()
     if not jpegs:
-        print(f"soak_live: cannot read {VIDEO} (set DEEPSORT_EDGE_DATA)", file=sys.stderr)
-        return 2
+        raise UsageError(f"OpenCV cannot read {video}")
     server, url = serve(jpegs, args.frames, args.rate)
     env = package_env()
     with tempfile.TemporaryDirectory() as tmp:

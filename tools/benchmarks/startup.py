@@ -17,8 +17,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .common import REPO, machine_info
-from .report import md_table, replace_block, write_json
+from .common import machine_info
+from .report import md_table, publish
 
 DOCS_BLOCK = "startup"
 
@@ -64,8 +64,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = json.loads(rows_path.read_text(encoding="utf-8"))
     data = {"command": ("python tools/bench.py startup " + shlex.join(argv)).strip(), "machine": machine_info(),
             "rows": rows}
-    if args.json:
-        write_json(args.json, data)
-    if args.docs:
-        replace_block(REPO / "docs" / "benchmarks.md", DOCS_BLOCK, render(data))
+    publish(data, args.json, args.docs, DOCS_BLOCK, render)
     return 0

@@ -49,13 +49,11 @@ from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
 from deepsort_edge.demo.scene import SceneRenderer
 from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
 
-from .common import REPO, machine_info, package_env, shared_data_dir
-from .report import md_table, replace_block, write_json
+from .common import PETS09, PETS09_FRCNN_DETS, machine_info, package_env, shared_data_dir
+from .report import md_table, publish
 
 DOCS_BLOCK = "streams"
 
-PETS = Path("MOT15") / "train" / "PETS09-S2L1"
-PETS_DETS = Path("MOT15") / "train-sort-frcnn-det" / "PETS09-S2L1" / "det.txt"
 OFFSETS = (0, 190, 380, 570)
 UNTIMED = 2
 SETTINGS = dict(minimum_consecutive_frames=3)
@@ -69,9 +67,9 @@ def pets_streams(frames: int) -> dict[str, Stream] | None:
     from deepsort_edge.io.mot import read_mot
 
     root = shared_data_dir()
-    if not (root / PETS / "img1").is_dir() or not (root / PETS_DETS).is_file():
+    if not (root / PETS09 / "img1").is_dir() or not (root / PETS09_FRCNN_DETS).is_file():
         return None
-    dets = read_mot(root / PETS_DETS)
+    dets = read_mot(root / PETS09_FRCNN_DETS)
     index = dets.frame_index()
     cache: dict[int, tuple[sv.Detections, np.ndarray]] = {}
     streams = {}
@@ -83,7 +81,7 @@ def pets_streams(frames: int) -> dict[str, Stream] | None:
                 rows = dets.table[index[frame]] if frame in index else dets.table[:0]
                 xyxy = rows[:, 2:6].copy()
                 xyxy[:, 2:] += xyxy[:, :2]
-                image = cv2.imread(str(root / PETS / "img1" / f"{frame:06d}.jpg"), cv2.IMREAD_COLOR)
+                image = cv2.imread(str(root / PETS09 / "img1" / f"{frame:06d}.jpg"), cv2.IMREAD_COLOR)
                 cache[frame] = (sv.Detections(xyxy=xyxy, confidence=rows[:, 6].copy()), image)
             stream.append(cache[frame])
         streams[f"pets{k}"] = stream
@@ -260,8 +258,5 @@ def main(argv: list[str] | None = None) -> int:
     print(render(data))
     print(f"gain from cross-stream batching (MultiStreamTracker / sequential): "
           f"{best['sequential'] / best['multi']:.2f}x")
-    if args.json:
-        write_json(args.json, data)
-    if args.docs:
-        replace_block(REPO / "docs" / "benchmarks.md", DOCS_BLOCK, render(data))
+    publish(data, args.json, args.docs, DOCS_BLOCK, render)
     return 0 if all(same.values()) else 1

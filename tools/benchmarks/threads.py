@@ -22,8 +22,8 @@ from pathlib import Path
 from deepsort_edge import DeepSORTTracker
 from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
 
-from .common import REPO, machine_info
-from .report import md_table, replace_block, write_json
+from .common import machine_info
+from .report import md_table, publish
 
 DOCS_BLOCK = "threads"
 
@@ -92,8 +92,5 @@ def main(argv: list[str] | None = None) -> int:
             data["rows"].append({"mode": mode, "objects": objects, "sequential_s": seq, "threads_s": par,
                                  "identical": same})
     print(render(data))
-    if args.json:
-        write_json(args.json, data)
-    if args.docs:
-        replace_block(REPO / "docs" / "benchmarks.md", DOCS_BLOCK, render(data))
+    publish(data, args.json, args.docs, DOCS_BLOCK, render)
     return 0 if all(r["identical"] for r in data["rows"]) else 1
