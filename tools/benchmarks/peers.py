@@ -67,11 +67,11 @@ from deepsort_edge.io.evaluation import SequenceData, evaluate
 from deepsort_edge.io.mot import MOTData
 from deepsort_edge.tracking.settings import PRESETS
 
-from .common import REPO, add_dataset_arguments, progress
-from .peer_inputs import ResultCache, frames_of, has_frames, peer_versions
+from .common import add_dataset_arguments, progress
 from .datasets import Sequence, data_and_sets, load_sets
+from .peer_inputs import ResultCache, frames_of, has_frames, peer_versions
 from .quality import cell, run_config, set_summary
-from .report import generated_by, md_table, replace_block, run_host, write_json
+from .report import generated_by, md_table, publish, run_host
 
 DOCS_BLOCK = "peers"
 
@@ -309,10 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
-    if args.json:
-        write_json(args.json, found)
-    if args.docs:
-        replace_block(REPO / "docs" / "benchmarks.md", DOCS_BLOCK, text)
+    publish(found, args.json, args.docs, DOCS_BLOCK, render)
     return 0
 
 
