@@ -450,9 +450,7 @@ def _notes(data: dict[str, Any]) -> list[str]:
         no = [s for s in data["sets"] if not frames[s]]
         lines.append(f"Camera-motion compensation, each peer's default: {', '.join(with_cmc)}. "
                      + (f"On {', '.join(yes)} the peers get the real frames and run it. " if yes else "")
-                     + (f"On {', '.join(no)} the shared data has no frames: it is off there (given a blank "
-                        "frame, ECC fails on every frame and returns the identity, the same result: HybridSORT "
-                        "on pets-acf scores 53.66 HOTA, 28 IDSW either way)." if no else ""))
+                     + (f"On {', '.join(no)} the shared data has no frames: it is off there." if no else ""))
     by_reason: dict[str, list[str]] = {}
     for label, why in data.get("missing", {}).items():
         for reason in dict.fromkeys(why.values()):
@@ -491,7 +489,7 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join([
         "#### Every tracker on every set (same detections, same embeddings; HOTA / IDF1 / IDSW, TrackEval)", "",
         table, "",
-        *([" ".join(notes), ""] if notes else []),
+        *([*(f"- {note}" for note in notes), ""] if notes else []),
         f"#### Each preset's rank among the {peer_count} peer rows (1 = best; HOTA against the best peer)", "",
         md_table(["preset", *report, "worst place; largest deficit"], rank_rows), "",
         generated_by(data["command"], data["seconds"], "Presets", {"presets": data["presets"]}, data["host"]), "",
