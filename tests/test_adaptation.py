@@ -10,6 +10,7 @@ import scipy.stats
 from deepsort_edge import DeepSORTTracker
 from deepsort_edge.appearance import adaptation as ad
 from deepsort_edge.appearance.adaptation import PairBuffer, calibrated_threshold, fit_projection, roc_auc
+from deepsort_edge.appearance.evidence_pairs import RunningScatter
 
 
 def _reference_threshold(same: np.ndarray, different: np.ndarray, cost: float) -> float:
@@ -92,6 +93,90 @@ def test_fit_projection_finds_the_identity_subspace() -> None:
     assert np.linalg.norm(basis[:3]) ** 2 > 0.9 * 3  # the span is (almost) the first 3 axes
 
 
+def test_running_scatter_matches_weighted_sums_and_scipy() -> None:
+    """Each pair weighted (1 - 1/memory)^(pairs of its kind after it); the projection solves scipy's problem."""
+    rng = np.random.default_rng(4)
+    d, memory = 8, 50
+    rows = rng.normal(size=(200, d))
+    scatter = RunningScatter.from_rows(rows, dims=d, memory=memory)
+    assert scatter.basis.T @ scatter.basis == pytest.approx(np.eye(d), abs=1e-10)
+    same = [(rng.normal(size=(k, d)), rng.normal(size=(k, d))) for k in (7, 1, 30)]
+    different = [(rng.normal(size=(k, d)) * 2, rng.normal(size=(k, d)) * 2) for k in (12, 20)]
+    start_mean = scatter.mean.copy()
+    for (sa, sb), (da, db) in zip(same, [*different, (np.zeros((0, d)), np.zeros((0, d)))]):
+        scatter.add(sa, sb, same=True)
+        scatter.add(da, db, same=False)
+
+    def reference(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, float]:
+        diffs = np.concatenate([a - b for a, b in pairs]) @ scatter.basis
+        w = (1 - 1 / memory) ** np.arange(len(diffs) - 1, -1, -1)
+        return (diffs * w[:, None]).T @ diffs, w.sum()
+
+    within, w_within = reference(same)
+    between, w_between = reference(different)
+    np.testing.assert_allclose(scatter.within, within, rtol=1e-10)
+    np.testing.assert_allclose(scatter.between, between, rtol=1e-10)
+    assert scatter.weights[1:] == pytest.approx([w_within, w_between])
+    # The centre: pair midpoints in the order added, each forgotten like a pair (the start mean had weight 0).
+    middles = np.concatenate([0.5 * (a + b) for pairs in zip(same, [*different, None]) for a, b in
+                              [p for p in pairs if p is not None]])
+    w = (1 - 1 / memory) ** np.arange(len(middles) - 1, -1, -1)
+    assert scatter.mean == pytest.approx(w @ middles / w.sum()) and not np.allclose(scatter.mean, start_mean)
+    ridge, dims = 0.1, 3
+    mean, weights = scatter.projection(dims, ridge)
+    a, b = within / w_within, between / w_between
+    a = a + ridge * np.trace(a) / d * np.eye(d)
+    _, vectors = scipy.linalg.eigh(b, a)
+    expected = scatter.basis @ vectors[:, ::-1][:, :dims]
+    for column in range(dims):
+        sign = np.sign(weights[:, column] @ expected[:, column])
+        np.testing.assert_allclose(sign * weights[:, column], expected[:, column], rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match="memory"):
+        RunningScatter(scatter.basis, scatter.mean, memory=0)
+    with pytest.raises(ValueError, match="both kinds"):
+        RunningScatter(scatter.basis, scatter.mean).projection()
+
+
+def test_evidence_pairs_span_the_lag_and_take_the_closest_neighbour(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same-person pairs compare a detection with its track's average >= EVIDENCE_LAG frames old;
+    different-person pairs, with the best-looking of the NEGATIVE_NEIGHBOURS nearest tracks."""
+    monkeypatch.setattr(ad, "MIN_PAIRS", 10**6)  # evidence only
+    dim, lag = 16, ad.EVIDENCE_LAG
+    rng = np.random.default_rng(5)
+    looks = np.eye(dim)[:4] + 0.05
+    tracker = DeepSORTTracker(minimum_consecutive_frames=1, appearance_adaptation="gate")
+    frames = []
+    for f in range(3 * lag):
+        # Four people side by side; person 3 (far right) looks like person 0 (far left).
+        boxes = np.array([[100.0 * i, 50.0, 100.0 * i + 40, 150.0] for i in range(4)])
+        features = np.stack([looks[0], looks[1], looks[2], looks[0] + 0.01]) + rng.normal(size=(4, dim)) * 0.01
+        frames.append((boxes, np.full(4, 0.9), features.astype(np.float32)))
+    _run(tracker, frames)
+    adapter = tracker._adapter
+    n = len(adapter.same)
+    assert n > 0
+    # Every same-person reference is a running average from a snapshot: reproduce them with plain numpy.
+    unit = [f[2] / np.linalg.norm(f[2], axis=1, keepdims=True) for f in frames]
+    first_confirmed = next(i for i, f in enumerate(_run(DeepSORTTracker(minimum_consecutive_frames=1), frames))
+                           if (f > 0).all())
+    assert first_confirmed == 0
+    averages, snapshots, taken = unit[0].copy(), unit[0].copy(), 1
+    expected_same = []
+    m = tracker.ema_momentum
+    for frame in range(2, len(frames) + 1):
+        if frame - taken >= lag:
+            expected_same.append(snapshots.copy())
+        blend = m * averages + (1 - m) * unit[frame - 1]
+        averages = blend / np.linalg.norm(blend, axis=1, keepdims=True)
+        if frame - taken >= 2 * lag:
+            snapshots, taken = averages.copy(), frame
+    np.testing.assert_allclose(adapter.same.b[:n], np.concatenate(expected_same), atol=1e-5)
+    # Person 0's hardest neighbour among the 3 nearest (1, 2, 3 by distance) is 3, who looks like them.
+    ids = adapter.different.keys[: len(adapter.different)]
+    person0 = adapter.different.b[: len(adapter.different)][ids == 1]
+    assert len(person0) and (person0 @ looks[0] / np.linalg.norm(looks[0]) > 0.99).all()
+
+
 def test_pair_buffer_keeps_the_last_pairs_and_splits_by_key_parity() -> None:
     buffer = PairBuffer(4)
     rows = np.arange(6, dtype=np.float32)[:, None] * np.ones((1, 2), dtype=np.float32)
@@ -159,6 +244,22 @@ def test_projection_stays_off_where_raw_features_separate(quick_refits: None) ->
     on = _run(tracker, frames)
     assert tracker._adapter.weights is None and tracker._adapter.threshold is None
     assert len(tracker._adapter.same) >= ad.MIN_PAIRS  # evidence was there: the check itself said no
+    assert tracker._adapter.evidence_auc >= ad.REID_AUC  # ... on the ReID rule
+    assert all((a == b).all() for a, b in zip(off, on))
+
+
+def test_reid_rule_keeps_raw_features_whatever_the_self_check_says(quick_refits: None,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evidence separated at least REID_AUC by raw features: no projection, ids as off (the scene of the
+    switch-on test, with the rule's bar lowered below its evidence)."""
+    frames = _scene(80, nuisance=1.0)
+    monkeypatch.setattr(ad, "REID_AUC", 0.5)
+    off = _run(DeepSORTTracker(minimum_consecutive_frames=1), frames)
+    tracker = DeepSORTTracker(minimum_consecutive_frames=1, appearance_adaptation="projection", adaptation_interval=10)
+    on = _run(tracker, frames)
+    adapter = tracker._adapter
+    assert adapter.separation[1] > adapter.separation[0] + ad.SELF_CHECK_MARGIN  # the self-check alone would say yes
+    assert adapter.evidence_auc >= 0.5 and adapter.weights is None and adapter.threshold is None
     assert all((a == b).all() for a, b in zip(off, on))
 
 
@@ -207,6 +308,8 @@ def test_state_round_trip(tmp_path, quick_refits: None, gallery_dtype: str) -> N
         assert all((a == b).all() for a, b in zip(expected, _run(resumed, frames[60:])))
         assert resumed._adapter.threshold == tracker._adapter.threshold
         assert np.array_equal(resumed._adapter.weights, tracker._adapter.weights)
+        for name in ("basis", "mean", "within", "between", "weights"):
+            assert np.array_equal(getattr(resumed._adapter.scatter, name), getattr(tracker._adapter.scatter, name))
 
 
 def test_state_checks_reject_bad_adaptation(quick_refits: None) -> None:
@@ -229,6 +332,14 @@ def test_state_checks_reject_bad_adaptation(quick_refits: None) -> None:
     bad(lambda s: s["adaptation"]["arrays"].update(average_ids=-good["adaptation"]["arrays"]["average_ids"]),
         "positive")
     bad(lambda s: s.update(settings={**s["settings"], "appearance_adaptation": "none"}), "adaptation")
+    frames = good["adaptation"]["numbers"]["frames"]
+    bad(lambda s: s["adaptation"]["arrays"].update(
+        snapshot_frames=good["adaptation"]["arrays"]["snapshot_frames"] + frames + 1), "snapshot_frames")
+    bad(lambda s: s["adaptation"]["numbers"].update(basis_dims=97), "basis_dims")
+    bad(lambda s: s["adaptation"]["numbers"].update(within_weight=-1.0), "within_weight")
+    if good["adaptation"]["numbers"]["basis_dims"]:
+        bad(lambda s: s["adaptation"]["arrays"].update(within=np.full_like(good["adaptation"]["arrays"]["within"],
+                                                                           np.inf)), "within")
     fresh.load_state_dict(good)  # and the good one still loads
 
 

@@ -7,27 +7,33 @@ collects, while tracking, pairs of features that are surely of one person
 and pairs surely of two, and learns from them:
 
 * **Evidence** (:meth:`SceneAdapter.after_frame`). Same person: the raw
-  feature of a detection that continued a confirmed track, against that
-  track's running average of raw features, when the detection overlaps no
-  other detection (IoU below :data:`ISOLATION_IOU`: the match was
-  unambiguous). Different people: that detection against the running
-  average of the nearest *other* confirmed track matched in the same frame
-  (two tracks seen at once are two people). Both kinds go to ring buffers of
-  :data:`PAIR_CAPACITY` pairs: memory and cost are bounded, and the parity
-  of a pair's track id splits the evidence into a fitting half and a
-  held-back half of other people.
-* **Projection** (``appearance_adaptation="projection"``). Every
-  ``adaptation_interval`` frames, from the fitting half: centre on the
-  evidence mean, reduce to :data:`PCA_DIMS` principal directions, and solve
-  the regularised LDA problem ``S_b v = l (S_w + r I) v`` with the scatter of
-  same-person differences as ``S_w`` and that of different-person
-  differences as ``S_b``; the top :data:`PROJECTION_DIMS` directions form
-  ``W``. A feature ``x`` becomes ``unit((x - mean) @ W)``, written into the
-  first columns of a zero row of the original width, so the tracker's
-  stored embeddings keep their shape. Self-check: the projection is used only
-  when it separates the held-back half better (ROC AUC higher by
-  :data:`SELF_CHECK_MARGIN`) than the raw features, so a model that already
-  separates people (a ReID model) is left alone.
+  feature of a detection that continued a confirmed track, when it overlaps
+  no other detection (IoU below :data:`ISOLATION_IOU`: the match was
+  unambiguous), against that track's running average of raw features as it
+  was :data:`EVIDENCE_LAG` to ``2 * EVIDENCE_LAG - 1`` frames before (pairs
+  across the changes an occlusion brings, not consecutive near-copies).
+  Different people: that detection against the running average of the
+  other confirmed track matched in the same frame (two tracks seen at once
+  are two people) that looks most alike among the
+  :data:`NEGATIVE_NEIGHBOURS` nearest in the image: the confusions the
+  cascade has to decide. Both kinds go to ring buffers of
+  :data:`PAIR_CAPACITY` pairs (bounded memory and cost); the parity of a
+  pair's track id splits the evidence into a fitting half and a held-back
+  half of other people.
+* **Projection** (``appearance_adaptation="projection"``). The first refit
+  with enough evidence fixes a principal basis (:data:`PCA_DIMS`) of the
+  fitting half; from then on each fitting pair is added, as it arrives, to
+  a :class:`~.evidence_pairs.RunningScatter` (same- and different-person
+  scatter in that basis, older pairs forgotten gradually). Every
+  ``adaptation_interval`` frames the regularised LDA of that scatter gives
+  ``W`` (:data:`PROJECTION_DIMS` columns): a small eigenproblem, and a
+  projection that changes slowly. A feature ``x`` becomes
+  ``unit((x - mean) @ W)``, written into the first columns of a zero row of
+  the original width, so the tracker's stored embeddings keep their shape.
+  It is used only when all raw evidence separates at ROC AUC below
+  :data:`REID_AUC` (the ReID rule: a ReID model is left alone) and the
+  projection separates the held-back half better than the raw features (by
+  :data:`SELF_CHECK_MARGIN`).
 * **Gate** (``"gate"``, and ``"projection"`` while the projection is in
   use). The appearance threshold is the distance that minimises ``missed
   same-person pairs + FALSE_MATCH_COST x accepted different-person pairs``
@@ -40,8 +46,8 @@ When the projection changes, the stored embeddings of confirmed tracks are
 rebuilt from their raw running averages (kept here), so detections and
 tracks are always compared in one space; tentative tracks' (matched by IoU
 alone) are mapped back through ``W``'s pseudo-inverse. Off by default:
-docs/how-it-works.md has the measurements (it is not stable enough across
-neighbouring settings, and costs several times a default update).
+docs/how-it-works.md has the measurements (no better than off on average for
+the shipped model, and several times the cost of a default update).
 
 Example:
     >>> import numpy as np
@@ -66,6 +72,7 @@ from .evidence_pairs import (
     PROJECTION_DIMS,
     RIDGE,
     PairBuffer,
+    RunningScatter,
     calibrated_threshold,
     cosine_distances,
     fit_projection,
@@ -80,6 +87,10 @@ __all__ = [
 MIN_PAIRS = 200  # pairs of each kind before anything changes
 ISOLATION_IOU = 0.3  # a same-person pair needs a detection overlapping no other one more than this
 SELF_CHECK_MARGIN = 0.01
+REID_AUC = 0.9  # raw features separating all the evidence this well come from a ReID model: left alone
+EVIDENCE_LAG = 8  # same-person pairs: a detection against its track's average 8-15 frames before (>= 1)
+NEGATIVE_NEIGHBOURS = 3  # different-person pairs: of this many spatially nearest tracks, the nearest in looks
+SCATTER_MEMORY = 2048  # fitting pairs of each kind the running scatter remembers (it forgets older ones gradually)
 EVIDENCE_EVERY = 1  # take evidence every this many frames (3: a third of its cost, quality unchanged within noise)
 RAW_THRESHOLD_RANGE = (0.1, 0.5)
 PROJECTED_THRESHOLD_RANGE = (0.1, 1.0)
@@ -106,11 +117,16 @@ class SceneAdapter:
         # Running averages of raw unit features, by track id (ascending: ids only grow).
         self.average_ids = np.zeros(0, dtype=np.int64)
         self.averages = np.zeros((0, 0), dtype=np.float32)
+        # Each track's running average as it was at snapshot_frames (same-person pairs across a lag).
+        self.snapshots = np.zeros((0, 0), dtype=np.float32)
+        self.snapshot_frames = np.zeros(0, dtype=np.int64)
         self.mean: np.ndarray | None = None  # projection in use (None: raw features)
         self.weights: np.ndarray | None = None
         self.threshold: float | None = None  # calibrated threshold (None: the fixed one)
         self.frames = 0
         self.separation: tuple[float, float] | None = None  # the last self-check: held-back ROC AUC raw, projected
+        self.evidence_auc: float | None = None  # the last refit's ROC AUC of all raw evidence (REID_AUC)
+        self.scatter: RunningScatter | None = None  # "projection": the fitting half's scatter, from the first refit
         self._offset: np.ndarray | None = None
 
     def _use(self, mean: np.ndarray | None, weights: np.ndarray | None) -> None:
@@ -177,31 +193,52 @@ class SceneAdapter:
     def _evidence(self, track_ids: np.ndarray, xyxy: np.ndarray, rows: np.ndarray, features: np.ndarray) -> None:
         at, known = self._slots(track_ids)
         if known.any():
-            previous = self.averages[at] if self.averages.shape[1] == features.shape[1] else features
+            width_ok = self.averages.shape[1] == features.shape[1]
+            previous = self.averages[at] if width_ok else features
+            reference = self.snapshots[at] if width_ok else features
+            age = self.frames - self.snapshot_frames[at] if width_ok else np.zeros(at.size, dtype=np.int64)
             overlap = iou_matrix(xyxy[rows], xyxy)
             overlap[np.arange(rows.size), rows] = 0.0
-            same = known & (overlap.max(axis=1) < ISOLATION_IOU)
-            self.same.push(features[same], previous[same], track_ids[same])
+            same = known & (age >= EVIDENCE_LAG) & (overlap.max(axis=1) < ISOLATION_IOU)
+            self.same.push(features[same], reference[same], track_ids[same])
+            fit = track_ids % 2 == 0  # the fitting half (PairBuffer.halves)
+            if self.scatter is not None:
+                self.scatter.add(features[same & fit], reference[same & fit], same=True)
             if known.sum() >= 2:
                 centres = 0.5 * (xyxy[rows, :2] + xyxy[rows, 2:])
                 gaps = ((centres[:, None] - centres[None]) ** 2).sum(axis=2)
                 gaps[:, ~known] = np.inf
                 np.fill_diagonal(gaps, np.inf)
-                nearest = gaps.argmin(axis=1)
+                # Of the few spatially nearest tracks, the one that looks most alike: the pairs the cascade decides.
+                near = np.argsort(gaps, axis=1, kind="stable")[:, : min(NEGATIVE_NEIGHBOURS, rows.size - 1)]
+                looks = 1.0 - np.einsum("id,ikd->ik", features, previous[near])
+                looks[~np.isfinite(np.take_along_axis(gaps, near, axis=1))] = np.inf
+                nearest = near[np.arange(rows.size), looks.argmin(axis=1)]
                 valid = known & np.isfinite(gaps[np.arange(rows.size), nearest])
                 self.different.push(features[valid], previous[nearest[valid]], track_ids[valid])
+                if self.scatter is not None:
+                    self.scatter.add(features[valid & fit], previous[nearest[valid & fit]], same=False)
             m = self.momentum
             slots = at[known]
             blend = m * self.averages[slots] + (1.0 - m) * features[known]
             self.averages[slots] = blend / np.maximum(np.linalg.norm(blend, axis=1, keepdims=True), 1e-12)
+            # A new snapshot every 2 lags: same-person references are [lag, 2 lag) frames old.
+            stale = slots[self.frames - self.snapshot_frames[slots] >= 2 * EVIDENCE_LAG]
+            self.snapshots[stale] = self.averages[stale]
+            self.snapshot_frames[stale] = self.frames
         if not known.all():
             fresh = ~known
             ids = np.concatenate([self.average_ids, track_ids[fresh]])
             width = features.shape[1]
-            old = self.averages if self.averages.shape[1] == width else np.zeros((0, width), dtype=np.float32)
+            keep = self.averages.shape[1] == width
+            old = self.averages if keep else np.zeros((0, width), dtype=np.float32)
             stacked = np.concatenate([old, features[fresh]])
+            snapshots = np.concatenate([self.snapshots if keep else old, features[fresh]])
+            frames = np.concatenate([self.snapshot_frames if keep else np.zeros(0, np.int64),
+                                     np.full(int(fresh.sum()), self.frames, dtype=np.int64)])
             order = np.argsort(ids, kind="stable")
             self.average_ids, self.averages = ids[order], stacked[order]
+            self.snapshots, self.snapshot_frames = snapshots[order], frames[order]
 
     def _average(self, track_id: int) -> np.ndarray | None:
         at, known = self._slots(np.array([track_id], dtype=np.int64))
@@ -212,6 +249,8 @@ class SceneAdapter:
         """Recalibrate from the evidence so far (and re-express stored embeddings if the space changed)."""
         alive = np.isin(self.average_ids, store.track_id[store.order])
         self.average_ids, self.averages = self.average_ids[alive], self.averages[alive]
+        if self.snapshots.shape[0] == alive.size:
+            self.snapshots, self.snapshot_frames = self.snapshots[alive], self.snapshot_frames[alive]
         if len(self.same) < MIN_PAIRS or len(self.different) < MIN_PAIRS:
             return
         (same_fit, same_held), (different_fit, different_held) = self.same.halves(), self.different.halves()
@@ -222,12 +261,22 @@ class SceneAdapter:
         mean = weights = None
         width = same_fit[0].shape[1]
         if self.mode == "projection" and width > PROJECTION_DIMS:
-            mean, weights = fit_projection(*same_fit, *different_fit, PROJECTION_DIMS, PCA_DIMS, RIDGE)
+            raw_auc = roc_auc(same_d, different_d)
+            n_same, n_different = len(self.same), len(self.different)
+            self.evidence_auc = roc_auc(cosine_distances(self.same.a[:n_same], self.same.b[:n_same]),
+                                        cosine_distances(self.different.a[:n_different],
+                                                         self.different.b[:n_different]))
+            if self.scatter is None:  # the principal basis from the evidence so far, then every later pair
+                self.scatter = RunningScatter.from_rows(np.concatenate([*same_fit, *different_fit]), PCA_DIMS,
+                                                        SCATTER_MEMORY)
+                self.scatter.add(*same_fit, same=True)
+                self.scatter.add(*different_fit, same=False)
+            mean, weights = self.scatter.projection(PROJECTION_DIMS, RIDGE)
             candidate = _Projected(mean, weights)
             same_p = cosine_distances(candidate(same_held[0]), candidate(same_held[1]))
             different_p = cosine_distances(candidate(different_held[0]), candidate(different_held[1]))
-            self.separation = (roc_auc(same_d, different_d), roc_auc(same_p, different_p))
-            if self.separation[1] > self.separation[0] + SELF_CHECK_MARGIN:
+            self.separation = (raw_auc, roc_auc(same_p, different_p))
+            if self.evidence_auc < REID_AUC and self.separation[1] > raw_auc + SELF_CHECK_MARGIN:
                 same_d, different_d = same_p, different_p
             else:
                 mean = weights = None
@@ -279,18 +328,28 @@ class SceneAdapter:
                 buffer.a = np.zeros((buffer.capacity, width), dtype=np.float32)
                 buffer.b = np.zeros_like(buffer.a)
         weights = np.zeros((width, 0), dtype=np.float32) if self.weights is None else self.weights
+        scatter = self.scatter
+        size = 0 if scatter is None else scatter.basis.shape[1]
+        scatter_weights = np.zeros(3) if scatter is None else scatter.weights
         numbers = {
             "frames": self.frames, "threshold": -1.0 if self.threshold is None else self.threshold,
             "same_total": self.same.total, "different_total": self.different.total,
-            "width": width, "dims": int(weights.shape[1]),
+            "width": width, "dims": int(weights.shape[1]), "basis_dims": size,
+            **{name: float(w) for name, w in zip(SCATTER_WEIGHTS, scatter_weights)},
         }
         arrays = {
             "same_a": self.same.a, "same_b": self.same.b, "different_a": self.different.a,
             "different_b": self.different.b, "same_keys": self.same.keys, "different_keys": self.different.keys,
             "average_ids": ids,
             "averages": self.averages if ids.size else np.zeros((0, width), dtype=np.float32),
+            "snapshots": self.snapshots if ids.size else np.zeros((0, width), dtype=np.float32),
+            "snapshot_frames": self.snapshot_frames if ids.size else np.zeros(0, dtype=np.int64),
             "mean": np.zeros(width, dtype=np.float32) if self.mean is None else self.mean,
             "weights": weights,
+            "basis": np.zeros((width, 0)) if scatter is None else scatter.basis,
+            "scatter_mean": np.zeros(width) if scatter is None else scatter.mean,
+            "within": np.zeros((0, 0)) if scatter is None else scatter.within,
+            "between": np.zeros((0, 0)) if scatter is None else scatter.between,
         }
         return {"numbers": numbers, "arrays": {k: np.array(v, copy=True) for k, v in arrays.items()}}
 
@@ -306,18 +365,33 @@ class SceneAdapter:
             buffer.total = int(numbers[f"{name}_total"])
         self.average_ids = np.array(arrays["average_ids"], dtype=np.int64)
         self.averages = np.array(arrays["averages"], dtype=np.float32)
+        self.snapshots = np.array(arrays["snapshots"], dtype=np.float32)
+        self.snapshot_frames = np.array(arrays["snapshot_frames"], dtype=np.int64)
+        self.scatter = None
+        if numbers["basis_dims"]:
+            self.scatter = RunningScatter(arrays["basis"], arrays["scatter_mean"], SCATTER_MEMORY)
+            self.scatter.within = np.array(arrays["within"], dtype=np.float64)
+            self.scatter.between = np.array(arrays["between"], dtype=np.float64)
+            self.scatter.weights = np.array([numbers[name] for name in SCATTER_WEIGHTS], dtype=np.float64)
         weights = np.array(arrays["weights"], dtype=np.float32)
         self._use(np.array(arrays["mean"], dtype=np.float32), weights if weights.size else None)
 
 
 # A saved adapter: these arrays, with (rows, columns) from its numbers: "C" pairs, "W" width,
-# "N" tracks with a running average, "K" projection columns.
+# "N" tracks with a running average, "K" projection columns, "P" the running scatter's basis
+# (0 before the first projection refit).
 STATE_ARRAYS: dict[str, tuple[str, ...]] = {
     "same_a": ("C", "W"), "same_b": ("C", "W"), "different_a": ("C", "W"), "different_b": ("C", "W"),
     "same_keys": ("C",), "different_keys": ("C",),
-    "average_ids": ("N",), "averages": ("N", "W"), "mean": ("W",), "weights": ("W", "K"),
+    "average_ids": ("N",), "averages": ("N", "W"), "snapshots": ("N", "W"), "snapshot_frames": ("N",),
+    "mean": ("W",), "weights": ("W", "K"),
+    "basis": ("W", "P"), "scatter_mean": ("W",), "within": ("P", "P"), "between": ("P", "P"),
 }
-STATE_NUMBERS = ("frames", "threshold", "same_total", "different_total", "width", "dims")
+SCATTER_ARRAYS = ("basis", "scatter_mean", "within", "between")  # float64: the running sums stay exact
+INTEGER_ARRAYS = ("same_keys", "different_keys", "average_ids", "snapshot_frames")
+SCATTER_WEIGHTS = ("mean_weight", "within_weight", "between_weight")
+STATE_NUMBERS = ("frames", "threshold", "same_total", "different_total", "width", "dims", "basis_dims",
+                 *SCATTER_WEIGHTS)
 
 
 def check_adaptation_state(state: object, embedding_dim: int) -> dict[str, Any]:
@@ -344,17 +418,23 @@ def check_adaptation_state(state: object, embedding_dim: int) -> dict[str, Any]:
             ):
                 raise ValueError(f"state field 'adaptation.threshold' must be -1 or in [0, 2], got {value!r}")
             checked[name] = float(value)
+        elif name in SCATTER_WEIGHTS:
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+                0 <= value < 2**62
+            ):
+                raise ValueError(f"state field 'adaptation.{name}' must be a number in [0, 2**62), got {value!r}")
+            checked[name] = float(value)
         elif isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2**62:
             raise ValueError(f"state field 'adaptation.{name}' must be an integer in [0, 2**62), got {value!r}")
         else:
             checked[name] = int(value)
-    width, dims = checked["width"], checked["dims"]
-    if width not in (0, embedding_dim) or dims > width:
+    width, dims, basis_dims = checked["width"], checked["dims"], checked["basis_dims"]
+    if width not in (0, embedding_dim) or max(dims, basis_dims) > width:
         raise ValueError(
-            f"state field 'adaptation.width' must be 0 or embedding_dim ({embedding_dim}) and at least dims, "
-            f"got {width} (dims {dims})"
+            f"state field 'adaptation.width' must be 0 or embedding_dim ({embedding_dim}) and at least dims and "
+            f"basis_dims, got {width} (dims {dims}, basis_dims {basis_dims})"
         )
-    sizes = {"C": PAIR_CAPACITY, "W": width, "K": dims}
+    sizes = {"C": PAIR_CAPACITY, "W": width, "K": dims, "P": basis_dims}
     out: dict[str, np.ndarray] = {}
     for name, axes in STATE_ARRAYS.items():
         try:
@@ -364,22 +444,23 @@ def check_adaptation_state(state: object, embedding_dim: int) -> dict[str, Any]:
         if name == "average_ids":
             sizes["N"] = array.shape[0] if array.ndim == 1 else -1
         expected = tuple(sizes[a] for a in axes)
-        if array.shape != expected or array.dtype.kind not in ("iu" if name == "average_ids" else "iuf"):
+        integers = name in INTEGER_ARRAYS
+        if array.shape != expected or array.dtype.kind not in ("iu" if integers else "iuf"):
             raise ValueError(f"state field 'adaptation.{name}' has shape {array.shape} and dtype {array.dtype}, "
-                             f"expected shape {expected} of {'integers' if name == 'average_ids' else 'numbers'}")
+                             f"expected shape {expected} of {'integers' if integers else 'numbers'}")
         if name == "average_ids":
             if (array <= 0).any() or np.unique(array).size != array.size:
                 raise ValueError("state field 'adaptation.average_ids' must hold distinct positive track ids")
             if (np.diff(array) <= 0).any():
                 raise ValueError("state field 'adaptation.average_ids' must be ascending")
+        if integers:
+            if (array < 0).any() or (name == "snapshot_frames" and (array > checked["frames"]).any()):
+                raise ValueError(f"state field 'adaptation.{name}' must hold integers in [0, frames]"
+                                 if name == "snapshot_frames" else
+                                 f"state field 'adaptation.{name}' must hold track ids (integers >= 0)")
             out[name] = array.astype(np.int64)
             continue
-        if name.endswith("_keys"):
-            if array.dtype.kind not in "iu" or (array < 0).any():
-                raise ValueError(f"state field 'adaptation.{name}' must hold track ids (integers >= 0)")
-            out[name] = array.astype(np.int64)
-            continue
-        array = array.astype(np.float32)
+        array = array.astype(np.float64 if name in SCATTER_ARRAYS else np.float32)
         if not np.isfinite(array).all():
             raise ValueError(f"state field 'adaptation.{name}' must be finite")
         if len(axes) == 2 and axes[0] in "CN" and (np.linalg.norm(array, axis=1) > 1 + 1e-3).any():

@@ -1,6 +1,7 @@
 """Feature pairs of one person and of two people: a bounded buffer of them, and their statistics.
 
-ROC AUC, a calibrated distance threshold and an LDA projection, in plain numpy,
+ROC AUC, a calibrated distance threshold, an LDA projection and its running
+(forgetting) form, in plain numpy,
 used by the scene adapter (:mod:`deepsort_edge.appearance.adaptation`)
 on the evidence it collects from the tracker's own matches.
 """
@@ -16,9 +17,12 @@ __all__ = [
     "PROJECTION_DIMS",
     "RIDGE",
     "PairBuffer",
+    "RunningScatter",
     "calibrated_threshold",
     "cosine_distances",
     "fit_projection",
+    "lda_directions",
+    "principal_basis",
     "roc_auc",
 ]
 
@@ -84,7 +88,8 @@ def fit_projection(
     pca_dims: int = PCA_DIMS,
     ridge: float = RIDGE,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Regularised LDA of pair differences: ``(mean (D,), W (D, dims))`` float64.
+    """Regularised LDA of pair differences: ``(mean (D,), W (D, dims))`` float64 (the batch form of
+    :class:`RunningScatter`, which the scene adapter uses: every pair weighted alike).
 
     ``W`` holds the directions ``v`` of largest ``v' S_b v / v' (S_w + r I) v``
     (``S_w``, ``S_b``: the scatter of same- and different-person differences,
@@ -94,25 +99,108 @@ def fit_projection(
     """
     rows = np.concatenate([same_a, same_b, different_a, different_b]).astype(np.float64)
     mean = rows.mean(axis=0)
-    sample = rows[:: max(1, rows.shape[0] // _PCA_ROWS)] - mean
-    # The leading principal directions by a seeded randomized range finder with one power
-    # step: two thin products and a thin QR, no D x D or rows x rows eigenproblem.
-    width = min(pca_dims, *sample.shape)
-    probe = np.random.default_rng(0).standard_normal((sample.shape[1], width))
-    basis, _ = np.linalg.qr(sample.T @ (sample @ probe))  # (D, r), orthonormal columns
+    basis = principal_basis(rows - mean, pca_dims)
     within_d = (np.asarray(same_a, np.float64) - same_b) @ basis
     between_d = (np.asarray(different_a, np.float64) - different_b) @ basis
     within = within_d.T @ within_d / within_d.shape[0]
     between = between_d.T @ between_d / between_d.shape[0]
-    within += ridge * np.trace(within) / within.shape[0] * np.eye(within.shape[0])
-    # S_b v = l S_w v through the Cholesky factor of S_w (no explicit inverse).
+    return mean, basis @ lda_directions(within, between, dims, ridge)
+
+
+def principal_basis(centred: np.ndarray, dims: int) -> np.ndarray:
+    """Orthonormal ``(D, r)`` leading principal directions of centred rows (``r = min(dims, *shape)``).
+
+    A seeded randomized range finder with one power step on at most
+    ``_PCA_ROWS`` evenly spaced rows: two thin products and a thin QR, no
+    ``D x D`` or rows x rows eigenproblem.
+    """
+    sample = np.asarray(centred, dtype=np.float64)[:: max(1, centred.shape[0] // _PCA_ROWS)]
+    width = min(dims, *sample.shape)
+    probe = np.random.default_rng(0).standard_normal((sample.shape[1], width))
+    basis, _ = np.linalg.qr(sample.T @ (sample @ probe))
+    return basis
+
+
+def lda_directions(within: np.ndarray, between: np.ndarray, dims: int, ridge: float = RIDGE) -> np.ndarray:
+    """The ``dims`` leading solutions of ``between v = l (within + r I) v``, scaled to ``v' (within + r I) v = 1``.
+
+    ``r`` is ``ridge`` times the mean eigenvalue of ``within``. Solved through
+    the Cholesky factor of the regularised ``within`` (no explicit inverse).
+    """
+    within = within + ridge * np.trace(within) / within.shape[0] * np.eye(within.shape[0])
     factor = np.linalg.cholesky(within)
     half = np.linalg.solve(factor, between)
     symmetric = np.linalg.solve(factor, half.T)
     values, vectors = np.linalg.eigh(0.5 * (symmetric + symmetric.T))
     top = vectors[:, ::-1][:, :dims]
-    directions = np.linalg.solve(factor.T, top)  # v = L^-T u: v' S_w v = 1
-    return mean, basis @ directions
+    return np.linalg.solve(factor.T, top)  # v = L^-T u: v' S_w v = 1
+
+
+class RunningScatter:
+    """Same- and different-person scatter in a fixed principal basis, old pairs forgotten gradually.
+
+    The projection refit from it changes slowly (each refit sees mostly the
+    pairs the previous one saw) and costs a ``P x P`` eigenproblem, while each
+    frame adds its pairs for ``O(pairs x D x P)``. A pair's weight decays by
+    ``1 - 1 / memory`` per later pair of its kind, so about the last ``memory``
+    pairs of each kind count.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> rows = rng.normal(size=(40, 6))
+        >>> scatter = RunningScatter.from_rows(rows, 4, memory=100)
+        >>> scatter.add(rows[:20], rows[20:], same=True); scatter.add(rows[:20], rows[::-1][:20], same=False)
+        >>> scatter.within.shape, float(round(scatter.weights[1], 2))
+        ((4, 4), 18.21)
+    """
+
+    def __init__(self, basis: np.ndarray, mean: np.ndarray, memory: int = PAIR_CAPACITY) -> None:
+        if memory < 1:
+            raise ValueError(f"memory must be >= 1, got {memory}")
+        self.basis = np.asarray(basis, dtype=np.float64)
+        if self.basis.ndim != 2 or np.shape(mean) != self.basis.shape[:1]:
+            raise ValueError(f"basis must be (D, P) and mean (D,), got {self.basis.shape} and {np.shape(mean)}")
+        self.mean = np.asarray(mean, dtype=np.float64).copy()
+        self.memory = memory
+        size = self.basis.shape[1]
+        self.within = np.zeros((size, size))
+        self.between = np.zeros((size, size))
+        self.weights = np.zeros(3)  # total weight of: pair midpoints in the mean, same pairs, different pairs
+
+    @classmethod
+    def from_rows(cls, rows: np.ndarray, dims: int = PCA_DIMS, memory: int = PAIR_CAPACITY) -> RunningScatter:
+        """An empty scatter in the ``dims`` principal directions of ``rows`` (centred on their mean)."""
+        rows = np.asarray(rows, dtype=np.float64)
+        mean = rows.mean(axis=0)
+        return cls(principal_basis(rows - mean, dims), mean, memory)
+
+    def add(self, a: np.ndarray, b: np.ndarray, same: bool) -> None:
+        """Add the pairs ``(a[i], b[i])`` (``(N, D)`` each) of one kind, and their rows to the mean."""
+        n = len(a)
+        if not n:
+            return
+        keep = (1.0 - 1.0 / self.memory) ** n
+        # Newest pair weight 1, older ones keep^(pairs after them): a geometric series.
+        decay = (1.0 - 1.0 / self.memory) ** np.arange(n - 1, -1, -1)
+        diffs = (np.asarray(a, np.float64) - np.asarray(b, np.float64)) @ self.basis
+        kind = 1 if same else 2
+        matrix = self.within if same else self.between
+        matrix *= keep
+        matrix += (diffs * decay[:, None]).T @ diffs
+        self.weights[kind] = keep * self.weights[kind] + decay.sum()
+        # The centre: the pairs' midpoints, forgotten at the same rate.
+        middles = 0.5 * (np.asarray(a, np.float64) + np.asarray(b, np.float64))
+        total = keep * self.weights[0] + decay.sum()
+        self.mean = (keep * self.weights[0] * self.mean + decay @ middles) / total
+        self.weights[0] = total
+
+    def projection(self, dims: int = PROJECTION_DIMS, ridge: float = RIDGE) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean (D,), W (D, dims))`` of the regularised LDA of the scatter so far (as :func:`fit_projection`)."""
+        if self.weights[1] <= 0 or self.weights[2] <= 0:
+            raise ValueError("projection needs pairs of both kinds")
+        within = self.within / self.weights[1]
+        between = self.between / self.weights[2]
+        return self.mean.copy(), self.basis @ lda_directions(within, between, dims, ridge)
 
 
 class PairBuffer:

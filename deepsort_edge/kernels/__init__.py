@@ -8,6 +8,7 @@ Modules are named for their math:
 - ``gallery``: per-track appearance (ring buffer, EMA, nearest entry);
 - ``boxes``: IoU of two boxes, xyxy rows to xyah;
 - ``rows``: per-row checks of a frame's detections;
+- ``scores``: the score calibration's window of recent scores (kept, and read for the "unit" fast path);
 - ``overlap``: how much of each detection other detections cover (occluded crops);
 - ``cascade`` and ``lap``: the matching cascade and Jonker-Volgenant assignment;
 - ``half``: float16 gallery entries (as uint16 bits);

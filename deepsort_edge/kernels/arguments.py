@@ -58,6 +58,17 @@ class RowChecks(NamedTuple):
     unit: np.ndarray  # (N, D) float32 out: the normalised embeddings
 
 
+class ScoreWindow(NamedTuple):
+    """The score calibration's window (``scores``), read and kept by the frame kernel."""
+
+    expect_unit: bool  # the scores are passed as given: refuse the frame (change nothing) if a finite one is
+    # outside [0, 1] ("unit" calibration, nothing outside seen yet; the caller then calibrates and calls again)
+    keep: bool  # keep ``raw``'s finite scores in the window once the frame is tracked
+    raw: np.ndarray  # (N,) float64, the scores as the detector gave them
+    ring: np.ndarray  # (W,) float64
+    state: np.ndarray  # (4,) int64, indexed by scores.HEAD, COUNT, OUTSIDE, SEEN
+
+
 class FrameOutput(NamedTuple):
     """Where the frame kernel writes its results, per input row."""
 

@@ -2,14 +2,15 @@
 
 ``track_frame`` runs in named stages, top to bottom: the row checks of the
 detections (finite, in range, non-empty, inside the frame; embeddings
-normalised), the detections that take part, Kalman predict (with optional
-coast damping and camera-motion warp), the matching cascade over confirmed
-tracks (gate, then appearance and motion costs), the IoU stage for tentative
-tracks and tracks missed for one frame, the same IoU stage on low-score
-detections, the Kalman corrections, gallery or EMA updates, confirmation,
-deaths and births, then the id (and output box) of every detection. Python
-keeps the API, settings and packaging of results; between frames nothing but
-arrays is touched.
+normalised; scores passed as given in [0, 1]), the detections that take
+part, Kalman predict (with optional coast damping and camera-motion warp),
+the matching cascade over confirmed tracks (gate, then appearance and motion
+costs), the IoU stage for tentative tracks and tracks missed for one frame,
+the same IoU stage on low-score detections, the Kalman corrections, gallery
+or EMA updates, confirmation, deaths and births, the id (and output box) of
+every detection, then the frame's scores kept in the score calibration's
+window. Python keeps the API, settings and packaging of results; between
+frames nothing but arrays is touched.
 
 Slots: ``order[:counts[LIVE]]`` lists the live slots in birth order and
 ``free[:counts[FREE]]`` is a stack of unused ones (the top is handed out
@@ -32,6 +33,7 @@ from .arguments import (
     FrameOutput,
     FrameSettings,
     RowChecks,
+    ScoreWindow,
     TrackArrays,
 )
 from .boxes import xyxy_to_xyah
@@ -51,24 +53,30 @@ from .kalman import (
 )
 from .overlap import covered
 from .rows import row_problems, unit_rows
+from .scores import finite_in_unit_range, keep_scores
 from .cache import use_kernel_cache
 from .stale import drop_stale
 
 
 @kernel
-def track_frame(store: tuple, detections: tuple, checks: tuple, settings: tuple, outputs: tuple) -> bool:
-    """Track one frame; returns False (and changes nothing) when the row checks find a bad row.
+def track_frame(
+    store: tuple, detections: tuple, checks: tuple, window: tuple, settings: tuple, outputs: tuple
+) -> bool:
+    """Track one frame; returns False (and changes nothing) when the row checks find a bad row, or
+    a score the caller passed as given needs calibrating.
 
     Every argument is a plain tuple in the fields' order of its named tuple
     in ``arguments``: ``store`` of :class:`TrackArrays` (changed in place),
     ``detections`` of :class:`FrameInput`, ``checks`` of :class:`RowChecks`,
-    ``settings`` of :class:`FrameSettings` and ``outputs`` of
-    :class:`FrameOutput` (written). Embeddings must be unit rows unless the
-    row checks are enabled (they normalise them into ``checks.unit``).
+    ``window`` of :class:`ScoreWindow` (kept in place), ``settings`` of
+    :class:`FrameSettings` and ``outputs`` of :class:`FrameOutput`
+    (written). Embeddings must be unit rows unless the row checks are
+    enabled (they normalise them into ``checks.unit``).
     """
     tracks = TrackArrays(*store)
     frame = FrameInput(*detections)
     check = RowChecks(*checks)
+    scores = ScoreWindow(*window)
     cfg = FrameSettings(*settings)
     embeddings = frame.embeddings
     if check.enabled:
@@ -76,6 +84,8 @@ def track_frame(store: tuple, detections: tuple, checks: tuple, settings: tuple,
             return False
         if frame.use_embeddings:
             embeddings = check.unit
+    if scores.expect_unit and not finite_in_unit_range(frame.scores):
+        return False
     rows, dets = _taking_part(frame, embeddings, cfg)
     live = _predict(tracks, frame, cfg)
 
@@ -103,6 +113,8 @@ def track_frame(store: tuple, detections: tuple, checks: tuple, settings: tuple,
     born = _start_tracks(tracks, dets, cfg, det_to_slot)
     _confirm(tracks, born, cfg.n_init, is_slot)
     _report(tracks, frame, rows, det_to_slot, FrameOutput(*outputs))
+    if scores.keep:
+        keep_scores(scores.ring, scores.state, scores.raw)
     return True
 
 

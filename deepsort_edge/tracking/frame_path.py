@@ -53,11 +53,15 @@ class FramePath:
         frame_shape = check_bgr_image(frame).shape if frame is not None else None
         arrays = detection_arrays(xyxy, scores, embeddings, embedding_dim=self._store.embedding_dim)
         raw_scores = arrays.scores
-        arrays.scores = self._calibrated(raw_scores)
-        classes = frame_classes(class_id, arrays.count)
         if settings.use_appearance is False:
             arrays.embeddings = None
         extract = arrays.embeddings is None and self.feature_extractor is not None and settings.use_appearance is not False
+        if extract or self._camera is not None or not (
+            settings.score_calibration == "unit" and self._scores.all_in_unit_range
+        ):
+            arrays.scores = self._calibrated(raw_scores)
+        # Else the frame kernel reads the scores as given if they all lie in [0, 1] (see _commit).
+        classes = frame_classes(class_id, arrays.count)
         if arrays.embeddings is None and not extract and settings.use_appearance is True and arrays.count:
             raise ValueError(
                 "use_appearance=True needs embeddings: pass detections.data['embeddings'] "
@@ -122,7 +126,20 @@ class FramePath:
         if adapter is not None and arrays.embeddings is not None:
             raw, projected = adapter.before_frame(arrays.embeddings)
             arrays = DetectionArrays(arrays.xyxy, arrays.scores, projected)
-        ids, boxes, problems, unit = self._run_kernel(arrays, classes, affine, kept is None, prepared._frame_shape)
+        given = prepared._raw_scores
+        # Scores left as given by _prepare: the kernel checks that "unit" may read them so.
+        as_given = kept is None and arrays.scores is given and self._settings.score_calibration == "unit"
+        ids, boxes, problems, unit = self._run_kernel(
+            arrays, classes, affine, kept is None, prepared._frame_shape, given if kept is None else given[kept],
+            as_given,
+        )
+        if ids is None and as_given:
+            calibrated = self._calibrated(given)
+            if calibrated is not given:  # a score outside [0, 1]: the frame is read on the calibrated scale
+                arrays = DetectionArrays(arrays.xyxy, calibrated, arrays.embeddings)
+                ids, boxes, problems, unit = self._run_kernel(
+                    arrays, classes, affine, True, prepared._frame_shape, given, False
+                )
         tracked = arrays
         if ids is None:
             # The kernel found bad rows and changed nothing: drop them (or raise) and track the rest.
@@ -131,14 +148,12 @@ class FramePath:
                 arrays.xyxy[kept], arrays.scores[kept], unit[kept] if arrays.embeddings is not None else None
             )
             classes = classes[kept]
-            ids, boxes, _, _ = self._run_kernel(clean, classes, affine, False, None)
+            ids, boxes, _, _ = self._run_kernel(clean, classes, affine, False, None, given[kept], False)
             tracked, raw = clean, None if raw is None else raw[kept]
         if raw is not None:
             adapter.after_frame(ids, tracked.xyxy, raw, self._store)
         self.frame_count += 1
         self._epoch += 1
-        if self._settings.score_calibration != "none":
-            self._scores.observe(prepared._raw_scores if kept is None else prepared._raw_scores[kept])
         if kept is None:
             return FrameResult(ids, boxes)
         # The one scatter from the tracked rows back to the input's.

@@ -52,6 +52,8 @@ from typing import Any
 
 import numpy as np
 
+from ..kernels.scores import COUNT, HEAD, OUTSIDE, SEEN, keep_scores
+
 __all__ = ["WINDOW", "ScoreCalibration", "check_given_scores"]
 
 # Scores kept for ranking: a few hundred frames of a busy scene, 16 KiB.
@@ -65,24 +67,30 @@ class ScoreCalibration:
         window: how many of the latest finite scores are kept (>= 1).
     """
 
-    __slots__ = ("_ring", "_head", "_count", "_sorted", "_outside")
+    __slots__ = ("ring", "state", "_sorted", "_sorted_at")
 
     def __init__(self, window: int = WINDOW) -> None:
         if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
             raise ValueError(f"window must be an int >= 1, got {window!r}")
-        self._ring = np.zeros(int(window))
-        self._head = 0  # where the next score goes
-        self._count = 0
-        self._sorted: np.ndarray | None = np.zeros(0)  # the kept scores, sorted (None: out of date)
-        self._outside = 0  # kept scores outside [0, 1]: while 0, "unit" costs one pass over the frame
+        #: The kept scores and the window's counters (``kernels.scores``): the frame kernel keeps
+        #: each frame's scores in them in place.
+        self.ring = np.zeros(int(window))
+        self.state = np.zeros(4, dtype=np.int64)
+        self._sorted = np.zeros(0)  # the kept scores, sorted, as they were when SEEN was _sorted_at
+        self._sorted_at = 0
 
     @property
     def window(self) -> int:
         """Scores kept at most."""
-        return int(self._ring.shape[0])
+        return int(self.ring.shape[0])
+
+    @property
+    def all_in_unit_range(self) -> bool:
+        """Every kept score lies in [0, 1] (``"unit"`` reads a frame as given when its scores do too)."""
+        return not self.state[OUTSIDE]
 
     def __len__(self) -> int:
-        return self._count
+        return int(self.state[COUNT])
 
     def calibrate(self, scores: np.ndarray, mode: str) -> np.ndarray:
         """``(N,)`` float64 calibrated ``scores`` of one frame (``mode`` ``"unit"`` or ``"rank"``; the window
@@ -100,8 +108,8 @@ class ScoreCalibration:
             return raw.copy()
         if mode == "unit":
             lo, hi = min(0.0, float(values.min())), max(1.0, float(values.max()))
-            if self._outside:
-                kept = self._ring[: self._count]
+            if self.state[OUTSIDE]:
+                kept = self.ring[: len(self)]
                 lo, hi = min(lo, float(kept.min())), max(hi, float(kept.max()))
             if lo == 0.0 and hi == 1.0:
                 return raw  # every score seen is in [0, 1]: as given (the common case, one pass)
@@ -117,38 +125,18 @@ class ScoreCalibration:
 
     def observe(self, scores: np.ndarray) -> None:
         """Keep this frame's finite ``scores`` (the oldest kept ones make room)."""
-        values = np.asarray(scores, dtype=np.float64).reshape(-1)
-        values = values[np.isfinite(values)]
-        size = self.window
-        if not values.size:
-            return
-        if values.size >= size:
-            self._ring[:] = values[-size:]
-            self._head, self._count = 0, size
-            self._outside = _count_outside(self._ring)
-        else:
-            end = self._head + values.size
-            # Where the scores go; while the window is not full they land past the kept ones.
-            positions: Any = slice(self._head, end) if end <= size else (self._head + np.arange(values.size)) % size
-            if self._count == size or end > size:  # the oldest scores make room
-                evicted = positions if self._count == size else positions[positions < self._count]
-                self._outside -= _count_outside(self._ring[evicted])
-            self._ring[positions] = values
-            self._outside += _count_outside(values)
-            self._head = int((self._head + values.size) % size)
-            self._count = min(self._count + values.size, size)
-        self._sorted = None
+        keep_scores(self.ring, self.state, np.ascontiguousarray(scores, dtype=np.float64).reshape(-1))
 
     def clear(self) -> None:
         """Forget every kept score."""
-        self._head = self._count = self._outside = 0
-        self._sorted = np.zeros(0)
+        self.state[:] = 0
+        self._sorted, self._sorted_at = np.zeros(0), 0
 
     def to_array(self) -> np.ndarray:
         """``(K,)`` float64 kept scores, oldest first (what a saved state holds)."""
-        if self._count < self.window:
-            return self._ring[: self._count].copy()
-        return np.roll(self._ring, -self._head)
+        if len(self) < self.window:
+            return self.ring[: len(self)].copy()
+        return np.roll(self.ring, -int(self.state[HEAD]))
 
     @classmethod
     def from_array(cls, kept: object, window: int = WINDOW) -> ScoreCalibration:
@@ -165,19 +153,16 @@ class ScoreCalibration:
         if array.shape[0] > window or not np.isfinite(array).all():
             raise ValueError(f"kept scores must be at most {window} finite numbers, got {array.shape[0]}")
         calibration = cls(window)
-        calibration.observe(array.astype(np.float64))
+        count = array.shape[0]
+        calibration.ring[:count] = array
+        outside = np.count_nonzero((array < 0.0) | (array > 1.0))
+        calibration.state[:] = (count % window, count, outside, count)  # as keep_scores leaves them
         return calibration
 
     def _kept_sorted(self) -> np.ndarray:
-        if self._sorted is None:
-            self._sorted = np.sort(self._ring[: self._count])
+        if self._sorted_at != self.state[SEEN]:
+            self._sorted, self._sorted_at = np.sort(self.ring[: len(self)]), int(self.state[SEEN])
         return self._sorted
-
-
-def _count_outside(values: np.ndarray) -> int:
-    if not values.size or (values.min() >= 0.0 and values.max() <= 1.0):
-        return 0
-    return int(np.count_nonzero((values < 0.0) | (values > 1.0)))
 
 
 def check_given_scores(settings: Any, scores: np.ndarray) -> None:

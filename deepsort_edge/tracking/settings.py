@@ -146,7 +146,8 @@ class TrackerSettings:
     appearance_adaptation: str = _choice(
         "none", ADAPTATION_MODES,
         "learn from the tracker's own matches: gate (calibrate appearance_threshold) or projection (also a "
-        "scene-specific LDA of the features, used when it separates held-back evidence better)",
+        "scene-specific LDA of the features, used when it separates held-back evidence better and the raw "
+        "features do not separate like a ReID model's)",
     )
     adaptation_interval: int = _integer(50, 1, "frames between refits of appearance_adaptation")
     class_aware: bool = _flag(True, "a detection of another class_id never continues a track")

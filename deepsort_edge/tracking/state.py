@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..appearance.adaptation import PAIR_CAPACITY, STATE_ARRAYS, check_adaptation_state
+from ..appearance.adaptation import INTEGER_ARRAYS, PAIR_CAPACITY, STATE_ARRAYS, check_adaptation_state
 from .score_calibration import ScoreCalibration
 from .settings import TrackerSettings, preset_values
 from .settings import names as settings_names
@@ -340,7 +340,7 @@ def _read_adaptation(
     if not isinstance(numbers, dict):
         raise ValueError("header field 'adaptation' must be a JSON object")
     sizes = {"C": PAIR_CAPACITY}
-    for axis, name in (("W", "width"), ("K", "dims")):
+    for axis, name in (("W", "width"), ("K", "dims"), ("P", "basis_dims")):
         value = numbers.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= max(embedding_dim, 0):
             raise ValueError(f"header field 'adaptation.{name}' must be an integer in [0, {embedding_dim}]")
@@ -352,7 +352,7 @@ def _read_adaptation(
             raise ValueError(f"lacks member {_ADAPTATION_MEMBER + name!r}")
         count = None if axes[0] == "N" and "N" not in sizes else sizes[axes[0]]
         arrays[name] = _read_member(archive, info, path, count, tuple(sizes[a] for a in axes[1:]),
-                                    name == "average_ids" or name.endswith("_keys"))
+                                    name in INTEGER_ARRAYS)
         if name == "average_ids":
             sizes["N"] = arrays[name].shape[0]
     return {"numbers": numbers, "arrays": arrays}

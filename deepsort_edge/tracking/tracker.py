@@ -363,8 +363,12 @@ class DeepSORTTracker(TrackerConfiguration, FramePath, TrackerState):
         affine: np.ndarray | None,
         check: bool,
         frame_shape: tuple[int, ...] | None,
+        given_scores: np.ndarray,
+        as_given: bool,
     ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
-        """One call of the frame kernel; ids None when ``check`` found bad rows (then nothing changed)."""
+        """One call of the frame kernel; ids None when ``check`` found bad rows, or ``as_given`` scores
+        outside [0, 1] (then nothing changed). The kernel keeps ``given_scores`` (the rows' scores as the
+        detector gave them) in the score calibration's window."""
         store = self._store
         count = arrays.count
         embeddings = arrays.embeddings
@@ -388,7 +392,9 @@ class DeepSORTTracker(TrackerConfiguration, FramePath, TrackerState):
         settings = self._frame_settings
         if self._adapter is not None:
             settings = self._adapter.frame_settings(settings)
+        window = self._scores
         done = kernel(store.arrays, detections, (check, width, height, MAX_COORDINATE, problems, unit),
+                      (as_given, self._settings.score_calibration != "none", given_scores, window.ring, window.state),
                       settings, (ids, boxes, True))
         if not done:
             if first_embeddings:
