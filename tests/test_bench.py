@@ -165,6 +165,73 @@ def test_peer_scores_pass_unit_scores_and_divide_any_other_scale_by_its_largest(
     assert peer_scores(unit, 1.0).dtype == np.float32
 
 
+def test_peer_worst_case_is_the_lowest_place_and_the_largest_deficit_to_the_best_peer():
+    peers = tool_module("benchmarks.peers")
+    row = lambda hota: {"HOTA": hota, "IDF1": 0.0, "IDSW": 0}  # noqa: E731
+    results = {"ours": {"a": row(50.0), "b": row(40.0), "c": row(30.0), "d": None},
+               "p": {"a": row(49.0), "b": row(42.5), "c": row(31.0), "d": row(99.0)},
+               "q": {"a": row(10.0), "b": row(41.0), "c": None, "d": None}}
+    # a: first (+1.0); b: third (-2.5); c: second (-1.0); d: not run by ours, so not counted.
+    assert peers.worst_case(results, ("a", "b", "c", "d"), ["ours"], "ours") == (3, "b", -2.5, "b")
+    with pytest.raises(ValueError, match="no result"):
+        peers.worst_case(results, ("d",), ["ours"], "ours")
+
+
+def test_peer_block_marks_cells_a_peer_cannot_run_and_says_why_and_where_frames_were_given():
+    peers = tool_module("benchmarks.peers")
+    row = lambda hota: {"HOTA": hota, "IDF1": 60.0, "IDSW": 3}  # noqa: E731
+    data = {"command": "python tools/bench.py peers", "host": {"machine": "x", "cpus": 2, "python": "3.11"},
+            "seconds": 1.0, "presets": ["default"], "sets": ["pets-acf", "mot17"], "ours": ["deepsort-edge default"],
+            "frames": {"pets-acf": True, "mot17": False},
+            "missing": {"boxmot StrongSORT": {"mot17": "boxmot StrongSORT needs embeddings; the set is motion only"}},
+            "results": {"deepsort-edge default": {"pets-acf": row(50.0), "mot17": row(40.0)},
+                        "boxmot StrongSORT": {"pets-acf": row(52.0), "mot17": None}}}
+    text = peers.render(data)
+    assert "| boxmot StrongSORT | 52.0 / 60.0 / 3 | n/a |" in text
+    assert "n/a: boxmot StrongSORT on mot17: boxmot StrongSORT needs embeddings; the set is motion only." in text
+    assert "On pets-acf the peers get the real frames" in text and "On mot17 the shared data has no frames" in text
+    assert "| deepsort-edge default | 2 (-2.0) | - | 2 on pets-acf; -2.0 on pets-acf |" in text
+    unfinished = {**data, "missing": {"boxmot StrongSORT": {"mot17": peers.UNFINISHED}}}
+    text = peers.render(unfinished)
+    assert "| boxmot StrongSORT | 52.0 / 60.0 / 3 | not run |" in text
+    assert f"not run: boxmot StrongSORT on mot17: {peers.UNFINISHED}." in text
+
+
+def test_peer_result_cache_round_trips_and_misses_on_another_stamp_tracker_or_set(tmp_path):
+    inputs = tool_module("benchmarks.peer_inputs")
+    cache = inputs.ResultCache(tmp_path, "boxmot=1;proto-a")
+    assert cache.get("boxmot ByteTrack", "tud") == (False, None)
+    cache.put("boxmot ByteTrack", "tud", {"HOTA": 41.5, "IDSW": 7})
+    cache.put("boxmot StrongSORT", "mot17", None)  # "cannot run there" is a result too
+    assert cache.get("boxmot ByteTrack", "tud") == (True, {"HOTA": 41.5, "IDSW": 7})
+    assert cache.get("boxmot StrongSORT", "mot17") == (True, None)
+    assert cache.get("boxmot ByteTrack", "mot17") == (False, None)
+    assert inputs.ResultCache(tmp_path, "boxmot=2;proto-a").get("boxmot ByteTrack", "tud") == (False, None)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_peer_frames_are_found_where_the_shared_layout_puts_them(tmp_path):
+    inputs = tool_module("benchmarks.peer_inputs")
+    folder = tmp_path / "MOT15" / "train" / "SEQ-1" / "img1"
+    folder.mkdir(parents=True)
+    (tmp_path / "MOT17" / "train" / "SEQ-2" / "img1").mkdir(parents=True)  # a folder without frames
+    assert not inputs.has_frames(tmp_path, "SEQ-1")
+    cv2 = pytest.importorskip("cv2")
+    for i, value in enumerate((10, 200), 1):
+        cv2.imwrite(str(folder / f"{i:06d}.jpg"), np.full((8, 12, 3), value, dtype=np.uint8))
+    assert inputs.has_frames(tmp_path, "SEQ-1") and not inputs.has_frames(tmp_path, "SEQ-2")
+    frames = inputs.frames_of(tmp_path, "SEQ-1")
+    assert [f.shape for f in frames] == [(8, 12, 3)] * 2
+    np.testing.assert_allclose([f.mean() for f in frames], [10, 200], atol=2)
+    assert inputs.frames_of(tmp_path, "SEQ-2") is None and inputs.frames_of(tmp_path, "SEQ-1") is frames
+
+
+def test_peers_refuses_fewer_than_one_job_in_one_line(tmp_path):
+    out = run_bench(["peers", "--jobs", "0", "--out", str(tmp_path / "p.md")], tmp_path)
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1] == (
+        "bench.py peers: error: --jobs must be at least 1, got 0")
+
+
 def test_peers_merge_puts_split_runs_back_together_and_refuses_different_sets(tmp_path):
     whole = json.loads((TOOLS.parent / "docs" / "bench" / "peers.json").read_text(encoding="utf-8"))
     labels = list(whole["results"])
