@@ -17,8 +17,9 @@
 # JIT kernels compile for that CPU), run `deepsort-edge demo` and time the first
 # tracked frame with the compiled kernels against the JIT (tools/measure_start.py);
 # then add the `test` extra (TrackEval, deep-sort-realtime: the full opencv-python,
-# which needs the apt line README gives) and run `pytest -m "not slow"` per
-# profile, with the shared data bound read-only when present. Finally the results
+# which needs the apt line README gives) and run `pytest -m "not slow"` for every
+# profile at once (each in its own mount namespace with its own /proc/cpuinfo),
+# with the shared data bound read-only when present. Finally the results
 # replace README's ARM table (between its `arm64-table` markers), with the commit
 # they ran at. A second run reuses the root.
 # Env: PROFILES (default "pi4 pi5": Cortex-A72 and Cortex-A76), DEBIAN_SUITE
@@ -117,17 +118,22 @@ fi
 #    over it (rewritten in place per profile, see use_profile). The shared data,
 #    when present, is bound read-only (never copied).
 CPUINFO="$ROOT/opt/cpuinfo-arm64"
-use_profile() {  # use_profile PROFILE: set QEMU_CPU and write its /proc/cpuinfo
+cpuinfo_of() {  # cpuinfo_of PROFILE: the /proc/cpuinfo text a Raspberry Pi of that profile shows
     local spec part features
     spec="$(profile_cpu "$1")"
-    QEMU_CPU="${spec%% *}"
     part="$(echo "$spec" | cut -d' ' -f2)"
     features="$(echo "$spec" | cut -d' ' -f3-)"
     for i in $(seq 0 $(($(nproc) - 1))); do
         printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: %s\n' "$i" "$features"
         printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x%s\nCPU part\t: %s\nCPU revision\t: %s\n\n' \
             "$([ "$1" = pi5 ] && echo 4 || echo 0)" "$part" "$([ "$1" = pi5 ] && echo 1 || echo 3)"
-    done > "$CPUINFO.new"
+    done
+}
+use_profile() {  # use_profile PROFILE: set QEMU_CPU and write its /proc/cpuinfo
+    local spec
+    spec="$(profile_cpu "$1")"
+    QEMU_CPU="${spec%% *}"
+    cpuinfo_of "$1" > "$CPUINFO.new"
     cat "$CPUINFO.new" > "$CPUINFO" && rm -f "$CPUINFO.new"  # same inode: the bind mount sees it
 }
 use_profile "${PROFILES%% *}"
@@ -239,15 +245,37 @@ record all "the apt line above, then \`import cv2\`" "$(outcome $rc)"; [ "$rc" =
 # 9. The whole non-slow suite per profile (float16 galleries and the bit-exact
 #    gallery dot products included), each with an empty Numba cache;
 #    with the compiled kernels built, tests/test_aot.py must find and compare them.
+#    The profiles run at the same time (qemu is single-threaded per process, and a
+#    suite takes about an hour under qemu): each in its own mount namespace, where its
+#    own cpuinfo is bound over the root's /proc/cpuinfo, with its own pytest basetemp.
 AOT_ENV=""; [ "$AOT_BUILT" = 0 ] && AOT_ENV="DEEPSORT_EDGE_EXPECT_AOT=1"
-for profile in $PROFILES; do
-    use_profile "$profile"
-    rc=0
-    timed "[$profile] pytest -m 'not slow'" in_root "
+suite() {  # suite PROFILE: the suite under that profile's CPU; writes rc and seconds to /opt/suite-PROFILE
+    local profile="$1" spec start rc=0
+    spec="$(profile_cpu "$profile")"
+    cpuinfo_of "$profile" > "$ROOT/opt/cpuinfo-$profile"
+    start=$(date +%s)
+    unshare -m --propagation private -- bash -c 'mount --bind "$1" "$2/proc/cpuinfo" && shift 2 && exec "$@"' _ \
+        "$ROOT/opt/cpuinfo-$profile" "$ROOT" \
+        chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb QEMU_CPU="${spec%% *}" "${PASS_ENV[@]}" \
+        PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin /bin/bash -euo pipefail -c "
         export NUMBA_CACHE_DIR=/tmp/numba-tests-$profile $DATA_ENV $AOT_ENV; rm -rf \$NUMBA_CACHE_DIR
-        cd /opt/check && pytest -q -p no:cacheprovider -m 'not slow' 2>&1 | tee /tmp/pytest-$profile.log | tail -25" || rc=$?
-    summary="$(in_root "grep -E '^=+ .*(passed|failed|error).* =+$' /tmp/pytest-$profile.log | tail -1 | sed -E 's/^=+ //; s/ in [0-9.]+s.*//; s/ =+$//'" || true)"
-    record "$profile" "\`pytest -m \"not slow\"\` (the whole suite but slow tests; empty Numba cache)" "${summary:-$(outcome $rc)}"
+        cd /opt/check && pytest -q -p no:cacheprovider --basetemp=/tmp/pytest-base-$profile -m 'not slow' \
+            > /tmp/pytest-$profile.log 2>&1" || rc=$?
+    printf '%s %s\n' "$rc" "$(($(date +%s) - start))" > "$ROOT/opt/suite-$profile"
+}
+SUITES=()
+for profile in $PROFILES; do
+    log "[$profile] pytest -m 'not slow' started ($(profile_name "$profile"))"
+    suite "$profile" & SUITES+=("$!")
+done
+for pid in "${SUITES[@]}"; do wait "$pid" || true; done
+for profile in $PROFILES; do
+    read -r rc STEP_SECONDS < "$ROOT/opt/suite-$profile"
+    log "[$profile] pytest -m 'not slow': $([ "$rc" = 0 ] && echo PASS || echo "FAIL (exit $rc)") in $STEP_SECONDS s"
+    tail -25 "$ROOT/tmp/pytest-$profile.log"
+    summary="$(grep -E '[0-9]+ (passed|failed|errors?)' "$ROOT/tmp/pytest-$profile.log" | tail -1 \
+        | sed -E 's/^=+ //; s/ in [0-9.]+s.*//; s/ =+$//' || true)"
+    record "$profile" "\`pytest -m \"not slow\"\` (the whole suite but slow tests; empty Numba cache; profiles at once)" "${summary:-$(outcome $rc)}"
     [ "$rc" = 0 ] || FAILED=1
 done
 
