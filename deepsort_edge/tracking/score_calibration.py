@@ -92,6 +92,11 @@ class ScoreCalibration:
     def __len__(self) -> int:
         return int(self.state[COUNT])
 
+    @property
+    def kept(self) -> np.ndarray:
+        """A view of the kept scores in ring order (oldest first only until the window is full)."""
+        return self.ring[: len(self)]
+
     def calibrate(self, scores: np.ndarray, mode: str) -> np.ndarray:
         """``(N,)`` float64 calibrated ``scores`` of one frame (``mode`` ``"unit"`` or ``"rank"``; the window
         is not changed).
@@ -109,7 +114,7 @@ class ScoreCalibration:
         if mode == "unit":
             lo, hi = min(0.0, float(values.min())), max(1.0, float(values.max()))
             if self.state[OUTSIDE]:
-                kept = self.ring[: len(self)]
+                kept = self.kept
                 lo, hi = min(lo, float(kept.min())), max(hi, float(kept.max()))
             if lo == 0.0 and hi == 1.0:
                 return raw  # every score seen is in [0, 1]: as given (the common case, one pass)
@@ -135,7 +140,7 @@ class ScoreCalibration:
     def to_array(self) -> np.ndarray:
         """``(K,)`` float64 kept scores, oldest first (what a saved state holds)."""
         if len(self) < self.window:
-            return self.ring[: len(self)].copy()
+            return self.kept.copy()
         return np.roll(self.ring, -int(self.state[HEAD]))
 
     @classmethod
@@ -161,7 +166,7 @@ class ScoreCalibration:
 
     def _kept_sorted(self) -> np.ndarray:
         if self._sorted_at != self.state[SEEN]:
-            self._sorted, self._sorted_at = np.sort(self.ring[: len(self)]), int(self.state[SEEN])
+            self._sorted, self._sorted_at = np.sort(self.kept), int(self.state[SEEN])
         return self._sorted
 
 

@@ -110,7 +110,7 @@ def threshold_in_force(settings: Any, calibration: ScoreCalibration) -> float:
     threshold = float(settings.track_activation_threshold)
     if settings.typical_score is None or len(calibration) < MINIMUM_SCORES:
         return threshold
-    median = window_median(calibration.to_array())
+    median = window_median(calibration.kept)  # the median needs no order: no oldest-first copy
     if settings.score_calibration != "none":
         median = float(calibration.calibrate(np.array([median]), settings.score_calibration)[0])
     return split_threshold(threshold, settings.typical_score, median)
