@@ -274,3 +274,61 @@ def test_speed_quick_reports_every_section_and_skips_mot17_without_data(tmp_path
     assert {status["long run ema: median ms end / start"], status["long run gallery: median ms end / start"]} <= {
         "PASS", "FAIL"}
     assert "| target | value | threshold | result |" in out.stdout
+
+
+def _git_checkout() -> bool:
+    try:
+        return subprocess.run(["git", "-C", str(TOOLS.parent), "rev-parse", "HEAD"], capture_output=True).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not _git_checkout(), reason="the tools are not in a git checkout (compile --against reads git)")
+@pytest.mark.parametrize(("args", "line"), [
+    (["compile"], "bench.py compile: error: the following arguments are required: --against"),
+    (["compile", "--against", "no-such-revision"],
+     f"bench.py compile: error: --against 'no-such-revision' is not a commit of {TOOLS.parent}"),
+    (["compile", "--against", "HEAD", "--rounds", "0"], "bench.py compile: error: --rounds must be >= 1, got 0"),
+])
+def test_compile_refuses_a_missing_or_unknown_revision_in_one_line(tmp_path, args, line):
+    out = run_bench(args, tmp_path)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [line]
+
+
+def test_compile_report_ranks_functions_by_the_change_in_their_compile_time():
+    def run(first_frame, functions):
+        return {"first_frame_s": first_frame, "compile_self_s": first_frame - 0.5, "compilations": len(functions),
+                "frame_kernel": {"type_inference_s": 1.0, "native_lowering_s": 2.0, "ir_chars": 5000,
+                                 "increfs": 3, "decrefs": 4},
+                "self_by_function": functions}
+
+    new = [run(t, {"track_frame": (1, 3.0), "take": (3, 0.3), "same": (1, 1.0)}) for t in (6.0, 7.0, 5.0)]
+    old = [run(t, {"track_frame": (1, 2.0), "_rows_of": (2, 0.5), "same": (1, 1.0)}) for t in (4.0, 4.5, 3.0)]
+    machine = {"cpu": "cpu", "usable_cpus": 2, "load_average": None, "numba": "0", "deepsort_edge_path": "/x"}
+    text = tool_module("benchmarks.compile_time").render(
+        {"command": "c", "machine": machine, "sides": {"new": new, "old": old}})
+    assert "| new | 3 | 6.00 (5.00-7.00) | 5.50 (4.50-6.50) | 3 | 1.00 | 2.00 | 5k | 3/4 |" in text
+    assert "First frame, new / old: 1.50x (medians)." in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line.count("|") == 6][1:]
+    assert [row.split(" | ")[0][2:] for row in rows] == ["track_frame", "_rows_of", "take", "same"]
+    assert rows[0] == "| track_frame | 3.00 | 2.00 | +1.00 | 1 / 1 |"
+    assert rows[1] == "| _rows_of | 0.00 | 0.50 | -0.50 | 0 / 2 |"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _git_checkout(), reason="the tools are not in a git checkout (compile --against reads git)")
+def test_compile_against_the_same_code_compiles_the_same_kernels(tmp_path):
+    """The imported package against HEAD's: in a clean checkout, the same kernels (same compilations and the
+    same reference-count calls in the frame kernel's final module)."""
+    if subprocess.run(["git", "-C", str(TOOLS.parent), "diff", "--quiet", "HEAD", "--", "deepsort_edge"]).returncode:
+        pytest.skip("deepsort_edge/ has uncommitted changes: HEAD's kernels differ from the imported ones")
+    out = run_bench(["compile", "--against", "HEAD", "--rounds", "1", "--json", str(tmp_path / "c.json")], tmp_path)
+    assert out.returncode == 0, out.stderr
+    sides = list(json.loads((tmp_path / "c.json").read_text())["sides"].values())
+    (ours,), (head,) = sides
+    assert ours["compilations"] == head["compilations"] > 10
+    assert ours["frame_kernel"]["increfs"] == head["frame_kernel"]["increfs"] > 0
+    assert ours["frame_kernel"]["decrefs"] == head["frame_kernel"]["decrefs"]
+    assert ours["self_by_function"].keys() == head["self_by_function"].keys()
+    assert "| function (compile self time, median s)" in out.stdout

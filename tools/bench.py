@@ -36,6 +36,7 @@ SECTIONS: dict[str, tuple[str, bool, str]] = {
     "streams": ("benchmarks.streams", False, "many streams: separate trackers, MultiStreamTracker, Ray"),
     "gpu": ("benchmarks.gpu", False, "embedder providers on a GPU: equivalence, crops/s, streams in real time"),
     "startup": ("benchmarks.startup", False, "cold and warm start: import and first tracked frame, fresh processes"),
+    "compile": ("benchmarks.compile_time", False, "cold JIT compile of the kernels against a git revision, by function"),
     "install": ("benchmarks.install", False, "installed size of each install route, fresh venvs"),
     "docs": ("benchmarks.docs", False, "re-render every generated block of README.md and docs/ from its JSON"),
 }

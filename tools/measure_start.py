@@ -39,14 +39,17 @@ if record:
     recorder = installed.__enter__()
 import numpy as np
 from deepsort_edge import DeepSORTTracker
-import deepsort_edge.tracking.tracker as tracker_module
-from deepsort_edge.kernels.aot import kernel_kind
+try:  # this layout; an older revision (bench.py compile --against) may lack it
+    import deepsort_edge.tracking.tracker as tracker_module
+    from deepsort_edge.kernels.aot import kernel_kind
+except ImportError:
+    tracker_module = kernel_kind = None
 t1 = time.perf_counter()
 tracker = DeepSORTTracker(gallery_dtype=sys.argv[1])
 ids = tracker.update_arrays(np.array([[10.0, 10.0, 50.0, 110.0]]), np.array([0.9]), np.ones((1, 8), np.float32))
 t2 = time.perf_counter()
-out = {"kernel": kernel_kind(tracker_module.track_frame), "import_s": t1 - t0, "first_frame_s": t2 - t1,
-       "ids": ids.tolist()}
+out = {"kernel": kernel_kind(tracker_module.track_frame) if kernel_kind else "jit", "import_s": t1 - t0,
+       "first_frame_s": t2 - t1, "ids": ids.tolist()}
 if record:
     starts, spans, inner = {}, [], []
     for ts, ev in recorder.buffer:
@@ -60,16 +63,37 @@ if record:
             if inner:
                 inner[-1] += total
             d = ev.data["dispatcher"]
-            spans.append((f"{d.py_func.__module__}.{d.py_func.__qualname__}", total, total - nested))
+            spans.append((f"{d.py_func.__module__}.{d.py_func.__qualname__}", total, total - nested,
+                          d.py_func.__qualname__))
+            if d.py_func.__name__ == "track_frame":
+                frame_kernel = d
     out["compilations"] = len(spans)
-    out["slowest_self_s"] = sorted(([n, round(s, 3)] for n, _, s in spans), key=lambda x: -x[1])[:8]
-    out["compile_self_s"] = sum(s for _, _, s in spans)
+    out["slowest_self_s"] = sorted(([n, round(s, 3)] for n, _, s, _ in spans), key=lambda x: -x[1])[:8]
+    out["compile_self_s"] = sum(s for _, _, s, _ in spans)
+    by_function = {}  # by name without its module: revisions that moved a kernel still pair up
+    for _, _, own, name in spans:
+        count, seconds = by_function.get(name, (0, 0.0))
+        by_function[name] = (count + 1, seconds + own)
+    out["self_by_function"] = by_function
+    # The frame kernel's own compile by Numba pass (type inference includes compiling its callees)
+    # and its final LLVM module: size and the reference-count calls left after optimisation.
+    cres = next(iter(frame_kernel.overloads.values()))
+    passes = {name.split("_", 1)[1]: t.init + t.run + t.finalize
+              for pipeline in cres.metadata["pipeline_times"].values() for name, t in pipeline.items()}
+    ir = cres.library.get_llvm_str()
+    out["frame_kernel"] = {"type_inference_s": passes.get("nopython_type_inference", 0.0),
+                           "native_lowering_s": passes.get("native_lowering", 0.0),
+                           "ir_chars": len(ir), "increfs": ir.count("NRT_incref"), "decrefs": ir.count("NRT_decref")}
 print(json.dumps(out))
 """
 
 def run_child(env: dict[str, str], gallery_dtype: str) -> dict:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _CHILD, gallery_dtype], env=env, capture_output=True, text=True)
+    # Not in the caller's folder: ``python -c`` puts it first on sys.path, and from a checkout's root the
+    # child would import the checkout instead of the package ``env`` names.
+    with tempfile.TemporaryDirectory() as elsewhere:
+        proc = subprocess.run([sys.executable, "-c", _CHILD, gallery_dtype], env=env, capture_output=True, text=True,
+                              cwd=elsewhere)
     wall = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"measure_start: child failed:\n{proc.stderr}")

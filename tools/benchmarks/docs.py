@@ -35,11 +35,13 @@ class Block:
 
 def blocks() -> list[Block]:
     """Every generated block (renderers import lazily: some sections need optional packages)."""
-    from . import embedder, gpu, identities, install, peers, pipeline, soak, speed_docs, startup, streams, threads
+    from . import (compile_time, embedder, gpu, identities, install, peers, pipeline, soak, speed_docs, startup, streams,
+                   threads)
 
     out = [Block(file, marker, "docs/bench/speed.json", render)
            for (file, marker), (_, render) in speed_docs.BLOCKS.items()]
     out.append(Block("docs/benchmarks.md", startup.DOCS_BLOCK, "docs/bench/startup.json", startup.render))
+    out.append(Block("docs/benchmarks.md", compile_time.DOCS_BLOCK, "docs/bench/compile.json", compile_time.render))
     out.append(Block("docs/benchmarks.md", soak.DOCS_BLOCK, "docs/bench/soak.json", soak.render))
     out.append(Block("docs/benchmarks.md", embedder.DOCS_BLOCK, "docs/bench/embedder.json", embedder.render))
     out.append(Block("docs/benchmarks.md", pipeline.DOCS_BLOCK, "docs/bench/pipeline.json", pipeline.render))
