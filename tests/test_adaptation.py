@@ -9,6 +9,7 @@ import scipy.stats
 
 from deepsort_edge import DeepSORTTracker
 from deepsort_edge.appearance import adaptation as ad
+from deepsort_edge.appearance import evidence_pairs
 from deepsort_edge.appearance.adaptation import PairBuffer, calibrated_threshold, fit_projection, roc_auc
 from deepsort_edge.appearance.evidence_pairs import RunningScatter
 
@@ -328,7 +329,7 @@ def test_state_checks_reject_bad_adaptation(quick_refits: None) -> None:
     bad(lambda s: s["adaptation"]["numbers"].update(threshold=5.0), "threshold")
     bad(lambda s: s["adaptation"]["numbers"].update(width=7), "width")
     bad(lambda s: s["adaptation"]["arrays"].update(same_a=np.zeros((3, 48))), "same_a")
-    bad(lambda s: s["adaptation"]["arrays"].update(same_a=np.full((ad.PAIR_CAPACITY, 96), np.nan)), "finite")
+    bad(lambda s: s["adaptation"]["arrays"].update(same_a=np.full((evidence_pairs.PAIR_CAPACITY, 96), np.nan)), "finite")
     bad(lambda s: s["adaptation"]["arrays"].update(average_ids=-good["adaptation"]["arrays"]["average_ids"]),
         "positive")
     bad(lambda s: s.update(settings={**s["settings"], "appearance_adaptation": "none"}), "adaptation")

@@ -15,6 +15,7 @@ import pytest
         "deepsort_edge.tracking.configuration",
         "deepsort_edge.tracking.tracker_state",
         "deepsort_edge.tracking.state",
+        "deepsort_edge.tracking.state_file",
         "deepsort_edge.tracking.state_tracks",
         "deepsort_edge.tracking.settings",
         "deepsort_edge.streams.pipeline",

@@ -22,7 +22,9 @@ import numpy as np
 import pytest
 
 from deepsort_edge import DeepSORTTracker
-from deepsort_edge.tracking.state import DEFAULT_MAX_BYTES, MAX_TRACKS, STATE_FORMAT, check_state, read_state_file
+from deepsort_edge.tracking.state import STATE_FORMAT, check_state
+from deepsort_edge.tracking.state_file import DEFAULT_MAX_BYTES, read_state_file
+from deepsort_edge.tracking.state_tracks import MAX_TRACKS
 from deepsort_edge.tracking.tracks import TRACK_FIELDS
 from tests.conftest import subprocess_env
 
@@ -85,6 +87,10 @@ def hostile_files(folder: Path) -> dict[str, tuple[Path, int, str]]:
         "deep meta": (_write(folder / "deep.npz", json.dumps(_meta(settings=0)).replace('"settings": 0', '"settings": ' + "[" * 5000 + "]" * 5000),
                       0, (4, 8)),
                       DEFAULT_MAX_BYTES, "member 'meta' nests too deeply"),
+        # Within Python's recursion limit, but deeper than MAX_JSON_DEPTH (the header object + 9 lists).
+        "meta 10 deep": (_write(folder / "deep10.npz", json.dumps(_meta(settings=0)).replace('"settings": 0', '"settings": ' + "[" * 9 + "]" * 9),
+                         0, (4, 8)),
+                         DEFAULT_MAX_BYTES, r"member 'meta' nests too deeply \(more than 8 levels\)"),
         "version true": (_write(folder / "true.npz", _meta(version=True), 0, (4, 8)),
                          DEFAULT_MAX_BYTES, "version True is not supported"),
     }
@@ -187,3 +193,14 @@ def test_save_never_replaces_a_device_and_writes_through_a_symlink(tmp_path):
     link.symlink_to(tmp_path / "real.npz")
     tracker.save(link)
     assert link.is_symlink() and DeepSORTTracker.load(link).frame_count == 0
+
+
+def test_the_state_file_names_still_import_from_the_state_module():
+    from deepsort_edge.tracking import state, state_file, state_tracks
+    from deepsort_edge.tracking.state import DEFAULT_MAX_BYTES as moved_limit
+    from deepsort_edge.tracking.state import read_state_file as moved_reader
+
+    assert moved_reader is state_file.read_state_file and moved_limit == state_file.DEFAULT_MAX_BYTES
+    assert state.write_state_file is state_file.write_state_file and state.MAX_TRACKS == state_tracks.MAX_TRACKS
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        state.no_such_name  # noqa: B018

@@ -7,7 +7,7 @@ is held); every setting is an attribute whose assignment calls it.
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from .score_split import threshold_in_force
 from .settings import TrackerSettings
 from .settings import names as setting_names
 from .tracks import TrackStore
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+; annotations are strings here (PEP 563)
+    from typing import Self
 
 __all__ = ["TrackerConfiguration", "camera_estimator"]
 

@@ -1,14 +1,14 @@
 """A tracker's state seen from outside: track views, state dicts, state files, pickles.
 
-Mixed into :class:`~deepsort_edge.tracking.tracker.DeepSORTTracker`. The state format
-and its checks are :mod:`deepsort_edge.tracking.state`'s; this mixin fills and
-restores a tracker with them.
+Mixed into :class:`~deepsort_edge.tracking.tracker.DeepSORTTracker`. The state's checks
+are :mod:`deepsort_edge.tracking.state`'s and its file :mod:`deepsort_edge.tracking.state_file`'s;
+this mixin fills and restores a tracker with them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,15 +16,12 @@ from .extractor import FeatureExtractor
 from .score_calibration import ScoreCalibration
 from .score_split import threshold_in_force
 from .single_caller import tracker_guard
-from .state import (
-    DEFAULT_MAX_BYTES,
-    STATE_FORMAT,
-    STATE_VERSION,
-    check_state,
-    read_state_file,
-    write_state_file,
-)
+from .state import STATE_FORMAT, STATE_VERSION, check_state
+from .state_file import DEFAULT_MAX_BYTES, read_state_file, write_state_file
 from .tracks import TrackStore, TrackView
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+; annotations are strings here (PEP 563)
+    from typing import Self
 
 __all__ = ["TrackerState"]
 
