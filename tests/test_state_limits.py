@@ -91,6 +91,10 @@ def hostile_files(folder: Path) -> dict[str, tuple[Path, int, str]]:
         "meta 10 deep": (_write(folder / "deep10.npz", json.dumps(_meta(settings=0)).replace('"settings": 0', '"settings": ' + "[" * 9 + "]" * 9),
                          0, (4, 8)),
                          DEFAULT_MAX_BYTES, r"member 'meta' nests too deeply \(more than 8 levels\)"),
+        # Deeper than a recursive walk could go, still accepted by json.loads.
+        "meta 990 deep": (_write(folder / "deep990.npz", json.dumps(_meta(settings=0)).replace('"settings": 0', '"settings": ' + "[" * 989 + "]" * 989),
+                          0, (4, 8)),
+                          DEFAULT_MAX_BYTES, r"member 'meta' nests too deeply \(more than 8 levels\)"),
         "version true": (_write(folder / "true.npz", _meta(version=True), 0, (4, 8)),
                          DEFAULT_MAX_BYTES, "version True is not supported"),
     }

@@ -231,12 +231,21 @@ def _read_meta(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> d
 
 
 def _depth(value: object) -> int:
-    """How deep a parsed JSON value nests (a number or string: 0)."""
-    if isinstance(value, dict):
-        return 1 + max(map(_depth, value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max(map(_depth, value), default=0)
-    return 0
+    """How deep a parsed JSON value nests (a number or string: 0).
+
+    A walk with an explicit stack: ``json.loads`` accepts headers nested
+    deeper than Python's recursion limit allows a recursive walk.
+    """
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level + 1)
+            stack.extend((child, level + 1) for child in item)
+    return deepest
 
 
 def _read_member(
