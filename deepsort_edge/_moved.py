@@ -1,4 +1,4 @@
-"""Old module paths (before the subpackages of issue 23) keep importing, as the new modules.
+"""Old module paths (before the package was split into subpackages) keep importing, as the new modules.
 
 ``import deepsort_edge.tracker`` or ``from deepsort_edge.distributed import
 RayMultiStreamTracker`` still works: a finder on ``sys.meta_path`` (installed by

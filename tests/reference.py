@@ -132,6 +132,10 @@ def association_costs(
     dims = 2 if s["gating"] == "position" else 4
     gate = chi2.ppf(0.95, dims)
     w, threshold = s["appearance_weight"], s["appearance_threshold"]
+    # README: minimum_iou_threshold None is 0.3 in a frame with embeddings, 0.2 in a frame without.
+    minimum_iou = s["minimum_iou_threshold"]
+    if minimum_iou is None:
+        minimum_iou = 0.3 if embeddings is not None else 0.2
     cascade = np.full((n_tracks, n_dets), np.inf)
     overlap = np.full((n_tracks, n_dets), np.inf)
     checked = np.zeros(n_tracks, bool)
@@ -150,13 +154,13 @@ def association_costs(
             if s["class_aware"] and tracks["class_id"][t] != classes[d]:
                 continue
             iou = ious[d]
-            if iou >= s["minimum_iou_threshold"] and iou > 0:
+            if iou >= minimum_iou and iou > 0:
                 overlap[t, d] = 1.0 - iou
             if not distances[d] <= limit:
                 continue
             motion = 1.0 - iou if s["motion_cost"] == "iou" else distances[d] / limit
             if not count:
-                if not (s["motion_cost"] == "iou" and lost and (iou < s["minimum_iou_threshold"] or iou <= 0)):
+                if not (s["motion_cost"] == "iou" and lost and (iou < minimum_iou or iou <= 0)):
                     cascade[t, d] = motion
                 continue
             bound = 0.5 * threshold if s["lost_track_rule"] == "overlap" and lost and iou <= 0 else threshold

@@ -1,4 +1,4 @@
-"""Scene adaptation (issue 18): calibration, LDA, evidence, state and "off" against independent references."""
+"""Scene adaptation: calibration, LDA, evidence, state and "off" against independent references."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The tracker contract of issue 17: what a roboflow trackers user relies on, and the two-phase API.
+"""The tracker contract: what a roboflow trackers user relies on, and the two-phase API.
 
 Each test states the behaviour a 2.0.1 (or 2.6 ``BaseTracker``) user expects
 and checks it against plain numpy or a second tracker run the one-phase way.

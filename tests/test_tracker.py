@@ -315,3 +315,22 @@ def test_first_frames_after_warmup_compile_nothing():
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "{}", f"compiled after warmup: {done.stdout}"
+
+
+@pytest.mark.parametrize(
+    ("settings", "with_embeddings", "continues"),
+    [
+        ({}, False, True),  # motion only: 0.2
+        ({}, True, False),  # with appearance: 0.3
+        ({"minimum_iou_threshold": 0.3}, False, False),  # a value given holds for every frame
+        ({"minimum_iou_threshold": 0.2}, True, True),
+    ],
+)
+def test_default_minimum_iou_is_lower_in_frames_without_embeddings(settings, with_embeddings, continues):
+    """A tentative track meets its next box at IoU 35/165 = 0.21 in the IoU stage (no velocity yet)."""
+    tracker = DeepSORTTracker(minimum_consecutive_frames=2, **settings)
+    embedding = np.ones((1, 4), np.float32) / 2.0 if with_embeddings else None
+    first = np.array([[0.0, 0.0, 100.0, 200.0]])
+    assert tracker.update_arrays(first, np.array([0.9]), embedding).tolist() == [-1]  # tentative
+    ids = tracker.update_arrays(first + [65.0, 0.0, 65.0, 0.0], np.array([0.9]), embedding)
+    assert ids.tolist() == ([1] if continues else [-1])  # else a new tentative track

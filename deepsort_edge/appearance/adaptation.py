@@ -1,4 +1,4 @@
-"""Appearance that adapts to the scene (issue 18): a gate and a projection learned from the tracker's own evidence.
+"""Appearance that adapts to the scene: a gate and a projection learned from the tracker's own evidence.
 
 A fixed appearance threshold on raw features wastes what a generic model
 (an ImageNet classifier) knows about identity: its distances between

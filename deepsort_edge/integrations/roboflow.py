@@ -211,7 +211,8 @@ def _define() -> type:
             frame_rate: Video frame rate; scales lost_track_buffer.
             track_activation_threshold: Minimum detection confidence to start a track.
             minimum_consecutive_frames: Matched frames before a track gets an id.
-            minimum_iou_threshold: Minimum IoU for a match by overlap.
+            minimum_iou_threshold: Minimum IoU for a match by overlap (default:
+                0.3 in frames with embeddings, 0.2 in frames without).
             appearance_threshold: Maximum appearance (cosine) distance for a match.
             appearance_weight: Weight of appearance against motion in the cascade cost.
             class_aware: Keep each track to one class_id. Off by default, as in
@@ -234,7 +235,7 @@ def _define() -> type:
             frame_rate: float = defaults.frame_rate,
             track_activation_threshold: float = defaults.track_activation_threshold,
             minimum_consecutive_frames: int = defaults.minimum_consecutive_frames,
-            minimum_iou_threshold: float = defaults.minimum_iou_threshold,
+            minimum_iou_threshold: float | None = defaults.minimum_iou_threshold,
             appearance_threshold: float = defaults.appearance_threshold,
             appearance_weight: float = defaults.appearance_weight,
             class_aware: bool = False,

@@ -17,7 +17,7 @@ from ..kernels.gallery import METRIC_COSINE, METRIC_EUCLIDEAN
 from ..kernels.gating import CHI2_095
 from ..kernels.half import check_float16
 from .score_split import threshold_in_force
-from .settings import TrackerSettings
+from .settings import MINIMUM_IOU_MOTION_ONLY, MINIMUM_IOU_WITH_APPEARANCE, TrackerSettings
 from .settings import names as setting_names
 from .tracks import TrackStore
 
@@ -32,6 +32,7 @@ _GATING_DOF = {"full": 4, "position": 2}
 # Settings that shape the track store: they change only while it holds no track.
 _STORE_SHAPING = ("appearance_mode", "nn_budget", "gallery_dtype", "appearance_adaptation")
 _ACTIVATION_FIELD = FrameSettings._fields.index("activation_threshold")
+_MINIMUM_IOU_FIELD = FrameSettings._fields.index("minimum_iou")
 
 
 def camera_estimator(camera_motion: str) -> Any:
@@ -73,7 +74,8 @@ class TrackerConfiguration:
             appearance_threshold=float(settings.appearance_threshold),
             appearance_weight=float(settings.appearance_weight),
             motion_from_iou=settings.motion_cost == "iou",
-            minimum_iou=float(settings.minimum_iou_threshold),
+            minimum_iou=float(MINIMUM_IOU_WITH_APPEARANCE if settings.minimum_iou_threshold is None
+                              else settings.minimum_iou_threshold),
             lost_needs_overlap=settings.lost_track_rule == "overlap",
             class_aware=bool(settings.class_aware),
             cascade=settings.matching == "cascade",
@@ -103,6 +105,10 @@ class TrackerConfiguration:
         if self._activation != settings[_ACTIVATION_FIELD]:
             settings = (*settings[:_ACTIVATION_FIELD], self._activation, *settings[_ACTIVATION_FIELD + 1:])
         self._kernel_settings = settings
+        # A frame without embeddings (motion only) runs with its own minimum IoU unless one was set.
+        if self._settings.minimum_iou_threshold is None:
+            settings = (*settings[:_MINIMUM_IOU_FIELD], MINIMUM_IOU_MOTION_ONLY, *settings[_MINIMUM_IOU_FIELD + 1:])
+        self._motion_kernel_settings = settings
 
     @property
     def settings(self) -> TrackerSettings:

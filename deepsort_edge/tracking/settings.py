@@ -29,6 +29,10 @@ from typing import Any
 import numpy as np
 
 ON_INVALID_CHOICES = ("drop", "raise")
+# minimum_iou_threshold None: DeepSORT's 0.3 (max_iou_distance 0.7) in a frame with embeddings, 0.2 in a frame
+# without them (chosen with tools/bench.py quality: every motion-only set but MOT17 gains, MOT17 -0.15 HOTA).
+MINIMUM_IOU_WITH_APPEARANCE = 0.3
+MINIMUM_IOU_MOTION_ONLY = 0.2
 # appearance_adaptation's values (deepsort_edge.appearance.adaptation implements them).
 ADAPTATION_MODES = ("none", "gate", "projection")
 
@@ -79,7 +83,10 @@ class TrackerSettings:
     minimum_consecutive_frames: int = _integer(
         3, 0, "matched frames before a track is confirmed and gets an id (0 behaves as 1, as in roboflow's)"
     )
-    minimum_iou_threshold: float = _number(0.3, 0.0, 1.0, "minimum IoU for a match by overlap")
+    minimum_iou_threshold: float | None = _number(
+        None, 0.0, 1.0, "minimum IoU for a match by overlap (None: 0.3 in a frame with embeddings, 0.2 in one "
+        "without)", optional=True,
+    )
     appearance_threshold: float = _number(0.25, 0.0, 2.0, "maximum appearance distance for a match")
     appearance_weight: float = _number(1.0, 0.0, 1.0, "weight of appearance against motion in the matching cost")
     distance_metric: str = _choice("cosine", ("cosine", "euclidean"), "appearance distance (on unit embeddings)")

@@ -97,7 +97,8 @@ class DeepSORTTracker(TrackerConfiguration, FramePath, TrackerState):
             track, compared with the score after ``score_calibration`` (scaled
             down while the detector's median score is below ``typical_score``).
         minimum_consecutive_frames: hits before a track is confirmed and gets an id.
-        minimum_iou_threshold: minimum IoU for a match by overlap.
+        minimum_iou_threshold: minimum IoU for a match by overlap (default:
+            0.3 in frames with embeddings, 0.2 in frames without).
         appearance_threshold: maximum appearance distance for a match.
         appearance_weight: weight of appearance against motion (see
             ``motion_cost``) in the cascade cost, in [0, 1].
@@ -391,7 +392,7 @@ class DeepSORTTracker(TrackerConfiguration, FramePath, TrackerState):
         detections = (arrays.xyxy, arrays.scores, embeddings, use_embeddings, np.ascontiguousarray(classes),
                       _IDENTITY if affine is None else np.ascontiguousarray(affine, dtype=np.float64),
                       affine is not None)
-        settings = self._kernel_settings
+        settings = self._kernel_settings if use_embeddings else self._motion_kernel_settings
         if self._adapter is not None:
             settings = self._adapter.frame_settings(settings)
         window = self._scores

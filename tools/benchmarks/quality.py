@@ -65,7 +65,8 @@ ABLATION: dict[str, dict[str, Any]] = {
     "track_activation_threshold=0.5": {"track_activation_threshold": 0.5},
     "minimum_score=0.1": {"minimum_score": 0.1},
     "typical_score=None": {"typical_score": None},  # the threshold as given whatever the detector's median
-    # Issue 18: appearance that adapts to the scene (off by default; docs/how-it-works.md).
+    "minimum_iou_threshold=0.3": {"minimum_iou_threshold": 0.3},  # in motion-only frames too (default 0.2 there)
+    # Appearance that adapts to the scene (off by default; docs/how-it-works.md).
     "appearance_adaptation=gate": {"appearance_adaptation": "gate"},
     "appearance_adaptation=projection": {"appearance_adaptation": "projection"},
 }
