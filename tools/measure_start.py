@@ -52,6 +52,7 @@ out = {"kernel": kernel_kind(tracker_module.track_frame) if kernel_kind else "ji
        "first_frame_s": t2 - t1, "ids": ids.tolist()}
 if record:
     starts, spans, inner = {}, [], []
+    frame_kernel = None  # stays None where the frame kernel came from a cache or ahead of time
     for ts, ev in recorder.buffer:
         key = id(ev.data["dispatcher"]), str(ev.data["args"])
         if ev.is_start:
@@ -77,13 +78,14 @@ if record:
     out["self_by_function"] = by_function
     # The frame kernel's own compile by Numba pass (type inference includes compiling its callees)
     # and its final LLVM module: size and the reference-count calls left after optimisation.
-    cres = next(iter(frame_kernel.overloads.values()))
-    passes = {name.split("_", 1)[1]: t.init + t.run + t.finalize
-              for pipeline in cres.metadata["pipeline_times"].values() for name, t in pipeline.items()}
-    ir = cres.library.get_llvm_str()
-    out["frame_kernel"] = {"type_inference_s": passes.get("nopython_type_inference", 0.0),
-                           "native_lowering_s": passes.get("native_lowering", 0.0),
-                           "ir_chars": len(ir), "increfs": ir.count("NRT_incref"), "decrefs": ir.count("NRT_decref")}
+    if frame_kernel is not None:
+        cres = next(iter(frame_kernel.overloads.values()))
+        passes = {name.split("_", 1)[1]: t.init + t.run + t.finalize
+                  for pipeline in cres.metadata["pipeline_times"].values() for name, t in pipeline.items()}
+        ir = cres.library.get_llvm_str()
+        out["frame_kernel"] = {"type_inference_s": passes.get("nopython_type_inference", 0.0),
+                               "native_lowering_s": passes.get("native_lowering", 0.0), "ir_chars": len(ir),
+                               "increfs": ir.count("NRT_incref"), "decrefs": ir.count("NRT_decref")}
 print(json.dumps(out))
 """
 
