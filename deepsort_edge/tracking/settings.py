@@ -84,8 +84,8 @@ class TrackerSettings:
         3, 0, "matched frames before a track is confirmed and gets an id (0 behaves as 1, as in roboflow's)"
     )
     minimum_iou_threshold: float | None = _number(
-        None, 0.0, 1.0, "minimum IoU for a match by overlap (None: 0.3 in a frame with embeddings, 0.2 in one "
-        "without)", optional=True,
+        None, 0.0, 1.0, f"minimum IoU for a match by overlap (None: {MINIMUM_IOU_WITH_APPEARANCE} in a frame with "
+        f"embeddings, {MINIMUM_IOU_MOTION_ONLY} in one without)", optional=True,
     )
     appearance_threshold: float = _number(0.25, 0.0, 2.0, "maximum appearance distance for a match")
     appearance_weight: float = _number(1.0, 0.0, 1.0, "weight of appearance against motion in the matching cost")
