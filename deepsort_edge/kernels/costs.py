@@ -168,20 +168,39 @@ def column_positions(columns: np.ndarray, n_dets: int) -> np.ndarray:
     return position
 
 
-@kernel(inline=True)
-def gated_candidates(
-    tracks: TrackArrays, slots: np.ndarray, dets: Detections, position: np.ndarray, cfg: FrameSettings
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Each track's detections inside its Mahalanobis gate: ``(ptr, candidates, squared, degree)``.
+@kernel
+def cascade_costs(
+    tracks: TrackArrays, slots: np.ndarray, dets: Detections, columns: np.ndarray, cfg: FrameSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Matching-cascade cost of the tracks at ``slots`` as CSR ``(indptr, indices, values)``.
 
-    Track ``t``'s candidates are ``candidates[ptr[t]:ptr[t + 1]]`` (detection
-    rows, ascending) with their squared distances in ``squared``;
-    ``degree (M,)`` counts the tracks that gate each detection. Only rows with
-    ``position >= 0`` (the stage's columns) and, with ``class_aware``, of the
-    track's class are candidates. The gate is ``cfg.appearance_gate`` for a
-    track appearance also checks (a gallery, in a frame with embeddings),
-    else ``cfg.gate``, over x, y (``position_only``) or all of xyah.
+    Columns are positions in ``columns`` (detection rows of ``dets``,
+    ascending). Only feasible pairs are stored. A pair is feasible when it
+    lies inside the Mahalanobis gate (squared distance <= ``gate``, over x,
+    y or all of xyah with ``position_only`` False; <= ``appearance_gate``
+    for a pair that appearance also checks: a track with a gallery, in a
+    frame with embeddings) and, with ``class_aware``, shares its class. Its
+    motion term is ``1 - IoU`` of the predicted and detected xyxy boxes
+    (``motion_from_iou``) or the squared distance over its gate (the paper's
+    d1). With appearance, a pair must also have its nearest-gallery
+    distance within ``appearance_threshold`` (the paper's second gate) and
+    costs ``w * appearance + (1 - w) * motion``. Without appearance (none this
+    frame, or an empty gallery) the cost is the motion term alone, and with
+    IoU motion a track lost for more than one frame also needs
+    ``IoU >= minimum_iou``, as in SORT: its gate has widened, and with no
+    appearance to confirm it a far-off match is more often a swap than a
+    recovery. ``lost_needs_overlap`` applies the same caution with
+    appearance: a track lost for more than one frame whose predicted box does
+    not overlap the detection needs an appearance distance within half the
+    threshold.
+
+    Two passes, written out here rather than as helpers because each
+    compiled (or Numba-inlined) level adds compile time: the gate, then
+    appearance and motion on the gated pairs only.
     """
+    position = column_positions(columns, dets.measurements.shape[0])
+    # Pass 1, the gate: track t's candidates are cand[ptr[t]:ptr[t + 1]] (detection rows, ascending)
+    # with their squared distances in squared; degree counts the tracks that gate each detection.
     n_tracks = slots.shape[0]
     dims = 2 if cfg.position_only else 4
     ptr = np.zeros(n_tracks + 1, np.intp)
@@ -220,27 +239,10 @@ def gated_candidates(
                 k += 1
         _sort_columns(cand[first:], squared[first:], k - first)
         ptr[t + 1] = k
-    return ptr, cand, squared, degree
 
-
-@kernel(inline=True)
-def gated_costs(
-    tracks: TrackArrays,
-    slots: np.ndarray,
-    dets: Detections,
-    position: np.ndarray,
-    cfg: FrameSettings,
-    candidates: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The cost of each :func:`gated_candidates` pair that appearance (and overlap) allow, as CSR.
-
-    A pair that is the only candidate of both its track and its detection is
-    matched whenever it is feasible whatever its cost, so its gallery is
-    scanned only until one entry is close enough (usually the newest)
-    instead of in full.
-    """
-    ptr, cand, squared, degree = candidates
-    n_tracks = slots.shape[0]
+    # Pass 2, appearance and motion on the gated pairs. A pair that is the only candidate of both its
+    # track and its detection is matched whenever it is feasible, whatever its cost, so its gallery is
+    # scanned only until one entry is close enough (usually the newest) instead of in full.
     indptr = np.zeros(n_tracks + 1, np.intp)
     indices = np.empty(ptr[n_tracks], np.intp)
     values = np.empty(ptr[n_tracks])
@@ -283,40 +285,6 @@ def gated_costs(
             e += 1
         indptr[t + 1] = e
     return indptr, indices, values
-
-
-@kernel
-def cascade_costs(
-    tracks: TrackArrays, slots: np.ndarray, dets: Detections, columns: np.ndarray, cfg: FrameSettings
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Matching-cascade cost of the tracks at ``slots`` as CSR ``(indptr, indices, values)``.
-
-    Columns are positions in ``columns`` (detection rows of ``dets``,
-    ascending). Only feasible pairs are stored. A pair is feasible when it
-    lies inside the Mahalanobis gate (squared distance <= ``gate``, over x,
-    y or all of xyah with ``position_only`` False; <= ``appearance_gate``
-    for a pair that appearance also checks: a track with a gallery, in a
-    frame with embeddings) and, with ``class_aware``, shares its class. Its
-    motion term is ``1 - IoU`` of the predicted and detected xyxy boxes
-    (``motion_from_iou``) or the squared distance over its gate (the paper's
-    d1). With appearance, a pair must also have its nearest-gallery
-    distance within ``appearance_threshold`` (the paper's second gate) and
-    costs ``w * appearance + (1 - w) * motion``. Without appearance (none this
-    frame, or an empty gallery) the cost is the motion term alone, and with
-    IoU motion a track lost for more than one frame also needs
-    ``IoU >= minimum_iou``, as in SORT: its gate has widened, and with no
-    appearance to confirm it a far-off match is more often a swap than a
-    recovery. ``lost_needs_overlap`` applies the same caution with
-    appearance: a track lost for more than one frame whose predicted box does
-    not overlap the detection needs an appearance distance within half the
-    threshold.
-
-    Two steps: the gate (:func:`gated_candidates`), then appearance and
-    motion on the gated pairs only (:func:`gated_costs`).
-    """
-    position = column_positions(columns, dets.measurements.shape[0])
-    candidates = gated_candidates(tracks, slots, dets, position, cfg)
-    return gated_costs(tracks, slots, dets, position, cfg, candidates)
 
 
 @kernel
