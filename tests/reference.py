@@ -115,7 +115,8 @@ def association_costs(
     predict; the cascade cost ``w * appearance + (1 - w) * motion`` under the
     chi-square 0.95 Mahalanobis gate (times ``appearance_gate_scale`` where
     appearance also checks the pair), the appearance threshold (half of it
-    for a lost track with no overlap under ``lost_track_rule="overlap"``)
+    for a lost track with no overlap under ``lost_track_rule="overlap"``, and
+    under ``"far"`` where the pair also lies beyond the motion-only gate)
     and, without appearance, SORT's IoU rule for lost tracks; ``1 - IoU``
     where ``IoU >= minimum_iou_threshold`` for the IoU stages; classes agree
     when ``class_aware``. Embeddings are unit rows.
@@ -163,7 +164,8 @@ def association_costs(
                 if not (s["motion_cost"] == "iou" and lost and (iou < minimum_iou or iou <= 0)):
                     cascade[t, d] = motion
                 continue
-            bound = 0.5 * threshold if s["lost_track_rule"] == "overlap" and lost and iou <= 0 else threshold
+            rule = s["lost_track_rule"] == "overlap" or (s["lost_track_rule"] == "far" and distances[d] > gate)
+            bound = 0.5 * threshold if rule and lost and iou <= 0 else threshold
             if looks[d] <= bound:
                 cascade[t, d] = w * looks[d] + (1.0 - w) * motion
     return {"cascade": cascade, "iou": overlap, "since": since, "confirmed": tracks["state"] == 1, "high": high,

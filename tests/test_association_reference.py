@@ -24,7 +24,7 @@ CONFIGS = st.fixed_dictionaries({
     "matching": st.sampled_from(["cascade", "global"]),
     "low_score_matching": st.booleans(),
     "class_aware": st.booleans(),
-    "lost_track_rule": st.sampled_from(["none", "overlap"]),
+    "lost_track_rule": st.sampled_from(["none", "overlap", "far"]),
     "appearance_weight": st.sampled_from([1.0, 0.5, 0.0]),
     "appearance_threshold": st.sampled_from([0.2, 0.6, 2.0]),
     "distance_metric": st.sampled_from(["cosine", "euclidean"]),
@@ -124,27 +124,32 @@ def test_reference_solver_prefers_more_pairs_then_less_cost():
     assert ref.max_cardinality_min_cost(np.zeros((0, 3))) == []
 
 
-def test_lost_track_far_away_needs_the_closer_look_under_the_overlap_rule():
+def test_lost_track_off_its_box_needs_the_closer_look_under_the_lost_track_rule():
     """A track lost two frames meets a non-overlapping detection that looks 0.6 thresholds away.
 
-    (appearance_threshold 0.5.) The reference and the kernel agree under both rules, and the rule decides.
+    (appearance_threshold 0.5.) One detection lies beyond the motion-only gate (squared distance about
+    13 against 9.49), one inside it (about 6). The reference and the kernel agree under every rule, and
+    the rule decides: ``overlap`` refuses both, ``far`` only the one beyond the gate, ``none`` neither.
     """
     unit = np.array([[1.0, 0.0, 0.0, 0.0]], np.float32)
     seen = np.array([[0.6, 0.8, 0.0, 0.0]], np.float32)  # cosine distance 0.4: within 0.5, not within 0.25
     outcomes = {}
-    for rule in ("none", "overlap"):
-        tracker = DeepSORTTracker(minimum_consecutive_frames=1, appearance_threshold=0.5, lost_track_rule=rule,
-                                  low_score_matching=False)
-        for step in range(4):
-            tracker.update_arrays(np.array([[100.0 + 6 * step, 100, 140 + 6 * step, 200]]), None, unit)
-        for _ in range(2):
-            tracker.update_arrays(np.zeros((0, 4)))
-        boxes = np.array([[190.0, 100, 230, 200]])  # ahead of the prediction, not overlapping it
-        before = tracker.state_dict()
-        slots = tracker._store.order.copy()
-        expected = ref.associate_dense(before, boxes, np.ones(1), seen, np.zeros(1, np.int64))
-        ids = tracker.update_arrays(boxes, None, seen)
-        got = kernel_matches(slots, tracker._store, ids)
-        assert got == [(t, d) for _, t, d in expected], rule
-        outcomes[rule] = got
-    assert outcomes == {"none": [(0, 0)], "overlap": []}
+    for rule in ("none", "overlap", "far"):
+        for left in (190.0, 170.0):  # the prediction is [129, 100, 169, 200]: neither overlaps it
+            tracker = DeepSORTTracker(minimum_consecutive_frames=1, appearance_threshold=0.5, lost_track_rule=rule,
+                                      low_score_matching=False)
+            for step in range(4):
+                tracker.update_arrays(np.array([[100.0 + 6 * step, 100, 140 + 6 * step, 200]]), None, unit)
+            for _ in range(2):
+                tracker.update_arrays(np.zeros((0, 4)))
+            boxes = np.array([[left, 100, left + 40, 200]])
+            before = tracker.state_dict()
+            slots = tracker._store.order.copy()
+            expected = ref.associate_dense(before, boxes, np.ones(1), seen, np.zeros(1, np.int64))
+            ids = tracker.update_arrays(boxes, None, seen)
+            got = kernel_matches(slots, tracker._store, ids)
+            assert got == [(t, d) for _, t, d in expected], (rule, left)
+            outcomes[rule, left] = got
+    assert outcomes == {("none", 190.0): [(0, 0)], ("none", 170.0): [(0, 0)],
+                        ("overlap", 190.0): [], ("overlap", 170.0): [],
+                        ("far", 190.0): [], ("far", 170.0): [(0, 0)]}

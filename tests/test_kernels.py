@@ -177,12 +177,12 @@ def sorted_by_x(measurements: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("metric", [gallery_kernels.METRIC_COSINE, gallery_kernels.METRIC_EUCLIDEAN])
 @pytest.mark.parametrize("motion_from_iou", [False, True])
-@pytest.mark.parametrize("lost_needs_overlap", [False, True])
+@pytest.mark.parametrize("lost_rule", ["none", "overlap", "far"])
 @pytest.mark.parametrize("class_aware", [False, True])
 @pytest.mark.parametrize("position_only", [False, True])
 @pytest.mark.parametrize("gate_scale", [1.0, 4.0])
 def test_cascade_costs_match_dense_reference(
-    metric, motion_from_iou, lost_needs_overlap, class_aware, position_only, gate_scale
+    metric, motion_from_iou, lost_rule, class_aware, position_only, gate_scale
 ):
     rng = np.random.default_rng(3)
     n_tracks, capacity, n_dets, budget, dim = 30, 40, 60, 5, 16
@@ -203,13 +203,14 @@ def test_cascade_costs_match_dense_reference(
     det_classes = rng.integers(0, 2, size=n_dets)
     gate = gating.CHI2_095[2 if position_only else 4]
     threshold, weight, min_iou = 0.9, 0.3, 0.2
+    beyond = {"none": np.inf, "overlap": -1.0, "far": gate}[lost_rule]  # as tracking/configuration.py sets it
     by_x, xs = sorted_by_x(measurements)
     indptr, indices, values = costs.cascade_costs(
         track_arrays(means, covs, galleries=gallery, gallery_counts=counts, gallery_heads=heads,
                      time_since_update=lost, track_classes=track_classes),
         slots, detections(det_boxes, measurements, det_classes, emb, True, by_x, xs), columns,
         frame_settings(metric=metric, appearance_threshold=threshold, appearance_weight=weight,
-                       motion_from_iou=motion_from_iou, minimum_iou=min_iou, lost_needs_overlap=lost_needs_overlap,
+                       motion_from_iou=motion_from_iou, minimum_iou=min_iou, lost_overlap_beyond=beyond,
                        class_aware=class_aware, position_only=position_only, gate=gate,
                        appearance_gate=gate * gate_scale),
     )
@@ -244,7 +245,9 @@ def test_cascade_costs_match_dense_reference(
                 expected = motion if (overlap_ok or not needs_overlap) else costs.INFEASIBLE
             else:
                 app = cdist(gallery[s, : counts[s]].astype(np.float64), emb[n : n + 1].astype(np.float64), name)
-                bound = threshold / 2 if lost_needs_overlap and lost[s] > 1 and iou[t, n] <= 0 else threshold
+                # The lost-track rule: none never, overlap for every pair, far beyond the motion-only gate only.
+                rule = {"none": False, "overlap": True, "far": squared[t, n] > gate}[lost_rule]
+                bound = threshold / 2 if rule and lost[s] > 1 and iou[t, n] <= 0 else threshold
                 if abs(app.min() - bound) < 1e-6:
                     continue  # float32 rounding decides; either answer is right
                 expected = costs.INFEASIBLE if app.min() > bound else weight * app.min() + (1 - weight) * motion
@@ -280,7 +283,7 @@ def test_cascade_costs_without_appearance_are_motion_only():
                          time_since_update=lost, track_classes=classes),
             slots, detections(det_boxes, measurements, classes, none, False, by_x, xs), np.arange(2),
             frame_settings(metric=0, appearance_threshold=0.2, appearance_weight=0.5, motion_from_iou=motion_from_iou,
-                           minimum_iou=0.3, lost_needs_overlap=False, class_aware=False, position_only=False,
+                           minimum_iou=0.3, lost_overlap_beyond=np.inf, class_aware=False, position_only=False,
                            gate=9.4877, appearance_gate=9.4877),
         )
         return common.to_dense(*csr, 2)

@@ -105,7 +105,9 @@ SINCE_RECORDING = {"appearance_gate_scale": 1.0, "gallery_dtype": "float32", "io
 
 def _tracker(case: dict) -> DeepSORTTracker:
     meta = case["meta"]
-    tracker = DeepSORTTracker(**{**SINCE_RECORDING, **meta["constructor"]})
+    # lost_track_rule's default changed since ("overlap" then, "far" now): the rule each case ran with.
+    recorded_rule = {"lost_track_rule": meta["resolved"]["lost_track_rule"]}
+    tracker = DeepSORTTracker(**{**SINCE_RECORDING, **recorded_rule, **meta["constructor"]})
     # Presets and defaults must still resolve to the recorded settings (new settings may be added).
     resolved = tracker.settings.to_dict()
     assert {k: resolved.get(k) for k in meta["resolved"]} == meta["resolved"]

@@ -103,7 +103,7 @@ class FrameSettings(NamedTuple):
     appearance_weight: float
     motion_from_iou: bool
     minimum_iou: float
-    lost_needs_overlap: bool
+    lost_overlap_beyond: float  # the lost-track rule holds for pairs whose gate distance exceeds this (inf: none)
     class_aware: bool
     cascade: bool
     max_age: int

@@ -189,10 +189,12 @@ def cascade_costs(
     IoU motion a track lost for more than one frame also needs
     ``IoU >= minimum_iou``, as in SORT: its gate has widened, and with no
     appearance to confirm it a far-off match is more often a swap than a
-    recovery. ``lost_needs_overlap`` applies the same caution with
+    recovery. ``lost_overlap_beyond`` applies the same caution with
     appearance: a track lost for more than one frame whose predicted box does
     not overlap the detection needs an appearance distance within half the
-    threshold.
+    threshold, where the pair's squared gate distance exceeds that value
+    (-1: every such pair; ``gate``: only those that appearance alone lets
+    in, beyond the motion-only gate; inf: none).
 
     Two passes, written out here rather than as helpers because each
     compiled (or Numba-inlined) level adds compile time: the gate, then
@@ -270,7 +272,7 @@ def cascade_costs(
                 cost = motion
             else:
                 bound = cfg.appearance_threshold
-                if cfg.lost_needs_overlap and lost and iou <= 0.0:
+                if lost and iou <= 0.0 and squared[first + c] > cfg.lost_overlap_beyond:
                     bound = 0.5 * cfg.appearance_threshold
                 if alone:
                     appearance = first_within(tracks.galleries[s], count, tracks.gallery_heads[s], dets.embeddings,

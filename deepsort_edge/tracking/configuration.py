@@ -51,6 +51,11 @@ def scene_adapter(settings: TrackerSettings) -> SceneAdapter | None:
     return SceneAdapter(settings.appearance_adaptation, settings.adaptation_interval, settings.ema_momentum)
 
 
+def _lost_overlap_beyond(rule: str, gate: float) -> float:
+    """The squared gate distance beyond which ``lost_track_rule`` holds (``FrameSettings.lost_overlap_beyond``)."""
+    return {"none": np.inf, "overlap": -1.0, "far": gate}[rule]
+
+
 class TrackerConfiguration:
     """The settings of a tracker: in force, changed, and as the kernel reads them.
 
@@ -76,7 +81,7 @@ class TrackerConfiguration:
             motion_from_iou=settings.motion_cost == "iou",
             minimum_iou=float(MINIMUM_IOU_WITH_APPEARANCE if settings.minimum_iou_threshold is None
                               else settings.minimum_iou_threshold),
-            lost_needs_overlap=settings.lost_track_rule == "overlap",
+            lost_overlap_beyond=_lost_overlap_beyond(settings.lost_track_rule, float(gate)),
             class_aware=bool(settings.class_aware),
             cascade=settings.matching == "cascade",
             max_age=int(settings.max_age_frames),

@@ -114,9 +114,10 @@ class TrackerSettings:
         None, 0, "frames a lost track is kept, whatever the frame rate (overrides lost_track_buffer)", optional=True
     )
     lost_track_rule: str = _choice(
-        "overlap",
-        ("none", "overlap"),
-        "a track lost over a frame needs box overlap, or an appearance distance within half the threshold",
+        "far",
+        ("none", "overlap", "far"),
+        "a track lost over a frame, on a detection its box misses, needs an appearance distance within half "
+        "the threshold: for every such detection (overlap), only beyond the motion-only gate (far), or never",
     )
     minimum_score: float | None = _number(
         None, -math.inf, math.inf, "detections scoring below this (after score_calibration) are ignored "
