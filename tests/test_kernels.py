@@ -11,6 +11,7 @@ from scipy.stats import chi2
 from deepsort_edge.kernels import costs, gating, kalman
 from deepsort_edge.kernels import gallery as gallery_kernels
 from deepsort_edge.kernels.arguments import Detections, FrameSettings, TrackArrays
+from deepsort_edge.tracking.configuration import lost_overlap_beyond
 from tests import common
 from tests import reference as ref
 
@@ -203,7 +204,7 @@ def test_cascade_costs_match_dense_reference(
     det_classes = rng.integers(0, 2, size=n_dets)
     gate = gating.CHI2_095[2 if position_only else 4]
     threshold, weight, min_iou = 0.9, 0.3, 0.2
-    beyond = {"none": np.inf, "overlap": -1.0, "far": gate}[lost_rule]  # as tracking/configuration.py sets it
+    beyond = lost_overlap_beyond(lost_rule, gate)  # the tracker's own mapping; the expectation below is not
     by_x, xs = sorted_by_x(measurements)
     indptr, indices, values = costs.cascade_costs(
         track_arrays(means, covs, galleries=gallery, gallery_counts=counts, gallery_heads=heads,

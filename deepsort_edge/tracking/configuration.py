@@ -24,7 +24,7 @@ from .tracks import TrackStore
 if TYPE_CHECKING:  # typing.Self is Python 3.11+; annotations are strings here (PEP 563)
     from typing import Self
 
-__all__ = ["TrackerConfiguration", "camera_estimator"]
+__all__ = ["TrackerConfiguration", "camera_estimator", "lost_overlap_beyond"]
 
 
 _METRICS = {"cosine": METRIC_COSINE, "euclidean": METRIC_EUCLIDEAN}
@@ -51,8 +51,13 @@ def scene_adapter(settings: TrackerSettings) -> SceneAdapter | None:
     return SceneAdapter(settings.appearance_adaptation, settings.adaptation_interval, settings.ema_momentum)
 
 
-def _lost_overlap_beyond(rule: str, gate: float) -> float:
-    """The squared gate distance beyond which ``lost_track_rule`` holds (``FrameSettings.lost_overlap_beyond``)."""
+def lost_overlap_beyond(rule: str, gate: float) -> float:
+    """The squared gate distance beyond which ``lost_track_rule`` holds (``FrameSettings.lost_overlap_beyond``).
+
+    Example:
+        >>> lost_overlap_beyond("far", 9.4877), lost_overlap_beyond("overlap", 9.4877)
+        (9.4877, -1.0)
+    """
     return {"none": np.inf, "overlap": -1.0, "far": gate}[rule]
 
 
@@ -81,7 +86,7 @@ class TrackerConfiguration:
             motion_from_iou=settings.motion_cost == "iou",
             minimum_iou=float(MINIMUM_IOU_WITH_APPEARANCE if settings.minimum_iou_threshold is None
                               else settings.minimum_iou_threshold),
-            lost_overlap_beyond=_lost_overlap_beyond(settings.lost_track_rule, float(gate)),
+            lost_overlap_beyond=lost_overlap_beyond(settings.lost_track_rule, float(gate)),
             class_aware=bool(settings.class_aware),
             cascade=settings.matching == "cascade",
             max_age=int(settings.max_age_frames),
