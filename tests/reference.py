@@ -116,7 +116,8 @@ def association_costs(
     chi-square 0.95 Mahalanobis gate (times ``appearance_gate_scale`` where
     appearance also checks the pair), the appearance threshold (half of it
     for a lost track with no overlap under ``lost_track_rule="overlap"``, and
-    under ``"far"`` where the pair also lies beyond the motion-only gate)
+    under ``"far"`` where the pair also lies beyond the motion-only gate; for
+    a track matched the frame before, the latter under ``recent_track_rule="far"``)
     and, without appearance, SORT's IoU rule for lost tracks; ``1 - IoU``
     where ``IoU >= minimum_iou_threshold`` for the IoU stages; classes agree
     when ``class_aware``. Embeddings are unit rows.
@@ -164,8 +165,11 @@ def association_costs(
                 if not (s["motion_cost"] == "iou" and lost and (iou < minimum_iou or iou <= 0)):
                     cascade[t, d] = motion
                 continue
-            rule = s["lost_track_rule"] == "overlap" or (s["lost_track_rule"] == "far" and distances[d] > gate)
-            bound = 0.5 * threshold if rule and lost and iou <= 0 else threshold
+            if lost:
+                rule = s["lost_track_rule"] == "overlap" or (s["lost_track_rule"] == "far" and distances[d] > gate)
+            else:
+                rule = s["recent_track_rule"] == "far" and distances[d] > gate
+            bound = 0.5 * threshold if rule and iou <= 0 else threshold
             if looks[d] <= bound:
                 cascade[t, d] = w * looks[d] + (1.0 - w) * motion
     return {"cascade": cascade, "iou": overlap, "since": since, "confirmed": tracks["state"] == 1, "high": high,

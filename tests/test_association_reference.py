@@ -25,6 +25,7 @@ CONFIGS = st.fixed_dictionaries({
     "low_score_matching": st.booleans(),
     "class_aware": st.booleans(),
     "lost_track_rule": st.sampled_from(["none", "overlap", "far"]),
+    "recent_track_rule": st.sampled_from(["none", "far"]),
     "appearance_weight": st.sampled_from([1.0, 0.5, 0.0]),
     "appearance_threshold": st.sampled_from([0.2, 0.6, 2.0]),
     "distance_metric": st.sampled_from(["cosine", "euclidean"]),
@@ -153,3 +154,31 @@ def test_lost_track_off_its_box_needs_the_closer_look_under_the_lost_track_rule(
     assert outcomes == {("none", 190.0): [(0, 0)], ("none", 170.0): [(0, 0)],
                         ("overlap", 190.0): [], ("overlap", 170.0): [],
                         ("far", 190.0): [], ("far", 170.0): [(0, 0)]}
+
+
+def test_recent_track_far_off_its_box_needs_the_closer_look_under_the_recent_track_rule():
+    """A track matched the frame before meets a detection that looks 0.8 thresholds away, beyond the motion gate.
+
+    (appearance_threshold 0.5; the prediction is [121, 100, 161, 200].) The detection at x 170 misses the
+    predicted box (squared gate distance about 25 against 9.49: only appearance's wider gate lets it in);
+    the one at x 150 overlaps it. ``far`` refuses the first only, ``none`` neither; the reference agrees.
+    """
+    unit = np.array([[1.0, 0.0, 0.0, 0.0]], np.float32)
+    seen = np.array([[0.6, 0.8, 0.0, 0.0]], np.float32)  # cosine distance 0.4: within 0.5, not within 0.25
+    outcomes = {}
+    for rule in ("none", "far"):
+        for left in (170.0, 150.0):
+            tracker = DeepSORTTracker(minimum_consecutive_frames=1, appearance_threshold=0.5, recent_track_rule=rule,
+                                      low_score_matching=False)
+            for step in range(4):
+                tracker.update_arrays(np.array([[100.0 + 6 * step, 100, 140 + 6 * step, 200]]), None, unit)
+            boxes = np.array([[left, 100, left + 40, 200]])
+            before = tracker.state_dict()
+            slots = tracker._store.order.copy()
+            expected = ref.associate_dense(before, boxes, np.ones(1), seen, np.zeros(1, np.int64))
+            ids = tracker.update_arrays(boxes, None, seen)
+            got = kernel_matches(slots, tracker._store, ids)
+            assert got == [(t, d) for _, t, d in expected], (rule, left)
+            outcomes[rule, left] = got
+    assert outcomes == {("none", 170.0): [(0, 0)], ("none", 150.0): [(0, 0)],
+                        ("far", 170.0): [], ("far", 150.0): [(0, 0)]}

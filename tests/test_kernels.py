@@ -11,7 +11,7 @@ from scipy.stats import chi2
 from deepsort_edge.kernels import costs, gating, kalman
 from deepsort_edge.kernels import gallery as gallery_kernels
 from deepsort_edge.kernels.arguments import Detections, FrameSettings, TrackArrays
-from deepsort_edge.tracking.configuration import lost_overlap_beyond
+from deepsort_edge.tracking.configuration import overlap_rule_beyond
 from tests import common
 from tests import reference as ref
 
@@ -178,12 +178,13 @@ def sorted_by_x(measurements: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("metric", [gallery_kernels.METRIC_COSINE, gallery_kernels.METRIC_EUCLIDEAN])
 @pytest.mark.parametrize("motion_from_iou", [False, True])
-@pytest.mark.parametrize("lost_rule", ["none", "overlap", "far"])
+@pytest.mark.parametrize(("lost_rule", "recent_rule"), [("none", "none"), ("overlap", "far"), ("far", "none"),
+                                                        ("far", "far")])
 @pytest.mark.parametrize("class_aware", [False, True])
 @pytest.mark.parametrize("position_only", [False, True])
 @pytest.mark.parametrize("gate_scale", [1.0, 4.0])
 def test_cascade_costs_match_dense_reference(
-    metric, motion_from_iou, lost_rule, class_aware, position_only, gate_scale
+    metric, motion_from_iou, lost_rule, recent_rule, class_aware, position_only, gate_scale
 ):
     rng = np.random.default_rng(3)
     n_tracks, capacity, n_dets, budget, dim = 30, 40, 60, 5, 16
@@ -204,7 +205,8 @@ def test_cascade_costs_match_dense_reference(
     det_classes = rng.integers(0, 2, size=n_dets)
     gate = gating.CHI2_095[2 if position_only else 4]
     threshold, weight, min_iou = 0.9, 0.3, 0.2
-    beyond = lost_overlap_beyond(lost_rule, gate)  # the tracker's own mapping; the expectation below is not
+    # The tracker's own mapping; the expectation below is not.
+    beyond, recent_beyond = overlap_rule_beyond(lost_rule, gate), overlap_rule_beyond(recent_rule, gate)
     by_x, xs = sorted_by_x(measurements)
     indptr, indices, values = costs.cascade_costs(
         track_arrays(means, covs, galleries=gallery, gallery_counts=counts, gallery_heads=heads,
@@ -212,6 +214,7 @@ def test_cascade_costs_match_dense_reference(
         slots, detections(det_boxes, measurements, det_classes, emb, True, by_x, xs), columns,
         frame_settings(metric=metric, appearance_threshold=threshold, appearance_weight=weight,
                        motion_from_iou=motion_from_iou, minimum_iou=min_iou, lost_overlap_beyond=beyond,
+                       recent_overlap_beyond=recent_beyond,
                        class_aware=class_aware, position_only=position_only, gate=gate,
                        appearance_gate=gate * gate_scale),
     )
@@ -246,9 +249,11 @@ def test_cascade_costs_match_dense_reference(
                 expected = motion if (overlap_ok or not needs_overlap) else costs.INFEASIBLE
             else:
                 app = cdist(gallery[s, : counts[s]].astype(np.float64), emb[n : n + 1].astype(np.float64), name)
-                # The lost-track rule: none never, overlap for every pair, far beyond the motion-only gate only.
-                rule = {"none": False, "overlap": True, "far": squared[t, n] > gate}[lost_rule]
-                bound = threshold / 2 if rule and lost[s] > 1 and iou[t, n] <= 0 else threshold
+                # The lost- and recent-track rules: none never, overlap for every pair, far beyond the motion-only
+                # gate only; lost: missed for more than a frame, recent: matched in the frame before.
+                rules = {"none": False, "overlap": True, "far": squared[t, n] > gate}
+                rule = rules[lost_rule] if lost[s] > 1 else rules[recent_rule]
+                bound = threshold / 2 if rule and iou[t, n] <= 0 else threshold
                 if abs(app.min() - bound) < 1e-6:
                     continue  # float32 rounding decides; either answer is right
                 expected = costs.INFEASIBLE if app.min() > bound else weight * app.min() + (1 - weight) * motion

@@ -54,6 +54,7 @@ def test_paper_preset_is_nwojke_deep_sort_at_any_frame_rate():
     assert s.minimum_score is None and s.track_activation_threshold == 0.0  # every detection may start a track
     assert not (s.low_score_matching or s.confidence_noise or s.confidence_embedding or s.class_aware)
     assert (s.lost_track_rule, s.output_box, s.camera_motion, s.coast_damping) == ("none", "detection", "none", 1.0)
+    assert s.recent_track_rule == "none"
 
 
 def test_roboflow_preset_is_that_release_exactly():

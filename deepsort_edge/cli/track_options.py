@@ -42,7 +42,7 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "association": (
         "matching", "minimum_iou_threshold", "motion_cost", "gating", "appearance_gate_scale",
-        "lost_track_rule", "iou_recovery_frames",
+        "lost_track_rule", "recent_track_rule", "iou_recovery_frames",
     ),
     "motion model": ("confidence_noise", "coast_damping", "camera_motion"),
     "speed": ("gallery_dtype",),

@@ -104,6 +104,7 @@ class FrameSettings(NamedTuple):
     motion_from_iou: bool
     minimum_iou: float
     lost_overlap_beyond: float  # the lost-track rule holds for pairs whose gate distance exceeds this (inf: none)
+    recent_overlap_beyond: float  # the same for tracks matched in the previous frame (recent_track_rule)
     class_aware: bool
     cascade: bool
     max_age: int

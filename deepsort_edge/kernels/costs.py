@@ -194,7 +194,8 @@ def cascade_costs(
     not overlap the detection needs an appearance distance within half the
     threshold, where the pair's squared gate distance exceeds that value
     (-1: every such pair; ``gate``: only those that appearance alone lets
-    in, beyond the motion-only gate; inf: none).
+    in, beyond the motion-only gate; inf: none); ``recent_overlap_beyond``
+    is that value for a track matched in the previous frame.
 
     Two passes, written out here rather than as helpers because each
     compiled (or Numba-inlined) level adds compile time: the gate, then
@@ -257,6 +258,7 @@ def cascade_costs(
         count = tracks.gallery_counts[s] if dets.use_embeddings else 0
         limit = cfg.appearance_gate if count > 0 else cfg.gate
         lost = tracks.time_since_update[s] > 1
+        beyond = cfg.lost_overlap_beyond if lost else cfg.recent_overlap_beyond
         a = track_box(tracks.means[s])
         alone = n_cand == 1 and degree[cand[first]] == 1
         if count and not alone:
@@ -272,7 +274,7 @@ def cascade_costs(
                 cost = motion
             else:
                 bound = cfg.appearance_threshold
-                if lost and iou <= 0.0 and squared[first + c] > cfg.lost_overlap_beyond:
+                if iou <= 0.0 and squared[first + c] > beyond:
                     bound = 0.5 * cfg.appearance_threshold
                 if alone:
                     appearance = first_within(tracks.galleries[s], count, tracks.gallery_heads[s], dets.embeddings,

@@ -24,7 +24,7 @@ from .tracks import TrackStore
 if TYPE_CHECKING:  # typing.Self is Python 3.11+; annotations are strings here (PEP 563)
     from typing import Self
 
-__all__ = ["TrackerConfiguration", "camera_estimator", "lost_overlap_beyond"]
+__all__ = ["TrackerConfiguration", "camera_estimator", "overlap_rule_beyond"]
 
 
 _METRICS = {"cosine": METRIC_COSINE, "euclidean": METRIC_EUCLIDEAN}
@@ -51,11 +51,14 @@ def scene_adapter(settings: TrackerSettings) -> SceneAdapter | None:
     return SceneAdapter(settings.appearance_adaptation, settings.adaptation_interval, settings.ema_momentum)
 
 
-def lost_overlap_beyond(rule: str, gate: float) -> float:
-    """The squared gate distance beyond which ``lost_track_rule`` holds (``FrameSettings.lost_overlap_beyond``).
+def overlap_rule_beyond(rule: str, gate: float) -> float:
+    """The squared gate distance beyond which a ``lost_track_rule`` or ``recent_track_rule`` value holds.
+
+    ``FrameSettings.lost_overlap_beyond`` and ``recent_overlap_beyond``: -1 for
+    every pair (``overlap``), the motion-only gate (``far``), inf for none.
 
     Example:
-        >>> lost_overlap_beyond("far", 9.4877), lost_overlap_beyond("overlap", 9.4877)
+        >>> overlap_rule_beyond("far", 9.4877), overlap_rule_beyond("overlap", 9.4877)
         (9.4877, -1.0)
     """
     return {"none": np.inf, "overlap": -1.0, "far": gate}[rule]
@@ -86,7 +89,8 @@ class TrackerConfiguration:
             motion_from_iou=settings.motion_cost == "iou",
             minimum_iou=float(MINIMUM_IOU_WITH_APPEARANCE if settings.minimum_iou_threshold is None
                               else settings.minimum_iou_threshold),
-            lost_overlap_beyond=lost_overlap_beyond(settings.lost_track_rule, float(gate)),
+            lost_overlap_beyond=overlap_rule_beyond(settings.lost_track_rule, float(gate)),
+            recent_overlap_beyond=overlap_rule_beyond(settings.recent_track_rule, float(gate)),
             class_aware=bool(settings.class_aware),
             cascade=settings.matching == "cascade",
             max_age=int(settings.max_age_frames),

@@ -119,6 +119,12 @@ class TrackerSettings:
         "a track lost over a frame, on a detection its box misses, needs an appearance distance within half "
         "the threshold: for every such detection (overlap), only beyond the motion-only gate (far), or never",
     )
+    recent_track_rule: str = _choice(
+        "far",
+        ("none", "far"),
+        "a track matched in the previous frame, on a detection its box misses beyond the motion-only gate (a pair "
+        "only appearance's wider gate lets in), needs an appearance distance within half the threshold (far), or not",
+    )
     minimum_score: float | None = _number(
         None, -math.inf, math.inf, "detections scoring below this (after score_calibration) are ignored "
         "(None: keep all)", optional=True
@@ -301,6 +307,7 @@ _PLAIN_DEEPSORT: dict[str, Any] = {
     "score_calibration": "none",
     "typical_score": None,
     "lost_track_rule": "none",
+    "recent_track_rule": "none",
     "low_score_matching": False,
     "confidence_noise": False,
     "confidence_embedding": False,

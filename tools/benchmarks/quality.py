@@ -51,6 +51,7 @@ HELD_OUT_SETS = ("pets-frcnn", "pets-shipped", "mot17-app:held-out", "mot17:held
 ABLATION: dict[str, dict[str, Any]] = {
     "lost_track_rule=none": {"lost_track_rule": "none"},
     "lost_track_rule=overlap": {"lost_track_rule": "overlap"},  # every missed box, not only beyond the gate
+    "recent_track_rule=none": {"recent_track_rule": "none"},  # tracks matched the frame before: the plain threshold
     "low_score_matching=False": {"low_score_matching": False},
     "confidence_noise=False": {"confidence_noise": False},
     "confidence_embedding=False": {"confidence_embedding": False},
