@@ -125,6 +125,17 @@ def test_reference_solver_prefers_more_pairs_then_less_cost():
     assert ref.max_cardinality_min_cost(np.zeros((0, 3))) == []
 
 
+def _one_box_both_ways(tracker: DeepSORTTracker, left: float, seen: np.ndarray) -> list[tuple[int, int]]:
+    """The kernel's matches of one 40x100 box at x ``left`` looking like ``seen``, checked against the reference."""
+    boxes = np.array([[left, 100, left + 40, 200]])
+    before = tracker.state_dict()
+    slots = tracker._store.order.copy()
+    expected = ref.associate_dense(before, boxes, np.ones(1), seen, np.zeros(1, np.int64))
+    got = kernel_matches(slots, tracker._store, tracker.update_arrays(boxes, None, seen))
+    assert got == [(t, d) for _, t, d in expected], (tracker.settings, left)
+    return got
+
+
 def test_lost_track_off_its_box_needs_the_closer_look_under_the_lost_track_rule():
     """A track lost two frames meets a non-overlapping detection that looks 0.6 thresholds away.
 
@@ -143,14 +154,7 @@ def test_lost_track_off_its_box_needs_the_closer_look_under_the_lost_track_rule(
                 tracker.update_arrays(np.array([[100.0 + 6 * step, 100, 140 + 6 * step, 200]]), None, unit)
             for _ in range(2):
                 tracker.update_arrays(np.zeros((0, 4)))
-            boxes = np.array([[left, 100, left + 40, 200]])
-            before = tracker.state_dict()
-            slots = tracker._store.order.copy()
-            expected = ref.associate_dense(before, boxes, np.ones(1), seen, np.zeros(1, np.int64))
-            ids = tracker.update_arrays(boxes, None, seen)
-            got = kernel_matches(slots, tracker._store, ids)
-            assert got == [(t, d) for _, t, d in expected], (rule, left)
-            outcomes[rule, left] = got
+            outcomes[rule, left] = _one_box_both_ways(tracker, left, seen)
     assert outcomes == {("none", 190.0): [(0, 0)], ("none", 170.0): [(0, 0)],
                         ("overlap", 190.0): [], ("overlap", 170.0): [],
                         ("far", 190.0): [], ("far", 170.0): [(0, 0)]}
@@ -172,13 +176,6 @@ def test_recent_track_far_off_its_box_needs_the_closer_look_under_the_recent_tra
                                       low_score_matching=False)
             for step in range(4):
                 tracker.update_arrays(np.array([[100.0 + 6 * step, 100, 140 + 6 * step, 200]]), None, unit)
-            boxes = np.array([[left, 100, left + 40, 200]])
-            before = tracker.state_dict()
-            slots = tracker._store.order.copy()
-            expected = ref.associate_dense(before, boxes, np.ones(1), seen, np.zeros(1, np.int64))
-            ids = tracker.update_arrays(boxes, None, seen)
-            got = kernel_matches(slots, tracker._store, ids)
-            assert got == [(t, d) for _, t, d in expected], (rule, left)
-            outcomes[rule, left] = got
+            outcomes[rule, left] = _one_box_both_ways(tracker, left, seen)
     assert outcomes == {("none", 170.0): [(0, 0)], ("none", 150.0): [(0, 0)],
                         ("far", 170.0): [], ("far", 150.0): [(0, 0)]}
