@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import supervision as sv
@@ -52,6 +54,19 @@ def _frame(cams: dict[str, list], t: int) -> tuple[dict, dict]:
     return {s: cams[s][t][0] for s in cams}, {s: cams[s][t][1] for s in cams}
 
 
+def _kill(actor) -> None:
+    """Kill ``actor`` and return once it is dead: ``ray.kill`` only sends the request, and on a busy
+    machine a call made right after it may still run on the living actor."""
+    ray.kill(actor)
+    for _ in range(600):
+        try:
+            ray.get(actor.ready.remote(), timeout=30)
+        except ray.exceptions.RayActorError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the actor outlived ray.kill by a minute")
+
+
 def _assert_same(got: dict, want: dict, where: str) -> None:
     assert list(got) == list(want), where
     for sid in want:
@@ -88,7 +103,7 @@ def test_killed_tracker_actor_is_restored_without_losing_frames(tracker: RayMult
     restarts = tracker.restarts
     for t in range(FRAMES):
         if t in (5, 11):  # 5: two frames after a snapshot (snapshot_every=3); 11: again
-            ray.kill(tracker.workers[victim])
+            _kill(tracker.workers[victim])
         dets, images = _frame(cams, t)
         _assert_same(tracker.update(dets, images), local.update(dets, images), f"frame {t}")
     assert tracker.restarts == restarts + 2
@@ -100,7 +115,7 @@ def test_killed_embedder_is_replaced(tracker: RayMultiStreamTracker) -> None:
     local = MultiStreamTracker(GridExtractor(), **SETTINGS)
     for t in range(6):
         if t == 3:
-            ray.kill(tracker.embedders[0])
+            _kill(tracker.embedders[0])
         dets, images = _frame(cams, t)
         _assert_same(tracker.update(dets, images), local.update(dets, images), f"frame {t}")
 
@@ -247,7 +262,7 @@ def test_a_retry_after_a_partial_update_applies_no_frame_twice(local_ray) -> Non
             dets = {s: given[s][t] for s in given}
             want = local.update(dets)
             if t == 5:
-                ray.kill(multi.workers[0])
+                _kill(multi.workers[0])
                 multi._worker_options = {**multi._worker_options, "num_cpus": 64}  # no node has room now
                 multi.timeout_s = 5
                 with pytest.raises(TimeoutError, match="tracker actor 0 to be restored"):
@@ -259,7 +274,7 @@ def test_a_retry_after_a_partial_update_applies_no_frame_twice(local_ray) -> Non
         state = multi.state_dict("cam4")
         multi.load_state_dict("copy", state)
         state["frame_count"] = -1  # the caller's dict, changed afterwards
-        ray.kill(multi.workers[multi.worker_of("copy")])
+        _kill(multi.workers[multi.worker_of("copy")])
         assert multi.state_dict("copy")["frame_count"] == 8  # a dead actor is restored from a copy
     with pytest.raises(RuntimeError, match="closed"):
         multi.update({s: given[s][0] for s in given})
@@ -310,7 +325,7 @@ def test_a_killed_registry_actor_is_restored_with_the_same_global_ids(local_ray)
                                global_ids=IdentityRegistry(min_frames=2)) as remote:
         for f, dets in _people_scene():
             if f in (5, 16):  # 5: two batches after the snapshot at 3; 16: after 15
-                ray.kill(remote._identities.handle)
+                _kill(remote._identities.handle)
             clock = {s: f / 10 for s in dets}
             want, got = local.update(dets, timestamps=clock), remote.update(dets, timestamps=clock)
             for sid in dets:
