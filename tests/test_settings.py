@@ -57,6 +57,14 @@ def test_paper_preset_is_nwojke_deep_sort_at_any_frame_rate():
     assert s.recent_track_rule == "none"
 
 
+def test_overlap_rules_map_to_the_gate_distance_they_hold_beyond():
+    from deepsort_edge.tracking.configuration import overlap_rule_beyond
+
+    assert [overlap_rule_beyond(r, 9.5) for r in ("none", "overlap", "far")] == [math.inf, -1.0, 9.5]
+    with pytest.raises(ValueError, match=r"rule must be one of \['far', 'none', 'overlap'\], got 'near'"):
+        overlap_rule_beyond("near", 9.5)
+
+
 def test_roboflow_preset_is_that_release_exactly():
     s = TrackerSettings.from_preset("roboflow-2.0.1")
     assert (s.lost_track_buffer, s.frame_rate, s.track_activation_threshold) == (30, 30.0, 0.25)

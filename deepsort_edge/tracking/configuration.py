@@ -57,11 +57,17 @@ def overlap_rule_beyond(rule: str, gate: float) -> float:
     ``FrameSettings.lost_overlap_beyond`` and ``recent_overlap_beyond``: -1 for
     every pair (``overlap``), the motion-only gate (``far``), inf for none.
 
+    Raises:
+        ValueError: ``rule`` is none of those three.
+
     Example:
         >>> overlap_rule_beyond("far", 9.4877), overlap_rule_beyond("overlap", 9.4877)
         (9.4877, -1.0)
     """
-    return {"none": np.inf, "overlap": -1.0, "far": gate}[rule]
+    beyond = {"none": np.inf, "overlap": -1.0, "far": gate}
+    if rule not in beyond:
+        raise ValueError(f"rule must be one of {sorted(beyond)}, got {rule!r}")
+    return beyond[rule]
 
 
 class TrackerConfiguration:
