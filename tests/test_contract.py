@@ -170,15 +170,15 @@ def test_assigned_setting_takes_effect_from_the_next_update(tmp_path):
     changed = DeepSORTTracker(minimum_consecutive_frames=1)
     changed.update(scene[0])
     changed.reset()
-    changed.track_activation_threshold = 0.85  # only the 0.9 person may start a track from now on
-    fresh = DeepSORTTracker(minimum_consecutive_frames=1, track_activation_threshold=0.85)
+    changed.track_activation_threshold = 0.75  # start at 0.85 (new_track_margin): only the 0.9 person from now on
+    fresh = DeepSORTTracker(minimum_consecutive_frames=1, track_activation_threshold=0.75)
     for dets in scene[1:]:
         out = changed.update(dets)
         np.testing.assert_array_equal(out.tracker_id, fresh.update(dets).tracker_id)
     assert out.tracker_id.tolist() == [1, -1, -1]
     assert changed.settings == fresh.settings
-    assert changed.state_dict()["settings"]["track_activation_threshold"] == 0.85
-    assert changed.track_activation_threshold == 0.85 and DeepSORTTracker().track_activation_threshold == 0.3
+    assert changed.state_dict()["settings"]["track_activation_threshold"] == 0.75
+    assert changed.track_activation_threshold == 0.75 and DeepSORTTracker().track_activation_threshold == 0.3
     saved = DeepSORTTracker.load(changed.save(tmp_path / "t.npz"))
     assert saved.settings == changed.settings  # save() writes what runs
 

@@ -100,7 +100,8 @@ def _check_final_state(tracker: DeepSORTTracker, case: dict) -> None:
 # Settings added since the recording, or whose default changed since (minimum_iou_threshold: 0.2 in frames
 # without embeddings; test_tracker tests that), at the values that keep the recorded behaviour.
 SINCE_RECORDING = {"appearance_gate_scale": 1.0, "gallery_dtype": "float32", "iou_recovery_frames": 1,
-                   "minimum_iou_threshold": 0.3, "recent_track_rule": "none"}
+                   "minimum_iou_threshold": 0.3, "recent_track_rule": "none",
+                   "new_track_margin": 0.0}
 
 
 def _tracker(case: dict) -> DeepSORTTracker:

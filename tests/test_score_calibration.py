@@ -112,7 +112,7 @@ def test_without_calibration_the_scale_changes_the_tracks() -> None:
 
 
 def test_warm_up_ranks_the_first_frame_among_itself() -> None:
-    tracker = DeepSORTTracker(score_calibration="rank", track_activation_threshold=0.5,
+    tracker = DeepSORTTracker(score_calibration="rank", track_activation_threshold=0.5, new_track_margin=0.0,
                               minimum_consecutive_frames=1, low_score_matching=False)
     boxes = np.array([[0, 0, 10, 30], [50, 0, 60, 30], [100, 0, 110, 30], [150, 0, 160, 30.0]])
     ids = tracker.update_arrays(boxes, np.array([40.0, 10.0, 30.0, 20.0]))  # ranks 1, 0.25, 0.75, 0.5

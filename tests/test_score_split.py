@@ -11,7 +11,9 @@ import pytest
 from deepsort_edge import DeepSORTTracker
 from deepsort_edge.demo.synthetic import SceneConfig, generate_scene
 from deepsort_edge.tracking.score_calibration import WINDOW, ScoreCalibration
-from deepsort_edge.tracking.score_split import EVERY, MINIMUM_SCORES, split_threshold, threshold_in_force, window_median
+from deepsort_edge.tracking.score_split import (
+    EVERY, MINIMUM_SCORES, split_threshold, start_threshold, threshold_in_force, window_median,
+)
 from deepsort_edge.tracking.settings import PRESETS, TrackerSettings
 from tests.common import assert_same_state, run
 
@@ -47,6 +49,15 @@ def test_split_threshold_scales_only_below_the_typical_score() -> None:
             split_threshold(0.3, bad, 0.4)  # type: ignore[arg-type]
 
 
+def test_start_threshold_adds_the_margin_scaled_as_the_threshold_is() -> None:
+    settings = TrackerSettings()  # threshold 0.3, new_track_margin 0.1
+    for activation in (0.3, 0.15, 0.06):
+        assert start_threshold(activation, settings) == pytest.approx((0.3 + 0.1) * activation / 0.3, abs=1e-15)
+    assert start_threshold(0.3, dataclasses.replace(settings, new_track_margin=0.0)) == 0.3
+    at_zero = dataclasses.replace(settings, track_activation_threshold=0.0)
+    assert start_threshold(0.0, at_zero) == pytest.approx(0.1)  # a threshold <= 0 is never scaled: nor its margin
+
+
 def test_threshold_in_force_reads_the_calibrated_median_after_warm_up() -> None:
     settings = TrackerSettings()  # unit calibration, threshold 0.3, typical_score 0.5
     calibration = ScoreCalibration()
@@ -66,14 +77,15 @@ def _replayed_ids(frames: list, **settings) -> list[list[int]]:
     """The rule replayed by hand: a tracker without it, its threshold set every EVERY frames from the
     median of the last WINDOW scores seen (plain numpy), as the module docstring states the rule."""
     tracker = DeepSORTTracker(typical_score=None, **settings)
-    threshold = tracker.track_activation_threshold
+    threshold, margin = tracker.track_activation_threshold, tracker.new_track_margin
     seen: list[float] = []
     out = []
     for f, frame in enumerate(frames):
         window = np.array(seen[-WINDOW:])
         if f % EVERY == 0 and window.size >= MINIMUM_SCORES:
             median = np.sort(window)[window.size // 2]
-            tracker.configure(track_activation_threshold=threshold * min(1.0, median / 0.5))
+            scale = min(1.0, median / 0.5)  # the start threshold's margin scales with the threshold
+            tracker.configure(track_activation_threshold=threshold * scale, new_track_margin=margin * scale)
         out.append(tracker.update_arrays(frame.xyxy, frame.scores, frame.embeddings).tolist())
         seen += frame.scores.tolist()
     return out
@@ -135,4 +147,5 @@ def test_bad_saved_thresholds_are_refused_and_a_missing_one_is_read_off_the_wind
 
 def test_plain_deepsort_presets_read_the_threshold_as_given() -> None:
     assert PRESETS["paper"]["typical_score"] is None and PRESETS["roboflow-2.0.1"]["typical_score"] is None
+    assert PRESETS["paper"]["new_track_margin"] == 0.0 and PRESETS["roboflow-2.0.1"]["new_track_margin"] == 0.0
     assert TrackerSettings().typical_score == 0.5

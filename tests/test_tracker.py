@@ -120,6 +120,23 @@ def test_low_scores_never_start_tracks_but_can_continue_them():
     assert tracker.update_arrays(np.array([person(102, 100)]), np.array([0.1])).tolist() == [1]
 
 
+def test_a_score_between_the_activation_and_start_thresholds_continues_tracks_but_starts_none():
+    # Defaults: threshold 0.3, new_track_margin 0.1. A 0.35 box starts nothing; unlike a low-score (0.25) one it
+    # takes part in every stage, so it continues a track lost for four frames, which the low-score stage cannot.
+    box = np.array([person(100, 100)])
+    tracker = DeepSORTTracker(minimum_consecutive_frames=1)
+    assert tracker.update_arrays(box, np.array([0.35])).tolist() == [-1] and tracker.tracks == []
+    assert tracker.update_arrays(box, np.array([0.4])).tolist() == [1]
+    assert DeepSORTTracker(minimum_consecutive_frames=1, new_track_margin=0.0).update_arrays(
+        box, np.array([0.35])).tolist() == [1]
+    for score, expected in ((0.35, [1]), (0.25, [-1])):
+        tracker = DeepSORTTracker(minimum_consecutive_frames=1)
+        tracker.update_arrays(box, np.array([0.9]))
+        for _ in range(4):
+            tracker.update_arrays(np.zeros((0, 4)))
+        assert tracker.update_arrays(box, np.array([score])).tolist() == expected
+
+
 def test_update_returns_all_rows_in_order_without_touching_input():
     rng = np.random.default_rng(3)
     tracker = DeepSORTTracker(minimum_consecutive_frames=1)

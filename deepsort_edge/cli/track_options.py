@@ -31,7 +31,7 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
         "lost_track_buffer", "max_age", "minimum_consecutive_frames", "class_aware", "output_box",
     ),
     "detection scores": (
-        "score_calibration", "minimum_score", "track_activation_threshold", "typical_score",
+        "score_calibration", "minimum_score", "track_activation_threshold", "new_track_margin", "typical_score",
         "low_score_matching",
         "on_invalid",
     ),

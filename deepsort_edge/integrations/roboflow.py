@@ -209,7 +209,8 @@ def _define() -> type:
         Args:
             lost_track_buffer: Frames (at 30 FPS) a lost track is kept.
             frame_rate: Video frame rate; scales lost_track_buffer.
-            track_activation_threshold: Minimum detection confidence to start a track.
+            track_activation_threshold: Minimum detection confidence for every matching stage;
+                starting a track takes ``new_track_margin`` (default 0.1) more.
             minimum_consecutive_frames: Matched frames before a track gets an id.
             minimum_iou_threshold: Minimum IoU for a match by overlap (default:
                 0.3 in frames with embeddings, 0.2 in frames without).

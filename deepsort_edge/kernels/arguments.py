@@ -109,6 +109,7 @@ class FrameSettings(NamedTuple):
     cascade: bool
     max_age: int
     activation_threshold: float
+    start_threshold: float  # the score a detection needs to start a track (>= activation_threshold)
     low_score_matching: bool
     minimum_score: float  # -inf: every detection is used
     confidence_noise: bool

@@ -236,10 +236,10 @@ def track_frame(
     for m in range(slots.shape[0]):
         is_slot[slots[m]] = False
 
-    # -- Births: tentative tracks from the unmatched high-score detections, in row order.
+    # -- Births: tentative tracks from the unmatched detections scoring at least the start threshold, in row order.
     starts = np.empty(n_dets, np.bool_)
     for n in range(n_dets):
-        starts[n] = det_to_slot[n] < 0 and high[n] and det_scores[n] >= cfg.activation_threshold
+        starts[n] = det_to_slot[n] < 0 and high[n] and det_scores[n] >= cfg.start_threshold
     new = flatnonzero(starts)
     born = np.empty(new.shape[0], np.intp)
     for m in range(new.shape[0]):

@@ -16,7 +16,7 @@ from ..kernels.arguments import FrameSettings
 from ..kernels.gallery import METRIC_COSINE, METRIC_EUCLIDEAN
 from ..kernels.gating import CHI2_095
 from ..kernels.half import check_float16
-from .score_split import threshold_in_force
+from .score_split import start_threshold, threshold_in_force
 from .settings import MINIMUM_IOU_MOTION_ONLY, MINIMUM_IOU_WITH_APPEARANCE, TrackerSettings
 from .settings import names as setting_names
 from .tracks import TrackStore
@@ -101,6 +101,7 @@ class TrackerConfiguration:
             cascade=settings.matching == "cascade",
             max_age=int(settings.max_age_frames),
             activation_threshold=float(settings.track_activation_threshold),
+            start_threshold=start_threshold(float(settings.track_activation_threshold), settings),
             low_score_matching=bool(settings.low_score_matching),
             minimum_score=-np.inf if settings.minimum_score is None else float(settings.minimum_score),
             confidence_noise=bool(settings.confidence_noise),
@@ -123,7 +124,9 @@ class TrackerConfiguration:
         self._activation = float(threshold)
         settings = self._frame_settings
         if self._activation != settings[_ACTIVATION_FIELD]:
-            settings = (*settings[:_ACTIVATION_FIELD], self._activation, *settings[_ACTIVATION_FIELD + 1:])
+            settings = tuple(FrameSettings(*settings)._replace(
+                activation_threshold=self._activation, start_threshold=start_threshold(self._activation, self._settings)
+            ))
         self._kernel_settings = settings
         # A frame without embeddings (motion only) runs with its own minimum IoU unless one was set.
         if self._settings.minimum_iou_threshold is None:

@@ -1,7 +1,8 @@
 """Where the low-score band ends: an activation threshold read against the detector's typical score.
 
 ``track_activation_threshold`` splits a frame's detections in two: at or above
-it a detection may start a track and takes part in every matching stage;
+it a detection takes part in every matching stage (and starts a track from
+``new_track_margin`` above it: :func:`start_threshold`, scaled alike);
 below it (with ``low_score_matching``) it only continues a track seen last
 frame, by IoU, and never confirms a new one. That split assumes the low band is
 mostly noise, which holds for a detector whose score says how sure it is (on
@@ -48,7 +49,7 @@ import numpy as np
 
 from .score_calibration import ScoreCalibration
 
-__all__ = ["EVERY", "MINIMUM_SCORES", "split_threshold", "threshold_in_force", "window_median"]
+__all__ = ["EVERY", "MINIMUM_SCORES", "split_threshold", "start_threshold", "threshold_in_force", "window_median"]
 
 # Frames between two medians: copy, select and calibrate (~40 us on a loaded 2-core machine) every 32 frames.
 EVERY = 32
@@ -114,3 +115,22 @@ def threshold_in_force(settings: Any, calibration: ScoreCalibration) -> float:
     if settings.score_calibration != "none":
         median = float(calibration.calibrate(np.array([median]), settings.score_calibration)[0])
     return split_threshold(threshold, settings.typical_score, median)
+
+
+def start_threshold(activation: float, settings: Any) -> float:
+    """The score a detection needs to start a track, given the activation threshold in force.
+
+    ``activation`` plus ``settings.new_track_margin``, the margin scaled as the threshold is
+    (``activation / track_activation_threshold``; a threshold <= 0 leaves it as given), so
+    the band between the two moves with the detector's typical score as the split does.
+
+    Example:
+        >>> from deepsort_edge.tracking.settings import TrackerSettings
+        >>> round(start_threshold(0.3, TrackerSettings()), 6)  # 0.3 + 0.1
+        0.4
+        >>> round(start_threshold(0.24, TrackerSettings()), 6)  # median 0.4: (0.3 + 0.1) * 0.4 / 0.5
+        0.32
+    """
+    threshold = float(settings.track_activation_threshold)
+    scale = activation / threshold if threshold > 0.0 else 1.0
+    return float(activation + settings.new_track_margin * scale)

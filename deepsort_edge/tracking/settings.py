@@ -77,8 +77,8 @@ class TrackerSettings:
     frame_rate: float = _number(30.0, 0.0, 1e6, "the video's frame rate; scales lost_track_buffer", low_open=True)
     track_activation_threshold: float = _number(
         0.3, -math.inf, math.inf,
-        "minimum detection score (after score_calibration) to start a track (scaled by typical_score for a detector "
-        "scoring low)",
+        "minimum detection score (after score_calibration) for every matching stage and, with new_track_margin, to "
+        "start a track (scaled by typical_score for a detector scoring low)",
     )
     minimum_consecutive_frames: int = _integer(
         3, 0, "matched frames before a track is confirmed and gets an id (0 behaves as 1, as in roboflow's)"
@@ -139,6 +139,10 @@ class TrackerSettings:
     )
     low_score_matching: bool = _flag(
         True, "detections scoring below track_activation_threshold only continue tracks, by IoU (ByteTrack)"
+    )
+    new_track_margin: float = _number(
+        0.1, 0.0, 1.0, "a detection needs track_activation_threshold + this to start a track; one scoring in "
+        "between only continues tracks (ByteTrack's new-track threshold; scaled with the threshold by typical_score)",
     )
     score_calibration: str = _choice(
         "unit", ("unit", "rank", "none"),
@@ -309,6 +313,7 @@ _PLAIN_DEEPSORT: dict[str, Any] = {
     "lost_track_rule": "none",
     "recent_track_rule": "none",
     "low_score_matching": False,
+    "new_track_margin": 0.0,
     "confidence_noise": False,
     "confidence_embedding": False,
     "coast_damping": 1.0,

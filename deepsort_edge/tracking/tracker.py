@@ -62,7 +62,7 @@ class DeepSORTTracker(TrackerConfiguration, FramePath, TrackerState):
     ``low_score_matching``, IoU matching of the remaining ones of these
     to the low-score detections; Kalman update of matched tracks; new
     tentative tracks from unmatched detections scoring at least
-    ``track_activation_threshold``. A tentative track is confirmed after
+    ``track_activation_threshold + new_track_margin``. A tentative track is confirmed after
     ``minimum_consecutive_frames`` hits and deleted at its first miss; a
     confirmed track is deleted after ``max_age`` frames without a match
     (``int(frame_rate / 30 * lost_track_buffer)`` unless ``max_age`` is set).
@@ -93,9 +93,10 @@ class DeepSORTTracker(TrackerConfiguration, FramePath, TrackerState):
         frame_rate: the video's frame rate; scales ``lost_track_buffer``.
             Pass the real one: at 7 fps the default 30 would keep lost tracks
             four times too long.
-        track_activation_threshold: minimum score for a detection to start a
-            track, compared with the score after ``score_calibration`` (scaled
-            down while the detector's median score is below ``typical_score``).
+        track_activation_threshold: minimum score for a detection to take part
+            in every matching stage; starting a track takes ``new_track_margin``
+            (0.1) more. Compared with the score after ``score_calibration`` (both
+            scaled down while the detector's median score is below ``typical_score``).
         minimum_consecutive_frames: hits before a track is confirmed and gets an id.
         minimum_iou_threshold: minimum IoU for a match by overlap (default:
             0.3 in frames with embeddings, 0.2 in frames without).
@@ -184,7 +185,7 @@ class DeepSORTTracker(TrackerConfiguration, FramePath, TrackerState):
         )
         boxes = np.array([[10.0, 10.0, 50.0, 110.0], [200.0, 40.0, 240.0, 140.0]])
         embeddings = np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32)
-        high = max(self.track_activation_threshold, 0.9)
+        high = max(self.track_activation_threshold + self.new_track_margin, 0.9)
         scores = np.array([high, high])
         for step in range(3):
             probe.update_arrays(boxes + 2.0 * step, scores, embeddings)

@@ -53,6 +53,7 @@ ABLATION: dict[str, dict[str, Any]] = {
     "lost_track_rule=overlap": {"lost_track_rule": "overlap"},  # every missed box, not only beyond the gate
     "recent_track_rule=none": {"recent_track_rule": "none"},  # tracks matched the frame before: the plain threshold
     "low_score_matching=False": {"low_score_matching": False},
+    "new_track_margin=0": {"new_track_margin": 0.0},  # every detection at the activation threshold starts a track
     "confidence_noise=False": {"confidence_noise": False},
     "confidence_embedding=False": {"confidence_embedding": False},
     "coast_damping=0.9": {"coast_damping": 0.9},
