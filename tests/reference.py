@@ -7,10 +7,11 @@ import numpy as np
 WP, WV = 1.0 / 20.0, 1.0 / 160.0
 
 
-def kf_initiate(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def kf_initiate(z: np.ndarray, aspect: float = 1e-2, aspect_velocity: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
+    """``aspect``, ``aspect_velocity``: the aspect ratio's process noise (DeepSORT's by default)."""
     h = z[3]
     mean = np.r_[z, np.zeros(4)]
-    std = np.array([2 * WP * h, 2 * WP * h, 1e-2, 2 * WP * h, 10 * WV * h, 10 * WV * h, 1e-5, 10 * WV * h])
+    std = np.array([2 * WP * h, 2 * WP * h, aspect, 2 * WP * h, 10 * WV * h, 10 * WV * h, aspect_velocity, 10 * WV * h])
     return mean, np.diag(std**2)
 
 
@@ -21,10 +22,12 @@ def kf_matrices() -> tuple[np.ndarray, np.ndarray]:
     return F, H
 
 
-def kf_predict(mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def kf_predict(
+    mean: np.ndarray, cov: np.ndarray, aspect: float = 1e-2, aspect_velocity: float = 1e-5
+) -> tuple[np.ndarray, np.ndarray]:
     F, _ = kf_matrices()
     h = mean[3]
-    std = np.array([WP * h, WP * h, 1e-2, WP * h, WV * h, WV * h, 1e-5, WV * h])
+    std = np.array([WP * h, WP * h, aspect, WP * h, WV * h, WV * h, aspect_velocity, WV * h])
     return F @ mean, F @ cov @ F.T + np.diag(std**2)
 
 
@@ -127,7 +130,8 @@ def association_costs(
     s = state["settings"]
     tracks = state["tracks"]
     n_tracks, n_dets = len(tracks["track_id"]), len(boxes)
-    predicted = [kf_predict(mean, cov) for mean, cov in zip(tracks["mean"], tracks["covariance"])]
+    noise = (s["aspect_noise"], s["aspect_velocity_noise"])
+    predicted = [kf_predict(mean, cov, *noise) for mean, cov in zip(tracks["mean"], tracks["covariance"])]
     since = tracks["time_since_update"] + 1
     high = scores >= s["track_activation_threshold"] if s["low_score_matching"] else np.ones(n_dets, bool)
     z = _xyah(boxes)

@@ -84,6 +84,27 @@ def test_output_box_is_the_corrected_kalman_box():
     assert kalman.update(dets).xyxy.dtype == np.float32
 
 
+def test_aspect_noise_lets_the_kalman_box_follow_a_widening_detection():
+    # A person turning sideways: the detector's width grows 2 px a frame at a fixed height and place.
+    boxes = [np.array([[100.0 - (20 + 2 * t), 150.0, 100.0 + (20 + 2 * t), 250.0]]) for t in range(25)]
+    z = [np.r_[100.0, 200.0, (b[0, 2] - b[0, 0]) / 100.0, 100.0] for b in boxes]
+    width_error = {}
+    for noise in ((0.05, 0.00625), (0.01, 1e-5)):  # the default, DeepSORT's
+        tracker = DeepSORTTracker(minimum_consecutive_frames=1, use_appearance=False, aspect_noise=noise[0],
+                                  aspect_velocity_noise=noise[1])
+        mean, cov = ref.kf_initiate(z[0], *noise)
+        for t, b in enumerate(boxes):
+            _, out = tracker.update_arrays(b, np.array([1.0]), return_boxes=True)
+            if t:
+                mean, cov = ref.kf_update(*ref.kf_predict(mean, cov, *noise), z[t])
+            np.testing.assert_allclose(out[0, 2] - out[0, 0], mean[2] * mean[3], rtol=1e-9)  # the reference filter
+        width_error[noise[0]] = abs((out[0, 2] - out[0, 0]) - (b[0, 2] - b[0, 0]))
+    assert tracker.settings.aspect_noise == 0.01
+    assert DeepSORTTracker().settings.aspect_noise == 0.05
+    # DeepSORT's filter holds the width near its first value; the default's follows the detector.
+    assert width_error[0.05] < 1.0 < 5.0 < width_error[0.01]
+
+
 def test_coast_damping_slows_lost_tracks():
     def velocity_after_miss(damping):
         tracker = DeepSORTTracker(minimum_consecutive_frames=1, use_appearance=False, coast_damping=damping)
@@ -207,7 +228,8 @@ def test_appearance_gate_scale_lets_a_matching_embedding_past_the_motion_gate():
         tracker = DeepSORTTracker(minimum_consecutive_frames=1, appearance_gate_scale=scale)
         for _ in range(6):
             tracker.update_arrays(np.array([box(100)]), np.array([0.9]), look)
-        mean, covariance = ref.kf_predict(tracker._store.mean[0], tracker._store.covariance[0])
+        noise = (tracker.settings.aspect_noise, tracker.settings.aspect_velocity_noise)
+        mean, covariance = ref.kf_predict(tracker._store.mean[0], tracker._store.covariance[0], *noise)
         d2 = ref.squared_mahalanobis(mean, covariance, xyah, 4)[0]
         assert CHI2_095[4] < d2 <= 4.0 * CHI2_095[4], "the jump must lie between the two gates"
         outcome[scale] = tracker.update_arrays(np.array([jump]), np.array([0.9]), look).tolist()

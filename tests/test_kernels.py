@@ -15,6 +15,8 @@ from deepsort_edge.tracking.configuration import overlap_rule_beyond
 from tests import common
 from tests import reference as ref
 
+PAPER_ASPECT = (0.01, 1e-5)  # DeepSORT's aspect-ratio process noise (the reference's default)
+
 
 def random_measurements(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.c_[rng.uniform(0, 1000, n), rng.uniform(0, 600, n), rng.uniform(0.3, 0.7, n), rng.uniform(30, 300, n)]
@@ -25,7 +27,8 @@ def test_chi_square_table_matches_scipy():
         assert value == pytest.approx(chi2.ppf(0.95, dof), abs=1e-3)
 
 
-def test_kalman_matches_numpy_over_a_trajectory():
+@pytest.mark.parametrize("aspect", [(0.01, 1e-5), (0.05, 0.00625)], ids=["paper", "default"])
+def test_kalman_matches_numpy_over_a_trajectory(aspect):
     rng = np.random.default_rng(1)
     n_tracks = 7
     z0 = random_measurements(rng, n_tracks)
@@ -33,11 +36,11 @@ def test_kalman_matches_numpy_over_a_trajectory():
     slots = np.array([3, 0, 11, 5, 7, 1, 9], dtype=np.intp)
     means = np.zeros((capacity, 8))
     covs = np.zeros((capacity, 8, 8))
-    kalman.kalman_initiate(z0, slots, means, covs)
-    expected = [ref.kf_initiate(z) for z in z0]
+    kalman.kalman_initiate(z0, slots, means, covs, *aspect)
+    expected = [ref.kf_initiate(z, *aspect) for z in z0]
     for step in range(25):
-        kalman.kalman_predict(means, covs, slots)
-        expected = [ref.kf_predict(m, c) for m, c in expected]
+        kalman.kalman_predict(means, covs, slots, *aspect)
+        expected = [ref.kf_predict(m, c, *aspect) for m, c in expected]
         # Update a changing subset, as matching would.
         chosen = rng.random(n_tracks) < 0.7
         z = np.array([e[0][:4] for e in expected]) + rng.normal(scale=[3, 3, 0.01, 2], size=(n_tracks, 4))
@@ -55,8 +58,8 @@ def test_confidence_scaled_update_matches_numpy():
     z0 = random_measurements(rng, 4)
     slots = np.arange(4, dtype=np.intp)
     means, covs = np.zeros((4, 8)), np.zeros((4, 8, 8))
-    kalman.kalman_initiate(z0, slots, means, covs)
-    kalman.kalman_predict(means, covs, slots)
+    kalman.kalman_initiate(z0, slots, means, covs, *PAPER_ASPECT)
+    kalman.kalman_predict(means, covs, slots, *PAPER_ASPECT)
     expected = [(means[i].copy(), covs[i].copy()) for i in range(4)]
     scores = np.array([1.0, 0.5, -3.0, np.nan])
     scales = kalman.confidence_noise_scales(scores)
@@ -99,9 +102,9 @@ def test_mahalanobis_matches_numpy(position_only):
     z0 = random_measurements(rng, 5)
     slots = np.arange(5, dtype=np.intp)
     means, covs = np.zeros((5, 8)), np.zeros((5, 8, 8))
-    kalman.kalman_initiate(z0, slots, means, covs)
+    kalman.kalman_initiate(z0, slots, means, covs, *PAPER_ASPECT)
     for _ in range(3):
-        kalman.kalman_predict(means, covs, slots)
+        kalman.kalman_predict(means, covs, slots, *PAPER_ASPECT)
     projected, factors = common.kalman_project(means, covs, slots)
     dets = z0[rng.integers(0, 5, 9)] + rng.normal(scale=[8, 8, 0.05, 6], size=(9, 4))
     out = common.squared_distances(projected, factors, dets, position_only, np.inf)
@@ -142,9 +145,9 @@ def tracks_near(rng: np.random.Generator, n_tracks: int, capacity: int, spread: 
     z0 = np.c_[rng.uniform(0, spread, n_tracks), rng.uniform(0, spread / 2, n_tracks),
                rng.uniform(0.3, 0.7, n_tracks), rng.uniform(30, 90, n_tracks)]
     means, covs = np.zeros((capacity, 8)), np.zeros((capacity, 8, 8))
-    kalman.kalman_initiate(z0, slots, means, covs)
+    kalman.kalman_initiate(z0, slots, means, covs, *PAPER_ASPECT)
     for _ in range(int(rng.integers(1, 4))):
-        kalman.kalman_predict(means, covs, slots)
+        kalman.kalman_predict(means, covs, slots, *PAPER_ASPECT)
     return slots, means, covs
 
 

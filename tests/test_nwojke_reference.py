@@ -18,6 +18,7 @@ max_iou_distance 0.7      minimum_iou_threshold=0.3
 max_age 30                lost_track_buffer=30, frame_rate=30
 n_init 3                  minimum_consecutive_frames=3
 every detection           track_activation_threshold=0 (scores are 1)
+aspect noise 1e-2, 1e-5   aspect_noise=0.01, aspect_velocity_noise=1e-5
 ========================  ==============================================
 """
 
@@ -30,7 +31,11 @@ from deepsort_edge import DeepSORTTracker
 from deepsort_edge.kernels import kalman
 from deepsort_edge.kernels.gating import CHI2_095
 from deepsort_edge.demo.synthetic import SceneConfig, iter_scene
+from deepsort_edge.tracking.settings import PRESETS
 from tests import common
+
+# The paper preset's aspect-ratio noise: nwojke's filter is the reference for it.
+PAPER_ASPECT = (PRESETS["paper"]["aspect_noise"], PRESETS["paper"]["aspect_velocity_noise"])
 
 dsr_kf = pytest.importorskip("deep_sort_realtime.deep_sort.kalman_filter")
 dsr_detection = pytest.importorskip("deep_sort_realtime.deep_sort.detection")
@@ -61,14 +66,14 @@ def test_kalman_filter_matches_nwojke_over_random_trajectories():
     slots = rng.permutation(capacity)[:n_tracks].astype(np.intp)
     z0 = random_xyah(rng, n_tracks)
     means, covs = np.zeros((capacity, 8)), np.zeros((capacity, 8, 8))
-    kalman.kalman_initiate(z0, slots, means, covs)
+    kalman.kalman_initiate(z0, slots, means, covs, *PAPER_ASPECT)
     theirs = [kf.initiate(z) for z in z0]
     updates = 0
     for _step in range(40):
         for i, s in enumerate(slots):
             assert_close(means[s], theirs[i][0])
             assert_close(covs[s], theirs[i][1])
-        kalman.kalman_predict(means, covs, slots)
+        kalman.kalman_predict(means, covs, slots, *PAPER_ASPECT)
         theirs = [kf.predict(m, c) for m, c in theirs]
 
         projected, factors = common.kalman_project(means, covs, slots)
@@ -98,11 +103,11 @@ def test_mahalanobis_gating_matches_nwojke(only_position):
     z0 = random_xyah(rng, n_tracks)
     slots = np.arange(n_tracks, dtype=np.intp)
     means, covs = np.zeros((n_tracks, 8)), np.zeros((n_tracks, 8, 8))
-    kalman.kalman_initiate(z0, slots, means, covs)
+    kalman.kalman_initiate(z0, slots, means, covs, *PAPER_ASPECT)
     for _ in range(4):
-        kalman.kalman_predict(means, covs, slots)
+        kalman.kalman_predict(means, covs, slots, *PAPER_ASPECT)
     common.kalman_update(means, covs, slots, z0 + rng.normal(scale=[3, 3, 0.01, 2], size=z0.shape))
-    kalman.kalman_predict(means, covs, slots)
+    kalman.kalman_predict(means, covs, slots, *PAPER_ASPECT)
     projected, factors = common.kalman_project(means, covs, slots)
     dets = z0[rng.integers(0, n_tracks, n_dets)] + rng.normal(scale=[15, 15, 0.05, 10], size=(n_dets, 4))
     ours = common.squared_distances(projected, factors, dets, only_position, np.inf)
@@ -134,6 +139,8 @@ NWOJKE_EQUIVALENT = dict(
     iou_recovery_frames=1,  # nwojke's IoU stage takes only tracks missed for exactly one frame
     matching="cascade",
     motion_cost="mahalanobis",
+    aspect_noise=PAPER_ASPECT[0],
+    aspect_velocity_noise=PAPER_ASPECT[1],
     use_appearance=True,
 )
 

@@ -101,7 +101,7 @@ def _check_final_state(tracker: DeepSORTTracker, case: dict) -> None:
 # without embeddings; test_tracker tests that), at the values that keep the recorded behaviour.
 SINCE_RECORDING = {"appearance_gate_scale": 1.0, "gallery_dtype": "float32", "iou_recovery_frames": 1,
                    "minimum_iou_threshold": 0.3, "recent_track_rule": "none",
-                   "new_track_margin": 0.0}
+                   "new_track_margin": 0.0, "aspect_noise": 0.01, "aspect_velocity_noise": 1e-5}
 
 
 def _tracker(case: dict) -> DeepSORTTracker:

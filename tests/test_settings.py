@@ -55,6 +55,8 @@ def test_paper_preset_is_nwojke_deep_sort_at_any_frame_rate():
     assert not (s.low_score_matching or s.confidence_noise or s.confidence_embedding or s.class_aware)
     assert (s.lost_track_rule, s.output_box, s.camera_motion, s.coast_damping) == ("none", "detection", "none", 1.0)
     assert s.recent_track_rule == "none"
+    assert (s.aspect_noise, s.aspect_velocity_noise) == (0.01, 1e-5)  # nwojke's std_aspect noise
+    assert TrackerSettings.from_preset("roboflow-2.0.1").aspect_noise == 0.01
 
 
 def test_overlap_rules_map_to_the_gate_distance_they_hold_beyond():

@@ -44,7 +44,7 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
         "matching", "minimum_iou_threshold", "motion_cost", "gating", "appearance_gate_scale",
         "lost_track_rule", "recent_track_rule", "iou_recovery_frames",
     ),
-    "motion model": ("confidence_noise", "coast_damping", "camera_motion"),
+    "motion model": ("confidence_noise", "aspect_noise", "aspect_velocity_noise", "coast_damping", "camera_motion"),
     "speed": ("gallery_dtype",),
 }
 _OTHER_SETTINGS = "other tracker settings"

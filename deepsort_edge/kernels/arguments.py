@@ -117,6 +117,8 @@ class FrameSettings(NamedTuple):
     ema_momentum: float
     confidence_embedding: bool
     coast_damping: float
+    aspect_noise: float  # the Kalman process noise of the aspect ratio (std per frame)
+    aspect_velocity_noise: float  # and of its velocity
     n_init: int
     iou_recovery_frames: int
     occluded_fraction: float

@@ -132,7 +132,7 @@ def track_frame(
         for p in range(n_live):
             coasting[p] = tracks.time_since_update[live[p]] >= 1
         damp_velocity(tracks.means, select(coasting, live), cfg.coast_damping)
-    kalman_predict(tracks.means, tracks.covariances, live)
+    kalman_predict(tracks.means, tracks.covariances, live, cfg.aspect_noise, cfg.aspect_velocity_noise)
     if frame.use_affine:
         kalman_warp(tracks.means, tracks.covariances, live, frame.affine)
     for p in range(n_live):
@@ -260,7 +260,8 @@ def track_frame(
     tracks.counts[LIVE] = kept
     tracks.counts[FREE] = n_free
     if new.shape[0]:
-        kalman_initiate(take_rows(new, measurements), born, tracks.means, tracks.covariances)
+        kalman_initiate(take_rows(new, measurements), born, tracks.means, tracks.covariances,
+                        cfg.aspect_noise, cfg.aspect_velocity_noise)
         if frame.use_embeddings:
             _remember(tracks, born, dets, new, cfg)
         _confirm(tracks, born, cfg.n_init, is_slot)

@@ -3,7 +3,11 @@
 State per track: ``(cx, cy, a, h, vcx, vcy, va, vh)`` (float64). Measurement:
 ``(cx, cy, a, h)``. As in the DeepSORT paper, process and measurement noise
 scale with the box height, so the filter is invariant to object size; the
-aspect ratio gets small fixed noise because it changes slowly.
+aspect ratio gets small fixed noise because it changes slowly. Its process
+noise is an argument (``aspect_std`` and ``aspect_velocity_std``: the
+tracker's ``aspect_noise`` and ``aspect_velocity_noise``); DeepSORT's 0.01
+and 1e-5 hold the width almost fixed to the height, more lets it follow the
+detector.
 
 Track state lives in structure-of-arrays form: ``means (capacity, 8)``,
 ``covariances (capacity, 8, 8)``; kernels receive the ``slots`` (row indices)
@@ -19,17 +23,20 @@ from .jit import kernel
 # Noise weights relative to the box height (DeepSORT paper, section 2.1).
 STD_WEIGHT_POSITION = 1.0 / 20.0
 STD_WEIGHT_VELOCITY = 1.0 / 160.0
-# Aspect-ratio noise is absolute: the ratio is unitless and changes slowly.
-STD_ASPECT = 1e-2
-STD_ASPECT_VELOCITY = 1e-5
+# Aspect-ratio noise is absolute: the ratio is unitless. Its process noise is the caller's
+# (TrackerSettings.aspect_noise, aspect_velocity_noise; DeepSORT's are in the presets).
 STD_ASPECT_MEASUREMENT = 1e-1
 
 
 @kernel
 def kalman_initiate(
-    measurements: np.ndarray, slots: np.ndarray, means: np.ndarray, covariances: np.ndarray
+    measurements: np.ndarray, slots: np.ndarray, means: np.ndarray, covariances: np.ndarray,
+    aspect_std: float, aspect_velocity_std: float,
 ) -> None:
-    """Start tracks at ``slots`` from ``measurements (M, 4)`` xyah; zero velocity."""
+    """Start tracks at ``slots`` from ``measurements (M, 4)`` xyah; zero velocity.
+
+    The aspect's starting uncertainty is its process noise, as in DeepSORT.
+    """
     for m in range(slots.shape[0]):
         s = slots[m]
         h = measurements[m, 3]
@@ -41,21 +48,23 @@ def kalman_initiate(
             means[s, k] = measurements[m, k]
         pos = 2.0 * STD_WEIGHT_POSITION * h
         vel = 10.0 * STD_WEIGHT_VELOCITY * h
-        std = (pos, pos, STD_ASPECT, pos, vel, vel, STD_ASPECT_VELOCITY, vel)
+        std = (pos, pos, aspect_std, pos, vel, vel, aspect_velocity_std, vel)
         for k in range(8):
             covariances[s, k, k] = std[k] * std[k]
 
 
 @kernel
-def kalman_predict(means: np.ndarray, covariances: np.ndarray, slots: np.ndarray) -> None:
+def kalman_predict(
+    means: np.ndarray, covariances: np.ndarray, slots: np.ndarray, aspect_std: float, aspect_velocity_std: float
+) -> None:
     """One time step for the tracks at ``slots``: x = F x, P = F P F' + Q."""
     for i in range(slots.shape[0]):
         s = slots[i]
         h = means[s, 3]
         pos = STD_WEIGHT_POSITION * h
         vel = STD_WEIGHT_VELOCITY * h
-        q = (pos * pos, pos * pos, STD_ASPECT * STD_ASPECT, pos * pos,
-             vel * vel, vel * vel, STD_ASPECT_VELOCITY * STD_ASPECT_VELOCITY, vel * vel)
+        q = (pos * pos, pos * pos, aspect_std * aspect_std, pos * pos,
+             vel * vel, vel * vel, aspect_velocity_std * aspect_velocity_std, vel * vel)
         for k in range(4):
             means[s, k] += means[s, k + 4]
         P = covariances[s]

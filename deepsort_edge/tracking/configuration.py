@@ -109,6 +109,8 @@ class TrackerConfiguration:
             ema_momentum=float(settings.ema_momentum),
             confidence_embedding=bool(settings.confidence_embedding),
             coast_damping=float(settings.coast_damping),
+            aspect_noise=float(settings.aspect_noise),
+            aspect_velocity_noise=float(settings.aspect_velocity_noise),
             n_init=int(settings.minimum_consecutive_frames),
             iou_recovery_frames=int(settings.iou_recovery_frames),
             occluded_fraction=float(settings.occluded_fraction),

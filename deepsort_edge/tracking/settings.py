@@ -161,6 +161,14 @@ class TrackerSettings:
     coast_damping: float = _number(
         1.0, 0.0, 1.0, "factor on a lost track's velocity per missed frame (1: constant velocity)"
     )
+    aspect_noise: float = _number(
+        0.05, 0.0, 1.0, "Kalman process noise of the box's aspect ratio (width / height), standard deviation "
+        "per frame: DeepSORT's 0.01 holds the width almost fixed to the height, more lets it follow the detector",
+    )
+    aspect_velocity_noise: float = _number(
+        0.00625, 0.0, 1.0, "the same for the aspect ratio's velocity (DeepSORT's 1e-5: almost none; the default "
+        "is the paper's ratio of velocity to position noise, 1/8, times aspect_noise)",
+    )
     output_box: str = _choice(
         "kalman", ("kalman", "detection"),
         "box update_arrays(return_boxes=True) and MOT results give a tracked detection "
@@ -317,6 +325,8 @@ _PLAIN_DEEPSORT: dict[str, Any] = {
     "confidence_noise": False,
     "confidence_embedding": False,
     "coast_damping": 1.0,
+    "aspect_noise": 0.01,
+    "aspect_velocity_noise": 1e-5,
     "appearance_gate_scale": 1.0,
     "iou_recovery_frames": 1,
     "output_box": "detection",
