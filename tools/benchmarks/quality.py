@@ -57,8 +57,8 @@ ABLATION: dict[str, dict[str, Any]] = {
     "confidence_noise=False": {"confidence_noise": False},
     "confidence_embedding=False": {"confidence_embedding": False},
     "coast_damping=0.9": {"coast_damping": 0.9},
-    # DeepSORT's aspect-ratio noise: the width held near its first ratio to the height.
-    "aspect_noise=0.01": {"aspect_noise": 0.01, "aspect_velocity_noise": 1e-5},
+    # DeepSORT's aspect-ratio noise (the paper preset's): the width held near its first ratio to the height.
+    "aspect_noise=0.01": {k: PRESETS["paper"][k] for k in ("aspect_noise", "aspect_velocity_noise")},
     "output_box=detection": {"output_box": "detection"},
     "appearance_mode=gallery": {"appearance_mode": "gallery"},
     "lost_track_buffer=30": {"lost_track_buffer": 30},
