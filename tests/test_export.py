@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -20,7 +21,7 @@ import pytest
 from deepsort_edge.cli import export as cli_export
 from deepsort_edge.cli.__main__ import main as cli_main
 from deepsort_edge.appearance.embedder import DeepSORTFeatureExtractor
-from deepsort_edge.appearance.export import EXPORT_EXTRA_HINT, require_export_extra, synthetic_crops
+from deepsort_edge.appearance.export import EXPORT_EXTRA_HINT, require_export_extra, scene_crops, synthetic_crops
 from deepsort_edge.appearance.preprocess import preprocess_images
 
 from .common import hide_modules
@@ -95,6 +96,30 @@ def test_convert_float16_on_a_tiny_graph():
     out32, out16 = run(model), run(half)
     assert out16.dtype == np.float32  # float32 interface kept
     np.testing.assert_allclose(out16, out32, rtol=1e-2, atol=1e-2)
+
+
+def test_builtin_calibration_crops_need_no_data(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEEPSORT_EDGE_DATA", str(tmp_path / "nowhere"))
+    crops = scene_crops(40)
+    assert len(crops) == 40 and all(c.dtype == np.uint8 and c.ndim == 3 for c in crops)
+    again = scene_crops(40)
+    assert all(np.array_equal(a, b) for a, b in zip(crops, again, strict=True))  # seeded
+    figures, textures = crops[:20], crops[20:]
+    # People from the demo scene: standing figures (taller than wide), not one fixed size.
+    assert all(c.shape[0] > c.shape[1] >= 8 for c in figures)
+    assert len({c.shape for c in figures}) > 1
+    assert all(np.array_equal(t, r) for t, r in zip(textures, synthetic_crops(20), strict=True))
+    other = scene_crops(40, seed=1)
+    assert not all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(crops, other, strict=True))
+
+
+def test_cli_builtin_calibration_source(tmp_path):
+    calibration, verification = cli_export.load_crops(Path("builtin"), 10, 6)
+    assert len(calibration) == 10 and len(verification) == 6
+    # Calibration and verification differ (seeds 0 and 1); a folder named builtin needs ./builtin.
+    assert not np.array_equal(calibration[0], verification[0]) or calibration[0].shape != verification[0].shape
+    with pytest.raises(FileNotFoundError, match="not a MOT sequence or image folder"):
+        cli_export.load_crops(tmp_path / "builtin", 10, 6)
 
 
 # -------------------------------------------------------------- with the export extra
@@ -244,11 +269,11 @@ def test_dynamic_batch(fp32_export, crops):
 def test_int8_export_close_to_torch(
     extra, checkpoint, torch_model, real_crops, fp32_export, tmp_path
 ):
-    if real_crops is None:
-        pytest.skip("int8 calibration needs real crops from the shared PETS09-S2L1 data")
     from deepsort_edge.appearance.export import export_timm
 
-    calibration, verification = real_crops
+    # Calibrated as the shipped model is (no data); checked on real people where the shared data is.
+    calibration = scene_crops(96)
+    verification = real_crops[1] if real_crops else scene_crops(96, seed=1)
     out = tmp_path / "lite0_int8.onnx"
     report = export_timm(
         "tf_efficientnet_lite0",
@@ -280,6 +305,37 @@ def test_int8_needs_calibration(extra):
         export_timm("tf_efficientnet_lite0", "unused.onnx", precision="int8")
     with pytest.raises(ValueError, match="precision"):
         export_timm("tf_efficientnet_lite0", "unused.onnx", precision="int4")
+
+
+def _provenance_command() -> list[str]:
+    """The ``deepsort-edge export`` command in models/PROVENANCE.md, as argv after the program name."""
+    text = (REPO_ROOT / "models" / "PROVENANCE.md").read_text()
+    block = text.split("```bash", 1)[1].split("```", 1)[0]
+    argv = shlex.split(block.replace("\\\n", " "))
+    assert argv[:2] == ["deepsort-edge", "export"], argv
+    return argv[1:]
+
+
+@pytest.mark.slow
+def test_provenance_command_rebuilds_the_shipped_model(extra, checkpoint, tmp_path, monkeypatch):
+    """The documented export, with no shared data, gives the shipped model's features."""
+    if not (REPO_ROOT / "models" / "PROVENANCE.md").is_file():
+        pytest.skip("models/PROVENANCE.md is not in this installation (a source checkout has it)")
+    monkeypatch.setenv("DEEPSORT_EDGE_DATA", str(tmp_path / "nowhere"))
+    argv = _provenance_command()
+    argv[argv.index("--checkpoint") + 1] = str(checkpoint)  # the command computes this path in bash
+    argv[argv.index("-o") + 1] = str(tmp_path / "rebuilt.onnx")
+    assert "builtin" == argv[argv.index("--calibration-data") + 1]
+    assert cli_main([*argv, "-q", "--no-verify"]) == 0
+    shipped = DeepSORTFeatureExtractor.default(providers="cpu")
+    rebuilt = DeepSORTFeatureExtractor(tmp_path / "rebuilt.onnx", "cpu")
+    assert rebuilt.metadata == shipped.metadata
+    crops = scene_crops(64, seed=5)
+    batch = preprocess_images(crops, SIZE, (0.5,) * 3, (0.5,) * 3)
+    a, b = (fx.session.run(None, {"images": batch})[0].astype(np.float64) for fx in (shipped, rebuilt))
+    # Byte-identical with PROVENANCE.md's package versions; other torch / ONNX Runtime versions may
+    # round a calibration range differently.
+    assert _cosine(a, b).min() >= 0.999
 
 
 @pytest.mark.slow

@@ -7,8 +7,7 @@ torchreid / boxmot OSNet checkpoint (``--checkpoint`` required;
 Example:
     deepsort-edge export osnet_x0_25 --checkpoint osnet_x0_25_msmt17.pth -o osnet.onnx
     deepsort-edge export tf_efficientnet_lite0 -o lite0.onnx \\
-        --checkpoint lite0.pth --input-size 128 64 --int8 \\
-        --calibration-data MOT15/train/PETS09-S2L1
+        --checkpoint lite0.pth --input-size 128 64 --int8 --calibration-data builtin
 
 User errors (a missing file, a checkpoint of another model, an unknown model
 name, the extra not installed) exit with status 2 and one line on stderr.
@@ -27,6 +26,7 @@ from deepsort_edge.cli.errors import UserError, check_output_path
 
 __all__ = ["add_parser", "run"]
 
+BUILTIN_CALIBRATION = "builtin"
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 _OSNET_PREFIX = "osnet"  # names routed to deepsort_edge.appearance.export.osnet; the rest go to timm
 
@@ -78,8 +78,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--calibration-data",
         type=Path,
-        help="MOTChallenge sequence folder (img1/ + gt/gt.txt or det/det.txt) or a folder of crop "
-        "images; a sequence's first half calibrates, its second half verifies",
+        help="MOTChallenge sequence folder (img1/ + gt/gt.txt or det/det.txt), a folder of crop "
+        "images, or 'builtin' (figures of the demo scene plus textures: no data needed; what the "
+        "shipped model uses); a sequence's first half calibrates, its second half verifies",
     )
     parser.add_argument(
         "--calibration-count", type=int, default=256, help="crops for calibration (default: 256)"
@@ -119,9 +120,11 @@ def _image_folder_crops(folder: Path, count: int) -> list[Any]:
 
 
 def load_crops(source: Path, calibrate: int, verify: int) -> tuple[list[Any], list[Any]]:
-    """Disjoint calibration and verification crops from a sequence or image folder."""
-    from deepsort_edge.appearance.export import load_mot_crops
+    """Disjoint calibration and verification crops from a sequence, an image folder or ``builtin``."""
+    from deepsort_edge.appearance.export import load_mot_crops, scene_crops
 
+    if str(source) == BUILTIN_CALIBRATION:  # the keyword wins; ./builtin names a folder of that name
+        return scene_crops(calibrate, seed=0), scene_crops(verify, seed=1)
     if (source / "img1").is_dir():
         frames = sorted(int(p.stem) for p in (source / "img1").glob("*.jpg") if p.stem.isdigit())
         if not frames:

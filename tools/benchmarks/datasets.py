@@ -98,8 +98,9 @@ class Sequence:
 
 
 def _embed(seq: MOTSequence, det: MOTData, extractor: Any, tag: str, cache_dir: Path) -> np.ndarray:
-    """Embeddings of every detection row with ``extractor`` (cached by content)."""
-    key = hashlib.sha1(det.table.tobytes() + tag.encode()).hexdigest()[:16]
+    """Embeddings of every detection row with ``extractor`` (cached by content: boxes and model file)."""
+    model = hashlib.sha1(Path(extractor.model_path).read_bytes()).hexdigest()
+    key = hashlib.sha1(det.table.tobytes() + tag.encode() + model.encode()).hexdigest()[:16]
     cache = cache_dir / f"emb-{seq.name}-{key}.npy"
     if cache.is_file():
         return np.load(cache)

@@ -13,7 +13,7 @@ The parts, one idea each:
   (local weight files, renamed to timm's keys) and :func:`read_state_dict`;
 - :mod:`~deepsort_edge.appearance.export.quantize`: static int8 (QDQ) quantisation;
 - :mod:`~deepsort_edge.appearance.export.calibration`: crops to calibrate and verify with
-  (:func:`load_mot_crops`, :func:`synthetic_crops`).
+  (:func:`load_mot_crops`, :func:`scene_crops`, :func:`synthetic_crops`).
 
 Everything here needs the export extra (``pip install ".[cpu,export]"`` in a clone:
 torch, timm, onnx) except the crop helpers; those packages are imported only
@@ -26,7 +26,7 @@ Example:
 
 from __future__ import annotations
 
-from deepsort_edge.appearance.export.calibration import load_mot_crops, synthetic_crops
+from deepsort_edge.appearance.export.calibration import load_mot_crops, scene_crops, synthetic_crops
 from deepsort_edge.appearance.export.checkpoints import load_timm_checkpoint, read_state_dict
 from deepsort_edge.appearance.export.exporter import (
     EXPORT_EXTRA_HINT,
@@ -51,5 +51,6 @@ __all__ = [
     "load_timm_checkpoint",
     "read_state_dict",
     "require_export_extra",
+    "scene_crops",
     "synthetic_crops",
 ]
