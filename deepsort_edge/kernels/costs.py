@@ -326,7 +326,8 @@ def iou_costs(
                 cand[n_cand] = position[n]
                 cand_cost[n_cand] = 1.0 - iou
                 n_cand += 1
-        _sort_columns(cand, cand_cost, n_cand)
+        # np.intp: a count Numba still types as the literal 0 here would compile _sort_columns twice.
+        _sort_columns(cand, cand_cost, np.intp(n_cand))
         indices, values = _reserve(indices, values, k + n_cand)
         for c in range(n_cand):
             indices[k] = cand[c]

@@ -132,7 +132,8 @@ def first_within(
     budget = gallery.shape[0]
     for i in range(count):
         g = (head - 1 - i) % budget
-        d = distance(_dot(gallery, g, embeddings, row), metric)
+        # As a float64, the type costs.py passes: one compilation of distance (it computes in float64 anyway).
+        d = distance(np.float64(_dot(gallery, g, embeddings, row)), metric)
         if d <= bound:
             return d
     return np.inf
