@@ -89,6 +89,13 @@ def test_cli_quantize_and_its_errors(tmp_path, capsys):
     assert "--calibration-data" in capsys.readouterr().err
     assert main([*args, "--keep-float", "-1"]) == 2
     assert "--keep-float must be >= 0" in capsys.readouterr().err
+    # No data at all: the built-in scene's people and textures (seed 0 calibrates, seed 1 verifies).
+    assert main([*args[:4], "--calibration-data", "builtin", *args[6:], "--calibration-count", "12",
+                 "--verify-count", "8"]) == 0
+    assert "int8 vs float32 cosine on 8 held-out crops" in capsys.readouterr().out
+    # A detector needs frames: builtin holds none.
+    assert main([*args[:4], "--calibration-data", "builtin", "--detector"]) == 2
+    assert "--calibration-data builtin" in capsys.readouterr().err
 
 
 def test_summary_says_when_int8_is_the_slower_model():

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from deepsort_edge.cli.errors import UserError
+from deepsort_edge.cli.export import BUILTIN_CALIBRATION
 
 __all__ = ["add_parser", "run"]
 
@@ -38,8 +39,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("model", type=Path, help="float32 ONNX model")
     parser.add_argument("-o", "--output", required=True, type=Path, help="int8 ONNX file to write")
     parser.add_argument("--calibration-data", required=True, type=Path,
-                        help="MOTChallenge sequence folder (img1/ + gt/gt.txt or det/det.txt) or a folder "
-                             "of crop images; a sequence's first half calibrates, its second half verifies")
+                        help="MOTChallenge sequence folder (img1/ + gt/gt.txt or det/det.txt), a folder "
+                             "of crop images, or 'builtin' (people drawn by the demo scene plus textures, no "
+                             "data; crops from your own cameras calibrate a ReID model better); a sequence's "
+                             "first half calibrates, its second half verifies")
     parser.add_argument("--detector", action="store_true",
                         help="the model is an object detector: calibrate on frames of a video, an image folder "
                              "or a sequence (first half), verify on the rest")
@@ -121,7 +124,9 @@ def _frames(source: Path, count: int) -> list[Any]:
         elif source.suffix.lower() in VIDEO_SUFFIXES and source.is_file():
             reader = VideoSource(source, None)
         else:
-            raise UserError(f"--calibration-data {source}: not a video, an image folder or a sequence folder")
+            raise UserError(f"--calibration-data {source}: not a video, an image folder or a sequence folder"
+                            + (" (builtin holds crops for appearance models, no frames)"
+                               if str(source) == BUILTIN_CALIBRATION else ""))
     except (VideoError, FileNotFoundError) as exc:
         raise UserError(f"--calibration-data: {exc}") from None
     step = max(1, (reader.num_frames or count) // count)
