@@ -109,6 +109,8 @@ def test_builtin_calibration_crops_need_no_data(monkeypatch, tmp_path):
     assert all(c.shape[0] > c.shape[1] >= 8 for c in figures)
     assert len({c.shape for c in figures}) > 1
     assert all(np.array_equal(t, r) for t, r in zip(textures, synthetic_crops(20), strict=True))
+    with pytest.raises(ValueError, match="count must be an integer >= 0"):
+        scene_crops(-1)
     other = scene_crops(40, seed=1)
     assert not all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(crops, other, strict=True))
 
@@ -384,6 +386,8 @@ def test_cli_int8_without_calibration_fails(extra, tmp_path, capsys):
     argv = ["tf_efficientnet_lite0", "-o", str(tmp_path / "m.onnx"), "--int8", "--no-pretrained"]
     assert cli_main(["export", *argv]) == 2
     assert "--calibration-data" in capsys.readouterr().err
+    assert cli_main(["export", *argv, "--calibration-data", "builtin", "--calibration-count", "0"]) == 2
+    assert "--calibration-count must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_cli_add_parser_registers_export():

@@ -162,6 +162,9 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is not None and not args.checkpoint.expanduser().is_file():
         raise UserError(f"--checkpoint {args.checkpoint}: file not found")
     check_output_path(args.output, "-o")
+    for name in ("calibration_count", "verify_count"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     precision = "fp16" if args.fp16 else "int8" if args.int8 else "fp32"
     if precision == "int8" and args.calibration_data is None:
         raise UserError("--int8 needs --calibration-data")

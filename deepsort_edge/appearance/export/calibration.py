@@ -65,6 +65,9 @@ def scene_crops(count: int, seed: int = 0) -> list[np.ndarray]:
     int8 features' cosine to float32 is 0.994 on average either way
     (``models/PROVENANCE.md``).
 
+    Raises:
+        ValueError: ``count`` is not an integer >= 0.
+
     Example:
         >>> [c.dtype for c in scene_crops(2)]
         [dtype('uint8'), dtype('uint8')]
@@ -72,6 +75,8 @@ def scene_crops(count: int, seed: int = 0) -> list[np.ndarray]:
     from deepsort_edge.demo.scene import SceneRenderer, scale_boxes
     from deepsort_edge.demo.synthetic import SceneConfig, iter_scene
 
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+        raise ValueError(f"count must be an integer >= 0, got {count!r}")
     width, height = _SCENE_SIZE
     scene_seed = _SCENE_SEED + seed
     rng = np.random.default_rng(scene_seed)
