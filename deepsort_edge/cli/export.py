@@ -24,7 +24,7 @@ from typing import Any
 
 from deepsort_edge.cli.errors import UserError, check_output_path
 
-__all__ = ["add_parser", "run"]
+__all__ = ["BUILTIN_CALIBRATION", "add_parser", "check_crop_counts", "load_crops", "run"]
 
 BUILTIN_CALIBRATION = "builtin"
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -119,6 +119,17 @@ def _image_folder_crops(folder: Path, count: int) -> list[Any]:
     return crops
 
 
+def check_crop_counts(args: argparse.Namespace) -> None:
+    """``--calibration-count`` and ``--verify-count`` (export's and quantize's) are at least 1.
+
+    Raises:
+        UserError: one of them is below 1 (one line, exit status 2).
+    """
+    for name in ("calibration_count", "verify_count"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+
+
 def load_crops(source: Path, calibrate: int, verify: int) -> tuple[list[Any], list[Any]]:
     """Disjoint calibration and verification crops from a sequence, an image folder or ``builtin``."""
     from deepsort_edge.appearance.export import load_mot_crops, scene_crops
@@ -162,9 +173,7 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is not None and not args.checkpoint.expanduser().is_file():
         raise UserError(f"--checkpoint {args.checkpoint}: file not found")
     check_output_path(args.output, "-o")
-    for name in ("calibration_count", "verify_count"):
-        if getattr(args, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    check_crop_counts(args)
     precision = "fp16" if args.fp16 else "int8" if args.int8 else "fp32"
     if precision == "int8" and args.calibration_data is None:
         raise UserError("--int8 needs --calibration-data")

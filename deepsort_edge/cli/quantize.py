@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from deepsort_edge.cli.errors import UserError
-from deepsort_edge.cli.export import BUILTIN_CALIBRATION
+from deepsort_edge.cli.export import BUILTIN_CALIBRATION, check_crop_counts, load_crops
 
 __all__ = ["add_parser", "run"]
 
@@ -66,17 +66,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``deepsort-edge quantize``; returns the exit status."""
-    from deepsort_edge.cli.export import load_crops  # noqa: PLC0415
-
     if not args.model.is_file():
         raise UserError(f"model not found: {args.model}")
     if args.calibration_count is None:
         args.calibration_count = 32 if args.detector else 256
     if args.verify_count is None:
         args.verify_count = 16 if args.detector else 256
-    for name in ("calibration_count", "verify_count"):
-        if getattr(args, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    check_crop_counts(args)
     if args.keep_float < 0:
         raise UserError(f"--keep-float must be >= 0, got {args.keep_float}")
     try:
