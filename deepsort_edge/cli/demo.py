@@ -20,13 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from deepsort_edge.demo.scene import DEMO_SIZE, FIGURE_SCALE
 from deepsort_edge.optional import progress_bar
 
 PROG = "deepsort-edge demo"
-WIDTH, HEIGHT, FPS = 640, 360, 30.0
-# The generator draws people 6-19 % of the frame height; the demo draws them
-# 1.6x larger so that the figures (and their crops) are easier to see.
-FIGURE_SCALE = 1.6
+(WIDTH, HEIGHT), FPS = DEMO_SIZE, 30.0
 MIN_VISIBLE = 0.35
 # Two pillars in front of the walkers: people pass behind them unseen for a
 # while, which motion alone bridges less well than appearance.

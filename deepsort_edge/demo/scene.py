@@ -23,7 +23,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Appearance", "CameraView", "SceneRenderer", "box_visibility", "scale_boxes"]
+__all__ = ["DEMO_SIZE", "FIGURE_SCALE", "Appearance", "CameraView", "SceneRenderer", "box_visibility",
+           "scale_boxes"]
+
+# The demo's frame (width, height) in pixels.
+DEMO_SIZE = (640, 360)
+# The generator draws people 6-19 % of the frame height; the demo draws them
+# 1.6x larger so that the figures (and their crops) are easier to see.
+FIGURE_SCALE = 1.6
 
 _PATTERNS = ("plain", "hstripes", "vstripes", "checker", "diagonal")
 _SKIN = ((189, 224, 255), (141, 184, 232), (99, 134, 198), (60, 90, 141), (40, 60, 95))  # BGR

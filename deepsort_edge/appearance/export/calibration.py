@@ -24,11 +24,9 @@ from deepsort_edge.appearance.preprocess import clip_boxes
 
 __all__ = ["load_mot_crops", "scene_crops", "synthetic_crops"]
 
-# The built-in scene scene_crops renders: the demo's frame size and figure scale.
-_SCENE_SIZE = (640, 360)
+# The built-in scene scene_crops renders (drawn at the demo's frame size and figure scale).
 _SCENE_FRAMES = 300
 _SCENE_PEOPLE = 12
-_FIGURE_SCALE = 1.6
 # Scene seeds apart from the ones the demo and the benchmarks show (0, 1, ...), so a model
 # calibrated here is never shown on the figures it was calibrated on.
 _SCENE_SEED = 7919
@@ -72,12 +70,12 @@ def scene_crops(count: int, seed: int = 0) -> list[np.ndarray]:
         >>> [c.dtype for c in scene_crops(2)]
         [dtype('uint8'), dtype('uint8')]
     """
-    from deepsort_edge.demo.scene import SceneRenderer, scale_boxes
+    from deepsort_edge.demo.scene import DEMO_SIZE, FIGURE_SCALE, SceneRenderer, scale_boxes
     from deepsort_edge.demo.synthetic import SceneConfig, iter_scene
 
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
         raise ValueError(f"count must be an integer >= 0, got {count!r}")
-    width, height = _SCENE_SIZE
+    width, height = DEMO_SIZE
     scene_seed = _SCENE_SEED + seed
     rng = np.random.default_rng(scene_seed)
     picked = set(rng.choice(np.arange(1, _SCENE_FRAMES + 1), 64, replace=False).tolist())
@@ -88,7 +86,7 @@ def scene_crops(count: int, seed: int = 0) -> list[np.ndarray]:
     for frame in scene:
         if frame.index not in picked:
             continue
-        xyxy = scale_boxes(frame.gt_xyxy, _FIGURE_SCALE)
+        xyxy = scale_boxes(frame.gt_xyxy, FIGURE_SCALE)
         image = renderer.render(frame.index, frame.gt_ids, xyxy)
         for x1, y1, x2, y2 in clip_boxes(xyxy, height, width):
             if y2 - y1 >= 16 and x2 - x1 >= 8:
